@@ -1,0 +1,60 @@
+// Typed errors: every error Nabla throws on bad input is one of these, with a stable `code`
+// string a caller can switch on, and a message naming what was wrong and what was expected.
+
+export class NablaError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Shapes that do not fit together (broadcasting, matmul, reshape, ...). */
+export class ShapeError extends NablaError {
+  constructor(message: string) {
+    super('E_SHAPE', message);
+  }
+}
+
+/** A dtype an op does not accept, or two dtypes that must match and do not. */
+export class DTypeError extends NablaError {
+  constructor(message: string) {
+    super('E_DTYPE', message);
+  }
+}
+
+/** An axis outside [-ndim, ndim). */
+export class AxisError extends NablaError {
+  constructor(message: string) {
+    super('E_AXIS', message);
+  }
+}
+
+/** An index outside the range of the dimension it indexes. */
+export class IndexError extends NablaError {
+  constructor(message: string) {
+    super('E_INDEX', message);
+  }
+}
+
+/** Misuse of autograd: backward on a non-scalar without a gradient, a leaf without requiresGrad, ... */
+export class AutogradError extends NablaError {
+  constructor(message: string) {
+    super('E_AUTOGRAD', message);
+  }
+}
+
+/** A bad argument value (negative size, unknown option, non-finite where finite is required, ...). */
+export class ValueError extends NablaError {
+  constructor(message: string) {
+    super('E_VALUE', message);
+  }
+}
+
+/** A matrix that has no inverse (det, inv, solve). */
+export class LinAlgError extends NablaError {
+  constructor(message: string) {
+    super('E_LINALG', message);
+  }
+}
