@@ -1,0 +1,103 @@
+// The backend contract: the small set of primitive kernels every backend implements. Everything
+// else (activations, softmax, losses, convolution, pooling, layers) is composed from these in
+// src/ops, so a new backend gets every op and every gradient by implementing this file's
+// `Kernels`. Kernels see only typed arrays and strided views: never tensors or autograd.
+
+import type { DType, TypedArray } from '../dtype.js';
+import { ValueError } from '../errors.js';
+
+/** A strided window on a typed array: element (i0,i1,..) is data[offset + Σ ik*strides[k]]. */
+export interface View {
+  readonly data: TypedArray;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'sign' | 'floor' | 'ceil' | 'sin' | 'cos';
+export type BinaryOp =
+  | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
+  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+export type ReduceOp = 'sum' | 'max' | 'min' | 'prod';
+
+export interface Conv2dGeometry {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+}
+
+/**
+ * The primitives. All outputs are freshly allocated, contiguous, row-major arrays of `outDtype`
+ * (or of the input dtype where no outDtype is given). Input views may be non-contiguous and, for
+ * elementwise kernels, already broadcast (stride 0 along expanded dimensions).
+ */
+export interface Kernels {
+  /** out[i] = op(x[i]); shape of x. */
+  unary(op: UnaryOp, x: View, outDtype: DType): TypedArray;
+  /** out[i] = op(a[i], b[i]); a and b already broadcast to `shape`. Comparisons yield 0/1. */
+  binary(op: BinaryOp, a: View, b: View, shape: readonly number[], outDtype: DType): TypedArray;
+  /** out[i] = cond[i] != 0 ? a[i] : b[i]; all three already broadcast to `shape`. */
+  where(cond: View, a: View, b: View, shape: readonly number[], outDtype: DType): TypedArray;
+  /** Contiguous copy with a dtype cast (float→int32 truncates toward zero, like PyTorch). */
+  copy(x: View, outDtype: DType): TypedArray;
+  /** Writes src (already broadcast to dst.shape, same dtype family) into the strided dst in place. */
+  assign(dst: View, src: View): void;
+  /** Reduce over `axes` (sorted, unique); output shape is x.shape without those axes. */
+  reduce(op: ReduceOp, x: View, axes: readonly number[], outDtype: DType): TypedArray;
+  /** Index of the first max/min along `axis`; output shape is x.shape without axis. */
+  argReduce(op: 'argmax' | 'argmin', x: View, axis: number): Int32Array;
+  /** Batched matmul: a [B,M,K] · b [B,K,N] → [B,M,N]. Batch strides may be 0 (broadcast). */
+  matmul(a: View, b: View, outDtype: DType): TypedArray;
+  /** torch.gather: out[..i..] = x[.. index[..i..] along axis ..]; output shape = index.shape. */
+  gather(x: View, axis: number, index: View): TypedArray;
+  /** zeros(shape).scatter_add_(axis, index, src); src and index share a shape. */
+  scatterAdd(shape: readonly number[], axis: number, index: View, src: View, outDtype: DType): TypedArray;
+  /** x [N,C,H,W] → columns [N, C*kh*kw, OH*OW]; out-of-image taps read `padValue`. */
+  im2col(x: View, g: Conv2dGeometry, padValue: number): TypedArray;
+  /** Adjoint of im2col: columns [N, C*kh*kw, OH*OW] → [N,C,H,W], overlapping taps summed. */
+  col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number]): TypedArray;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Why this backend can be used here, or why not (shown by `nabla info`). */
+  available(): { ok: boolean; reason: string };
+  readonly kernels: Kernels;
+}
+
+const registry = new Map<string, Backend>();
+let active: Backend | undefined;
+
+export function registerBackend(b: Backend): void {
+  registry.set(b.name, b);
+}
+
+export function listBackends(): Backend[] {
+  return [...registry.values()];
+}
+
+export function getBackend(): Backend {
+  if (!active) {
+    const wanted = process.env.NABLA_BACKEND;
+    if (wanted) setBackend(wanted);
+    else active = registry.get('js');
+    if (!active) throw new Error('no backend registered');
+  }
+  return active;
+}
+
+export function setBackend(name: string): Backend {
+  const b = registry.get(name);
+  if (!b) {
+    throw new ValueError(`unknown backend '${name}'; available: ${[...registry.keys()].join(', ')}`);
+  }
+  const av = b.available();
+  if (!av.ok) throw new ValueError(`backend '${name}' is not available: ${av.reason}`);
+  active = b;
+  return b;
+}
+
+export function kernels(): Kernels {
+  return getBackend().kernels;
+}

@@ -1,0 +1,17 @@
+// Nabla's public API, re-exported in one place.
+
+import { registerBackend } from './backend/backend.js';
+import { jsBackend } from './backend/js/index.js';
+import './methods.js';
+
+registerBackend(jsBackend);
+
+export * from './errors.js';
+export { type DType, type TypedArray, DTYPES } from './dtype.js';
+export { Tensor, tensor, zeros, ones, full, zerosLike, onesLike, fullLike, scalar, arange, linspace, eye } from './tensor.js';
+export type { TensorLike, NestedArray, TensorOptions } from './tensor.js';
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled, grad, backward } from './autograd.js';
+export { Generator, manualSeed, defaultGenerator, rand, randn, randint, bernoulli, randperm } from './random.js';
+export { getBackend, setBackend, listBackends, registerBackend } from './backend/backend.js';
+export type { Backend, Kernels } from './backend/backend.js';
+export * from './ops/index.js';

@@ -1,0 +1,163 @@
+// Seeded random numbers. A Generator is xoshiro128** (fast, 128-bit state, good statistics);
+// its state can be saved and restored exactly, which exact resume from a checkpoint needs.
+
+import { allocate, type DType } from './dtype.js';
+import { ValueError } from './errors.js';
+import { checkShape, numel } from './shape.js';
+import { Tensor, type TensorOptions } from './tensor.js';
+
+export interface GeneratorState {
+  s: [number, number, number, number];
+  spare: number | null;
+}
+
+function splitmix32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x9e3779b9) >>> 0;
+    let z = a;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+}
+
+export class Generator {
+  private s = new Uint32Array(4);
+  private spare: number | null = null;
+
+  constructor(seed = 0) {
+    this.manualSeed(seed);
+  }
+
+  manualSeed(seed: number): this {
+    if (!Number.isFinite(seed)) throw new ValueError(`manualSeed: seed must be a finite number, got ${seed}`);
+    // Mix both 32-bit halves so seeds beyond 2^32 still differ.
+    const hi = Math.floor(seed / 2 ** 32);
+    const sm = splitmix32((seed >>> 0) ^ Math.imul(hi, 0x27d4eb2d));
+    for (let i = 0; i < 4; i++) this.s[i] = sm();
+    if ((this.s[0] | this.s[1] | this.s[2] | this.s[3]) === 0) this.s[0] = 1;
+    this.spare = null;
+    return this;
+  }
+
+  /** Next uniform 32-bit integer. */
+  nextUint32(): number {
+    const s = this.s;
+    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
+    const t = s[1] << 9;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return result;
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  random(): number {
+    const hi = this.nextUint32() >>> 5;
+    const lo = this.nextUint32() >>> 6;
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** Standard normal (Box–Muller, the second value kept for the next call). */
+  normal(): number {
+    if (this.spare !== null) {
+      const v = this.spare;
+      this.spare = null;
+      return v;
+    }
+    let u = 0;
+    while (u === 0) u = this.random();
+    const v = this.random();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.random() * n);
+  }
+
+  getState(): GeneratorState {
+    return { s: [this.s[0], this.s[1], this.s[2], this.s[3]], spare: this.spare };
+  }
+
+  setState(st: GeneratorState): this {
+    if (!st || !Array.isArray(st.s) || st.s.length !== 4 || !st.s.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32)) {
+      throw new ValueError('Generator.setState: expected {s: four uint32 numbers, spare: number|null}');
+    }
+    this.s.set(st.s);
+    this.spare = st.spare ?? null;
+    return this;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** The default generator, used when none is passed (torch.default_generator). */
+export const defaultGenerator = new Generator(0);
+
+/** torch.manual_seed. */
+export function manualSeed(seed: number): void {
+  defaultGenerator.manualSeed(seed);
+}
+
+export interface RandomOptions extends TensorOptions {
+  generator?: Generator;
+}
+
+function fill(op: string, shape: readonly number[], opts: RandomOptions, f: (g: Generator) => number): Tensor {
+  const s = checkShape(op, shape);
+  const g = opts.generator ?? defaultGenerator;
+  const dtype: DType = opts.dtype ?? 'float32';
+  const data = allocate(dtype, numel(s));
+  for (let i = 0; i < data.length; i++) data[i] = f(g);
+  const t = new Tensor(data, s);
+  if (opts.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+/** Uniform in [low, high). */
+export function rand(shape: readonly number[], opts: RandomOptions & { low?: number; high?: number } = {}): Tensor {
+  const lo = opts.low ?? 0, hi = opts.high ?? 1;
+  return fill('rand', shape, opts, (g) => lo + (hi - lo) * g.random());
+}
+
+/** Normal with the given mean and std. */
+export function randn(shape: readonly number[], opts: RandomOptions & { mean?: number; std?: number } = {}): Tensor {
+  const m = opts.mean ?? 0, sd = opts.std ?? 1;
+  return fill('randn', shape, opts, (g) => m + sd * g.normal());
+}
+
+/** Integers uniform in [low, high). */
+export function randint(low: number, high: number, shape: readonly number[], opts: RandomOptions = {}): Tensor {
+  if (!(high > low)) throw new ValueError(`randint: expected low < high, got low=${low}, high=${high}`);
+  return fill('randint', shape, { dtype: 'int32', ...opts }, (g) => low + g.int(high - low));
+}
+
+/** 1 with probability p, else 0. */
+export function bernoulli(shape: readonly number[], p: number, opts: RandomOptions = {}): Tensor {
+  if (!(p >= 0 && p <= 1)) throw new ValueError(`bernoulli: p must be in [0, 1], got ${p}`);
+  return fill('bernoulli', shape, opts, (g) => (g.random() < p ? 1 : 0));
+}
+
+/** A random permutation of 0..n-1 (Fisher–Yates), as int32. */
+export function randperm(n: number, opts: RandomOptions = {}): Tensor {
+  if (!Number.isInteger(n) || n < 0) throw new ValueError(`randperm: n must be a non-negative integer, got ${n}`);
+  const g = opts.generator ?? defaultGenerator;
+  const data = new Int32Array(n);
+  for (let i = 0; i < n; i++) data[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = g.int(i + 1);
+    const t = data[i];
+    data[i] = data[j];
+    data[j] = t;
+  }
+  return new Tensor(data, [n]);
+}
