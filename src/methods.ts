@@ -74,6 +74,10 @@ declare module './tensor.js' {
     mul_(o: TensorLike): Tensor;
     div_(o: TensorLike): Tensor;
     backward(grad?: Tensor, opts?: BackwardOptions): void;
+    softmax(dim: number): Tensor;
+    logSoftmax(dim: number): Tensor;
+    det(): Tensor;
+    inverse(): Tensor;
   }
 }
 
@@ -142,3 +146,7 @@ P.sub_ = function (o) { return ops.sub_(this, o); };
 P.mul_ = function (o) { return ops.mul_(this, o); };
 P.div_ = function (o) { return ops.div_(this, o); };
 P.backward = function (g, o) { backward(this, g, o); };
+P.softmax = function (d) { return ops.softmax(this, d); };
+P.logSoftmax = function (d) { return ops.logSoftmax(this, d); };
+P.det = function () { return ops.det(this); };
+P.inverse = function () { return ops.inv(this); };

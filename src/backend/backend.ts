@@ -57,6 +57,22 @@ export interface Kernels {
   im2col(x: View, g: Conv2dGeometry, padValue: number): TypedArray;
   /** Adjoint of im2col: columns [N, C*kh*kw, OH*OW] → [N,C,H,W], overlapping taps summed. */
   col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number]): TypedArray;
+  /** LU with partial pivoting of each matrix of a [B,n,n] view (LAPACK getrf). */
+  luFactor(a: View): LUFactors;
+  /** Solve A X = b for each batch from luFactor's lu [B,n,n] and pivots; b [B,n,k] → X [B,n,k]. */
+  luSolve(lu: View, pivots: Int32Array, b: View): TypedArray;
+}
+
+/** What luFactor returns: P A = L U for each matrix of the batch. */
+export interface LUFactors {
+  /** [B,n,n], contiguous, in a's dtype: unit-lower L below the diagonal, U on and above. */
+  lu: TypedArray;
+  /** [B,n]: at step i, row i was swapped with row pivots[i] (0-based). */
+  pivots: Int32Array;
+  /** [B], in a's dtype: the determinant of P, +1 or -1. */
+  signs: TypedArray;
+  /** [B]: 0, or k+1 for the first k where U[k,k] is exactly zero (the matrix is singular). */
+  info: Int32Array;
 }
 
 export interface Backend {

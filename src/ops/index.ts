@@ -6,3 +6,6 @@ export * from './movement.js';
 export * from './matmul.js';
 export * from './indexing.js';
 export * from './inplace.js';
+export * from './conv.js';
+export * from './nn.js';
+export * from './linalg.js';

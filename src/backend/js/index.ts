@@ -5,6 +5,7 @@ import { allocate, type DType, type TypedArray } from '../../dtype.js';
 import type { Backend, BinaryOp, Conv2dGeometry, Kernels, ReduceOp, UnaryOp, View } from '../backend.js';
 import { isContiguous, offsets, sizeOf, viewOffsets } from './strided.js';
 import { matmul } from './matmul.js';
+import { luFactor, luSolve } from './linalg.js';
 
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
@@ -284,6 +285,7 @@ function col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, num
 
 export const jsKernels = {
   unary, binary, where, copy, assign, reduce, argReduce, matmul, gather, scatterAdd, im2col, col2im,
+  luFactor, luSolve,
 } satisfies Kernels;
 
 export const jsBackend: Backend = {

@@ -1,0 +1,201 @@
+// Convolution and pooling, composed from the im2col/col2im primitives and matmul, argmax, gather
+// and mean. im2col and col2im are each other's adjoint, so each is the other's gradient and
+// every op here differentiates any number of times.
+
+import { apply } from '../autograd.js';
+import { kernels, type Conv2dGeometry } from '../backend/backend.js';
+import { DTypeError, ShapeError, ValueError } from '../errors.js';
+import { fmtShape } from '../shape.js';
+import { Tensor, ones } from '../tensor.js';
+import { add, div } from './elementwise.js';
+import { matmul } from './matmul.js';
+import { reshape, squeeze, unsqueeze } from './movement.js';
+import { argmax, mean, sum } from './reduce.js';
+import { gather } from './indexing.js';
+import { assertTensor, requireFloat } from './util.js';
+
+/** A size given once for both spatial dims, or as [height, width]. */
+export type Pair = number | readonly [number, number];
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  groups?: number;
+}
+
+export interface MaxPool2dOptions {
+  /** Default: the kernel size. */
+  stride?: Pair | null;
+  padding?: Pair;
+  dilation?: Pair;
+}
+
+export interface AvgPool2dOptions {
+  /** Default: the kernel size. */
+  stride?: Pair | null;
+  padding?: Pair;
+  /** Count the zero padding in the divisor (PyTorch's default, true). */
+  countIncludePad?: boolean;
+}
+
+function pair(op: string, name: string, v: Pair, min: number): [number, number] {
+  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  if ((typeof v !== 'number' && (!Array.isArray(v) || v.length !== 2)) || !p.every((x) => Number.isInteger(x) && x >= min)) {
+    throw new ValueError(`${op}: ${name} must be an integer ≥ ${min} or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return p;
+}
+
+function outSize(inp: number, k: number, s: number, p: number, d: number): number {
+  return Math.floor((inp + 2 * p - d * (k - 1) - 1) / s) + 1;
+}
+
+/** Output height and width of a window sweep; throws when the window does not fit. */
+function outHW(op: string, shape: readonly number[], g: Conv2dGeometry): [number, number] {
+  const H = shape[shape.length - 2], W = shape[shape.length - 1];
+  const OH = outSize(H, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
+  const OW = outSize(W, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
+  if (OH < 1 || OW < 1) {
+    const eh = g.dilation[0] * (g.kernel[0] - 1) + 1, ew = g.dilation[1] * (g.kernel[1] - 1) + 1;
+    throw new ShapeError(
+      `${op}: kernel size (${eh}x${ew} after dilation) is larger than the padded input ` +
+        `(${H + 2 * g.padding[0]}x${W + 2 * g.padding[1]}) of input shape ${fmtShape(shape)}`,
+    );
+  }
+  return [OH, OW];
+}
+
+type LooseGeometry = { kernel: Pair; stride: Pair; padding: Pair; dilation: Pair };
+
+function checkGeometry(op: string, g: LooseGeometry): Conv2dGeometry {
+  return {
+    kernel: pair(op, 'kernel size', g.kernel, 1),
+    stride: pair(op, 'stride', g.stride, 1),
+    padding: pair(op, 'padding', g.padding, 0),
+    dilation: pair(op, 'dilation', g.dilation, 1),
+  };
+}
+
+/** Unfold: x [N,C,H,W] → columns [N, C*kh*kw, OH*OW]; taps outside the image read padValue. */
+export function im2col(x: Tensor, geometry: Conv2dGeometry, padValue = 0): Tensor {
+  assertTensor('im2col', x);
+  if (x.ndim !== 4) throw new ShapeError(`im2col: expected a 4-D input [N, C, H, W], got shape ${fmtShape(x.shape)}`);
+  const g = checkGeometry('im2col', geometry);
+  const [OH, OW] = outHW('im2col', x.shape, g);
+  const [N, C] = x.shape;
+  const out = new Tensor(kernels().im2col(x, g, padValue), [N, C * g.kernel[0] * g.kernel[1], OH * OW]);
+  return apply('im2col', out, [x], (gr) => [col2im(gr, g, [N, C, x.shape[2], x.shape[3]])]);
+}
+
+/** Fold, the adjoint of im2col: columns [N, C*kh*kw, OH*OW] → [N,C,H,W], overlaps summed. */
+export function col2im(cols: Tensor, geometry: Conv2dGeometry, inputShape: readonly [number, number, number, number]): Tensor {
+  assertTensor('col2im', cols);
+  const g = checkGeometry('col2im', geometry);
+  if (inputShape.length !== 4 || !inputShape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new ValueError(`col2im: inputShape must be [N, C, H, W] of non-negative integers, got ${JSON.stringify(inputShape)}`);
+  }
+  const [OH, OW] = outHW('col2im', inputShape, g);
+  const [N, C] = inputShape;
+  const want = [N, C * g.kernel[0] * g.kernel[1], OH * OW];
+  if (cols.ndim !== 3 || cols.shape.some((d, i) => d !== want[i])) {
+    throw new ShapeError(`col2im: columns of shape ${fmtShape(cols.shape)} do not match ${fmtShape(want)} for input shape ${fmtShape(inputShape)}`);
+  }
+  const shape: [number, number, number, number] = [inputShape[0], inputShape[1], inputShape[2], inputShape[3]];
+  const out = new Tensor(kernels().col2im(cols, g, shape), shape);
+  return apply('col2im', out, [cols], (gr) => [im2col(gr, g, 0)]);
+}
+
+/** Accept [C,H,W] like PyTorch: run batched, then drop the added batch dim. */
+function batched(op: string, x: Tensor, f: (x4: Tensor) => Tensor): Tensor {
+  assertTensor(op, x);
+  if (x.ndim === 4) return f(x);
+  if (x.ndim === 3) return squeeze(f(unsqueeze(x, 0)), 0);
+  throw new ShapeError(`${op}: expected a 3-D [C, H, W] or 4-D [N, C, H, W] input, got shape ${fmtShape(x.shape)}`);
+}
+
+/**
+ * torch.nn.functional.conv2d: x [N,C,H,W] (or [C,H,W]), weight [O, C/groups, kh, kw], bias [O].
+ * Computed as weight.reshape(O, C*kh*kw) · im2col(x), one matmul per group.
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  assertTensor('conv2d', weight, 'weight');
+  if (bias !== undefined && bias !== null) assertTensor('conv2d', bias, 'bias');
+  return batched('conv2d', x, (x4) => {
+    requireFloat('conv2d', x4);
+    if (weight.dtype !== x4.dtype || (bias && bias.dtype !== x4.dtype)) {
+      throw new DTypeError(`conv2d: input (${x4.dtype}), weight (${weight.dtype})${bias ? ` and bias (${bias.dtype})` : ''} must have the same dtype`);
+    }
+    if (weight.ndim !== 4) throw new ShapeError(`conv2d: expected a 4-D weight [O, C/groups, kh, kw], got shape ${fmtShape(weight.shape)}`);
+    const groups = opts.groups ?? 1;
+    if (!Number.isInteger(groups) || groups < 1) throw new ValueError(`conv2d: groups must be a positive integer, got ${groups}`);
+    const [N, C] = x4.shape;
+    const [O, Cg, kh, kw] = weight.shape;
+    if (Cg * groups !== C || O % groups !== 0) {
+      throw new ShapeError(
+        `conv2d: input shape ${fmtShape(x4.shape)} has ${C} channels, but weight shape ${fmtShape(weight.shape)} with groups=${groups} ` +
+          `expects ${Cg * groups} input channels and out channels divisible by ${groups}`,
+      );
+    }
+    if (bias && (bias.ndim !== 1 || bias.shape[0] !== O)) {
+      throw new ShapeError(`conv2d: bias must have shape [${O}] (one per output channel of weight ${fmtShape(weight.shape)}), got ${fmtShape(bias.shape)}`);
+    }
+    const g = checkGeometry('conv2d', {
+      kernel: [kh, kw],
+      stride: opts.stride ?? 1,
+      padding: opts.padding ?? 0,
+      dilation: opts.dilation ?? 1,
+    });
+    const [OH, OW] = outHW('conv2d', x4.shape, g);
+    const K = Cg * kh * kw, L = OH * OW;
+    // Channels are the outermost factor of im2col's rows, so each group's rows are contiguous.
+    const cols = reshape(im2col(x4, g, 0), [N, groups, K, L]);
+    const w = reshape(weight, [groups, O / groups, K]);
+    let out = reshape(matmul(w, cols), [N, O, OH, OW]);
+    if (bias) out = add(out, reshape(bias, [1, O, 1, 1]));
+    return out;
+  });
+}
+
+function poolGeometry(op: string, kernelSize: Pair, stride: Pair | null | undefined, padding: Pair, dilation: Pair): Conv2dGeometry {
+  const kernel = pair(op, 'kernel size', kernelSize, 1);
+  const g = checkGeometry(op, { kernel, stride: stride ?? kernel, padding, dilation });
+  // PyTorch's rule: padding beyond half the window would make windows of padding only.
+  if (g.padding[0] > Math.floor(kernel[0] / 2) || g.padding[1] > Math.floor(kernel[1] / 2)) {
+    throw new ValueError(`${op}: padding ${fmtShape(g.padding)} must be at most half the kernel size ${fmtShape(kernel)}`);
+  }
+  return g;
+}
+
+/** Windows of each channel separately: x [N,C,H,W] → [N*C, kh*kw, OH*OW]. */
+function windows(op: string, x: Tensor, g: Conv2dGeometry, padValue: number): { cols: Tensor; outShape: number[] } {
+  const [N, C, H, W] = x.shape;
+  const [OH, OW] = outHW(op, x.shape, g);
+  const cols = im2col(reshape(x, [N * C, 1, H, W]), g, padValue);
+  return { cols, outShape: [N, C, OH, OW] };
+}
+
+/** torch.nn.functional.max_pool2d; the gradient goes to the first maximum of each window. */
+export function maxPool2d(x: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = {}): Tensor {
+  return batched('maxPool2d', x, (x4) => {
+    requireFloat('maxPool2d', x4);
+    const g = poolGeometry('maxPool2d', kernelSize, opts.stride, opts.padding ?? 0, opts.dilation ?? 1);
+    const { cols, outShape } = windows('maxPool2d', x4, g, -Infinity);
+    const idx = argmax(cols, 1, true);
+    return reshape(gather(cols, 1, idx), outShape);
+  });
+}
+
+/** torch.nn.functional.avg_pool2d. */
+export function avgPool2d(x: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = {}): Tensor {
+  return batched('avgPool2d', x, (x4) => {
+    requireFloat('avgPool2d', x4);
+    const g = poolGeometry('avgPool2d', kernelSize, opts.stride, opts.padding ?? 0, 1);
+    const { cols, outShape } = windows('avgPool2d', x4, g, 0);
+    if (opts.countIncludePad ?? true) return reshape(mean(cols, 1), outShape);
+    // Per-window count of real pixels: the same unfold applied to an image of ones.
+    const [, , H, W] = x4.shape;
+    const count = sum(im2col(ones([1, 1, H, W], { dtype: x4.dtype }), g, 0), 1);
+    return reshape(div(sum(cols, 1), count), outShape);
+  });
+}
