@@ -141,6 +141,21 @@ test('embedding matches PyTorch', () => {
 
 // ---- gradchecks (float64) ----------------------------------------------------------------------
 
+test('im2col and col2im are adjoint, and gradcheck (padValue, stride, dilation, non-contiguous)', () => {
+  const geo = { kernel: [2, 3] as [number, number], stride: [2, 1] as [number, number], padding: [1, 1] as [number, number], dilation: [1, 2] as [number, number] };
+  const x = r64([2, 2, 5, 6], 50);
+  const cols = nb.im2col(x, geo);
+  const c = r64([...cols.shape], 51);
+  const lhs = nb.sum(nb.mul(cols, c)).item();
+  const rhs = nb.sum(nb.mul(x, nb.col2im(c, geo, [2, 2, 5, 6]))).item();
+  assert.ok(Math.abs(lhs - rhs) < 1e-10, `<im2col x, c> = ${lhs} but <x, col2im c> = ${rhs}`);
+  gradcheck((a) => nb.im2col(nb.transpose(a, 2, 3), geo, -3), [r64([1, 2, 6, 5], 52)]);
+  gradcheck((a) => nb.col2im(nb.transpose(a, 1, 2), geo, [2, 2, 5, 6]), [r64([cols.shape[0], cols.shape[2], cols.shape[1]], 53)]);
+  gradgradcheck((a) => nb.col2im(nb.mul(a, a), geo, [2, 2, 5, 6]), [r64([...cols.shape], 54)]);
+  assert.throws(() => nb.col2im(c, geo, [2, 2, 5, 7]), nb.ShapeError);
+  assert.throws(() => nb.im2col(nb.randn([2, 5, 6]), geo), nb.ShapeError);
+});
+
 test('gradcheck conv2d: stride/padding/dilation, groups, bias, non-contiguous input', () => {
   gradcheck((x, w, b) => nb.conv2d(x, w, b, { stride: [2, 1], padding: [1, 2], dilation: [1, 2] }), [r64([2, 2, 5, 4], 1), r64([3, 2, 3, 2], 2), r64([3], 3)]);
   gradcheck((x, w) => nb.conv2d(x, w, null, { groups: 2, padding: 1 }), [r64([1, 4, 4, 4], 4), r64([4, 2, 3, 3], 5)]);
