@@ -17,3 +17,5 @@ export type { Backend, Kernels } from './backend/backend.js';
 export * from './ops/index.js';
 export * as optim from './optim/index.js';
 export { clipGradNorm, clipGradValue } from './optim/clip.js';
+export * as nn from './nn/index.js';
+export * as F from './nn/functional.js';

@@ -1,0 +1,89 @@
+// Activation layers: thin Modules over the elementwise and softmax ops.
+
+import { leakyRelu, logSoftmax, relu, sigmoid, softmax, tanh } from '../ops/index.js';
+import type { Tensor } from '../tensor.js';
+import { checkInt, checkNumber } from './args.js';
+import { Module, type LayerConfig } from './module.js';
+
+export class ReLU extends Module {
+  override forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+
+  override config(): LayerConfig {
+    return { type: 'ReLU' };
+  }
+}
+
+export class LeakyReLU extends Module {
+  readonly negativeSlope: number;
+
+  constructor(negativeSlope = 0.01) {
+    super();
+    this.negativeSlope = checkNumber('LeakyReLU', 'negativeSlope', negativeSlope);
+  }
+
+  override forward(x: Tensor): Tensor {
+    return leakyRelu(x, this.negativeSlope);
+  }
+
+  override config(): LayerConfig {
+    return { type: 'LeakyReLU', negativeSlope: this.negativeSlope };
+  }
+}
+
+export class Sigmoid extends Module {
+  override forward(x: Tensor): Tensor {
+    return sigmoid(x);
+  }
+
+  override config(): LayerConfig {
+    return { type: 'Sigmoid' };
+  }
+}
+
+export class Tanh extends Module {
+  override forward(x: Tensor): Tensor {
+    return tanh(x);
+  }
+
+  override config(): LayerConfig {
+    return { type: 'Tanh' };
+  }
+}
+
+/** Softmax along dim. PyTorch infers an unset dim (deprecated); here it defaults to the last dim. */
+export class Softmax extends Module {
+  readonly dim: number;
+
+  constructor(dim = -1) {
+    super();
+    this.dim = checkInt('Softmax', 'dim', dim, -Infinity);
+  }
+
+  override forward(x: Tensor): Tensor {
+    return softmax(x, this.dim);
+  }
+
+  override config(): LayerConfig {
+    return { type: 'Softmax', dim: this.dim };
+  }
+}
+
+/** Log-softmax along dim (default: the last). */
+export class LogSoftmax extends Module {
+  readonly dim: number;
+
+  constructor(dim = -1) {
+    super();
+    this.dim = checkInt('LogSoftmax', 'dim', dim, -Infinity);
+  }
+
+  override forward(x: Tensor): Tensor {
+    return logSoftmax(x, this.dim);
+  }
+
+  override config(): LayerConfig {
+    return { type: 'LogSoftmax', dim: this.dim };
+  }
+}

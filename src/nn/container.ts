@@ -1,0 +1,56 @@
+// Sequential: children stored under the property names "0", "1", ... so state-dict names are
+// PyTorch's (`0.weight`, `2.bias`); JS enumerates integer-like keys first and in ascending order,
+// which keeps that order whatever else the instance holds.
+
+import { IndexError, ValueError } from '../errors.js';
+import { Module, describe, type LayerConfig } from './module.js';
+
+const isIndexKey = (k: string): boolean => /^(0|[1-9]\d*)$/.test(k);
+
+export class Sequential extends Module {
+  // Index access: seq[0]. Numeric keys are the children; the class declares no other numeric keys.
+  [index: number]: Module;
+
+  constructor(...modules: Module[]) {
+    super();
+    for (const m of modules) this.append(m);
+  }
+
+  get length(): number {
+    return Object.keys(this).filter(isIndexKey).length;
+  }
+
+  append(module: Module): this {
+    if (!(module instanceof Module)) throw new ValueError(`Sequential.append: expected a Module, got ${module === null ? 'null' : typeof module}`);
+    this[this.length] = module;
+    return this;
+  }
+
+  extend(modules: Iterable<Module>): this {
+    for (const m of modules) this.append(m);
+    return this;
+  }
+
+  /** The i-th layer; negative i counts from the end. */
+  at(i: number): Module {
+    const n = this.length;
+    if (!Number.isInteger(i) || i < -n || i >= n) throw new IndexError(`Sequential.at: index ${i} is out of range for ${n} layers`);
+    return this[i < 0 ? i + n : i];
+  }
+
+  *[Symbol.iterator](): Iterator<Module> {
+    const n = this.length;
+    for (let i = 0; i < n; i++) yield this[i];
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override forward(x: any): any {
+    let y = x;
+    for (const m of this) y = m.forward(y);
+    return y;
+  }
+
+  override config(): LayerConfig {
+    return { type: 'Sequential', layers: [...this].map((m) => describe(m)) };
+  }
+}

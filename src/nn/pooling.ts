@@ -1,0 +1,68 @@
+// MaxPool2d and AvgPool2d over the pooling ops.
+
+import { avgPool2d, maxPool2d } from '../ops/index.js';
+import type { Tensor } from '../tensor.js';
+import { checkBool, checkPair } from './args.js';
+import { Module, type LayerConfig } from './module.js';
+
+type Pair = number | [number, number];
+
+export interface MaxPool2dOptions {
+  /** Default: the kernel size. */
+  stride?: Pair | null;
+  padding?: Pair;
+  dilation?: Pair;
+}
+
+export interface AvgPool2dOptions {
+  /** Default: the kernel size. */
+  stride?: Pair | null;
+  padding?: Pair;
+  countIncludePad?: boolean;
+}
+
+export class MaxPool2d extends Module {
+  readonly kernelSize: Pair;
+  readonly stride: Pair;
+  readonly padding: Pair;
+  readonly dilation: Pair;
+
+  constructor(kernelSize: Pair, opts: MaxPool2dOptions = {}) {
+    super();
+    this.kernelSize = checkPair('MaxPool2d', 'kernelSize', kernelSize, 1);
+    this.stride = checkPair('MaxPool2d', 'stride', opts.stride ?? kernelSize, 1);
+    this.padding = checkPair('MaxPool2d', 'padding', opts.padding ?? 0, 0);
+    this.dilation = checkPair('MaxPool2d', 'dilation', opts.dilation ?? 1, 1);
+  }
+
+  override forward(x: Tensor): Tensor {
+    return maxPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding, dilation: this.dilation });
+  }
+
+  override config(): LayerConfig {
+    return { type: 'MaxPool2d', kernelSize: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation };
+  }
+}
+
+export class AvgPool2d extends Module {
+  readonly kernelSize: Pair;
+  readonly stride: Pair;
+  readonly padding: Pair;
+  readonly countIncludePad: boolean;
+
+  constructor(kernelSize: Pair, opts: AvgPool2dOptions = {}) {
+    super();
+    this.kernelSize = checkPair('AvgPool2d', 'kernelSize', kernelSize, 1);
+    this.stride = checkPair('AvgPool2d', 'stride', opts.stride ?? kernelSize, 1);
+    this.padding = checkPair('AvgPool2d', 'padding', opts.padding ?? 0, 0);
+    this.countIncludePad = checkBool('AvgPool2d', 'countIncludePad', opts.countIncludePad ?? true);
+  }
+
+  override forward(x: Tensor): Tensor {
+    return avgPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding, countIncludePad: this.countIncludePad });
+  }
+
+  override config(): LayerConfig {
+    return { type: 'AvgPool2d', kernelSize: this.kernelSize, stride: this.stride, padding: this.padding, countIncludePad: this.countIncludePad };
+  }
+}
