@@ -1,0 +1,97 @@
+// `nabla` command line: train | eval | predict | info. Argument errors print one line and exit 2.
+
+import { Command, CommanderError, Option } from 'commander';
+import { NablaError } from '../errors.js';
+import { fraction, nonNegativeInt, positiveFloat, positiveInt } from './args.js';
+import { UsageError } from './errors.js';
+
+export const EXIT_USAGE = 2;
+
+
+function fail(message: string): never {
+  process.stderr.write(`nabla: ${message}\n`);
+  process.exit(EXIT_USAGE);
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('nabla')
+    .description('Nabla (∇): train, evaluate and use neural networks from the command line.')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} , outputError: () => {} })
+    .showHelpAfterError(false);
+
+  program
+    .command('train')
+    .description('Train a model (default: the `mlp` reference model on the bundled MNIST digits), evaluate it and save it.')
+    .option('--model <name|arch.json>', 'mlp | cnn | mlp-sgd | perceptron | path to an architecture JSON', 'mlp')
+    .option('--dataset <name|dir|file.csv>', 'mnist-bundled | mnist | fashion-mnist | and | or | xor | IDX directory | CSV file (default: per model)')
+    .option('--epochs <n>', 'epochs (default: per model)', positiveInt('--epochs'))
+    .option('--batch-size <n>', 'batch size (default: per model)', positiveInt('--batch-size'))
+    .option('--lr <x>', 'learning rate (default: per model)', positiveFloat('--lr'))
+    .addOption(new Option('--optimizer <name>', 'optimizer (default: per model)').choices(['sgd', 'adam', 'adamw', 'adagrad', 'rmsprop']))
+    .option('--seed <n>', 'random seed', nonNegativeInt('--seed'), 0)
+    .option('--out <dir>', 'where to write the run (checkpoints) and the model', 'runs/latest')
+    .option('--resume <dir>', 'resume an interrupted run from its directory (bit-exact)')
+    .option('--checkpoint-every <n>', 'write a checkpoint every N steps (default: every epoch)', positiveInt('--checkpoint-every'))
+    .option('--val-split <fraction>', 'fraction of the training set held out for validation (default 0.1; 0 for none)', fraction('--val-split'))
+    .option('--label-column <name>', 'label column of a CSV dataset', 'label')
+    .option('--backend <name>', 'compute backend (see `nabla info`)')
+    .option('--json', 'print one JSON line per epoch and a final JSON line with the test metrics')
+    .action(async (opts) => {
+      const { runTrain } = await import('./train.js');
+      await runTrain(opts);
+    });
+
+  program
+    .command('eval')
+    .description('Evaluate a saved model on a dataset: loss, accuracy, per-class precision/recall/F1, confusion matrix.')
+    .argument('<model-dir>', 'a model directory written by `nabla train`')
+    .option('--dataset <name|dir|file.csv>', 'dataset (default: the one the model was trained on)')
+    .option('--label-column <name>', 'label column of a CSV dataset', 'label')
+    .option('--backend <name>', 'compute backend')
+    .option('--json', 'print the metrics as one JSON line')
+    .action(async (dir, opts) => {
+      const { runEval } = await import('./eval.js');
+      await runEval(dir, opts);
+    });
+
+  program
+    .command('predict')
+    .description('Classify PNG images with a saved image model.')
+    .argument('<model-dir>', 'a model directory written by `nabla train`')
+    .argument('<files...>', 'PNG files (resized to the model input, converted to grey)')
+    .option('--backend <name>', 'compute backend')
+    .option('--json', 'print one JSON line per file')
+    .action(async (dir, files, opts) => {
+      const { runPredict } = await import('./predict.js');
+      await runPredict(dir, files, opts);
+    });
+
+  program
+    .command('info')
+    .description('Show the version, the active backend and why the others are or are not available.')
+    .option('--json', 'print as JSON')
+    .action(async (opts) => {
+      const { runInfo } = await import('./info.js');
+      runInfo(opts);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+      fail(e.message.replace(/^error: /, ''));
+    }
+    if (e instanceof UsageError) fail(e.message);
+    if (e instanceof NablaError) fail(`${e.message} [${e.code}]`);
+    throw e;
+  }
+}

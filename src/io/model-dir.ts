@@ -1,0 +1,139 @@
+// Model directories: what `nabla train` writes and `eval`, `predict` and `serve` load, without
+// the code that built the model.
+//   model.json         architecture (buildModule description), input spec, classes, metrics
+//   model.safetensors  weights, PyTorch state-dict names
+//   manifest.json      SHA-256 of the two files above; written last, so it is the commit marker
+// Loading verifies the manifest, rebuilds the module from the fixed layer registry (no code is
+// ever evaluated) and checks every tensor against the architecture (strict).
+
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { NablaError } from '../errors.js';
+import { buildModule, describe, type LayerConfig, type Module } from '../nn/index.js';
+import { Tensor, tensor } from '../tensor.js';
+import { removeOrphanTemps, sha256, sha256File, writeFileAtomic } from './atomic.js';
+import { assertFinite, readSafetensorsFile, serializeSafetensors, validateAgainst, type RawTensor } from './safetensors.js';
+
+export const MODEL_FORMAT = 'nabla.model';
+export const MODEL_FORMAT_VERSION = 1;
+
+export class ModelDirError extends NablaError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}
+
+export interface InputSpec {
+  /** Shape of one sample, e.g. [1, 28, 28] or [784]. */
+  shape: number[];
+  /** Pixels are scaled to [0,1] then (x − mean) / std. */
+  normalize?: { mean: number; std: number };
+  /** Per-feature standardisation of tabular inputs. */
+  standardize?: { mean: number[]; std: number[] };
+  kind: 'image' | 'tabular';
+}
+
+export interface ModelMeta {
+  format: string;
+  formatVersion: number;
+  architecture: LayerConfig;
+  input: InputSpec;
+  /** 'logits' (argmax / softmax) or 'probability' (one sigmoid output). */
+  output: 'logits' | 'probability';
+  classes: string[];
+  /** Free-form provenance: dataset, reference model, hyper-parameters, test metrics. */
+  training?: Record<string, unknown>;
+}
+
+export interface LoadedModel {
+  model: Module;
+  meta: ModelMeta;
+}
+
+function rawOf(t: Tensor): RawTensor {
+  return { dtype: t.dtype, shape: [...t.shape], data: t.toTypedArray() };
+}
+
+/** Write a model directory; the manifest goes last, so a crash never leaves a loadable half. */
+export function saveModelDir(dir: string, model: Module, meta: Omit<ModelMeta, 'format' | 'formatVersion' | 'architecture'>): string {
+  mkdirSync(dir, { recursive: true });
+  removeOrphanTemps(dir);
+  const full: ModelMeta = { format: MODEL_FORMAT, formatVersion: MODEL_FORMAT_VERSION, architecture: describe(model), ...meta };
+  const tensors = new Map<string, RawTensor>();
+  for (const [name, t] of model.stateDict()) tensors.set(name, rawOf(t));
+  assertFinite(tensors);
+  const weights = serializeSafetensors(tensors, { format: 'pt', producer: 'nabla' });
+  const json = JSON.stringify(full, null, 2) + '\n';
+  writeFileAtomic(join(dir, 'model.safetensors'), weights);
+  writeFileAtomic(join(dir, 'model.json'), json);
+  const manifest = { format: MODEL_FORMAT, files: { 'model.safetensors': sha256(weights), 'model.json': sha256(json) } };
+  writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  return dir;
+}
+
+function readJson(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ModelDirError('E_MODEL_MISSING_FILE', `${what} ${path} cannot be read: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ModelDirError('E_MODEL_BAD_JSON', `${what} ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function isObj(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function checkMeta(meta: unknown, path: string): ModelMeta {
+  if (!isObj(meta)) throw new ModelDirError('E_MODEL_BAD_META', `${path}: expected a JSON object`);
+  if (meta.format !== MODEL_FORMAT) throw new ModelDirError('E_MODEL_BAD_META', `${path}: format is ${JSON.stringify(meta.format)}, expected "${MODEL_FORMAT}"`);
+  if (meta.formatVersion !== MODEL_FORMAT_VERSION) {
+    throw new ModelDirError('E_MODEL_VERSION', `${path}: formatVersion ${JSON.stringify(meta.formatVersion)} is not supported (this Nabla reads ${MODEL_FORMAT_VERSION})`);
+  }
+  if (!isObj(meta.architecture)) throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'architecture' must be an object`);
+  const input = meta.input;
+  if (!isObj(input) || !Array.isArray(input.shape) || !input.shape.every((d) => Number.isSafeInteger(d) && (d as number) > 0)) {
+    throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'input.shape' must be an array of positive integers`);
+  }
+  if (input.kind !== 'image' && input.kind !== 'tabular') throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'input.kind' must be "image" or "tabular"`);
+  if (meta.output !== 'logits' && meta.output !== 'probability') throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'output' must be "logits" or "probability"`);
+  if (!Array.isArray(meta.classes) || !meta.classes.every((c) => typeof c === 'string')) {
+    throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'classes' must be an array of strings`);
+  }
+  return meta as unknown as ModelMeta;
+}
+
+/** Load and verify a model directory. */
+export function loadModelDir(dir: string, opts: { requireFinite?: boolean } = {}): LoadedModel {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new ModelDirError('E_MODEL_NOT_FOUND', `model directory ${dir} does not exist (expected a directory written by \`nabla train\`)`);
+  }
+  const manifestPath = join(dir, 'manifest.json');
+  const manifest = readJson(manifestPath, 'manifest');
+  if (!isObj(manifest) || !isObj(manifest.files)) throw new ModelDirError('E_MODEL_BAD_MANIFEST', `${manifestPath}: expected {"files": {name: sha256}}`);
+  for (const name of ['model.json', 'model.safetensors']) {
+    const want = manifest.files[name];
+    if (typeof want !== 'string') throw new ModelDirError('E_MODEL_BAD_MANIFEST', `${manifestPath}: no SHA-256 for ${name}`);
+    const path = join(dir, name);
+    if (!existsSync(path)) throw new ModelDirError('E_MODEL_MISSING_FILE', `${path} is missing`);
+    const got = sha256File(path);
+    if (got !== want) throw new ModelDirError('E_MODEL_INTEGRITY', `${path}: SHA-256 ${got} does not match the manifest (${want}); the file is corrupt or was modified`);
+  }
+  const meta = checkMeta(readJson(join(dir, 'model.json'), 'model description'), join(dir, 'model.json'));
+  const model = buildModule(meta.architecture);
+  const { tensors } = readSafetensorsFile(join(dir, 'model.safetensors'));
+  const expected = new Map<string, { shape: number[]; dtype: Tensor['dtype'] }>();
+  for (const [name, t] of model.stateDict()) expected.set(name, { shape: [...t.shape], dtype: t.dtype });
+  validateAgainst(tensors, expected, { strict: true });
+  if (opts.requireFinite) assertFinite(tensors);
+  const sd = new Map<string, Tensor>();
+  for (const [name, r] of tensors) sd.set(name, tensor(r.data, { shape: r.shape, dtype: r.dtype }));
+  model.loadStateDict(sd);
+  model.eval();
+  return { model, meta };
+}
