@@ -194,9 +194,13 @@ export function toDType(x: Tensor, dtype: DType): Tensor {
   return apply('cast', out, [x], (g) => [dtype === 'int32' ? null : toDType(g, x.dtype)]);
 }
 
-export const square = (x: Tensor): Tensor => mul(x, x);
+export const square = (x: Tensor): Tensor => {
+  assertTensor('square', x);
+  return mul(x, x);
+};
 
 export function reciprocal(x: Tensor): Tensor {
+  assertTensor('reciprocal', x);
   requireFloat('reciprocal', x);
   return div(1, x);
 }

@@ -83,12 +83,16 @@ export const bmm = matmul;
 
 /** Dot product of two 1-D tensors. */
 export function dot(a: Tensor, b: Tensor): Tensor {
+  assertTensor('dot', a, 'first argument');
+  assertTensor('dot', b, 'second argument');
   if (a.ndim !== 1 || b.ndim !== 1) throw new ShapeError(`dot: expected 1-D tensors, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
   return matmul(a, b);
 }
 
 /** Outer product of two 1-D tensors. */
 export function outer(a: Tensor, b: Tensor): Tensor {
+  assertTensor('outer', a, 'first argument');
+  assertTensor('outer', b, 'second argument');
   if (a.ndim !== 1 || b.ndim !== 1) throw new ShapeError(`outer: expected 1-D tensors, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
   return matmul(reshape(a, [-1, 1]), reshape(b, [1, -1]));
 }

@@ -155,6 +155,7 @@ function sliceBackward(g: Tensor, shape: readonly number[], d: number, start: nu
 }
 
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+  assertTensor('narrow', x);
   const d = normAxis('narrow', dim, x.ndim);
   if (start < 0 || length < 0 || start + length > x.shape[d]) {
     throw new IndexError(`narrow: range [${start}, ${start + length}) is out of bounds for dimension ${dim} of size ${x.shape[d]}`);
