@@ -110,6 +110,9 @@ export function variance(x: Tensor, dim?: Dims, opts: VarOptions = {}): Tensor {
 export { variance as var_ };
 
 export function std(x: Tensor, dim?: Dims, opts: VarOptions = {}): Tensor {
+  // Check here so that errors name std, not var.
+  assertTensor('std', x);
+  normAxes('std', dim, x.ndim);
   return sqrt(variance(x, dim, opts));
 }
 
@@ -129,7 +132,8 @@ export function logsumexp(x: Tensor, dim?: Dims, keepdim = false): Tensor {
 export function prod(x: Tensor, dim?: Dims, keepdim = false): Tensor {
   assertTensor('prod', x);
   const axes = normAxes('prod', dim, x.ndim);
-  const out = reduceRaw('prod', x, axes, keepdim);
-  // d/dx_i Π x = Π x / x_i (inputs with zeros get no well-defined gradient here).
-  return apply('prod', out, [x], (g) => [div(mul(unreduce(g, x.shape, axes), unreduce(out.detach(), x.shape, axes)), x)]);
+  // d/dx_i Π x = Π x / x_i (inputs with zeros get no well-defined gradient here). The rule uses the
+  // recorded output itself (not a detached copy) so that it differentiates again.
+  const out: Tensor = apply('prod', reduceRaw('prod', x, axes, keepdim), [x], (g) => [div(mul(unreduce(g, x.shape, axes), unreduce(out, x.shape, axes)), x)]);
+  return out;
 }
