@@ -276,10 +276,12 @@ export class ReduceLROnPlateau {
     return this.cooldownCounter > 0;
   }
 
-  /** Record one epoch's metric (a number or a one-element tensor). NaN counts as no improvement. */
-  step(metric: number | Tensor): void {
+  /** Record one epoch's metric (a number or a one-element tensor). NaN counts as no improvement.
+   *  The metric is required; the parameter is optional only so that the class fits scheduler
+   *  interfaces shared with the epoch-driven schedulers (a missing metric throws). */
+  step(metric?: number | Tensor): void {
     const current = metric instanceof Tensor ? metric.item() : metric;
-    if (typeof current !== 'number') throw new ValueError(`ReduceLROnPlateau.step: metric must be a number or a one-element Tensor, got ${typeof metric}`);
+    if (typeof current !== 'number') throw new ValueError(`ReduceLROnPlateau.step: a metric is required (a number or a one-element Tensor), got ${metric === undefined ? 'nothing' : typeof metric}`);
     this.lastEpoch += 1;
     if (this.isBetter(current, this.best)) {
       this.best = current;
