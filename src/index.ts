@@ -19,3 +19,5 @@ export * as optim from './optim/index.js';
 export { clipGradNorm, clipGradValue } from './optim/clip.js';
 export * as nn from './nn/index.js';
 export * as F from './nn/functional.js';
+export * as train from './train/index.js';
+export { fit, evaluate } from './train/fit.js';
