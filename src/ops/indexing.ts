@@ -22,6 +22,7 @@ function checkIndex(op: string, index: Tensor, size: number, dim: number): void 
 /** torch.gather: out[i][j] = x[index[i][j]][j] (dim 0), ...; output has index's shape. */
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   assertTensor('gather', x);
+  assertTensor('gather', index, 'index');
   const d = normAxis('gather', dim, x.ndim);
   if (index.ndim !== x.ndim) throw new ShapeError(`gather: index has ${index.ndim} dims ${fmtShape(index.shape)}, expected ${x.ndim} like the input ${fmtShape(x.shape)}`);
   for (let i = 0; i < x.ndim; i++) {
@@ -29,6 +30,8 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
       throw new ShapeError(`gather: index shape ${fmtShape(index.shape)} exceeds input shape ${fmtShape(x.shape)} in dimension ${i}`);
     }
   }
+  // A 0-d input has no axis for the kernel to stride along: gather from its 1-element 1-d view.
+  if (x.ndim === 0) return reshape(gather(reshape(x, [1]), 0, reshape(index, [1])), []);
   checkIndex('gather', index, x.shape[d], d);
   const out = new Tensor(kernels().gather(x, d, index), [...index.shape]);
   return apply('gather', out, [x], (g) => [scatterAdd(x.shape, d, index, g)]);
@@ -37,10 +40,12 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
 /** zeros(shape).scatter_add_(dim, index, src): the adjoint of gather. */
 export function scatterAdd(shape: readonly number[], dim: number, index: Tensor, src: Tensor): Tensor {
   assertTensor('scatterAdd', src, 'src');
+  assertTensor('scatterAdd', index, 'index');
   const d = normAxis('scatterAdd', dim, shape.length);
   if (index.ndim !== shape.length || index.shape.some((s, i) => s !== src.shape[i])) {
     throw new ShapeError(`scatterAdd: index ${fmtShape(index.shape)} and src ${fmtShape(src.shape)} must share a shape of ${shape.length} dims`);
   }
+  if (shape.length === 0) return reshape(scatterAdd([1], 0, reshape(index, [1]), reshape(src, [1])), []);
   checkIndex('scatterAdd', index, shape[d], d);
   const out = new Tensor(kernels().scatterAdd(shape, d, index, src, src.dtype), [...shape]);
   return apply('scatterAdd', out, [src], (g) => [gather(g, d, index)]);
