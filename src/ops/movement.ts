@@ -220,7 +220,20 @@ export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
   if (padding.length % 2 !== 0 || padding.length / 2 > x.ndim) {
     throw new ValueError(`pad: padding must have an even length of at most 2×ndim (${2 * x.ndim}), got ${padding.length}`);
   }
-  if (padding.some((p) => !Number.isInteger(p) || p < 0)) throw new ValueError(`pad: padding must be non-negative integers, got ${fmtShape(padding)}`);
+  if (padding.some((p) => !Number.isInteger(p))) throw new ValueError(`pad: padding must be integers, got ${fmtShape(padding)}`);
+  if (padding.some((p) => p < 0)) {
+    // Negative entries crop, as in PyTorch: slice those off first, then pad with the rest.
+    let y = x;
+    for (let i = 0; i < padding.length / 2; i++) {
+      const d = x.ndim - 1 - i;
+      const l = Math.min(padding[2 * i], 0), r = Math.min(padding[2 * i + 1], 0);
+      if (x.shape[d] + l + r < 0) {
+        throw new ValueError(`pad: padding ${fmtShape(padding)} crops dimension ${d} of shape ${fmtShape(x.shape)} to a negative size`);
+      }
+      if (l < 0 || r < 0) y = slice(y, d, -l, x.shape[d] + r);
+    }
+    return pad(y, padding.map((p) => Math.max(p, 0)), value);
+  }
   const shape = [...x.shape];
   const before = new Array<number>(x.ndim).fill(0);
   for (let i = 0; i < padding.length / 2; i++) {
