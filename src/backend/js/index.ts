@@ -5,6 +5,7 @@ import { allocate, type DType, type TypedArray } from '../../dtype.js';
 import type { Backend, BinaryOp, Conv2dGeometry, Kernels, ReduceOp, UnaryOp, View } from '../backend.js';
 import { isContiguous, offsets, sizeOf, viewOffsets } from './strided.js';
 import { matmul } from './matmul.js';
+import { forEachRun2 } from './loops.js';
 import { luFactor, luSolve } from './linalg.js';
 
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
@@ -52,9 +53,10 @@ function unary(op: UnaryOp, x: View, outDtype: DType): TypedArray {
     if (op === 'relu') for (let i = 0; i < n; i++) { const v = d[o + i]; out[i] = v > 0 ? v : 0; }
     else if (op === 'neg') for (let i = 0; i < n; i++) out[i] = -d[o + i];
     else for (let i = 0; i < n; i++) out[i] = f(d[o + i]);
-  } else {
-    const off = viewOffsets(x);
-    for (let i = 0; i < n; i++) out[i] = f(d[off[i]]);
+  } else if (n > 0) {
+    forEachRun2(x.shape, x.strides, x.offset, x.strides, x.offset, (o, len, ix, dx) => {
+      for (let j = 0; j < len; j++, ix += dx) out[o + j] = f(d[ix]);
+    });
   }
   return out;
 }
@@ -89,15 +91,25 @@ function binary(op: BinaryOp, a: View, b: View, shape: readonly number[], outDty
       default: { const f = BINARY[op]; for (let i = 0; i < n; i++) out[i] = f(ad[ao + i], s); return out; }
     }
   }
-  const f = BINARY[op];
-  const ao = offsets(shape, a.strides, a.offset);
-  const bo = offsets(shape, b.strides, b.offset);
   if (intDiv) {
     // Integer division truncates toward zero like torch.div(..., rounding_mode='trunc').
+    const ao = offsets(shape, a.strides, a.offset);
+    const bo = offsets(shape, b.strides, b.offset);
     for (let i = 0; i < n; i++) out[i] = Math.trunc(ad[ao[i]] / bd[bo[i]]);
     return out;
   }
-  for (let i = 0; i < n; i++) out[i] = f(ad[ao[i]], bd[bo[i]]);
+  if (n === 0) return out;
+  const f = BINARY[op];
+  // Broadcast or strided operands: runs along the last dim, one specialised loop per common op.
+  forEachRun2(shape, a.strides, a.offset, b.strides, b.offset, (o, len, ia, da, ib, db) => {
+    switch (op) {
+      case 'add': for (let j = 0; j < len; j++, ia += da, ib += db) out[o + j] = ad[ia] + bd[ib]; return;
+      case 'sub': for (let j = 0; j < len; j++, ia += da, ib += db) out[o + j] = ad[ia] - bd[ib]; return;
+      case 'mul': for (let j = 0; j < len; j++, ia += da, ib += db) out[o + j] = ad[ia] * bd[ib]; return;
+      case 'div': for (let j = 0; j < len; j++, ia += da, ib += db) out[o + j] = ad[ia] / bd[ib]; return;
+      default: for (let j = 0; j < len; j++, ia += da, ib += db) out[o + j] = f(ad[ia], bd[ib]);
+    }
+  });
   return out;
 }
 
