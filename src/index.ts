@@ -16,6 +16,7 @@ export { getBackend, setBackend, listBackends, registerBackend } from './backend
 export type { Backend, Kernels } from './backend/backend.js';
 export * from './ops/index.js';
 export * as optim from './optim/index.js';
+export * as data from './data/index.js';
 export { clipGradNorm, clipGradValue } from './optim/clip.js';
 export * as nn from './nn/index.js';
 export * as F from './nn/functional.js';
