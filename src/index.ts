@@ -2,9 +2,11 @@
 
 import { registerBackend } from './backend/backend.js';
 import { jsBackend } from './backend/js/index.js';
+import { wasmBackend } from './backend/wasm/index.js';
 import './methods.js';
 
 registerBackend(jsBackend);
+registerBackend(wasmBackend);
 
 export * from './errors.js';
 export { type DType, type TypedArray, DTYPES } from './dtype.js';

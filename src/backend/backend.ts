@@ -80,6 +80,8 @@ export interface Backend {
   /** Why this backend can be used here, or why not (shown by `nabla info`). */
   available(): { ok: boolean; reason: string };
   readonly kernels: Kernels;
+  /** Preference when no backend is chosen (NABLA_BACKEND / setBackend): highest available wins. */
+  readonly priority?: number;
 }
 
 const registry = new Map<string, Backend>();
@@ -97,10 +99,19 @@ export function getBackend(): Backend {
   if (!active) {
     const wanted = process.env.NABLA_BACKEND;
     if (wanted) setBackend(wanted);
-    else active = registry.get('js');
+    else active = bestAvailable();
     if (!active) throw new Error('no backend registered');
   }
   return active;
+}
+
+/** The available backend of highest priority (the js reference, priority 0, is always there). */
+function bestAvailable(): Backend | undefined {
+  let best: Backend | undefined;
+  for (const b of registry.values()) {
+    if ((b.priority ?? 0) > (best ? best.priority ?? 0 : -Infinity) && b.available().ok) best = b;
+  }
+  return best;
 }
 
 export function setBackend(name: string): Backend {

@@ -1,0 +1,109 @@
+// AssemblyScript: im2col and its adjoint col2im for float32, the data movement of convolution
+// and pooling. Same layout as the reference kernels in src/backend/js/index.ts: columns are
+// [N, C*kh*kw, OH*OW]. Instead of testing every tap against the image border, each output row
+// computes the range of ow whose input column is inside the image, so the interior is a plain
+// copy (a memory.copy when stride and input column stride are 1).
+
+/** First ow with ow*s + off >= 0, and the end of the ow with ow*s + off < w, clamped to [0, ow]. */
+@inline function owLo(off: i32, s: i32, OW: i32): i32 {
+  return off >= 0 ? 0 : min(OW, (-off + s - 1) / s);
+}
+@inline function owHi(off: i32, s: i32, W: i32, OW: i32): i32 {
+  return W - off <= 0 ? 0 : min(OW, (W - off + s - 1) / s);
+}
+
+@inline function fill(p: usize, n: i32, v: f32): void {
+  for (let i = 0; i < n; i++) store<f32>(p + (<usize>i << 2), v);
+}
+
+/**
+ * x: element (n,c,h,w) at x + (n*xn + c*xc + h*xh + w*xw)*4. Writes N*C*kh*kw*OH*OW floats at out
+ * for the batch rows [n0, n1).
+ */
+export function im2col(
+  x: usize, xn: i32, xc: i32, xh: i32, xw: i32,
+  N: i32, C: i32, H: i32, W: i32,
+  kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  OH: i32, OW: i32, padValue: f32, out: usize, n0: i32, n1: i32,
+): void {
+  let p = out + (<usize>n0 * C * kh * kw * OH * OW << 2);
+  for (let n = n0; n < n1; n++) {
+    for (let c = 0; c < C; c++) {
+      const base = x + (<usize>(n * xn + c * xc) << 2);
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const woff = j * dw - pw;
+          const lo = owLo(woff, sw, OW), hi = max(lo, owHi(woff, sw, W, OW));
+          for (let oh = 0; oh < OH; oh++) {
+            const h = oh * sh - ph + i * dh;
+            if (h < 0 || h >= H) { fill(p, OW, padValue); p += <usize>OW << 2; continue; }
+            fill(p, lo, padValue);
+            const row = base + (<usize>(h * xh) << 2);
+            if (sw == 1 && xw == 1) {
+              memory.copy(p + (<usize>lo << 2), row + (<usize>(lo + woff) << 2), <usize>(hi - lo) << 2);
+            } else {
+              for (let ow = lo; ow < hi; ow++) {
+                store<f32>(p + (<usize>ow << 2), load<f32>(row + (<usize>((ow * sw + woff) * xw) << 2)));
+              }
+            }
+            fill(p + (<usize>hi << 2), OW - hi, padValue);
+            p += <usize>OW << 2;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Adjoint of im2col: cols (contiguous [N, C*kh*kw, OH*OW] at cols) summed into out, a zeroed
+ * contiguous [N,C,H,W], for the batch rows [n0, n1).
+ */
+export function col2im(
+  cols: usize, N: i32, C: i32, H: i32, W: i32,
+  kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  OH: i32, OW: i32, out: usize, n0: i32, n1: i32,
+): void {
+  let p = cols + (<usize>n0 * C * kh * kw * OH * OW << 2);
+  for (let n = n0; n < n1; n++) {
+    for (let c = 0; c < C; c++) {
+      const base = out + (<usize>(n * C + c) * H * W << 2);
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const woff = j * dw - pw;
+          const lo = owLo(woff, sw, OW), hi = max(lo, owHi(woff, sw, W, OW));
+          for (let oh = 0; oh < OH; oh++) {
+            const h = oh * sh - ph + i * dh;
+            if (h >= 0 && h < H) {
+              const row = base + (<usize>(h * W) << 2);
+              if (sw == 1) {
+                let d = row + (<usize>(lo + woff) << 2);
+                let s = p + (<usize>lo << 2);
+                let ow = lo;
+                for (; ow + 4 <= hi; ow += 4) {
+                  v128.store(d, f32x4.add(v128.load(d), v128.load(s)));
+                  d += 16; s += 16;
+                }
+                for (; ow < hi; ow++) {
+                  store<f32>(d, load<f32>(d) + load<f32>(s));
+                  d += 4; s += 4;
+                }
+              } else {
+                for (let ow = lo; ow < hi; ow++) {
+                  const d = row + (<usize>(ow * sw + woff) << 2);
+                  store<f32>(d, load<f32>(d) + load<f32>(p + (<usize>ow << 2)));
+                }
+              }
+            }
+            p += <usize>OW << 2;
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Where the compiler's static data ends: the loader places its buffers above this. */
+export function heapBase(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,133 @@
+// Loads the compiled kernels (dist/src/backend/wasm/kernels.wasm, built by
+// scripts/build-wasm.mjs) into one shared WebAssembly.Memory and hands out scratch space in it.
+// Loading is synchronous and lazy: the first kernel call or `available()` pays a few ms.
+// The memory is shared so that the worker pool (pool.ts) runs the same kernels on the same bytes.
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The functions the .wasm exports; pointers are byte addresses, sizes and strides elements. */
+export interface WasmExports {
+  sgemm(
+    nb: number, m: number, n: number, k: number,
+    a: number, asb: number, asr: number, asc: number,
+    b: number, bsb: number, bsr: number, bsc: number,
+    c: number, apack: number, bpack: number, tmp: number,
+  ): void;
+  packA(src: number, rs: number, cs: number, m: number, k: number, dst: number): void;
+  packB(src: number, rs: number, cs: number, k: number, n: number, dst: number): void;
+  gemmPacked(ap: number, bp: number, c: number, m: number, n: number, k: number, ip0: number, ip1: number, tmp: number): void;
+  im2col(
+    x: number, xn: number, xc: number, xh: number, xw: number,
+    N: number, C: number, H: number, W: number,
+    kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+    OH: number, OW: number, padValue: number, out: number, n0: number, n1: number,
+  ): void;
+  col2im(
+    cols: number, N: number, C: number, H: number, W: number,
+    kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+    OH: number, OW: number, out: number, n0: number, n1: number,
+  ): void;
+  heapBase(): number;
+  readonly MR: WebAssembly.Global;
+  readonly NR: WebAssembly.Global;
+}
+
+const PAGE = 65536;
+/** wasm32's whole address space; also what the module declares as its memory maximum. */
+const MAX_PAGES = 65536;
+/** Bytes at the bottom of the scratch area kept for the worker pool's control words. */
+export const CONTROL_BYTES = 4096;
+
+export const WASM_URL = new URL('./kernels.wasm', import.meta.url);
+
+export interface WasmRuntime {
+  readonly module: WebAssembly.Module;
+  readonly memory: WebAssembly.Memory;
+  readonly exports: WasmExports;
+  /** Byte address of the control block (CONTROL_BYTES long); scratch starts right after it. */
+  readonly control: number;
+  readonly mr: number;
+  readonly nr: number;
+  /** A Float32Array over the whole memory, current after any growth. */
+  f32(): Float32Array;
+  /**
+   * Lays out scratch regions of the given byte sizes (each 64-byte aligned) and grows the memory
+   * to hold them; returns their addresses, or null when they do not fit in 4 GiB. The regions
+   * are valid until the next call: kernels are synchronous and use scratch only during a call.
+   */
+  scratch(sizes: readonly number[]): number[] | null;
+}
+
+let runtime: WasmRuntime | null = null;
+let loadError: string | null = null;
+
+/** The loaded runtime, or null (see `wasmLoadError()` for why). Never throws. */
+export function wasmRuntime(): WasmRuntime | null {
+  if (runtime || loadError) return runtime;
+  try {
+    runtime = load();
+  } catch (e) {
+    loadError = e instanceof Error ? e.message : String(e);
+  }
+  return runtime;
+}
+
+export function wasmLoadError(): string | null {
+  wasmRuntime();
+  return loadError;
+}
+
+function load(): WasmRuntime {
+  if (typeof WebAssembly === 'undefined') throw new Error('WebAssembly is not available in this runtime');
+  if (typeof SharedArrayBuffer === 'undefined') throw new Error('SharedArrayBuffer is not available in this runtime');
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(fileURLToPath(WASM_URL));
+  } catch {
+    throw new Error(`${fileURLToPath(WASM_URL)} not found: build it with \`npm run build\` (scripts/build-wasm.mjs)`);
+  }
+  // Compiling validates SIMD and threads support: an engine without them throws here.
+  const module = new WebAssembly.Module(new Uint8Array(bytes));
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const exports = instance.exports as unknown as WasmExports;
+  const control = align(Math.max(exports.heapBase(), 1024));
+  const scratchBase = control + CONTROL_BYTES;
+  let view = new Float32Array(memory.buffer);
+  const rt: WasmRuntime = {
+    module,
+    memory,
+    exports,
+    control,
+    mr: exports.MR.value as number,
+    nr: exports.NR.value as number,
+    f32() {
+      if (view.length * 4 !== memory.buffer.byteLength) view = new Float32Array(memory.buffer);
+      return view;
+    },
+    scratch(sizes) {
+      const out: number[] = [];
+      let p = scratchBase;
+      for (const s of sizes) {
+        out.push(p);
+        p = align(p + s);
+      }
+      if (p > MAX_PAGES * PAGE) return null;
+      const have = memory.buffer.byteLength;
+      if (p > have) {
+        try {
+          memory.grow(Math.ceil((p - have) / PAGE));
+        } catch {
+          return null; // the engine could not reserve that much: the caller falls back to js
+        }
+      }
+      return out;
+    },
+  };
+  return rt;
+}
+
+function align(p: number): number {
+  return Math.ceil(p / 64) * 64;
+}
