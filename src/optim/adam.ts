@@ -4,6 +4,7 @@
 import { add, div, maximum, mul, neg, sqrt } from '../ops/elementwise.js';
 import { add_, copy_, mul_ } from '../ops/inplace.js';
 import { Tensor, zerosLike } from '../tensor.js';
+import { fused } from '../backend/fused.js';
 import { Optimizer, addcdiv_, addcmul_, checkBetas, checkBoolean, checkNonNegative, type ParamGroup, type ParamsInput } from './optimizer.js';
 
 export interface AdamHyper {
@@ -24,6 +25,17 @@ const ADAM_DEFAULTS: AdamHyper = { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, wei
 /** The shared Adam update; `decoupled` selects AdamW's weight decay. */
 function adamUpdate(p: Tensor, grad: Tensor, s: AdamState, g: ParamGroup<AdamHyper>, decoupled: boolean): void {
   const [beta1, beta2] = g.betas;
+  const kernel = fused().adamStep;
+  if (g.amsgrad) s.max_exp_avg_sq ??= zerosLike(p);
+  const parts = [p, grad, s.exp_avg, s.exp_avg_sq, ...(g.amsgrad ? [s.max_exp_avg_sq!] : [])];
+  if (kernel && p.dtype !== 'int32' && parts.every((t) => t.dtype === p.dtype && t.isContiguous())) {
+    // One pass instead of ~12 ops with their temporaries; same roundings as the composite below.
+    s.step += 1;
+    kernel(p, grad, s.exp_avg, s.exp_avg_sq, g.amsgrad ? s.max_exp_avg_sq! : null, {
+      lr: g.lr, beta1, beta2, eps: g.eps, weightDecay: g.weightDecay, decoupled, maximize: g.maximize, step: s.step,
+    });
+    return;
+  }
   let gr = g.maximize ? neg(grad) : grad;
   s.step += 1;
   if (decoupled) mul_(p, 1 - g.lr * g.weightDecay);

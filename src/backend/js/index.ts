@@ -6,6 +6,8 @@ import type { Backend, BinaryOp, Conv2dGeometry, Kernels, ReduceOp, UnaryOp, Vie
 import { isContiguous, offsets, sizeOf, viewOffsets } from './strided.js';
 import { matmul } from './matmul.js';
 import { forEachRun2 } from './loops.js';
+import { jsFused } from './fused.js';
+import type { BackendWithFused } from '../fused.js';
 import { luFactor, luSolve } from './linalg.js';
 
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
@@ -300,8 +302,9 @@ export const jsKernels = {
   luFactor, luSolve,
 } satisfies Kernels;
 
-export const jsBackend: Backend = {
+export const jsBackend: BackendWithFused = {
   name: 'js',
+  fused: jsFused,
   available: () => ({ ok: true, reason: 'pure TypeScript reference kernels, always available' }),
   kernels: jsKernels,
 };
