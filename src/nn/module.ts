@@ -197,26 +197,32 @@ export abstract class Module {
     return this.namedBuffers().map(([, b]) => b);
   }
 
-  /** The module at a dotted path ('' = this). */
+  /** The module at a dotted path ('' = this); array members count as one name ('blocks.0'). */
   getSubmodule(target: string): Module {
-    if (target === '') return this;
     let m: Module = this;
-    for (const part of target.split('.')) {
-      const next = members(m).children.find(([n]) => n === part);
-      if (!next) throw new ValueError(`getSubmodule: ${m.constructor.name} has no submodule '${part}' (path '${target}')`);
-      m = next[1];
+    let rest = target;
+    while (rest !== '') {
+      const child = members(m).children.find(([n]) => rest === n || rest.startsWith(`${n}.`));
+      if (!child) throw new ValueError(`getSubmodule: ${m.constructor.name} has no submodule at '${rest}' (path '${target}')`);
+      m = child[1];
+      rest = rest.slice(child[0].length + 1);
     }
     return m;
   }
 
   /** The parameter at a dotted path, e.g. 'fc1.weight'. */
   getParameter(target: string): Parameter {
-    const i = target.lastIndexOf('.');
-    const m = this.getSubmodule(i < 0 ? '' : target.slice(0, i));
-    const name = target.slice(i + 1);
-    const p = members(m).params.find(([n]) => n === name);
-    if (!p) throw new ValueError(`getParameter: ${m.constructor.name} has no parameter '${name}' (path '${target}')`);
-    return p[1];
+    let m: Module = this;
+    let rest = target;
+    for (;;) {
+      const mem = members(m);
+      const p = mem.params.find(([n]) => n === rest);
+      if (p) return p[1];
+      const child = mem.children.find(([n]) => rest.startsWith(`${n}.`));
+      if (!child) throw new ValueError(`getParameter: ${m.constructor.name} has no parameter at '${rest}' (path '${target}')`);
+      m = child[1];
+      rest = rest.slice(child[0].length + 1);
+    }
   }
 
   // ---- modes and gradients ----
