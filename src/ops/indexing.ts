@@ -11,7 +11,11 @@ import { assertTensor } from './util.js';
 function checkIndex(op: string, index: Tensor, size: number, dim: number): void {
   assertTensor(op, index, 'index');
   if (index.dtype !== 'int32') throw new DTypeError(`${op}: index must be an int32 tensor, got ${index.dtype}`);
-  const v = index.toTypedArray();
+  // Dims broadcast with stride 0 repeat the same indices: check each distinct index once.
+  const compact = index.strides.some((st, i) => st === 0 && index.shape[i] > 1)
+    ? new Tensor(index.data, index.shape.map((n, i) => (index.strides[i] === 0 ? Math.min(n, 1) : n)), index.strides, index.offset)
+    : index;
+  const v = compact.toTypedArray();
   for (let i = 0; i < v.length; i++) {
     if (v[i] < 0 || v[i] >= size) {
       throw new IndexError(`${op}: index ${v[i]} is out of bounds for dimension ${dim} with size ${size}`);

@@ -202,7 +202,25 @@ function argReduce(op: 'argmax' | 'argmin', x: View, axis: number): Int32Array {
   return out;
 }
 
+/** index_select along dim 0 of a contiguous x: whole rows are copied, not elements. */
+function gatherRows(x: View, index: View): TypedArray | null {
+  if (!isContiguous(x) || x.shape.length === 0) return null;
+  for (let k = 1; k < x.shape.length; k++) if (index.strides[k] !== 0 || index.shape[k] !== x.shape[k]) return null;
+  const rows = index.shape[0];
+  const inner = sizeOf(x.shape.slice(1));
+  const out = allocate(dtypeOfArray(x.data), rows * inner);
+  for (let i = 0; i < rows; i++) {
+    const start = x.offset + index.data[index.offset + i * index.strides[0]] * inner;
+    out.set(x.data.subarray(start, start + inner), i * inner);
+  }
+  return out;
+}
+
 function gather(x: View, axis: number, index: View): TypedArray {
+  if (axis === 0) {
+    const rows = gatherRows(x, index);
+    if (rows) return rows;
+  }
   const n = sizeOf(index.shape);
   const out = allocate(dtypeOfArray(x.data), n);
   const io = viewOffsets(index);
