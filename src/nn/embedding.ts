@@ -1,16 +1,15 @@
 // Embedding: a lookup table [numEmbeddings, embeddingDim] indexed by int32 tensors.
 
+import { noGrad } from '../autograd.js';
 import type { DType } from '../dtype.js';
 import { ValueError } from '../errors.js';
-import { embedding } from '../ops/index.js';
+import { embedding, select, zero_ } from '../ops/index.js';
 import type { Generator } from '../random.js';
 import { zeros, type Tensor } from '../tensor.js';
 import { checkInt, checkParamDType } from './args.js';
 import { normal_ } from './init.js';
 import { Module, type LayerConfig } from './module.js';
 import { Parameter } from './parameter.js';
-import { noGrad } from '../autograd.js';
-import { select, zero_ } from '../ops/index.js';
 
 export interface EmbeddingOptions {
   /** This row starts at zero and gets no gradient (PyTorch's padding_idx); negative counts from the end. */

@@ -81,7 +81,7 @@ abstract class BatchNormBase extends Module {
     if (ref) checkInputDType(this.kind, x, ref);
     const C = this.numFeatures;
     const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
-    const bshape = x.shape.map((d, i) => (i === 1 ? C : 1));
+    const bshape = x.shape.map((_, i) => (i === 1 ? C : 1));
     const useBatchStats = this.training || !this.trackRunningStats;
     let xhat: Tensor;
     if (useBatchStats) {

@@ -146,6 +146,19 @@ test('recurrent layers: batchFirst is the transposed layout; unbatched input; h_
   assert.throws(() => r.forward(randn([5, 2, 3], f64)), DTypeError);
 });
 
+test('recurrent dropout between layers acts in train mode only', () => {
+  const r = new nn.GRU(3, 4, { numLayers: 2, dropout: 0.5, generator: new Generator(2) });
+  const x = randn([4, 2, 3]);
+  const a = r.forward(x)[0], b = r.forward(x)[0];
+  assert.ok(a.sub(b).abs().max().item() > 0, 'two training passes draw different masks');
+  r.eval();
+  same(r.forward(x)[0], r.forward(x)[0]);
+  const single = new nn.GRU(3, 4, { numLayers: 2 });
+  single.loadStateDict(r.stateDict());
+  single.eval();
+  same(r.forward(x)[0], single.forward(x)[0]);
+});
+
 test('a 2-layer LSTM is two 1-layer LSTMs chained (same weights, same states)', () => {
   const two = new nn.LSTM(3, 4, { numLayers: 2 });
   const l0 = new nn.LSTM(3, 4), l1 = new nn.LSTM(4, 4);
