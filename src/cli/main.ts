@@ -1,4 +1,4 @@
-// `nabla` command line: train | eval | predict | info. Argument errors print one line and exit 2.
+// `nabla` command line: train | eval | predict | serve | info. Argument errors print one line and exit 2.
 
 import { Command, CommanderError, Option } from 'commander';
 import { NablaError } from '../errors.js';
@@ -39,6 +39,8 @@ export function buildProgram(): Command {
     .option('--label-column <name>', 'label column of a CSV dataset', 'label')
     .option('--backend <name>', 'compute backend (see `nabla info`)')
     .option('--json', 'print one JSON line per epoch and a final JSON line with the test metrics')
+    .option('--alert-memory-mb <n>', 'warn when the resident memory exceeds this many MB', positiveFloat('--alert-memory-mb'))
+    .option('--alert-cpu-percent <n>', 'warn when CPU use exceeds this percentage (100 = one core)', positiveFloat('--alert-cpu-percent'))
     .action(async (opts) => {
       const { runTrain } = await import('./train.js');
       await runTrain(opts);
@@ -67,6 +69,29 @@ export function buildProgram(): Command {
     .action(async (dir, files, opts) => {
       const { runPredict } = await import('./predict.js');
       await runPredict(dir, files, opts);
+    });
+
+  program
+    .command('serve')
+    .description('Serve model directories over HTTP (Open Inference Protocol v2): health, metadata, infer, PNG predict, Prometheus /metrics.')
+    .argument('<model-dir...>', 'model directories written by `nabla train` (name=dir to choose the model name)')
+    .option('--port <n>', 'TCP port (0 picks a free one)', nonNegativeInt('--port'), 8000)
+    .option('--host <address>', 'address to bind (default loopback only; 0.0.0.0 exposes the server to the network)', '127.0.0.1')
+    .option('--max-batch <n>', 'most samples per forward pass when batching concurrent requests', positiveInt('--max-batch'), 32)
+    .option('--max-wait-ms <n>', 'how long a request may wait for others to batch with', nonNegativeInt('--max-wait-ms'), 0)
+    .option('--max-queue <n>', 'most requests queued per model; beyond it 503 with Retry-After', positiveInt('--max-queue'), 256)
+    .option('--timeout-ms <n>', 'deadline per request for queueing and compute (504 past it)', positiveInt('--timeout-ms'), 30000)
+    .option('--body-limit <bytes>', 'largest request body (413 beyond it)', positiveInt('--body-limit'), 6553500)
+    .option('--exit-timeout-ms <n>', 'on SIGTERM, how long to wait for in-flight requests', nonNegativeInt('--exit-timeout-ms'), 30000)
+    .option('--allow-reload', 'enable POST /v2/repository/models/{name}/load (SIGHUP reloads regardless)')
+    .option('--strict-readiness', 'report the server ready only when every model is ready')
+    .option('--alert-memory-mb <n>', 'warn (and count in /metrics) when the resident memory exceeds this many MB', positiveFloat('--alert-memory-mb'))
+    .option('--alert-cpu-percent <n>', 'warn (and count in /metrics) when CPU use exceeds this percentage (100 = one core)', positiveFloat('--alert-cpu-percent'))
+    .option('--backend <name>', 'compute backend')
+    .addOption(new Option('--load-delay-ms <n>', 'delay each model load (testing)').argParser(nonNegativeInt('--load-delay-ms')).hideHelp())
+    .action(async (dirs, opts) => {
+      const { runServe } = await import('./serve.js');
+      await runServe(dirs, opts);
     });
 
   program

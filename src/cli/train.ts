@@ -15,6 +15,7 @@ import { Adagrad, Adam, AdamW, RMSprop, SGD, type Optimizer } from '../optim/ind
 import { Generator, manualSeed } from '../random.js';
 import type { Tensor } from '../tensor.js';
 import { evaluate, fit, ProgressBar, formatConfusionMatrix, formatReport, type Callback, type HistoryEntry } from '../train/index.js';
+import { ResourceMonitor, monitorCallback } from '../serve/monitor.js';
 import { UsageError } from './errors.js';
 import { prepareDataset, type PreparedData } from './datasets.js';
 
@@ -33,6 +34,8 @@ export interface TrainArgs {
   labelColumn: string;
   backend?: string;
   json?: boolean;
+  alertMemoryMb?: number;
+  alertCpuPercent?: number;
 }
 
 /** What a run directory remembers, so `--resume` continues with exactly the same settings. */
@@ -182,7 +185,10 @@ export async function runTrain(a: TrainArgs): Promise<void> {
   say(`nabla train: ${cfg.model} on ${cfg.dataset} (${trainSet.length} train, ${valLoader ? `${Math.round(data.train.length * cfg.valSplit)} validation, ` : ''}${data.test.length} test), ` +
     `${cfg.optimizer} lr ${cfg.lr}, batch ${cfg.batchSize}, ${cfg.epochs} epochs, seed ${cfg.seed}`);
 
-  const callbacks: Callback[] = a.json ? [new JsonLines()] : [new ProgressBar()];
+  // CPU and memory beside the progress; thresholds warn on stderr when crossed
+  const monitor = new ResourceMonitor({ alertMemoryMb: a.alertMemoryMb, alertCpuPercent: a.alertCpuPercent });
+  const callbacks: Callback[] = a.json ? [new JsonLines()] : [new ProgressBar({ fields: () => monitor.fields() })];
+  callbacks.push(monitorCallback(monitor));
   const history = fit(model, trainLoader, {
     epochs: cfg.epochs,
     optimizer,
