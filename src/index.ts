@@ -24,3 +24,4 @@ export * as nn from './nn/index.js';
 export * as F from './nn/functional.js';
 export * as train from './train/index.js';
 export { fit, evaluate } from './train/fit.js';
+export { serve, ResourceMonitor, monitorCallback, type ServeOptions, type ServeHandle, type ModelSource, type MonitorOptions, type ResourceAlert, type ResourceSample } from './serve/index.js';
