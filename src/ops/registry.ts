@@ -1,0 +1,601 @@
+// The op registry (PyTorch's OpInfo): one record per exported op with its sample inputs
+// (broadcasting, 0-d, empty, non-contiguous views), dtypes, gradient support and error inputs.
+// test/ops/registry.test.ts generates every op test from it and fails when an op exported from
+// ops/index.ts has no entry here. Adding an op = its family file + one entry below.
+
+import { AutogradError, AxisError, DTypeError, IndexError, LinAlgError, ShapeError, ValueError } from '../errors.js';
+import { Generator } from '../random.js';
+import { Tensor, fullLike, tensor } from '../tensor.js';
+import * as ops from './index.js';
+import {
+  ALL, E, FLOAT, S, SL, T, f64, i32, intRejected, notTensor, op, with_,
+  type Base, type ErrorInput, type MakeOptions, type Maker, type OpInfo, type Sample,
+} from './registry-kit.js';
+
+export * from './registry-kit.js';
+
+/** Exported functions that are not ops, each with the reason it has no entry. */
+export const NOT_OPS: Readonly<Record<string, string>> = {
+  broadcastView: 'kernel-level helper returning a backend View (no Tensor, no autograd); exercised by every broadcasting sample',
+};
+
+// ---- elementwise -------------------------------------------------------------------------------
+
+function unarySamples(m: Maker, o: MakeOptions = {}, ...extra: unknown[]): Sample[] {
+  return [
+    S('[3,4]', m.t([3, 4], o), ...extra),
+    S('0-d', m.t([], o), ...extra),
+    S('empty [0,3]', m.t([0, 3], o), ...extra),
+    S('transposed [3,4]', m.t([3, 4], with_(o, T)), ...extra),
+    S('sliced [2,3,4]', m.t([2, 3, 4], with_(o, SL)), ...extra),
+  ];
+}
+
+function unary(name: string, fn: (x: Tensor) => Tensor, o: MakeOptions = {}, extra: Partial<Base> = {}): OpInfo {
+  return op({ name, fn, methodName: name, torchFixture: [name], samples: (m) => unarySamples(m, o), errors: () => [notTensor(name)], ...extra });
+}
+
+const STEP = 'piecewise constant: the derivative is 0 almost everywhere, so backward returns no gradient';
+
+function binarySamples(m: Maker, a: MakeOptions = {}, b: MakeOptions = a): Sample[] {
+  return [
+    S('same shape [3,4]', m.t([3, 4], a), m.t([3, 4], b)),
+    S('broadcast [3,4] with [4]', m.t([3, 4], a), m.t([4], b)),
+    S('broadcast both [2,1,4] with [3,1]', m.t([2, 1, 4], a), m.t([3, 1], b)),
+    S('0-d with [2,3]', m.t([], a), m.t([2, 3], b)),
+    S('[3,4] with 0-d', m.t([3, 4], a), m.t([], b)),
+    S('0-d with 0-d', m.t([], a), m.t([], b)),
+    S('tensor with number', m.t([3, 4], a), m.num(b)),
+    S('number with tensor', m.num(a), m.t([2, 3], b)),
+    S('empty [0,3] with [3]', m.t([0, 3], a), m.t([3], b)),
+    S('transposed with sliced', m.t([3, 4], with_(a, T)), m.t([3, 4], with_(b, SL))),
+  ];
+}
+
+function binaryErrors(name: string): () => ErrorInput[] {
+  return () => [
+    E('shapes do not broadcast', [f64([1, 2, 3], [3]), f64([1, 2, 3, 4], [4])], ShapeError, name, '[3]', '[4]', 'broadcast'),
+    E('no tensor argument', [1, 2], DTypeError, name, 'at least one argument must be a Tensor'),
+    E('null argument', [f64([1]), null], DTypeError, name, 'Tensor or a number'),
+  ];
+}
+
+function binary(name: string, fn: (a: any, b: any) => Tensor, a: MakeOptions = {}, b: MakeOptions = a, extra: Partial<Base> = {}): OpInfo {
+  return op({ name, fn, methodName: name, torchFixture: [name], samples: (m) => binarySamples(m, a, b), errors: binaryErrors(name), ...extra });
+}
+
+function comparison(name: string, fn: (a: any, b: any) => Tensor): OpInfo {
+  const grid: MakeOptions = { grid: true, low: -1, high: 2 };
+  return binary(name, fn, {}, {}, {
+    supportsGrad: false,
+    noGradReason: 'comparison: int32 0/1 output, not differentiable',
+    samples: (m) => [...binarySamples(m), S('ties (integer values)', m.t([3, 4], grid), m.t([3, 4], grid)), S('ties broadcast', m.t([2, 1, 4], grid), m.t([3, 1], grid))],
+  });
+}
+
+// No Tensor method exists for these (methods.ts); no PyTorch fixture either.
+const NO_METHOD = { methodName: undefined, torchFixture: undefined };
+
+const POS: MakeOptions = { low: 0.5, high: 2 };
+const AWAY: MakeOptions = { away: 0.1 };
+
+const elementwise: OpInfo[] = [
+  unary('neg', ops.neg),
+  unary('exp', ops.exp),
+  unary('log', ops.log, POS),
+  unary('sqrt', ops.sqrt, POS),
+  unary('abs', ops.abs, AWAY),
+  unary('relu', ops.relu, AWAY),
+  unary('sigmoid', ops.sigmoid, { low: -4, high: 4 }),
+  unary('tanh', ops.tanh),
+  unary('sin', ops.sin, {}, NO_METHOD),
+  unary('cos', ops.cos, {}, NO_METHOD),
+  unary('square', ops.square, {}, { torchFixture: undefined }),
+  unary('reciprocal', ops.reciprocal, { away: 0.5 }, { ...NO_METHOD, dtypes: FLOAT, errors: () => [notTensor('reciprocal'), intRejected('reciprocal')] }),
+  unary('sign', ops.sign, {}, { torchFixture: undefined, supportsGrad: false, noGradReason: STEP }),
+  unary('floor', ops.floor, {}, { ...NO_METHOD, supportsGrad: false, noGradReason: STEP }),
+  unary('ceil', ops.ceil, {}, { ...NO_METHOD, supportsGrad: false, noGradReason: STEP }),
+  op({
+    name: 'leakyRelu', fn: ops.leakyRelu, methodName: 'leakyRelu', torchFixture: ['leaky_relu'],
+    samples: (m) => [...unarySamples(m, AWAY), S('slope 0.2', m.t([3, 4], AWAY), 0.2), S('0-d, slope 0.1', m.t([], AWAY), 0.1)],
+    errors: () => [notTensor('leakyRelu')],
+  }),
+  op({
+    name: 'clamp', fn: ops.clamp, methodName: 'clamp', torchFixture: ['clamp'],
+    samples: (m) => [
+      ...unarySamples(m, {}, -0.5, 0.5),
+      S('min only', m.t([3, 4]), -0.2),
+      S('max only', m.t([3, 4]), null, 0.3),
+      S('min > max (all become max)', m.t([3, 4]), 0.5, -0.5),
+    ],
+    errors: () => [E('neither bound', [f64([1, 2])], ValueError, 'clamp', 'at least one of min and max'), notTensor('clamp', 0, 1)],
+  }),
+  op({
+    name: 'toDType', fn: ops.toDType, methodName: 'to',
+    samples: (m) => [
+      ...(['float64', 'float32', 'int32'] as const).flatMap((d) => {
+        const skip = d === 'float64' ? undefined : `${d} output: finite differences at eps 1e-6 are below its resolution (RELIABILITY A7)`;
+        return [
+          { ...S(`[3,4] to ${d}`, m.t([3, 4]), d), skipGrad: skip },
+          { ...S(`transposed to ${d}`, m.t([3, 4], T), d), skipGrad: skip },
+          { ...S(`0-d to ${d}`, m.t([]), d), skipGrad: skip },
+        ];
+      }),
+      S('empty to float64', m.t([0, 2]), 'float64'),
+    ],
+    errors: () => [E('unknown dtype', [f64([1]), 'float16'], DTypeError, 'to', 'float16'), notTensor('to', 'float32')],
+  }),
+  binary('add', ops.add),
+  binary('sub', ops.sub),
+  binary('mul', ops.mul),
+  binary('div', ops.div, {}, { away: 0.5 }),
+  binary('pow', ops.pow, POS, { low: -2, high: 2 }, {
+    samples: (m) => [
+      ...binarySamples(m, POS, { low: -2, high: 2 }),
+      S('exponent 2', m.t([3, 4]), 2),
+      S('exponent 3, negative bases', m.t([3, 4], { low: -2, high: -0.5 }), 3),
+      S('exponent 0.5', m.t([3, 4], POS), 0.5),
+      S('exponent -1.5', m.t([3, 4], POS), -1.5),
+      S('exponent 0', m.t([3, 4], AWAY), 0),
+    ],
+  }),
+  binary('maximum', ops.maximum),
+  binary('minimum', ops.minimum),
+  comparison('eq', ops.eq),
+  comparison('ne', ops.ne),
+  comparison('lt', ops.lt),
+  comparison('le', ops.le),
+  comparison('gt', ops.gt),
+  comparison('ge', ops.ge),
+  op({
+    name: 'where', fn: ops.where, torchFixture: ['where'],
+    samples: (m) => [
+      S('same shape', m.mask([3, 4]), m.t([3, 4]), m.t([3, 4])),
+      S('broadcast all three', m.mask([3, 1]), m.t([4]), m.t([])),
+      S('broadcast condition', m.mask([4]), m.t([2, 3, 1]), m.t([3, 4])),
+      S('0-d', m.mask([]), m.t([]), m.t([])),
+      S('number branch', m.mask([3, 4]), m.t([3, 4]), 0),
+      S('empty', m.mask([0, 3]), m.t([0, 3]), m.t([3])),
+      S('transposed and sliced', m.t([3, 4], { grid: true, low: 0, high: 1, layout: 'transposed' }), m.t([3, 4], T), m.t([3, 4], SL)),
+    ],
+    errors: () => [
+      E('shapes do not broadcast', [i32([1, 0]), f64([1, 2, 3]), f64([1])], ShapeError, 'where', 'broadcast'),
+      E('condition not a tensor', [true, f64([1]), f64([2])], DTypeError, 'where', 'condition'),
+    ],
+  }),
+];
+
+// ---- reductions --------------------------------------------------------------------------------
+
+function reduceSamples(m: Maker, o: MakeOptions = {}, empty = true): Sample[] {
+  return [
+    S('all of [3,4]', m.t([3, 4], o)),
+    S('dim 1', m.t([3, 4], o), 1),
+    S('dim 1 keepdim', m.t([3, 4], o), 1, true),
+    S('dim -1 of [2,3,4]', m.t([2, 3, 4], o), -1),
+    S('dims [0,2] keepdim', m.t([2, 3, 4], o), [0, 2], true),
+    S('dims [-1,-2]', m.t([2, 3, 4], o), [-1, -2]),
+    S('0-d', m.t([], o)),
+    S('transposed, dim 0', m.t([3, 4], with_(o, T)), 0),
+    S('sliced, all', m.t([2, 3, 4], with_(o, SL))),
+    ...(empty ? [S('empty [0,3] over dim 0', m.t([0, 3], o), 0), S('empty [0,3] over dim 1', m.t([0, 3], o), 1), S('empty, all', m.t([0, 3], o))] : []),
+  ];
+}
+
+const reduceErrors = (name: string) => () => [
+  E('dim out of range', [f64([1, 2, 3, 4], [2, 2]), 2], AxisError, name, 'out of range'),
+  E('repeated dim', [f64([1, 2, 3, 4], [2, 2]), [0, -2]], AxisError, name, 'repeated'),
+  notTensor(name),
+];
+
+function reduction(name: string, fn: (...a: any[]) => Tensor, o: MakeOptions = {}, extra: Partial<Base> = {}): OpInfo {
+  return op({ name, fn, methodName: name, torchFixture: [name], samples: (m) => reduceSamples(m, o), errors: reduceErrors(name), ...extra });
+}
+
+const emptyExtreme = (name: string) => E('reduce over an empty dim', [f64([], [0, 3]), 0], ValueError, name, 'size 0');
+
+const reductions: OpInfo[] = [
+  reduction('sum', ops.sum),
+  reduction('mean', ops.mean),
+  reduction('prod', ops.prod, { low: 0.5, high: 1.5 }, { torchFixture: undefined }),
+  reduction('logsumexp', ops.logsumexp),
+  reduction('max', ops.max, {}, { samples: (m) => reduceSamples(m, {}, false), errors: () => [...reduceErrors('max')(), emptyExtreme('max')] }),
+  reduction('min', ops.min, {}, { samples: (m) => reduceSamples(m, {}, false), errors: () => [...reduceErrors('min')(), emptyExtreme('min')] }),
+  ...(['argmax', 'argmin'] as const).map((name) =>
+    op({
+      name, fn: ops[name], methodName: name, torchFixture: name === 'argmax' ? ['argmax'] : undefined,
+      supportsGrad: false, noGradReason: 'int32 indices, not differentiable',
+      samples: (m) => [
+        S('all of [4,5]', m.t([4, 5])), S('dim 1', m.t([3, 4]), 1), S('dim 0 keepdim', m.t([3, 4]), 0, true),
+        S('dim -1 of [2,3,4]', m.t([2, 3, 4]), -1), S('0-d', m.t([])), S('ties take the first', m.t([3, 4], { grid: true, low: 0, high: 1 }), 1),
+        S('transposed', m.t([3, 4], T), 1), S('sliced, all', m.t([2, 3], SL)), S('empty [0,3] over dim 1', m.t([0, 3]), 1),
+      ],
+      errors: () => [
+        E('empty tensor', [f64([], [0])], ValueError, name, 'empty'),
+        E('reduce over a dim of size 0', [f64([], [0, 3]), 0], ValueError, name, 'size 0'),
+        E('dim out of range', [f64([1, 2]), 1], AxisError, name, 'out of range'),
+        notTensor(name),
+      ],
+    })),
+  ...([['variance', ops.variance, 'var'], ['std', ops.std, 'std']] as const).map(([name, fn, method]) =>
+    op({
+      name, fn, methodName: method, aliases: name === 'variance' ? ['var_'] : undefined, torchFixture: name === 'variance' ? ['var'] : undefined,
+      samples: (m) => [
+        S('all', m.t([3, 4])), S('all, correction 0', m.t([3, 4]), undefined, { correction: 0 }),
+        S('dim 1', m.t([3, 4]), 1), S('dim 0 keepdim', m.t([3, 4]), 0, { keepdim: true }),
+        S('dims [0,2] keepdim', m.t([2, 3, 4]), [0, 2], { keepdim: true }), S('dim -1, correction 0', m.t([2, 3, 4]), -1, { correction: 0 }),
+        S('transposed, dim 1', m.t([3, 4], T), 1), S('sliced, all', m.t([2, 3], SL)),
+      ],
+      errors: () => [E('dim out of range', [f64([1, 2]), 3], AxisError, method, 'out of range'), notTensor(method)],
+    })),
+];
+
+// ---- movement ----------------------------------------------------------------------------------
+
+const M = (name: string, samples: (m: Maker) => Sample[], errors: () => ErrorInput[], extra: Partial<Base> = {}): OpInfo =>
+  op({ name, fn: (ops as unknown as Record<string, (...a: any[]) => Tensor>)[name], methodName: name, torchFixture: [name], samples, errors, ...extra });
+
+const X23 = () => f64([1, 2, 3, 4, 5, 6], [2, 3]);
+
+const movement: OpInfo[] = [
+  M('contiguous', (m) => [S('transposed', m.t([3, 4], T)), S('sliced', m.t([2, 3], SL)), S('already contiguous', m.t([2, 3])), S('0-d', m.t([])), S('empty', m.t([0, 2], T))],
+    () => [notTensor('contiguous')], { torchFixture: undefined }),
+  M('reshape', (m) => [
+    S('[3,4] to [4,3]', m.t([3, 4]), [4, 3]), S('infer -1', m.t([2, 3, 4]), [2, -1]), S('to 0-d', m.t([1, 1]), []),
+    S('from 0-d', m.t([]), [1, 1]), S('empty', m.t([0, 3]), [3, 0]), S('transposed (copies)', m.t([3, 4], T), [12]),
+    S('sliced, split last dim (view)', m.t([2, 4], SL), [2, 2, 2]),
+  ], () => [
+    E('wrong size', [X23(), [4, 2]], ShapeError, 'reshape', 'invalid for input of size 6'),
+    E('two -1', [X23(), [-1, -1]], ShapeError, 'reshape', 'only one dimension can be -1'),
+    notTensor('reshape', [1]),
+  ], { aliases: ['view'] }),
+  M('flatten', (m) => [S('all', m.t([2, 3, 4])), S('dims 1..2', m.t([2, 3, 4]), 1, 2), S('0-d', m.t([])), S('transposed', m.t([3, 4], T)), S('empty', m.t([2, 0, 3]), 1)],
+    () => [E('start after end', [f64([1], [1, 1, 1]), 2, 1], ValueError, 'flatten', 'startDim'), E('dim out of range', [X23(), 0, 5], AxisError, 'flatten', 'out of range')],
+    { torchFixture: undefined }),
+  M('permute', (m) => [S('3-d', m.t([2, 3, 4]), [2, 0, 1]), S('negative dims', m.t([2, 3, 4]), [-1, 0, 1]), S('identity', m.t([2, 3]), [0, 1]),
+    S('0-d', m.t([]), []), S('transposed input', m.t([3, 4], T), [1, 0]), S('empty', m.t([0, 2, 3]), [2, 0, 1])],
+  () => [E('wrong number of dims', [X23(), [0]], ShapeError, 'permute', '1 dims'), E('repeated dim', [X23(), [1, 1]], ValueError, 'permute', 'repeat'), notTensor('permute', [0])]),
+  M('transpose', (m) => [S('2-d default', m.t([3, 4])), S('dims 0,1', m.t([3, 4]), 0, 1), S('3-d, -1 and 0', m.t([2, 3, 4]), -1, 0),
+    S('1-d is unchanged', m.t([4])), S('sliced input', m.t([2, 3], SL), 0, 1), S('empty', m.t([0, 3]), 0, 1)],
+  () => [E('dim out of range', [X23(), 0, 2], AxisError, 'transpose', 'out of range'), notTensor('transpose')]),
+  M('expand', (m) => [S('column', m.t([3, 1]), [3, 4]), S('new dims, -1', m.t([3, 1]), [2, -1, 4]), S('0-d', m.t([]), [2, 3]), S('same', m.t([2, 3]), [2, 3]),
+    S('sliced input', m.t([3, 1], SL), [3, 2]), S('to empty', m.t([1, 3]), [0, 3])],
+  () => [E('incompatible size', [X23(), [4, 3]], ShapeError, 'expand', 'must match'), E('fewer dims', [X23(), [6]], ShapeError, 'expand', 'fewer dimensions')]),
+  M('squeeze', (m) => [S('dim 1', m.t([3, 1, 4]), 1), S('dim that is not 1', m.t([3, 4]), 0), S('all', m.t([1, 3, 1, 4, 1])), S('dim -1', m.t([3, 4, 1]), -1),
+    S('0-d', m.t([]), 0), S('list of dims', m.t([1, 3, 1]), [0, 2]), S('sliced', m.t([3, 1, 4], SL), 1)],
+  () => [E('dim out of range', [X23(), 2], AxisError, 'squeeze', 'out of range'), notTensor('squeeze')]),
+  M('unsqueeze', (m) => [S('dim 0', m.t([3, 4]), 0), S('dim -1', m.t([3, 4]), -1), S('middle', m.t([3, 4]), 1), S('0-d', m.t([]), 0),
+    S('transposed, middle', m.t([3, 4], T), 1), S('empty', m.t([0, 2]), 1)],
+  () => [E('dim out of range', [X23(), 3], AxisError, 'unsqueeze', 'out of range'), notTensor('unsqueeze', 0)]),
+  M('slice', (m) => [
+    S('basic', m.t([3, 5]), 1, 1, 3), S('step 2', m.t([3, 5]), 1, 0, 5, 2), S('negative bounds', m.t([4, 5]), 0, -3, -1),
+    S('end clamped', m.t([3, 5]), -1, 2, 100, 2), S('omitted bounds, step 3', m.t([2, 6]), 1, undefined, undefined, 3),
+    S('empty result', m.t([3, 5]), 1, 3, 1), S('3-d middle', m.t([2, 5, 3]), 1, 1, 4, 2), S('of a transposed view', m.t([4, 5], T), 0, 1, 4, 2),
+  ], () => [E('step 0', [X23(), 1, 0, 2, 0], ValueError, 'slice', 'step'), E('dim out of range', [X23(), 2], AxisError, 'slice', 'out of range'), notTensor('slice', 0)]),
+  M('narrow', (m) => [S('dim 1', m.t([3, 5]), 1, 1, 3), S('length 0', m.t([3, 5]), 0, 1, 0), S('transposed', m.t([3, 4], T), 0, 1, 2)],
+    () => [E('range out of bounds', [X23(), 1, 2, 2], IndexError, 'narrow', 'out of bounds'), notTensor('narrow', 0, 0, 1)], { torchFixture: undefined }),
+  M('select', (m) => [S('dim 0', m.t([3, 4]), 0, 1), S('negative index', m.t([3, 4]), 1, -1), S('1-d to 0-d', m.t([4]), 0, 2), S('transposed', m.t([3, 4], T), 1, 2)],
+    () => [E('index out of range', [X23(), 0, 2], IndexError, 'select', 'out of range'), notTensor('select', 0, 0)], { torchFixture: undefined }),
+  op({
+    name: 'cat', fn: ops.cat, aliases: ['concat'], torchFixture: ['cat'],
+    samples: (m) => [
+      S('dim 0', [m.t([2, 4]), m.t([3, 4])], 0), S('dim 1', [m.t([3, 2]), m.t([3, 4])], 1),
+      S('three, dim -1', [m.t([2, 3, 1]), m.t([2, 3, 2]), m.t([2, 3, 3])], -1), S('with empty', [m.t([0, 4]), m.t([2, 4])], 0),
+      S('single', [m.t([2, 3])], 0), S('transposed and sliced', [m.t([3, 4], T), m.t([3, 2], SL)], 1),
+    ],
+    errors: () => [
+      E('empty list', [[], 0], ValueError, 'cat', 'non-empty'),
+      E('shapes differ', [[X23(), f64([1, 2], [1, 2])], 0], ShapeError, 'cat', 'tensors[1]'),
+      E('dtypes differ', [[X23(), tensor([[1, 2, 3]])], 0], DTypeError, 'cat', 'float32'),
+      E('dim out of range', [[X23()], 2], AxisError, 'cat', 'out of range'),
+      E('element not a tensor', [[X23(), 3], 0], DTypeError, 'cat', 'tensors[1]'),
+    ],
+  }),
+  op({
+    name: 'stack', fn: ops.stack, torchFixture: ['stack'],
+    samples: (m) => [
+      S('dim 0', [m.t([3, 4]), m.t([3, 4])], 0), S('dim 1 of three', [m.t([3, 4]), m.t([3, 4]), m.t([3, 4])], 1),
+      S('dim -1', [m.t([3, 4]), m.t([3, 4])], -1), S('0-d', [m.t([]), m.t([]), m.t([])], 0), S('transposed and sliced', [m.t([2, 3], T), m.t([2, 3], SL)], 1),
+    ],
+    errors: () => [E('empty list', [[], 0], ValueError, 'stack', 'non-empty'), E('shapes differ', [[X23(), f64([1, 2, 3])], 0], ShapeError, 'stack', 'all must match')],
+  }),
+  M('pad', (m) => [
+    S('last dim', m.t([2, 3]), [1, 2]), S('last two dims, value 0.5', m.t([2, 3, 4]), [1, 1, 2, 0], 0.5),
+    S('three dims, value -1', m.t([2, 2, 3]), [0, 1, 1, 0, 1, 1], -1), S('negative entries crop', m.t([3, 5]), [-1, 2, 1, -1]),
+    S('NCHW', m.t([1, 2, 3, 3]), [1, 1, 1, 1]), S('transposed', m.t([3, 4], T), [2, 1]), S('empty', m.t([0, 2]), [1, 1, 1, 0]),
+  ], () => [
+    E('odd length', [X23(), [1]], ValueError, 'pad', 'even length'),
+    E('crop past the size', [X23(), [-2, -2]], ValueError, 'pad', 'negative size'),
+    notTensor('pad', [1, 1]),
+  ], { methodName: undefined }),
+  M('repeat', (m) => [S('[2,3] by [2,1]', m.t([2, 3]), [2, 1]), S('more reps than dims', m.t([3]), [2, 1, 2]), S('0-d', m.t([]), [3]),
+    S('transposed', m.t([2, 3], T), [1, 2]), S('zero reps', m.t([2, 3]), [0, 1])],
+  () => [E('fewer reps than dims', [X23(), [2]], ValueError, 'repeat', 'at least 2')], { torchFixture: undefined }),
+];
+
+// ---- matmul, indexing --------------------------------------------------------------------------
+
+const matmulOps: OpInfo[] = [
+  op({
+    name: 'matmul', fn: ops.matmul, methodName: 'matmul', aliases: ['mm', 'bmm'], torchFixture: ['matmul'],
+    samples: (m) => [
+      S('1-d · 1-d', m.t([4]), m.t([4])), S('2-d · 2-d', m.t([3, 4]), m.t([4, 5])), S('3-d · 3-d', m.t([2, 3, 4]), m.t([2, 4, 5])),
+      S('broadcast batch', m.t([2, 1, 3, 4]), m.t([5, 4, 2])), S('1-d · 2-d', m.t([4]), m.t([4, 3])), S('2-d · 1-d', m.t([3, 4]), m.t([4])),
+      S('1-d · 3-d', m.t([4]), m.t([2, 4, 3])), S('3-d · 1-d', m.t([2, 3, 4]), m.t([4])), S('3-d · 2-d', m.t([2, 3, 4]), m.t([4, 2])),
+      S('empty inner dim', m.t([3, 0]), m.t([0, 2])), S('empty batch', m.t([0, 2, 3]), m.t([3, 2])),
+      S('transposed · sliced', m.t([3, 4], T), m.t([4, 2], SL)), S('transposed batch', m.t([2, 3, 4], T), m.t([2, 4, 3], T)),
+    ],
+    errors: () => [
+      E('inner sizes differ', [X23(), X23()], ShapeError, 'matmul', 'cannot be multiplied'),
+      E('0-d argument', [f64([1], []), X23()], ShapeError, 'matmul', 'at least 1 dimension'),
+      E('int32 with float', [i32([1, 2]), f64([1, 2])], DTypeError, 'matmul', 'same dtype'),
+      E('batch dims do not broadcast', [f64([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]), f64([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [3, 2, 2])], ShapeError, 'matmul', 'broadcast'),
+      notTensor('matmul', X23()),
+    ],
+  }),
+  op({
+    name: 'dot', fn: ops.dot,
+    samples: (m) => [S('1-d', m.t([4]), m.t([4])), S('sliced', m.t([3], SL), m.t([3])), S('empty', m.t([0]), m.t([0]))],
+    errors: () => [E('2-d argument', [X23(), f64([1, 2, 3])], ShapeError, 'dot', '1-D'), notTensor('dot', f64([1]))],
+  }),
+  op({
+    name: 'outer', fn: ops.outer,
+    samples: (m) => [S('[3] ⊗ [4]', m.t([3]), m.t([4])), S('sliced', m.t([3], SL), m.t([2])), S('empty', m.t([0]), m.t([2]))],
+    errors: () => [E('2-d argument', [X23(), f64([1, 2, 3])], ShapeError, 'outer', '1-D'), notTensor('outer', f64([1]))],
+  }),
+];
+
+const indexing: OpInfo[] = [
+  op({
+    name: 'gather', fn: ops.gather, methodName: 'gather', torchFixture: ['gather'],
+    samples: (m) => [
+      S('dim 1', m.t([3, 4]), 1, m.idx([3, 2], 4)), S('dim 0', m.t([3, 4]), 0, m.idx([2, 4], 3)), S('smaller index', m.t([3, 4]), 1, m.idx([2, 2], 4)),
+      S('dim -1, 3-d, repeats', m.t([2, 3, 4]), -1, m.idx([2, 3, 5], 4)), S('transposed input', m.t([3, 4], T), 1, m.idx([3, 3], 4)),
+      S('0-d', m.t([]), 0, m.idx([], 1)), S('empty index', m.t([3, 4]), 1, m.idx([3, 0], 4)),
+    ],
+    errors: () => [
+      E('index out of range', [X23(), 1, i32([0, 3], [2, 1])], IndexError, 'gather', 'out of bounds'),
+      E('0-d input, index out of range', [f64([1], []), 0, i32([1], [])], IndexError, 'gather', 'out of bounds'),
+      E('index not a tensor', [X23(), 1, [0]], DTypeError, 'gather', 'index'),
+      E('float index', [X23(), 1, f64([0, 1], [2, 1])], DTypeError, 'gather', 'int32'),
+      E('index rank differs', [X23(), 1, i32([0, 1])], ShapeError, 'gather', 'dims'),
+      E('index larger than input', [X23(), 1, i32([0, 0, 0, 0, 0, 0], [3, 2])], ShapeError, 'gather', 'exceeds'),
+    ],
+  }),
+  op({
+    name: 'scatterAdd', fn: ops.scatterAdd,
+    samples: (m) => [
+      S('dim 0 with repeats', [3, 4], 0, m.idx([5, 4], 3), m.t([5, 4])), S('dim 1', [3, 4], 1, m.idx([3, 2], 4), m.t([3, 2])),
+      S('transposed src', [2, 3], 1, m.idx([2, 4], 3), m.t([2, 4], T)), S('empty src', [2, 3], 0, m.idx([0, 3], 2), m.t([0, 3])),
+      S('0-d', [], 0, m.idx([], 1), m.t([])),
+    ],
+    errors: () => [
+      E('index out of range', [[2, 2], 0, i32([0, 2], [1, 2]), f64([1, 2], [1, 2])], IndexError, 'scatterAdd', 'out of bounds'),
+      E('0-d, index out of range', [[], 0, i32([1], []), f64([1], [])], IndexError, 'scatterAdd', 'out of bounds'),
+      E('index not a tensor', [[2], 0, [0], f64([1])], DTypeError, 'scatterAdd', 'index'),
+      E('index and src shapes differ', [[2, 2], 0, i32([0, 1], [1, 2]), f64([1, 2, 3], [1, 3])], ShapeError, 'scatterAdd', 'share a shape'),
+      E('src not a tensor', [[2], 0, i32([0]), 1], DTypeError, 'scatterAdd', 'src'),
+    ],
+  }),
+  op({
+    name: 'indexSelect', fn: ops.indexSelect, methodName: 'indexSelect', torchFixture: ['index_select'],
+    samples: (m) => [
+      S('dim 0', m.t([3, 4]), 0, m.idx([3], 3)), S('dim 1', m.t([3, 4]), 1, m.idx([2], 4)), S('dim -1, 3-d, repeats', m.t([2, 3, 4]), -1, m.idx([5], 4)),
+      S('empty index', m.t([3, 4]), 0, m.idx([0], 3)), S('transposed input', m.t([3, 4], T), 1, m.idx([3], 4)), S('0-d index', m.t([3, 4]), 0, m.idx([], 3)),
+    ],
+    errors: () => [
+      E('index out of range', [X23(), 0, i32([2])], IndexError, 'indexSelect', 'out of bounds'),
+      E('2-d index', [X23(), 0, i32([0, 1], [1, 2])], ShapeError, 'indexSelect', '1-D'),
+      E('float index', [X23(), 0, f64([0])], DTypeError, 'indexSelect', 'int32'),
+      notTensor('indexSelect', 0, i32([0])),
+    ],
+  }),
+];
+
+// ---- in-place ----------------------------------------------------------------------------------
+
+const INPLACE = 'in-place update: refused while gradients are recorded (AutogradError); optimisers use it under noGrad';
+
+function inplace(name: string, inplaceOf: (...a: any[]) => Tensor, samples: (m: Maker) => Sample[], errors: () => ErrorInput[] = () => []): OpInfo {
+  return op({
+    name, fn: (ops as unknown as Record<string, (...a: any[]) => Tensor>)[name], methodName: name, inplaceOf, samples,
+    supportsGrad: false, noGradReason: INPLACE,
+    errors: () => [
+      E('destination requires grad while recording', [tensor([1, 2], { requiresGrad: true, dtype: 'float64' }), ...(name === 'zero_' ? [] : [1])], AutogradError, name, 'in place'),
+      ...errors(),
+    ],
+  });
+}
+
+const inplaceSamples = (m: Maker, b: MakeOptions = {}): Sample[] => [
+  S('same shape', m.t([3, 4]), m.t([3, 4], b)), S('broadcast source', m.t([3, 4]), m.t([4], b)), S('number', m.t([3, 4]), m.num(b)),
+  S('0-d', m.t([]), m.t([], b)), S('into a transposed view', m.t([3, 4], T), m.t([3, 4], b)), S('into a sliced view', m.t([2, 3], SL), m.t([1, 3], with_(b, T))),
+  S('empty', m.t([0, 3]), m.t([3], b)),
+];
+const srcTooBig = (name: string) => E('source does not broadcast to the destination', [f64([1, 2, 3]), f64([1, 2, 3, 4, 5, 6], [2, 3])], ShapeError, name);
+
+const inplaceOps: OpInfo[] = [
+  inplace('copy_', (x: Tensor, s: Tensor | number) => ops.toDType(ops.expand(s instanceof Tensor ? s : fullLike(x, s), x.shape), x.dtype), inplaceSamples,
+    () => [srcTooBig('copy_'), notTensor('copy_', 1)]),
+  inplace('fill_', (x: Tensor, v: number) => fullLike(x, v), (m) => [S('value', m.t([3, 4]), m.num()), S('transposed view', m.t([3, 4], T), 2), S('0-d', m.t([]), -1), S('empty', m.t([0, 2]), 1)]),
+  inplace('zero_', (x: Tensor) => fullLike(x, 0), (m) => [S('[3,4]', m.t([3, 4])), S('sliced view', m.t([2, 3], SL)), S('0-d', m.t([]))]),
+  inplace('add_', (x: Tensor, y: Tensor | number, alpha = 1) => ops.toDType(ops.add(x, alpha === 1 ? y : ops.mul(y, alpha)), x.dtype),
+    (m) => [...inplaceSamples(m), S('alpha -0.5', m.t([3, 4]), m.t([3, 4]), -0.5)], () => [srcTooBig('add_')]),
+  inplace('sub_', (x: Tensor, y: Tensor | number) => ops.toDType(ops.sub(x, y), x.dtype), inplaceSamples, () => [srcTooBig('sub_')]),
+  inplace('mul_', (x: Tensor, y: Tensor | number) => ops.toDType(ops.mul(x, y), x.dtype), inplaceSamples, () => [srcTooBig('mul_')]),
+  inplace('div_', (x: Tensor, y: Tensor | number) => ops.toDType(ops.div(x, y), x.dtype), (m) => inplaceSamples(m, { away: 0.5 }), () => [srcTooBig('div_')]),
+];
+
+
+// ---- convolution and pooling -------------------------------------------------------------------
+
+const geo = (kernel: unknown, stride: unknown = 1, padding: unknown = 0, dilation: unknown = 1) => ({ kernel, stride, padding, dilation });
+const X4 = () => f64(Array.from({ length: 16 }, (_, i) => i), [1, 1, 4, 4]);
+const poolErrors = (name: string) => () => [
+  E('padding over half the kernel', [X4(), 2, { padding: 2 }], ValueError, name, 'at most half'),
+  E('2-d input', [f64([1, 2, 3, 4], [2, 2]), 2], ShapeError, name, '4-D'),
+  E('window larger than the input', [X4(), 5], ShapeError, name, 'larger than the padded input'),
+  intRejected(name, 1),
+];
+
+const convOps: OpInfo[] = [
+  op({
+    name: 'im2col', fn: ops.im2col, dtypes: FLOAT,
+    samples: (m) => [
+      S('k2', m.t([2, 2, 4, 4]), geo(2)), S('k3 s2 p1, pad value 0.5', m.t([1, 2, 5, 5]), geo(3, 2, 1), 0.5),
+      S('non-square, dilation', m.t([1, 2, 5, 6]), geo([2, 3], [1, 2], [1, 0], [2, 1])), S('transposed input', m.t([1, 2, 4, 5], T), geo(2, 2)),
+      S('sliced input', m.t([1, 1, 3, 4], SL), geo(2)), S('empty batch', m.t([0, 1, 3, 3]), geo(2)),
+    ],
+    errors: () => [
+      E('3-d input', [f64([1, 2, 3, 4], [1, 2, 2]), geo(2)], ShapeError, 'im2col', '4-D'),
+      E('kernel larger than input', [X4(), geo(5)], ShapeError, 'im2col', 'larger than the padded input'),
+      E('stride 0', [X4(), geo(2, 0)], ValueError, 'im2col', 'stride'),
+    ],
+  }),
+  op({
+    name: 'col2im', fn: ops.col2im, dtypes: FLOAT,
+    samples: (m) => [
+      S('k2 on 4x4', m.t([1, 8, 9]), geo(2), [1, 2, 4, 4]), S('k3 s2 p1 on 5x5', m.t([2, 9, 9]), geo(3, 2, 1), [2, 1, 5, 5]),
+      S('non-square, dilation', m.t([1, 6, 10]), geo([2, 3], [1, 2], [1, 0], [2, 1]), [1, 1, 5, 6]), S('transposed columns', m.t([1, 4, 9], T), geo(2), [1, 1, 4, 4]),
+    ],
+    errors: () => [
+      E('columns do not match', [f64([1, 2, 3, 4], [1, 2, 2]), geo(2), [1, 1, 4, 4]], ShapeError, 'col2im', 'do not match'),
+      E('bad input shape', [f64([1, 2, 3, 4], [1, 2, 2]), geo(2), [1, 1, 4]], ValueError, 'col2im', 'inputShape'),
+    ],
+  }),
+  op({
+    name: 'conv2d', fn: ops.conv2d, dtypes: FLOAT, torchFixture: ['conv2d'],
+    samples: (m) => [
+      S('basic with bias', m.t([2, 3, 5, 5]), m.t([4, 3, 3, 3]), m.t([4])), S('no bias', m.t([1, 2, 4, 4]), m.t([3, 2, 3, 3])),
+      S('stride 2, padding 1', m.t([1, 2, 5, 5]), m.t([3, 2, 3, 3]), m.t([3]), { stride: 2, padding: 1 }),
+      S('non-square stride/padding', m.t([1, 2, 4, 5]), m.t([2, 2, 2, 3]), m.t([2]), { stride: [1, 2], padding: [1, 0] }),
+      S('dilation 2', m.t([1, 1, 5, 5]), m.t([2, 1, 3, 3]), null, { dilation: 2 }),
+      S('groups 2', m.t([1, 4, 4, 4]), m.t([4, 2, 3, 3]), m.t([4]), { groups: 2 }),
+      S('unbatched [C,H,W]', m.t([2, 4, 4]), m.t([3, 2, 3, 3]), m.t([3])),
+      S('transposed input, sliced weight', m.t([1, 2, 4, 5], T), m.t([2, 2, 2, 2], SL), m.t([2])),
+    ],
+    errors: () => [
+      E('channels do not match', [f64(new Array(32).fill(1), [1, 2, 4, 4]), f64(new Array(27).fill(1), [1, 3, 3, 3])], ShapeError, 'conv2d', 'channels'),
+      E('dtypes differ', [f64(new Array(16).fill(1), [1, 1, 4, 4]), tensor(new Array(9).fill(1), { shape: [1, 1, 3, 3] })], DTypeError, 'conv2d', 'same dtype'),
+      E('bias of the wrong size', [X4(), f64(new Array(9).fill(1), [1, 1, 3, 3]), f64([1, 2])], ShapeError, 'conv2d', 'bias'),
+      E('2-d input', [f64([1, 2, 3, 4], [2, 2]), f64([1], [1, 1, 1, 1])], ShapeError, 'conv2d', '4-D'),
+      intRejected('conv2d', i32([1], [1, 1, 1, 1])),
+    ],
+  }),
+  op({
+    name: 'maxPool2d', fn: ops.maxPool2d, dtypes: FLOAT, torchFixture: ['max_pool2d'],
+    samples: (m) => [
+      S('k2', m.t([2, 2, 4, 4]), 2), S('k3 s2 p1', m.t([1, 2, 5, 5]), 3, { stride: 2, padding: 1 }),
+      S('non-square', m.t([1, 1, 4, 6]), [2, 3], { stride: [2, 1] }), S('dilation 2', m.t([1, 1, 5, 5]), 2, { dilation: 2, stride: 1 }),
+      S('unbatched', m.t([2, 4, 4]), 2), S('transposed input', m.t([1, 2, 4, 4], T), 2), S('odd input, floor', m.t([1, 1, 5, 5]), 2),
+    ],
+    errors: poolErrors('maxPool2d'),
+  }),
+  op({
+    name: 'avgPool2d', fn: ops.avgPool2d, dtypes: FLOAT, torchFixture: ['avg_pool2d'],
+    samples: (m) => [
+      S('k2', m.t([2, 2, 4, 4]), 2), S('k3 s2 p1', m.t([1, 2, 5, 5]), 3, { stride: 2, padding: 1 }),
+      S('exclude padding', m.t([1, 2, 5, 5]), 3, { stride: 2, padding: 1, countIncludePad: false }),
+      S('non-square', m.t([1, 1, 4, 6]), [2, 3], { stride: [2, 1] }), S('unbatched', m.t([2, 4, 4]), 2), S('sliced input', m.t([1, 2, 4, 4], SL), 2),
+    ],
+    errors: poolErrors('avgPool2d'),
+  }),
+];
+
+// ---- nn functions, linear algebra --------------------------------------------------------------
+
+const softmaxLike = (name: 'softmax' | 'logSoftmax', fixture: string): OpInfo =>
+  op({
+    name, fn: ops[name], methodName: name, dtypes: FLOAT, torchFixture: [fixture],
+    samples: (m) => [
+      S('dim 1', m.t([3, 5]), 1), S('dim 0', m.t([3, 5]), 0), S('3-d, dim -1', m.t([2, 3, 4]), -1), S('3-d, dim 1', m.t([2, 3, 4]), 1),
+      S('large values', m.t([2, 4], { low: -100, high: 100 }), 1), S('1-d', m.t([5]), 0), S('0-d', m.t([]), 0),
+      S('empty', m.t([0, 3]), 1), S('transposed', m.t([3, 4], T), 1), S('sliced', m.t([2, 3], SL), -1),
+    ],
+    errors: () => [E('dim out of range', [f64([1, 2]), 1], AxisError, name, 'out of range'), intRejected(name, 1), notTensor(name, 0)],
+  });
+
+const square = (m: Maker, shape: number[], o: MakeOptions = {}) => m.t(shape, with_({ low: -0.3, high: 0.3, diag: 1 }, o));
+const SINGULAR = () => f64([1, 2, 2, 4], [2, 2]);
+
+const nnOps: OpInfo[] = [
+  softmaxLike('softmax', 'softmax'),
+  softmaxLike('logSoftmax', 'log_softmax'),
+  op({
+    name: 'dropout', fn: ops.dropout, dtypes: FLOAT,
+    samples: (m) => {
+      const g = () => new Generator(m.rng.nextUint32());
+      return [
+        S('p 0.5, training', m.t([4, 5]), 0.5, true, g()), S('p 0.2, transposed', m.t([3, 4], T), 0.2, true, g()),
+        S('not training (identity)', m.t([3, 4]), 0.5, false), S('p 0 (identity)', m.t([3, 4]), 0), S('p 1 (zeros)', m.t([3, 4]), 1, true, g()),
+        S('0-d', m.t([]), 0.5, true, g()), S('empty', m.t([0, 3]), 0.5, true, g()),
+      ];
+    },
+    errors: () => [E('p above 1', [f64([1]), 1.5], ValueError, 'dropout', 'p must be in [0, 1]'), E('int32 input', [i32([1, 2]), 0.5], DTypeError, 'dropout', 'int32')],
+  }),
+  op({
+    name: 'embedding', fn: ops.embedding, torchFixture: ['embedding'],
+    samples: (m) => [
+      S('2-d indices', m.idx([2, 3], 10), m.t([10, 4])), S('1-d indices', m.idx([4], 10), m.t([10, 4])), S('0-d index', m.idx([], 10), m.t([10, 4])),
+      S('empty indices', m.idx([0], 5), m.t([5, 3])), S('transposed weight', m.idx([3, 2], 4), m.t([4, 3], T)),
+      { ...S('paddingIdx 1', i32([1, 0, 2, 1]), m.t([3, 2]), { paddingIdx: 1 }), skipGrad: 'paddingIdx cuts the gradient of the padding row on purpose (PyTorch semantics), so it differs from finite differences' },
+    ],
+    errors: () => [
+      E('index out of range', [i32([0, 5]), f64([1, 2, 3, 4], [2, 2])], IndexError, 'embedding', 'out of range'),
+      E('float indices', [f64([0]), f64([1, 2, 3, 4], [2, 2])], DTypeError, 'embedding', 'int32'),
+      E('1-d weight', [i32([0]), f64([1, 2])], ShapeError, 'embedding', '2-D'),
+    ],
+  }),
+  op({
+    name: 'oneHot', fn: ops.oneHot, dtypes: ['int32'], supportsGrad: false, noGradReason: 'int32 indices in, constant 0/1 out',
+    samples: (m) => [
+      S('[2,3], 5 classes', m.idx([2, 3], 5), 5), S('inferred classes', m.idx([4], 3)), S('0-d', m.idx([], 4), 4),
+      S('empty', m.idx([0], 3), 3), S('transposed indices', ops.transpose(m.idx([3, 2], 4)), 4),
+    ],
+    errors: () => [
+      E('float indices', [f64([0])], DTypeError, 'oneHot', 'int32'),
+      E('index ≥ numClasses', [i32([0, 3]), 3], IndexError, 'oneHot', 'out of range'),
+      E('empty without numClasses', [i32([])], ValueError, 'oneHot', 'infer'),
+    ],
+  }),
+];
+
+const linalgOps: OpInfo[] = [
+  ...(['det', 'inv'] as const).map((name) =>
+    op({
+      name, fn: ops[name], methodName: name === 'inv' ? 'inverse' : 'det', aliases: name === 'inv' ? ['inverse'] : undefined, dtypes: FLOAT, torchFixture: [name],
+      samples: (m) => [
+        S('2x2', square(m, [2, 2])), S('3x3', square(m, [3, 3])), S('1x1', square(m, [1, 1])), S('4x4', square(m, [4, 4])),
+        S('needs pivoting', ops.indexSelect(square(m, [3, 3]), 0, i32([1, 0, 2]))), S('batched [2,3,3]', square(m, [2, 3, 3])),
+        S('batched [2,2,2,2]', square(m, [2, 2, 2, 2])), S('transposed', square(m, [3, 3], T)), S('sliced', square(m, [2, 2], SL)),
+        S('empty batch', square(m, [0, 2, 2])),
+      ],
+      errors: () => [
+        E('not square', [X23()], ShapeError, name, 'square'), E('1-d', [f64([1, 2])], ShapeError, name, 'square'), intRejected(name),
+        ...(name === 'inv' ? [E('singular', [SINGULAR()], LinAlgError, 'inv', 'singular'), E('singular in a batch', [ops.stack([f64([1, 0, 0, 1], [2, 2]), SINGULAR()])], LinAlgError, 'inv', 'batch index 1')] : []),
+      ],
+    })),
+  op({
+    name: 'solve', fn: ops.solve, dtypes: FLOAT, torchFixture: ['solve'],
+    samples: (m) => [
+      S('matrix B', square(m, [3, 3]), m.t([3, 2])), S('vector B', square(m, [3, 3]), m.t([3])), S('needs pivoting', ops.indexSelect(square(m, [4, 4]), 0, i32([1, 0, 2, 3])), m.t([4, 2])),
+      S('batched matrix', square(m, [2, 3, 3]), m.t([2, 3, 2])), S('batched vector', square(m, [2, 3, 3]), m.t([2, 3])),
+      S('broadcast A', square(m, [3, 3]), m.t([2, 3, 2])), S('broadcast B', square(m, [2, 3, 3]), m.t([3, 2])),
+      S('transposed A, sliced B', square(m, [3, 3], T), m.t([3, 2], SL)), S('empty k', square(m, [2, 2]), m.t([2, 0])),
+    ],
+    errors: () => [
+      E('B does not fit', [f64([1, 0, 0, 1], [2, 2]), f64([1, 2, 3])], ShapeError, 'solve', 'does not fit'),
+      E('singular', [SINGULAR(), f64([1, 2])], LinAlgError, 'solve', 'singular'),
+      E('dtypes differ', [f64([1, 0, 0, 1], [2, 2]), tensor([1, 2])], DTypeError, 'solve', 'same dtype'),
+      E('A not square', [X23(), f64([1, 2])], ShapeError, 'solve', 'square'),
+    ],
+  }),
+];
+
+/** Every op, in family order. */
+export const REGISTRY: readonly OpInfo[] = [...elementwise, ...reductions, ...movement, ...matmulOps, ...indexing, ...inplaceOps, ...convOps, ...nnOps, ...linalgOps];
+
+/** The entry whose name or alias is `name`. */
+export function opInfo(name: string): OpInfo | undefined {
+  return REGISTRY.find((o) => o.name === name || o.aliases?.includes(name));
+}
