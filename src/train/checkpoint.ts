@@ -349,6 +349,8 @@ export interface CheckpointManagerOptions {
   keep?: number;
   /** Receives fallback warnings. Default: process.emitWarning. */
   warn?: (message: string) => void;
+  /** Replacement fs calls for the atomic write, for fault-injection tests (ENOSPC, EIO, ...). */
+  fsOps?: Partial<AtomicFsOps>;
 }
 
 function sleepMs(ms: number): void {
@@ -383,12 +385,14 @@ export class CheckpointManager {
   readonly dir: string;
   readonly keep: number;
   private readonly warn: (message: string) => void;
+  private readonly fsOps: Partial<AtomicFsOps> | undefined;
 
   constructor(dir: string, opts: CheckpointManagerOptions = {}) {
     this.dir = resolve(dir);
     this.keep = opts.keep ?? 2;
     if (!Number.isInteger(this.keep) || this.keep < 1) throw new CheckpointError('E_CKPT_BAD_STATE', `CheckpointManager: keep must be an integer >= 1, got ${opts.keep}`);
     this.warn = opts.warn ?? ((m) => process.emitWarning(m, 'NablaCheckpointWarning'));
+    this.fsOps = opts.fsOps;
   }
 
   /** Creates the directory if needed and removes temp files a killed writer left; returns them. */
@@ -447,7 +451,7 @@ export class CheckpointManager {
   private write(path: string, data: CheckpointData): void {
     const bytes = serializeCheckpoint(data);
     fs.mkdirSync(this.dir, { recursive: true });
-    writeFileAtomic(path, bytes, { fsOps: slowFsOps(slowMs()) });
+    writeFileAtomic(path, bytes, { fsOps: { ...slowFsOps(slowMs()), ...this.fsOps } });
     const back = fs.readFileSync(path);
     if (sha256(back) !== sha256(bytes)) throw new CheckpointError('E_CKPT_CORRUPT', `${path}: read-back after writing does not match what was written`, path);
   }

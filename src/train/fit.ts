@@ -115,6 +115,11 @@ export function looksLikeClassification(output: Tensor, target: Tensor): boolean
 export const batchAccuracy: BatchMetric = (output, target) =>
   noGrad(() => eq(argmax(output, 1), target).sum().item()) / Math.max(1, target.shape[0]!);
 
+/** Accuracy for classification-shaped batches, nothing otherwise. */
+function defaultMetrics(output: Tensor, target: Tensor): Record<string, BatchMetric> {
+  return looksLikeClassification(output, target) ? { accuracy: batchAccuracy } : {};
+}
+
 function countNonFinite(t: Tensor): number {
   const d = t.isContiguous() && t.offset === 0 && t.data.length === t.numel() ? t.data : t.toTypedArray();
   let n = 0;
@@ -369,7 +374,7 @@ export function fit(model: Module, trainLoader: BatchLoader, opts: FitOptions): 
     batchSize = bs;
     accum.lossSum += lossV * bs;
     accum.samples += bs;
-    if (metrics === null) metrics = looksLikeClassification(output, y) ? { accuracy: batchAccuracy } : {};
+    metrics ??= defaultMetrics(output, y);
     const out = output.detach();
     for (const [name, fn] of Object.entries(metrics)) accum.metricSums[name] = (accum.metricSums[name] ?? 0) + fn(out, y) * bs;
     const logs: BatchLogs = { loss: lossV, batchSize: bs, batch: batchInEpoch, step: history.globalStep };
@@ -391,7 +396,8 @@ export function fit(model: Module, trainLoader: BatchLoader, opts: FitOptions): 
     };
     if (m.accuracy !== undefined) entry.accuracy = m.accuracy;
     if (opts.validation) {
-      const v = evaluateBatches(model, opts.validation, opts.loss, metrics ?? {});
+      const v = evaluateBatches(model, opts.validation, opts.loss, metrics);
+      metrics = v.metricFns;
       entry.valLoss = v.loss;
       for (const [k, val] of Object.entries(v.metrics)) m[`val${k[0]!.toUpperCase()}${k.slice(1)}`] = val;
       if (v.metrics.accuracy !== undefined) entry.valAccuracy = v.metrics.accuracy;
@@ -473,13 +479,16 @@ function inEvalMode<T>(model: Module, fn: () => T): T {
   }
 }
 
-/** Mean loss and metrics over a loader (sample-weighted), for fit()'s validation. */
+/**
+ * Mean loss and metrics over a loader (sample-weighted), for fit()'s validation. With metrics
+ * null the default set is chosen from the first batch; `metricFns` returns what was used.
+ */
 export function evaluateBatches(
   model: Module,
   loader: BatchLoader,
   lossFn: (output: Tensor, target: Tensor) => Tensor,
-  metrics: Record<string, BatchMetric>,
-): { loss: number; metrics: Record<string, number>; samples: number } {
+  metrics: Record<string, BatchMetric> | null,
+): { loss: number; metrics: Record<string, number>; samples: number; metricFns: Record<string, BatchMetric> } {
   return inEvalMode(model, () => {
     let lossSum = 0;
     let n = 0;
@@ -489,12 +498,13 @@ export function evaluateBatches(
       const out = model.forward(x) as Tensor;
       const bs = x.shape[0] ?? 1;
       lossSum += lossFn(out, y).item() * bs;
+      metrics ??= defaultMetrics(out, y);
       for (const [k, fn] of Object.entries(metrics)) sums[k] = (sums[k] ?? 0) + fn(out, y) * bs;
       n += bs;
     }
     const m: Record<string, number> = {};
     for (const [k, v] of Object.entries(sums)) m[k] = v / Math.max(1, n);
-    return { loss: n > 0 ? lossSum / n : NaN, metrics: m, samples: n };
+    return { loss: n > 0 ? lossSum / n : NaN, metrics: m, samples: n, metricFns: metrics ?? {} };
   });
 }
 

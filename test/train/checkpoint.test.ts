@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, truncateSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, truncateSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor, tensor, optim } from '../../src/index.js';
@@ -202,4 +202,32 @@ test('fit: incompatible checkpoint (layer size, optimizer type, hyper-parameters
   assert.equal(h.globalStep, 12);
   assert.ok(lines.some((l) => l.startsWith('warning:') && l.includes('optimizer')), lines.join('\n'));
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('an I/O error at any step of the write (ENOSPC, EIO) surfaces, leaves the previous checkpoint intact and no temp', () => {
+  const fail = (code: string) => () => {
+    throw Object.assign(new Error(`${code}: injected`), { code });
+  };
+  const faults = {
+    write: { writeSync: fail('ENOSPC') },
+    fsync: { fsyncSync: fail('EIO') },
+    rename: { renameSync: fail('EIO') },
+    'short write then ENOSPC': {
+      writeSync: (() => {
+        let n = 0;
+        return (fd: number, b: Uint8Array, o: number, l: number, p: number | null) => (n++ === 0 ? writeSync(fd, b, o, Math.min(l, 100), p) : fail('ENOSPC')());
+      })(),
+    },
+  };
+  for (const [name, fsOps] of Object.entries(faults)) {
+    const dir = tmp();
+    new CheckpointManager(dir).save(sample(1));
+    const before = readFileSync(join(dir, 'ckpt-1.safetensors'));
+    const m = new CheckpointManager(dir, { fsOps });
+    assert.throws(() => m.save(sample(2)), (e: NodeJS.ErrnoException) => e.code === 'ENOSPC' || e.code === 'EIO', name);
+    assert.deepEqual(readdirSync(dir), ['ckpt-1.safetensors'], name);
+    assert.equal(Buffer.compare(readFileSync(join(dir, 'ckpt-1.safetensors')), before), 0, name);
+    assert.equal(new CheckpointManager(dir).loadLatest().progress.globalStep, 1, name);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, statSync,
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { optim } from '../../src/index.js';
+import { Generator, optim } from '../../src/index.js';
 import { CheckpointManager, EarlyStopping, ModelCheckpoint, type Callback } from '../../src/train/index.js';
 import { fitSetup, makeSetup, paramBytes } from './resume-child.js';
 
@@ -32,13 +32,16 @@ function withState(s: ReturnType<typeof makeSetup>, extra: Callback[] = []) {
   };
 }
 
-function reference(): { bytes: Buffer; losses: number[] } {
+/** History entries without the wall-clock fields. */
+const untimed = (h: { epochs: object[] }): object[] => h.epochs.map((e) => ({ ...e, trainSeconds: 0, samplesPerSecond: 0 }));
+
+function reference(): { bytes: Buffer; losses: number[]; epochs: object[] } {
   const s = makeSetup();
   const dir = tmp();
   const h = fitSetup(s, { checkpointDir: dir, ...withState(s) });
   rmSync(dir, { recursive: true, force: true });
   assert.equal(h.globalStep, 18);
-  return { bytes: paramBytes(s.model), losses: h.epochs.map((e) => e.loss) };
+  return { bytes: paramBytes(s.model), losses: h.epochs.map((e) => e.loss), epochs: untimed(h) };
 }
 
 test('stop at step k, resume in a fresh model/optimizer/loader → bit-identical weights and history', () => {
@@ -56,6 +59,7 @@ test('stop at step k, resume in a fresh model/optimizer/loader → bit-identical
     assert.equal(hb.globalStep, 18);
     assert.equal(Buffer.compare(paramBytes(b.model), ref.bytes), 0, `weights differ after resuming at step ${k}`);
     assert.deepEqual(hb.epochs.map((e) => e.loss), ref.losses, `epoch losses differ after resuming at step ${k}`);
+    assert.deepEqual(untimed(hb), ref.epochs, `history differs after resuming at step ${k}`);
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -163,16 +167,15 @@ test('kill -9 at random moments (also mid-checkpoint-write), resume in a new pro
   assert.equal(ref.lastStep, 18);
 
   // A seeded schedule of kill points, so a failure can be replayed.
-  let seed = 20240611;
-  const rnd = (): number => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rng = new Generator(20240611);
   const trials = 7;
   let killedMidRun = 0;
   let killedMidWrite = 0;
   for (let i = 0; i < trials; i++) {
     const dir = join(base, `t${i}`);
     const out = join(base, `t${i}.bin`);
-    const step = 2 + Math.floor(rnd() * 15); // ckpt-1 exists by then, so a resume is possible
-    const delayMs = Math.floor(rnd() * 60);
+    const step = 2 + rng.int(15); // ckpt-1 exists by then, so a resume is possible
+    const delayMs = rng.int(60);
     const slow = { NABLA_TEST_SLOW_CHECKPOINT: '15' };
     // Odd trials kill exactly while a checkpoint temp file is being written.
     const killed = await runChild(['--dir', dir], slow, { step, delayMs, onTempIn: i % 2 === 1 ? dir : undefined });
