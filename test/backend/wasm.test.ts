@@ -10,6 +10,10 @@ import * as nb from '../../src/index.js';
 import type { Conv2dGeometry, Kernels, View } from '../../src/backend/backend.js';
 import { jsKernels } from '../../src/backend/js/index.js';
 import { wasmBackend, wasmKernels } from '../../src/backend/wasm/index.js';
+import { wasmPoolReady } from '../../src/backend/wasm/pool.js';
+
+// Three threads whatever the machine has, so the split paths (uneven ones included) always run.
+process.env.NABLA_THREADS = '3';
 
 const wasmOk = wasmBackend.available().ok;
 const skip = wasmOk ? false : `wasm backend unavailable: ${wasmBackend.available().reason}`;
@@ -241,6 +245,45 @@ test('col2im: matches a float64 reference, contiguous and strided columns', { sk
       }
     }
   }
+});
+
+// ---- threads -----------------------------------------------------------------------------
+
+/** Runs f single-threaded, then on the pool (started and ready), and returns both results. */
+async function singleAndPooled<T>(f: () => T): Promise<{ single: T; pooled: T }> {
+  process.env.NABLA_THREADS = '1';
+  const single = f();
+  process.env.NABLA_THREADS = '3';
+  await wasmPoolReady();
+  return { single, pooled: f() };
+}
+
+test('threads: split products equal the single-threaded ones bitwise (by batch and by rows)', { skip }, async () => {
+  const r = rng(12);
+  const cases: [string, View, View][] = [
+    ['by batch (B=6)', ...matmulViews(6, 65, 130, 70, 'nt', r)],
+    ['by batch, broadcast a (B=12)', ...matmulViews(12, 33, 90, 66, 'nn', r, 'a')],
+    ['by rows (B=1)', ...matmulViews(1, 301, 257, 130, 'tn', r)],
+    ['by rows (B=2, M=9: fewer panels than threads... almost)', ...matmulViews(2, 9, 700, 600, 'nn', r)],
+    ['by rows, broadcast b (B=2)', ...matmulViews(2, 250, 120, 90, 'tt', r, 'b')],
+  ];
+  const { single, pooled } = await singleAndPooled(() => cases.map(([, a, b]) => wasmKernels.matmul(a, b, 'float32')));
+  cases.forEach(([name, a, b], i) => {
+    assert.deepEqual(pooled[i], single[i], name);
+    checkMatmul(a, b, name);
+  });
+});
+
+test('threads: im2col and col2im split over the batch equal the single-threaded ones', { skip }, async () => {
+  const r = rng(13);
+  const geo = g([3, 3], [1, 1], [1, 1], [1, 1]);
+  const x = imageView(5, 8, 40, 30, true, r);
+  const rows = 8 * 9, L = 40 * 30;
+  const cols: View = { data: randomF32(5 * rows * L, r), shape: [5, rows, L], strides: [rows * L, L, 1], offset: 0 };
+  const { single, pooled } = await singleAndPooled(() => [wasmKernels.im2col(x, geo, -Infinity), wasmKernels.col2im(cols, geo, [5, 8, 40, 30])]);
+  assert.deepEqual(pooled[0], single[0], 'im2col');
+  assert.deepEqual(pooled[0], jsKernels.im2col(x, geo, -Infinity), 'im2col vs js');
+  assert.deepEqual(pooled[1], single[1], 'col2im');
 });
 
 // ---- selection ----------------------------------------------------------------------------

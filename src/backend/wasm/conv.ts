@@ -1,11 +1,29 @@
-// float32 im2col / col2im on the wasm kernels (assembly/conv.as); other dtypes use the reference.
+// float32 im2col / col2im on the wasm kernels (assembly/conv.as), split over the batch across the
+// worker pool when large; other dtypes use the reference kernels.
 
 import type { TypedArray } from '../../dtype.js';
 import type { Conv2dGeometry, View } from '../backend.js';
 import { convOutSize, jsKernels } from '../js/index.js';
-import { wasmRuntime } from './module.js';
 import { isContiguous } from '../js/strided.js';
+import { JOB_COL2IM, JOB_IM2COL, type Job } from './jobs.js';
+import { wasmRuntime, type WasmRuntime } from './module.js';
+import { poolThreads, readyThreads, runParallel } from './pool.js';
 import { spanOf, writeSpan } from './stage.js';
+
+/** Below this many column elements the copy runs on one thread. */
+export const PARALLEL_ELEMENTS = 1 << 18;
+
+/** Batch ranges [n0, n1) for the threads that will take part. */
+function batchSplit(rt: WasmRuntime, N: number, elements: number): [number, number][] {
+  const T = elements >= PARALLEL_ELEMENTS && N > 1 && poolThreads() > 1 ? Math.min(N, readyThreads(rt)) : 1;
+  const out: [number, number][] = [];
+  for (let t = 0, lo = 0; t < T; t++) {
+    const hi = Math.round(((t + 1) * N) / T);
+    out.push([lo, hi]);
+    lo = hi;
+  }
+  return out;
+}
 
 export function im2col(x: View, g: Conv2dGeometry, padValue: number): TypedArray {
   const rt = wasmRuntime();
@@ -22,7 +40,9 @@ export function im2col(x: View, g: Conv2dGeometry, padValue: number): TypedArray
   const heap = rt.f32();
   writeSpan(heap, sx, px);
   const [xn, xc, xh, xw] = sx.strides;
-  rt.exports.im2col(px + sx.origin * 4, xn, xc, xh, xw, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, padValue, po, 0, N);
+  const args = [px + sx.origin * 4, xn, xc, xh, xw, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW];
+  const jobs: Job[] = batchSplit(rt, N, size).map(([n0, n1]) => ({ kind: JOB_IM2COL, args: [...args, po, n0, n1], float: padValue }));
+  runParallel(rt, jobs);
   return heap.slice(po >> 2, (po >> 2) + size);
 }
 
@@ -36,14 +56,16 @@ export function col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [numb
   const colSize = N * C * kh * kw * OH * OW;
   if (size === 0) return new Float32Array(size);
   // The kernel reads columns contiguously; a strided view is made dense first.
-  const contiguous = isContiguous(cols);
-  const src = contiguous ? (cols.data as Float32Array).subarray(cols.offset, cols.offset + colSize) : (jsKernels.copy(cols, 'float32') as Float32Array);
+  const src = isContiguous(cols)
+    ? (cols.data as Float32Array).subarray(cols.offset, cols.offset + colSize)
+    : (jsKernels.copy(cols, 'float32') as Float32Array);
   const r = rt.scratch([colSize * 4, size * 4]);
   if (!r) return jsKernels.col2im(cols, g, inputShape);
   const [pc, po] = r;
   const heap = rt.f32();
   heap.set(src, pc >> 2);
   heap.fill(0, po >> 2, (po >> 2) + size);
-  rt.exports.col2im(pc, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, po, 0, N);
+  const args = [pc, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, po];
+  runParallel(rt, batchSplit(rt, N, colSize).map(([n0, n1]) => ({ kind: JOB_COL2IM, args: [...args, n0, n1] })));
   return heap.slice(po >> 2, (po >> 2) + size);
 }

@@ -17,6 +17,7 @@ export interface WasmExports {
   packA(src: number, rs: number, cs: number, m: number, k: number, dst: number): void;
   packB(src: number, rs: number, cs: number, k: number, n: number, dst: number): void;
   gemmPacked(ap: number, bp: number, c: number, m: number, n: number, k: number, ip0: number, ip1: number, tmp: number): void;
+  gemmRows(a: number, asr: number, asc: number, m: number, n: number, k: number, bpack: number, c: number, apack: number, tmp: number): void;
   im2col(
     x: number, xn: number, xc: number, xh: number, xw: number,
     N: number, C: number, H: number, W: number,

@@ -206,3 +206,13 @@ export function sgemm(
     gemmPacked(apack, bpack, c + ((<usize>bi * m * n) << 2), m, n, k, 0, mpanels, tmp);
   }
 }
+
+/**
+ * One thread's share of a product whose B is already packed (at bpack, for all n columns): packs
+ * its m rows of A (element (i,p) at a + (i*asr + p*asc)*4) into its own apack and writes those m
+ * rows of C (contiguous, n wide) at c.
+ */
+export function gemmRows(a: usize, asr: i32, asc: i32, m: i32, n: i32, k: i32, bpack: usize, c: usize, apack: usize, tmp: usize): void {
+  packA(a, asr, asc, m, k, apack);
+  gemmPacked(apack, bpack, c, m, n, k, 0, roundUp(m, MR) / MR, tmp);
+}

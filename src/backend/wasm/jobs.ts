@@ -1,0 +1,40 @@
+// The units of work the main thread and the pool's workers run: one wasm call each, described by
+// a kind and up to ARGS integer arguments (plus one float) so that they fit in a control slot of
+// shared memory. Both sides run them through `runJob`, so a job means the same on either.
+
+import type { WasmExports } from './module.js';
+
+export const JOB_SGEMM = 1;
+export const JOB_ROWS = 2;
+export const JOB_IM2COL = 3;
+export const JOB_COL2IM = 4;
+
+/** Control slot layout (Int32 words): one slot of SLOT_WORDS per worker. */
+export const SLOT_WORDS = 32;
+export const SEQ = 0, DONE = 1, STATUS = 2, KIND = 3, READY = 4, FLOAT = 5, ARG0 = 6;
+export const ARGS = SLOT_WORDS - ARG0;
+
+export interface Job {
+  kind: number;
+  args: number[];
+  float?: number;
+}
+
+export function runJob(ex: WasmExports, kind: number, a: ArrayLike<number>, f: number): void {
+  switch (kind) {
+    case JOB_SGEMM:
+      ex.sgemm(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
+      return;
+    case JOB_ROWS:
+      ex.gemmRows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]);
+      return;
+    case JOB_IM2COL:
+      ex.im2col(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], f, a[19], a[20], a[21]);
+      return;
+    case JOB_COL2IM:
+      ex.col2im(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17]);
+      return;
+    default:
+      throw new Error(`wasm pool: unknown job kind ${kind}`);
+  }
+}

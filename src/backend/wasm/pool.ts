@@ -1,0 +1,105 @@
+// Worker threads that run wasm kernels on the shared memory, so one synchronous kernel call uses
+// every core. The main thread posts a job into each worker's control slot (Atomics.notify), runs
+// its own share, then waits (Atomics.wait) until every posted job is done. Workers start lazily
+// on the first call big enough to split; until a worker has instantiated the module, its share
+// runs on the main thread, so no call ever waits for a thread to start.
+// Threads: NABLA_THREADS if set, else os.availableParallelism(), at most MAX_THREADS.
+
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { ARG0, ARGS, DONE, FLOAT, KIND, READY, SEQ, SLOT_WORDS, STATUS, runJob, type Job } from './jobs.js';
+import { CONTROL_BYTES, wasmRuntime, type WasmRuntime } from './module.js';
+
+const MAX_THREADS = CONTROL_BYTES / (SLOT_WORDS * 4);
+
+interface Slot {
+  worker: Worker;
+  base: number;
+  seq: number;
+  failed: boolean;
+}
+
+let slots: Slot[] | null = null;
+let ctl: Int32Array;
+let fl: Float32Array;
+
+/** How many threads (the main one included) kernels split across. */
+export function poolThreads(): number {
+  const env = Number(process.env.NABLA_THREADS);
+  const n = Number.isInteger(env) && env > 0 ? env : availableParallelism();
+  return Math.max(1, Math.min(n, MAX_THREADS));
+}
+
+function start(rt: WasmRuntime): Slot[] {
+  if (slots) return slots;
+  ctl = new Int32Array(rt.memory.buffer, rt.control, CONTROL_BYTES / 4);
+  fl = new Float32Array(rt.memory.buffer, rt.control, CONTROL_BYTES / 4);
+  slots = [];
+  for (let i = 0; i < poolThreads() - 1; i++) {
+    const base = i * SLOT_WORDS;
+    Atomics.store(ctl, READY + base, 0);
+    const worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { module: rt.module, memory: rt.memory, slot: rt.control + base * 4 },
+    });
+    worker.unref(); // idle workers must not keep the process alive
+    const slot: Slot = { worker, base, seq: Atomics.load(ctl, SEQ + base), failed: false };
+    // A worker that dies is never posted to again (its share then runs on the main thread).
+    worker.on('error', () => { slot.failed = true; });
+    worker.on('exit', () => { slot.failed = true; });
+    slots.push(slot);
+  }
+  return slots;
+}
+
+/** Starts the workers and resolves once all have loaded the kernels (benchmarks, tests). */
+export async function wasmPoolReady(timeoutMs = 10_000): Promise<void> {
+  const rt = wasmRuntime();
+  if (!rt) return;
+  const s = start(rt);
+  const t0 = Date.now();
+  while (s.some((w) => !w.failed && Atomics.load(ctl, READY + w.base) !== 1)) {
+    if (Date.now() - t0 > timeoutMs) throw new Error('wasm pool: workers did not start in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Threads ready to take a job right now, the main thread included. */
+export function readyThreads(rt: WasmRuntime): number {
+  const s = start(rt);
+  let n = 1;
+  for (const w of s) if (!w.failed && Atomics.load(ctl, READY + w.base) === 1) n++;
+  return n;
+}
+
+/**
+ * Runs the jobs to completion: jobs[0] and any job without a ready worker on the main thread,
+ * the others on workers. Throws if a worker's job failed (the caller falls back to js).
+ */
+export function runParallel(rt: WasmRuntime, jobs: readonly Job[]): void {
+  const s = jobs.length > 1 ? start(rt) : [];
+  const posted: Slot[] = [];
+  const local: Job[] = [jobs[0]];
+  let w = 0;
+  for (let j = 1; j < jobs.length; j++) {
+    while (w < s.length && (s[w].failed || Atomics.load(ctl, READY + s[w].base) !== 1)) w++;
+    if (w === s.length) { local.push(jobs[j]); continue; }
+    const slot = s[w++];
+    const job = jobs[j];
+    if (job.args.length > ARGS) throw new Error(`wasm pool: job of kind ${job.kind} has ${job.args.length} arguments, at most ${ARGS} fit`);
+    for (let i = 0; i < job.args.length; i++) ctl[slot.base + ARG0 + i] = job.args[i];
+    fl[slot.base + FLOAT] = job.float ?? 0;
+    ctl[slot.base + KIND] = job.kind;
+    slot.seq = (slot.seq + 1) | 0;
+    Atomics.store(ctl, slot.base + SEQ, slot.seq);
+    Atomics.notify(ctl, slot.base + SEQ);
+    posted.push(slot);
+  }
+  for (const job of local) runJob(rt.exports, job.kind, job.args, job.float ?? 0);
+  let failed = false;
+  for (const slot of posted) {
+    let done: number;
+    while ((done = Atomics.load(ctl, slot.base + DONE)) !== slot.seq) Atomics.wait(ctl, slot.base + DONE, done, 1000);
+    if (ctl[slot.base + STATUS] !== 0) failed = true;
+  }
+  if (failed) throw new Error('wasm pool: a worker failed to run its kernel');
+}

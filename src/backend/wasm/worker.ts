@@ -1,0 +1,41 @@
+// A pool worker: instantiates the kernels on the shared memory, then forever waits on its control
+// slot for a job, runs it and signals completion. It never uses the event loop, so the main
+// thread can hand it work from synchronous code.
+
+import { workerData } from 'node:worker_threads';
+import { DONE, FLOAT, KIND, ARG0, ARGS, READY, SEQ, SLOT_WORDS, STATUS, runJob } from './jobs.js';
+import type { WasmExports } from './module.js';
+
+interface Init {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  /** Byte address of this worker's control slot. */
+  slot: number;
+}
+
+const { module, memory, slot } = workerData as Init;
+const instance = new WebAssembly.Instance(module, { env: { memory } });
+const ex = instance.exports as unknown as WasmExports;
+// The control block lies in the first page, which every later view of the growing memory keeps.
+const ctl = new Int32Array(memory.buffer, slot, SLOT_WORDS);
+const fl = new Float32Array(memory.buffer, slot, SLOT_WORDS);
+const args = new Array<number>(ARGS);
+
+Atomics.store(ctl, READY, 1);
+let seen = Atomics.load(ctl, SEQ);
+for (;;) {
+  Atomics.wait(ctl, SEQ, seen);
+  const seq = Atomics.load(ctl, SEQ);
+  if (seq === seen) continue;
+  seen = seq;
+  for (let i = 0; i < ARGS; i++) args[i] = ctl[ARG0 + i];
+  let status = 0;
+  try {
+    runJob(ex, ctl[KIND], args, fl[FLOAT]);
+  } catch {
+    status = 1;
+  }
+  ctl[STATUS] = status;
+  Atomics.store(ctl, DONE, seq);
+  Atomics.notify(ctl, DONE);
+}
