@@ -50,8 +50,9 @@ def cnn():
 CONFIGS = {'mlp': (mlp, 64, 10), 'cnn': (cnn, 32, 5)}
 
 
-def run(name, data, seed):
-    build, batch, epochs = CONFIGS[name]
+def run(name, data, seed, epochs=None):
+    build, batch, default_epochs = CONFIGS[name]
+    epochs = epochs or default_epochs
     torch.manual_seed(seed)
     xtr, ytr, xte, yte = data
     model = build()
@@ -83,8 +84,9 @@ if __name__ == '__main__':
     ap.add_argument('--data', default='/usr/share/datasets/fashion-mnist')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--threads', type=int, default=os.cpu_count())
+    ap.add_argument('--epochs', type=int, default=None, help='override the reference epoch count')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     data = load(a.data)
     for m in a.models.split(','):
-        print(json.dumps(run(m, data, a.seed)), flush=True)
+        print(json.dumps(run(m, data, a.seed, a.epochs)), flush=True)
