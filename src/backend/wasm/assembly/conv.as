@@ -2,7 +2,7 @@
 // and pooling. Same layout as the reference kernels in src/backend/js/index.ts: columns are
 // [N, C*kh*kw, OH*OW]. Instead of testing every tap against the image border, each output row
 // computes the range of ow whose input column is inside the image, so the interior is a plain
-// copy (a memory.copy when stride and input column stride are 1).
+// copy (a vector copy when stride and input column stride are 1).
 
 /** First ow with ow*s + off >= 0, and the end of the ow with ow*s + off < w, clamped to [0, ow]. */
 @inline function owLo(off: i32, s: i32, OW: i32): i32 {
@@ -40,7 +40,11 @@ export function im2col(
             fill(p, lo, padValue);
             const row = base + (<usize>(h * xh) << 2);
             if (sw == 1 && xw == 1) {
-              memory.copy(p + (<usize>lo << 2), row + (<usize>(lo + woff) << 2), <usize>(hi - lo) << 2);
+              // Rows are short (often < 32 floats): an inline vector loop beats memory.copy's call.
+              let d = p + (<usize>lo << 2), s = row + (<usize>(lo + woff) << 2);
+              let ow = lo;
+              for (; ow + 4 <= hi; ow += 4) { v128.store(d, v128.load(s)); d += 16; s += 16; }
+              for (; ow < hi; ow++) { store<f32>(d, load<f32>(s)); d += 4; s += 4; }
             } else {
               for (let ow = lo; ow < hi; ow++) {
                 store<f32>(p + (<usize>ow << 2), load<f32>(row + (<usize>((ow * sw + woff) * xw) << 2)));
