@@ -18,7 +18,7 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   log: Math.log,
   sqrt: Math.sqrt,
   abs: Math.abs,
-  relu: (x) => (x > 0 ? x : 0),
+  relu: (x) => (x > 0 || x !== x ? x : 0), // NaN propagates, as in PyTorch
   sigmoid,
   tanh: Math.tanh,
   sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : NaN),
@@ -52,7 +52,7 @@ function unary(op: UnaryOp, x: View, outDtype: DType): TypedArray {
   const d = x.data;
   if (isContiguous(x)) {
     const o = x.offset;
-    if (op === 'relu') for (let i = 0; i < n; i++) { const v = d[o + i]; out[i] = v > 0 ? v : 0; }
+    if (op === 'relu') for (let i = 0; i < n; i++) { const v = d[o + i]; out[i] = v > 0 || v !== v ? v : 0; }
     else if (op === 'neg') for (let i = 0; i < n; i++) out[i] = -d[o + i];
     else for (let i = 0; i < n; i++) out[i] = f(d[o + i]);
   } else if (n > 0) {
