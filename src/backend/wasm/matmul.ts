@@ -30,7 +30,11 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray {
   const byBatch = T > 1 && (B % T === 0 || B >= 4 * T);
   const byRows = T > 1 && !byBatch;
   const sa = spanOf(a), sb = spanOf(b);
-  const apackBytes = mp * K * 4, bpackBytes = K * np * 4, tmpBytes = 4 * mr * nr;
+  // Split by rows: `parts` threads of at most `share` row panels each.
+  const panels = mp / mr;
+  const parts = byRows ? Math.min(T, panels) : 1;
+  const share = Math.ceil(panels / parts);
+  const apackBytes = (byRows ? share * mr : mp) * K * 4, bpackBytes = K * np * 4, tmpBytes = 4 * mr * nr;
   // Scratch: a, b, c, then per thread [apack, tmp] and, for batch splits, a bpack each.
   const sizes = [sa.count * 4, sb.count * 4, size * 4, bpackBytes];
   for (let t = 0; t < T; t++) sizes.push(apackBytes, tmpBytes, byBatch && t > 0 ? bpackBytes : 0);
@@ -55,14 +59,12 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray {
     }
     runParallel(rt, jobs);
   } else if (byRows) {
-    // Row panels of MR split evenly; B of each batch is packed once, on this thread.
-    const panels = mp / mr;
-    const parts = Math.min(T, panels);
+    // Row panels split evenly; B of each batch is packed once, on this thread.
     for (let bi = 0; bi < B; bi++) {
       if (bi === 0 || bsb !== 0) ex.packB(b0 + bi * bsb * 4, bsr, bsc, K, N, bpack0);
       const jobs: Job[] = [];
       for (let t = 0, lo = 0; t < parts; t++) {
-        const hi = Math.round(((t + 1) * panels) / parts) * mr;
+        const hi = Math.min(Math.round(((t + 1) * panels) / parts), (lo / mr) + share) * mr;
         const rows = Math.min(hi, M) - lo;
         jobs.push({ kind: JOB_ROWS, args: [a0 + (bi * asb + lo * asr) * 4, asr, asc, rows, N, K, bpack0, pc + (bi * M + lo) * N * 4, apack(t), tmp(t)] });
         lo = hi;

@@ -73,7 +73,7 @@ export function readyThreads(rt: WasmRuntime): number {
 
 /**
  * Runs the jobs to completion: jobs[0] and any job without a ready worker on the main thread,
- * the others on workers. Throws if a worker's job failed (the caller falls back to js).
+ * the others on workers. Throws if a job failed (a wasm trap: a bug, never an expected outcome).
  */
 export function runParallel(rt: WasmRuntime, jobs: readonly Job[]): void {
   const s = jobs.length > 1 ? start(rt) : [];
@@ -94,12 +94,17 @@ export function runParallel(rt: WasmRuntime, jobs: readonly Job[]): void {
     Atomics.notify(ctl, slot.base + SEQ);
     posted.push(slot);
   }
-  for (const job of local) runJob(rt.exports, job.kind, job.args, job.float ?? 0);
   let failed = false;
-  for (const slot of posted) {
-    let done: number;
-    while ((done = Atomics.load(ctl, slot.base + DONE)) !== slot.seq) Atomics.wait(ctl, slot.base + DONE, done, 1000);
-    if (ctl[slot.base + STATUS] !== 0) failed = true;
+  try {
+    for (const job of local) runJob(rt.exports, job.kind, job.args, job.float ?? 0);
+  } finally {
+    // Even when this thread's share threw, the workers' shares must finish before the scratch
+    // memory they write is handed to the next call.
+    for (const slot of posted) {
+      let done: number;
+      while ((done = Atomics.load(ctl, slot.base + DONE)) !== slot.seq) Atomics.wait(ctl, slot.base + DONE, done, 1000);
+      if (ctl[slot.base + STATUS] !== 0) failed = true;
+    }
   }
   if (failed) throw new Error('wasm pool: a worker failed to run its kernel');
 }
