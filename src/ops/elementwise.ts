@@ -114,7 +114,9 @@ export function pow(a: TensorLike, b: TensorLike): Tensor {
   const [x, y, dt] = prepare('pow', a, b);
   const out = binaryRaw('pow', x, y, dt);
   return apply('pow', out, [x, y], (g) => [
-    x.requiresGrad ? mul(g, mul(y, pow(x, sub(y, 1)))) : null,
+    // y·x^(y−1) is 0·∞ = NaN at x = 0, y = 0, where x^0 is constant (PyTorch gives 0). Where y = 0
+    // the base is replaced by 1, so no ∞ enters the graph and higher derivatives stay finite too.
+    x.requiresGrad ? mul(g, mul(y, pow(where(eq(y, 0), 1, x), sub(y, 1)))) : null,
     // d/dy x^y = x^y log x; PyTorch defines it as 0 where x == 0.
     y.requiresGrad ? where(eq(x, 0), 0, mul(g, mul(pow(x, y), log(x)))) : null,
   ]);
