@@ -5,7 +5,7 @@ import { kernels, type ReduceOp } from '../backend/backend.js';
 import { ValueError } from '../errors.js';
 import { normAxes, normAxis } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { add, div, eq, exp, log, mul, sqrt, sub, toDType, where } from './elementwise.js';
+import { abs, add, div, eq, exp, log, mul, sqrt, sub, toDType, where } from './elementwise.js';
 import { reshape } from './movement.js';
 import { assertTensor, floatDType } from './util.js';
 
@@ -122,8 +122,9 @@ export function logsumexp(x: Tensor, dim?: Dims, keepdim = false): Tensor {
   const axes = normAxes('logsumexp', dim, x.ndim);
   const xf = toDType(x, floatDType(x.dtype));
   const m = reduceRaw('max', xf.detach(), axes, true);
-  // An all -inf slice would give -inf - -inf = NaN; shift by 0 there instead.
-  const shift = where(eq(m, -Infinity), 0, m);
+  // A slice whose max is ±inf would give inf - inf = NaN; shift by 0 there instead (the result is
+  // then ±inf, as in PyTorch).
+  const shift = where(eq(abs(m), Infinity), 0, m);
   const s = log(sum(exp(sub(xf, shift)), axes, true));
   const out = add(s, shift);
   return keepdim ? out : reshape(out, x.shape.filter((_, i) => !axes.includes(i)));
