@@ -122,9 +122,15 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
   return apply('unsqueeze', out, [x], (g) => [reshape(g, x.shape)]);
 }
 
+/** normAxis accepts dim 0 of a 0-d tensor (as reductions do), but there is nothing to index. */
+function noDims(op: string, x: Tensor): void {
+  if (x.ndim === 0) throw new IndexError(`${op}: cannot index a 0-d tensor (shape []); it has no dimension`);
+}
+
 /** x[..., start:end:step, ...] along dim (Python slice semantics for start/end, step ≥ 1). */
 export function slice(x: Tensor, dim: number, start = 0, end?: number, step = 1): Tensor {
   assertTensor('slice', x);
+  noDims('slice', x);
   const d = normAxis('slice', dim, x.ndim);
   const n = x.shape[d];
   if (!Number.isInteger(step) || step < 1) throw new ValueError(`slice: step must be a positive integer, got ${step}`);
@@ -156,6 +162,7 @@ function sliceBackward(g: Tensor, shape: readonly number[], d: number, start: nu
 
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
   assertTensor('narrow', x);
+  noDims('narrow', x);
   const d = normAxis('narrow', dim, x.ndim);
   if (start < 0 || length < 0 || start + length > x.shape[d]) {
     throw new IndexError(`narrow: range [${start}, ${start + length}) is out of bounds for dimension ${dim} of size ${x.shape[d]}`);
@@ -166,6 +173,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
 /** x[..., index, ...]: removes dim. */
 export function select(x: Tensor, dim: number, index: number): Tensor {
   assertTensor('select', x);
+  noDims('select', x);
   const d = normAxis('select', dim, x.ndim);
   const n = x.shape[d];
   if (!Number.isInteger(index) || index < -n || index >= n) {
@@ -179,6 +187,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (!Array.isArray(tensors) || tensors.length === 0) throw new ValueError('cat: expected a non-empty array of tensors');
   tensors.forEach((t, i) => assertTensor('cat', t, `tensors[${i}]`));
   const first = tensors[0];
+  if (first.ndim === 0) throw new ShapeError('cat: 0-d tensors cannot be concatenated (they have no dimension to join along); use stack');
   const d = normAxis('cat', dim, first.ndim);
   for (const [i, t] of (tensors as readonly Tensor[]).entries()) {
     if (t.ndim !== first.ndim || t.shape.some((s, k) => k !== d && s !== first.shape[k])) {
