@@ -58,6 +58,8 @@ export function scatterAdd(shape: readonly number[], dim: number, index: Tensor,
 /** torch.index_select: the slices of x at `index` (1-D) along dim. */
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   assertTensor('indexSelect', x);
+  assertTensor('indexSelect', index, 'index');
+  if (x.ndim === 0) throw new ShapeError('indexSelect: the input is 0-d (shape []); it has no dimension to select along');
   const d = normAxis('indexSelect', dim, x.ndim);
   if (index.ndim > 1) throw new ShapeError(`indexSelect: index must be 1-D, got shape ${fmtShape(index.shape)}`);
   const idx1 = reshape(index, [-1]);
