@@ -25,7 +25,9 @@ function broadcastsTo(from: readonly number[], to: readonly number[]): boolean {
 /** Write src (broadcast to x's shape, cast to x's dtype) into x; errors name `op`. */
 function write(op: string, x: Tensor, src: TensorLike): Tensor {
   guard(op, x);
-  const s = toDType(asTensor(op, src, x.dtype), x.dtype);
+  let s = toDType(asTensor(op, src, x.dtype), x.dtype);
+  // A source sharing x's storage (x.copy_(x.t())) would be read while it is overwritten: copy it first.
+  if (s.data === x.data) s = new Tensor(kernels().copy(s, s.dtype), [...s.shape]);
   if (!broadcastsTo(s.shape, x.shape)) {
     throw new ShapeError(`${op}: a value of shape ${fmtShape(s.shape)} cannot be broadcast to the destination's shape ${fmtShape(x.shape)}`);
   }
