@@ -5,7 +5,7 @@
 import type { DType } from '../dtype.js';
 import { AutogradError, AxisError, DTypeError, IndexError, LinAlgError, NablaError, ShapeError, ValueError } from '../errors.js';
 import type { Generator } from '../random.js';
-import { Tensor, tensor } from '../tensor.js';
+import { Tensor, tensor, type NestedArray } from '../tensor.js';
 import { slice, transpose } from './movement.js';
 
 export interface Sample {
@@ -14,6 +14,8 @@ export interface Sample {
   description: string;
   /** Why gradcheck does not run on this sample (e.g. a float32 output); unset = it runs. */
   skipGrad?: string;
+  /** PyTorch's answer for an edge case (NaN/±Inf inputs, zeros, aliasing), checked at every dtype. */
+  expected?: NestedArray;
 }
 
 export type ErrorClass = new (message: string) => NablaError;
@@ -132,6 +134,10 @@ export const SL: MakeOptions = { layout: 'sliced' };
 export const with_ = (o: MakeOptions, p: MakeOptions): MakeOptions => ({ ...o, ...p });
 
 export const S = (description: string, ...args: unknown[]): Sample => ({ description, args });
+/** An edge-case sample with PyTorch's answer; finite differences do not apply to it. */
+export const X = (description: string, expected: NestedArray, ...args: unknown[]): Sample => ({
+  description, args, expected, skipGrad: 'edge case with a known answer (non-finite or non-differentiable point)',
+});
 
 const CODES = new Map<ErrorClass, string>([
   [ShapeError, 'E_SHAPE'], [DTypeError, 'E_DTYPE'], [AxisError, 'E_AXIS'], [IndexError, 'E_INDEX'],

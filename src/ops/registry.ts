@@ -8,7 +8,7 @@ import { Generator } from '../random.js';
 import { Tensor, fullLike, tensor } from '../tensor.js';
 import * as ops from './index.js';
 import {
-  ALL, E, FLOAT, S, SL, T, f64, i32, intRejected, notTensor, op, with_,
+  ALL, E, FLOAT, S, SL, T, X, f64, i32, intRejected, notTensor, op, with_,
   type Base, type ErrorInput, type MakeOptions, type Maker, type OpInfo, type Sample,
 } from './registry-kit.js';
 
@@ -85,7 +85,9 @@ const elementwise: OpInfo[] = [
   unary('log', ops.log, POS),
   unary('sqrt', ops.sqrt, POS),
   unary('abs', ops.abs, AWAY),
-  unary('relu', ops.relu, AWAY),
+  unary('relu', ops.relu, AWAY, {
+    samples: (m) => [...unarySamples(m, AWAY), ...(m.ints ? [] : [X('NaN propagates', [NaN, 0, 2], tensor([NaN, -1, 2], { dtype: m.dtype }))])],
+  }),
   unary('sigmoid', ops.sigmoid, { low: -4, high: 4 }),
   unary('tanh', ops.tanh),
   unary('sin', ops.sin, {}, NO_METHOD),
@@ -137,6 +139,7 @@ const elementwise: OpInfo[] = [
       S('exponent 0.5', m.t([3, 4], POS), 0.5),
       S('exponent -1.5', m.t([3, 4], POS), -1.5),
       S('exponent 0', m.t([3, 4], AWAY), 0),
+      { ...S('exponent 0 at zero bases (gradient 0, like PyTorch)', ops.mul(m.t([3, 4]), m.mask([3, 4])), 0), expected: [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]] },
     ],
   }),
   binary('maximum', ops.maximum),
@@ -198,7 +201,12 @@ const reductions: OpInfo[] = [
   reduction('sum', ops.sum),
   reduction('mean', ops.mean),
   reduction('prod', ops.prod, { low: 0.5, high: 1.5 }, { torchFixture: undefined }),
-  reduction('logsumexp', ops.logsumexp),
+  reduction('logsumexp', ops.logsumexp, {}, {
+    samples: (m) => [
+      ...reduceSamples(m),
+      ...(m.ints ? [] : [X('±inf entries', [Infinity, -Infinity, 2.1269280110429727], tensor([[Infinity, 0, 1], [-Infinity, -Infinity, -Infinity], [-Infinity, 2, 0]], { dtype: m.dtype }), 1)]),
+    ],
+  }),
   reduction('max', ops.max, {}, { samples: (m) => reduceSamples(m, {}, false), errors: () => [...reduceErrors('max')(), emptyExtreme('max')] }),
   reduction('min', ops.min, {}, { samples: (m) => reduceSamples(m, {}, false), errors: () => [...reduceErrors('min')(), emptyExtreme('min')] }),
   ...(['argmax', 'argmin'] as const).map((name) =>
@@ -271,11 +279,11 @@ const movement: OpInfo[] = [
     S('basic', m.t([3, 5]), 1, 1, 3), S('step 2', m.t([3, 5]), 1, 0, 5, 2), S('negative bounds', m.t([4, 5]), 0, -3, -1),
     S('end clamped', m.t([3, 5]), -1, 2, 100, 2), S('omitted bounds, step 3', m.t([2, 6]), 1, undefined, undefined, 3),
     S('empty result', m.t([3, 5]), 1, 3, 1), S('3-d middle', m.t([2, 5, 3]), 1, 1, 4, 2), S('of a transposed view', m.t([4, 5], T), 0, 1, 4, 2),
-  ], () => [E('step 0', [X23(), 1, 0, 2, 0], ValueError, 'slice', 'step'), E('dim out of range', [X23(), 2], AxisError, 'slice', 'out of range'), notTensor('slice', 0)]),
+  ], () => [E('0-d input', [f64([1], []), 0, 0, 1], IndexError, 'slice', '0-d'), E('step 0', [X23(), 1, 0, 2, 0], ValueError, 'slice', 'step'), E('dim out of range', [X23(), 2], AxisError, 'slice', 'out of range'), notTensor('slice', 0)]),
   M('narrow', (m) => [S('dim 1', m.t([3, 5]), 1, 1, 3), S('length 0', m.t([3, 5]), 0, 1, 0), S('transposed', m.t([3, 4], T), 0, 1, 2)],
-    () => [E('range out of bounds', [X23(), 1, 2, 2], IndexError, 'narrow', 'out of bounds'), notTensor('narrow', 0, 0, 1)], { torchFixture: undefined }),
+    () => [E('0-d input', [f64([1], []), 0, 0, 1], IndexError, 'narrow', '0-d'), E('range out of bounds', [X23(), 1, 2, 2], IndexError, 'narrow', 'out of bounds'), notTensor('narrow', 0, 0, 1)], { torchFixture: undefined }),
   M('select', (m) => [S('dim 0', m.t([3, 4]), 0, 1), S('negative index', m.t([3, 4]), 1, -1), S('1-d to 0-d', m.t([4]), 0, 2), S('transposed', m.t([3, 4], T), 1, 2)],
-    () => [E('index out of range', [X23(), 0, 2], IndexError, 'select', 'out of range'), notTensor('select', 0, 0)], { torchFixture: undefined }),
+    () => [E('0-d input', [f64([1], []), 0, 0], IndexError, 'select', '0-d'), E('index out of range', [X23(), 0, 2], IndexError, 'select', 'out of range'), notTensor('select', 0, 0)], { torchFixture: undefined }),
   op({
     name: 'cat', fn: ops.cat, aliases: ['concat'], torchFixture: ['cat'],
     samples: (m) => [
@@ -289,6 +297,7 @@ const movement: OpInfo[] = [
       E('dtypes differ', [[X23(), tensor([[1, 2, 3]])], 0], DTypeError, 'cat', 'float32'),
       E('dim out of range', [[X23()], 2], AxisError, 'cat', 'out of range'),
       E('element not a tensor', [[X23(), 3], 0], DTypeError, 'cat', 'tensors[1]'),
+      E('0-d tensors', [[f64([1], []), f64([2], [])], 0], ShapeError, 'cat', '0-d'),
     ],
   }),
   op({
@@ -387,6 +396,8 @@ const indexing: OpInfo[] = [
       E('index out of range', [X23(), 0, i32([2])], IndexError, 'indexSelect', 'out of bounds'),
       E('2-d index', [X23(), 0, i32([0, 1], [1, 2])], ShapeError, 'indexSelect', '1-D'),
       E('float index', [X23(), 0, f64([0])], DTypeError, 'indexSelect', 'int32'),
+      E('0-d input', [f64([1], []), 0, i32([0])], ShapeError, 'indexSelect', '0-d'),
+      E('index not a tensor', [X23(), 0, [0]], DTypeError, 'indexSelect', 'index'),
       notTensor('indexSelect', 0, i32([0])),
     ],
   }),
@@ -411,6 +422,7 @@ const inplaceSamples = (m: Maker, b: MakeOptions = {}): Sample[] => [
   S('same shape', m.t([3, 4]), m.t([3, 4], b)), S('broadcast source', m.t([3, 4]), m.t([4], b)), S('number', m.t([3, 4]), m.num(b)),
   S('0-d', m.t([]), m.t([], b)), S('into a transposed view', m.t([3, 4], T), m.t([3, 4], b)), S('into a sliced view', m.t([2, 3], SL), m.t([1, 3], with_(b, T))),
   S('empty', m.t([0, 3]), m.t([3], b)),
+  ((a: Tensor) => S('source is a view of the destination (x, x.t())', a, ops.transpose(a)))(m.t([3, 3], b)),
 ];
 const srcTooBig = (name: string) => E('source does not broadcast to the destination', [f64([1, 2, 3]), f64([1, 2, 3, 4, 5, 6], [2, 3])], ShapeError, name);
 

@@ -3,7 +3,7 @@
 // (c) gradgradcheck where flagged; (d) float32 forward = float64 forward within float32 tolerance,
 // and int32 forward = float64 forward on the same integer values; (e) non-contiguous inputs give
 // bitwise the results of contiguous copies; (f) error inputs throw their typed errors; (g) method =
-// functional, bitwise; plus A9: out-of-place ops never write to their inputs (forward or backward),
+// functional, bitwise; (h) edge cases with a known PyTorch answer; plus A9: out-of-place ops never write to their inputs (forward or backward),
 // in-place ops write through the view, keep storage identity and equal their out-of-place form.
 
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { Generator, NablaError, Tensor, grad, ones, tensor, type DType } from '../../src/index.js';
 import * as opsNs from '../../src/ops/index.js';
 import { NOT_OPS, REGISTRY, opInfo, type OpInfo, type Sample } from '../../src/ops/registry.js';
-import { TOLERANCES, assertBitwiseEqual, assertClose, snapshotStorage, storageUnchanged } from '../helpers/assert-close.js';
+import { TOLERANCES, assertBitwiseEqual, assertClose, snapshotStorage, storageUnchanged, type Closeable } from '../helpers/assert-close.js';
 import { gradcheck, gradgradcheck } from './gradcheck.js';
 
 // ---- running samples -----------------------------------------------------------------------------
@@ -203,6 +203,16 @@ for (const op of REGISTRY) {
         const ref = runner(op, b[i])(mapTensors(b[i].args, contiguousCopy));
         assertBitwiseEqual(runner(op, s)(), ref, 'as sampled');
         assertBitwiseEqual(runner(op, c[i])(mapTensors(c[i].args, stridedCopy)), ref, 'every input strided');
+      });
+    }
+  });
+
+  test(`(h) ${op.name}: edge cases give PyTorch's answers`, () => {
+    for (const dtype of op.dtypes) {
+      forEachSample(op, dtype, (s) => {
+        if (s.expected === undefined) return;
+        const out = runner(op, s)();
+        assertClose(opsNs.toDType(out, 'float64'), s.expected as Closeable, { ...(dtype === 'float32' ? TOLERANCES.float32 : TOLERANCES.float64), equalNan: true });
       });
     }
   });
