@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import * as nb from '../../src/index.js';
-import { Tensor, grad, type DType } from '../../src/index.js';
+import { Tensor, getBackend, grad, listBackends, setBackend, type DType } from '../../src/index.js';
 import { REGISTRY } from '../../src/ops/registry.js';
 import { TOLERANCES, assertClose } from '../helpers/assert-close.js';
 
@@ -124,11 +124,23 @@ function check(actual: Tensor, expected: FxTensor, dtype: 'float32' | 'float64',
 }
 
 const counts = { cases: 0, runs: 0, gradRuns: 0 };
+// Every available backend (NABLA_BACKEND=<name> picks one), as in registry.test.ts.
+const BACKENDS = process.env.NABLA_BACKEND ? [process.env.NABLA_BACKEND] : listBackends().filter((b) => b.available().ok).map((b) => b.name);
+
+function onBackend<T>(name: string, fn: () => T): T {
+  const prev = getBackend().name;
+  setBackend(name);
+  try {
+    return fn();
+  } finally {
+    setBackend(prev);
+  }
+}
 
 for (const op of fixtureOps.filter((o) => o in RUNNERS)) {
   const cases = fixture.cases.filter((c) => c.op === op);
-  for (const dtype of ['float64', 'float32'] as const) {
-    test(`${op} matches PyTorch ${fixture.torch_version} (${dtype})`, () => {
+  for (const [backend, dtype] of BACKENDS.flatMap((b) => (['float64', 'float32'] as const).map((d) => [b, d] as const))) {
+    test(`${op} matches PyTorch ${fixture.torch_version} (${dtype}, ${backend})`, () => onBackend(backend, () => {
       const failures: string[] = [];
       for (const c of cases) {
         try {
@@ -154,13 +166,13 @@ for (const op of fixtureOps.filter((o) => o in RUNNERS)) {
         }
       }
       assert.deepEqual(failures, []);
-    });
+    }));
   }
   counts.cases += cases.length;
 }
 
 test('fixture summary', (t) => {
   const skipped = fixture.cases.filter((c) => c.op in NOT_RUN_HERE).length;
-  t.diagnostic(`${counts.cases} cases of ${Object.keys(RUNNERS).length} ops run at float64 and float32 (${counts.runs} runs, ${counts.gradRuns} with gradients); ${skipped} cases of ${Object.keys(NOT_RUN_HERE).length} ops tested in test/nn`);
+  t.diagnostic(`${counts.cases} cases of ${Object.keys(RUNNERS).length} ops run at float64 and float32 on ${BACKENDS.join(', ')} (${counts.runs} runs, ${counts.gradRuns} with gradients); ${skipped} cases of ${Object.keys(NOT_RUN_HERE).length} ops tested in test/nn`);
   assert.equal(counts.cases + skipped, fixture.cases.length);
 });

@@ -7,8 +7,8 @@
 // in-place ops write through the view, keep storage identity and equal their out-of-place form.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { Generator, NablaError, Tensor, grad, ones, tensor, type DType } from '../../src/index.js';
+import { test, type TestContext } from 'node:test';
+import { Generator, NablaError, Tensor, getBackend, grad, listBackends, ones, setBackend, tensor, type DType } from '../../src/index.js';
 import * as opsNs from '../../src/ops/index.js';
 import { NOT_OPS, REGISTRY, opInfo, type OpInfo, type Sample } from '../../src/ops/registry.js';
 import { TOLERANCES, assertBitwiseEqual, assertClose, snapshotStorage, storageUnchanged, type Closeable } from '../helpers/assert-close.js';
@@ -126,9 +126,27 @@ const MODE = process.env.NABLA_GRADCHECK;
 const FAST1 = MODE === 'fast';
 const FAST2 = MODE !== 'full';
 
+// STYLE habit 4, RELIABILITY A11: the per-op suite runs on every available backend (a fast backend
+// must agree with the reference); NABLA_BACKEND=<name> runs it on that one only.
+const BACKENDS = process.env.NABLA_BACKEND ? [process.env.NABLA_BACKEND] : listBackends().filter((b) => b.available().ok).map((b) => b.name);
+
+function btest(name: string, fn: (t: TestContext) => void): void {
+  for (const b of BACKENDS) {
+    test(BACKENDS.length > 1 ? `${name} [${b}]` : name, (t) => {
+      const prev = getBackend().name;
+      setBackend(b);
+      try {
+        fn(t);
+      } finally {
+        setBackend(prev);
+      }
+    });
+  }
+}
+
 for (const op of REGISTRY) {
   if (op.supportsGrad) {
-    test(`(b) gradcheck ${op.name}`, () => {
+    btest(`(b) gradcheck ${op.name}`, () => {
       forEachSample(op, 'float64', (s) => {
         if (s.skipGrad) return;
         const inputs = tensorsIn(s.args).filter((t) => t.dtype === 'float64');
@@ -143,7 +161,7 @@ for (const op of REGISTRY) {
     });
   }
   if (op.supportsGradGrad) {
-    test(`(c) gradgradcheck ${op.name}`, () => {
+    btest(`(c) gradgradcheck ${op.name}`, () => {
       forEachSample(op, 'float64', (s) => {
         if (s.skipGrad) return;
         const inputs = tensorsIn(s.args).filter((t) => t.dtype === 'float64');
@@ -157,7 +175,7 @@ for (const op of REGISTRY) {
     });
   }
   if (!op.supportsGrad && !isInplace(op)) {
-    test(`non-differentiable ${op.name} gives no gradient`, () => {
+    btest(`non-differentiable ${op.name} gives no gradient`, () => {
       forEachSample(op, op.dtypes.includes('float64') ? 'float64' : op.dtypes[0], (s) => {
         const inputs = tensorsIn(s.args).filter((t) => t.dtype === 'float64');
         for (const t of inputs) t.requiresGrad_(true);
@@ -171,7 +189,7 @@ for (const op of REGISTRY) {
 
   const fl = floatDTypes(op);
   if (fl.includes('float32') && fl.includes('float64')) {
-    test(`(d) ${op.name}: float32 forward equals float64 forward`, () => {
+    btest(`(d) ${op.name}: float32 forward equals float64 forward`, () => {
       const s64 = samplesOf(op, 'float64');
       const tol = op.tolerance?.float32 ?? TOLERANCES.float32;
       forEachSample(op, 'float32', (s, i) => {
@@ -183,7 +201,7 @@ for (const op of REGISTRY) {
     });
   }
   if (op.dtypes.includes('int32')) {
-    test(`(d) ${op.name}: int32 forward equals float64 forward on the same integers`, () => {
+    btest(`(d) ${op.name}: int32 forward equals float64 forward on the same integers`, () => {
       const ref = samplesOf(op, 'float64', true);
       forEachSample(op, 'int32', (s, i) => {
         const oi = runner(op, s)();
@@ -196,7 +214,7 @@ for (const op of REGISTRY) {
     });
   }
 
-  test(`(e) ${op.name}: non-contiguous inputs give bitwise the contiguous result`, () => {
+  btest(`(e) ${op.name}: non-contiguous inputs give bitwise the contiguous result`, () => {
     for (const dtype of op.dtypes) {
       const b = samplesOf(op, dtype), c = samplesOf(op, dtype);
       forEachSample(op, dtype, (s, i) => {
@@ -207,7 +225,7 @@ for (const op of REGISTRY) {
     }
   });
 
-  test(`(h) ${op.name}: edge cases give PyTorch's answers`, () => {
+  btest(`(h) ${op.name}: edge cases give PyTorch's answers`, () => {
     for (const dtype of op.dtypes) {
       forEachSample(op, dtype, (s) => {
         if (s.expected === undefined) return;
@@ -217,7 +235,7 @@ for (const op of REGISTRY) {
     }
   });
 
-  test(`(f) ${op.name}: error inputs throw typed errors`, () => {
+  btest(`(f) ${op.name}: error inputs throw typed errors`, () => {
     const failures: string[] = [];
     for (const e of op.errorInputs()) {
       try {
@@ -232,7 +250,7 @@ for (const op of REGISTRY) {
   });
 
   if (op.methodName) {
-    test(`(g) ${op.name}: x.${op.methodName}(...) equals ${op.name}(x, ...) bitwise`, () => {
+    btest(`(g) ${op.name}: x.${op.methodName}(...) equals ${op.name}(x, ...) bitwise`, () => {
       for (const dtype of op.dtypes) {
         const b = samplesOf(op, dtype);
         forEachSample(op, dtype, (s, i) => {
@@ -247,7 +265,7 @@ for (const op of REGISTRY) {
   }
 
   if (isInplace(op)) {
-    test(`(A9) ${op.name}: writes through the view, keeps storage identity, equals the out-of-place form`, () => {
+    btest(`(A9) ${op.name}: writes through the view, keeps storage identity, equals the out-of-place form`, () => {
       for (const dtype of op.dtypes) {
         const b = samplesOf(op, dtype);
         forEachSample(op, dtype, (s, i) => {
@@ -270,7 +288,7 @@ for (const op of REGISTRY) {
       }
     });
   } else {
-    test(`(A9) ${op.name}: never writes to its inputs, forward or backward`, () => {
+    btest(`(A9) ${op.name}: never writes to its inputs, forward or backward`, () => {
       for (const dtype of op.dtypes) {
         forEachSample(op, dtype, (s) => {
           const ts = tensorsIn(s.args);
@@ -304,6 +322,7 @@ function viewOffsets(t: Tensor): number[] {
 }
 
 test('gradcheck summary', (t) => {
+  t.diagnostic(`backends: ${BACKENDS.join(', ')}`);
   t.diagnostic(`gradcheck: ${stats.gradcheck} samples (${FAST1 ? 'fast' : 'full'} mode), max |analytic-numeric| ${stats.maxErr.toExponential(2)}; gradgradcheck: ${stats.gradgradcheck} samples (${FAST2 ? 'fast' : 'full'} mode)`);
   t.diagnostic(`fast mode fell back to the full Jacobian (which passed) ${stats.fastFallbacks.length} times`);
   for (const f of stats.fastFallbacks) t.diagnostic(`  ${f}`);
