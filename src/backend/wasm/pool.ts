@@ -38,9 +38,14 @@ function start(rt: WasmRuntime): Slot[] {
   for (let i = 0; i < poolThreads() - 1; i++) {
     const base = i * SLOT_WORDS;
     Atomics.store(ctl, READY + base, 0);
-    const worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { module: rt.module, memory: rt.memory, slot: rt.control + base * 4 },
-    });
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL('./worker.js', import.meta.url), {
+        workerData: { module: rt.module, memory: rt.memory, slot: rt.control + base * 4 },
+      });
+    } catch {
+      break; // no more threads to be had: the pool works with those it has, or none
+    }
     worker.unref(); // idle workers must not keep the process alive
     const slot: Slot = { worker, base, seq: Atomics.load(ctl, SEQ + base), failed: false };
     // A worker that dies is never posted to again (its share then runs on the main thread).
