@@ -197,7 +197,8 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     validation: valLoader,
     callbacks,
     checkpointDir: join(runDir, 'checkpoints'),
-    checkpointEvery: cfg.checkpointEvery ?? trainLoader.length,
+    // Default: every epoch, but no more often than every 200 steps (tiny epochs, e.g. the perceptron).
+    checkpointEvery: cfg.checkpointEvery ?? Math.max(trainLoader.length, 200),
     resume: a.resume ? runDir + '/checkpoints' : undefined,
     seed: cfg.seed,
     config: { ...cfg },
