@@ -48,6 +48,8 @@ export interface OpInfo {
   torchFixture?: readonly string[];
   /** Looser-than-default forward tolerance for the float32-vs-float64 comparison, with a reason. */
   tolerance?: { float32: { rtol: number; atol: number }; reason: string };
+  /** Why the samples have no 0-d or no empty tensor (in or out), where such inputs are meaningless. */
+  sampleGaps?: { zeroDim?: string; empty?: string };
   /** In-place ops: the out-of-place function whose result (cast to x's dtype) must match bitwise. */
   inplaceOf?: (...args: any[]) => Tensor;
 }

@@ -73,6 +73,10 @@ function comparison(name: string, fn: (a: any, b: any) => Tensor): OpInfo {
   });
 }
 
+const NO_0D_INDEX = { zeroDim: 'a 0-d tensor has no dimension to index (an error input checks it)' };
+const MATRICES = { zeroDim: 'operands need at least 1 (matmul) or 2 (linalg) dimensions; error inputs check 0-d' };
+const IMAGES = { zeroDim: 'images are 4-D [N,C,H,W] (or 3-D); error inputs check other ranks' };
+
 // No Tensor method exists for these (methods.ts); no PyTorch fixture either.
 const NO_METHOD = { methodName: undefined, torchFixture: undefined };
 
@@ -116,7 +120,9 @@ const elementwise: OpInfo[] = [
     name: 'toDType', fn: ops.toDType, methodName: 'to',
     samples: (m) => [
       ...(['float64', 'float32', 'int32'] as const).flatMap((d) => {
-        const skip = d === 'float64' ? undefined : `${d} output: finite differences at eps 1e-6 are below its resolution (RELIABILITY A7)`;
+        const skip = d === 'float64' ? undefined
+          : d === 'int32' ? 'int32 output: not differentiable'
+          : 'float32 output: finite differences at eps 1e-6 are below its resolution (RELIABILITY A7)';
         return [
           { ...S(`[3,4] to ${d}`, m.t([3, 4]), d), skipGrad: skip },
           { ...S(`transposed to ${d}`, m.t([3, 4], T), d), skipGrad: skip },
@@ -207,8 +213,8 @@ const reductions: OpInfo[] = [
       ...(m.ints ? [] : [X('±inf entries', [Infinity, -Infinity, 2.1269280110429727], tensor([[Infinity, 0, 1], [-Infinity, -Infinity, -Infinity], [-Infinity, 2, 0]], { dtype: m.dtype }), 1)]),
     ],
   }),
-  reduction('max', ops.max, {}, { samples: (m) => reduceSamples(m, {}, false), errors: () => [...reduceErrors('max')(), emptyExtreme('max')] }),
-  reduction('min', ops.min, {}, { samples: (m) => reduceSamples(m, {}, false), errors: () => [...reduceErrors('min')(), emptyExtreme('min')] }),
+  reduction('max', ops.max, {}, { samples: (m) => [...reduceSamples(m, {}, false), S('empty [0,3] over dim 1', m.t([0, 3]), 1)], errors: () => [...reduceErrors('max')(), emptyExtreme('max')] }),
+  reduction('min', ops.min, {}, { samples: (m) => [...reduceSamples(m, {}, false), S('empty [0,3] over dim 1', m.t([0, 3]), 1)], errors: () => [...reduceErrors('min')(), emptyExtreme('min')] }),
   ...(['argmax', 'argmin'] as const).map((name) =>
     op({
       name, fn: ops[name], methodName: name, torchFixture: name === 'argmax' ? ['argmax'] : undefined,
@@ -233,6 +239,8 @@ const reductions: OpInfo[] = [
         S('dim 1', m.t([3, 4]), 1), S('dim 0 keepdim', m.t([3, 4]), 0, { keepdim: true }),
         S('dims [0,2] keepdim', m.t([2, 3, 4]), [0, 2], { keepdim: true }), S('dim -1, correction 0', m.t([2, 3, 4]), -1, { correction: 0 }),
         S('transposed, dim 1', m.t([3, 4], T), 1), S('sliced, all', m.t([2, 3], SL)),
+        { ...S('0-d, correction 0', m.t([]), undefined, { correction: 0 }), skipGrad: name === 'std' ? 'zero variance: std = sqrt(0) is not differentiable there (PyTorch gives NaN too)' : undefined },
+        S('empty rows', m.t([0, 3]), 1),
       ],
       errors: () => [E('dim out of range', [f64([1, 2]), 3], AxisError, method, 'out of range'), notTensor(method)],
     })),
@@ -263,13 +271,13 @@ const movement: OpInfo[] = [
   M('permute', (m) => [S('3-d', m.t([2, 3, 4]), [2, 0, 1]), S('negative dims', m.t([2, 3, 4]), [-1, 0, 1]), S('identity', m.t([2, 3]), [0, 1]),
     S('0-d', m.t([]), []), S('transposed input', m.t([3, 4], T), [1, 0]), S('empty', m.t([0, 2, 3]), [2, 0, 1])],
   () => [E('wrong number of dims', [X23(), [0]], ShapeError, 'permute', '1 dims'), E('repeated dim', [X23(), [1, 1]], ValueError, 'permute', 'repeat'), notTensor('permute', [0])]),
-  M('transpose', (m) => [S('2-d default', m.t([3, 4])), S('dims 0,1', m.t([3, 4]), 0, 1), S('3-d, -1 and 0', m.t([2, 3, 4]), -1, 0),
+  M('transpose', (m) => [S('2-d default', m.t([3, 4])), S('0-d is unchanged', m.t([])), S('dims 0,1', m.t([3, 4]), 0, 1), S('3-d, -1 and 0', m.t([2, 3, 4]), -1, 0),
     S('1-d is unchanged', m.t([4])), S('sliced input', m.t([2, 3], SL), 0, 1), S('empty', m.t([0, 3]), 0, 1)],
   () => [E('dim out of range', [X23(), 0, 2], AxisError, 'transpose', 'out of range'), notTensor('transpose')]),
   M('expand', (m) => [S('column', m.t([3, 1]), [3, 4]), S('new dims, -1', m.t([3, 1]), [2, -1, 4]), S('0-d', m.t([]), [2, 3]), S('same', m.t([2, 3]), [2, 3]),
     S('sliced input', m.t([3, 1], SL), [3, 2]), S('to empty', m.t([1, 3]), [0, 3])],
   () => [E('incompatible size', [X23(), [4, 3]], ShapeError, 'expand', 'must match'), E('fewer dims', [X23(), [6]], ShapeError, 'expand', 'fewer dimensions')]),
-  M('squeeze', (m) => [S('dim 1', m.t([3, 1, 4]), 1), S('dim that is not 1', m.t([3, 4]), 0), S('all', m.t([1, 3, 1, 4, 1])), S('dim -1', m.t([3, 4, 1]), -1),
+  M('squeeze', (m) => [S('dim 1', m.t([3, 1, 4]), 1), S('empty', m.t([0, 1, 3]), 1), S('dim that is not 1', m.t([3, 4]), 0), S('all', m.t([1, 3, 1, 4, 1])), S('dim -1', m.t([3, 4, 1]), -1),
     S('0-d', m.t([]), 0), S('list of dims', m.t([1, 3, 1]), [0, 2]), S('sliced', m.t([3, 1, 4], SL), 1)],
   () => [E('dim out of range', [X23(), 2], AxisError, 'squeeze', 'out of range'), notTensor('squeeze')]),
   M('unsqueeze', (m) => [S('dim 0', m.t([3, 4]), 0), S('dim -1', m.t([3, 4]), -1), S('middle', m.t([3, 4]), 1), S('0-d', m.t([]), 0),
@@ -278,14 +286,14 @@ const movement: OpInfo[] = [
   M('slice', (m) => [
     S('basic', m.t([3, 5]), 1, 1, 3), S('step 2', m.t([3, 5]), 1, 0, 5, 2), S('negative bounds', m.t([4, 5]), 0, -3, -1),
     S('end clamped', m.t([3, 5]), -1, 2, 100, 2), S('omitted bounds, step 3', m.t([2, 6]), 1, undefined, undefined, 3),
-    S('empty result', m.t([3, 5]), 1, 3, 1), S('3-d middle', m.t([2, 5, 3]), 1, 1, 4, 2), S('of a transposed view', m.t([4, 5], T), 0, 1, 4, 2),
-  ], () => [E('0-d input', [f64([1], []), 0, 0, 1], IndexError, 'slice', '0-d'), E('step 0', [X23(), 1, 0, 2, 0], ValueError, 'slice', 'step'), E('dim out of range', [X23(), 2], AxisError, 'slice', 'out of range'), notTensor('slice', 0)]),
-  M('narrow', (m) => [S('dim 1', m.t([3, 5]), 1, 1, 3), S('length 0', m.t([3, 5]), 0, 1, 0), S('transposed', m.t([3, 4], T), 0, 1, 2)],
-    () => [E('0-d input', [f64([1], []), 0, 0, 1], IndexError, 'narrow', '0-d'), E('range out of bounds', [X23(), 1, 2, 2], IndexError, 'narrow', 'out of bounds'), notTensor('narrow', 0, 0, 1)], { torchFixture: undefined }),
-  M('select', (m) => [S('dim 0', m.t([3, 4]), 0, 1), S('negative index', m.t([3, 4]), 1, -1), S('1-d to 0-d', m.t([4]), 0, 2), S('transposed', m.t([3, 4], T), 1, 2)],
-    () => [E('0-d input', [f64([1], []), 0, 0], IndexError, 'select', '0-d'), E('index out of range', [X23(), 0, 2], IndexError, 'select', 'out of range'), notTensor('select', 0, 0)], { torchFixture: undefined }),
+    S('empty result', m.t([3, 5]), 1, 3, 1), S('empty input', m.t([0, 3]), 1, 0, 2), S('3-d middle', m.t([2, 5, 3]), 1, 1, 4, 2), S('of a transposed view', m.t([4, 5], T), 0, 1, 4, 2),
+  ], () => [E('0-d input', [f64([1], []), 0, 0, 1], IndexError, 'slice', '0-d'), E('step 0', [X23(), 1, 0, 2, 0], ValueError, 'slice', 'step'), E('dim out of range', [X23(), 2], AxisError, 'slice', 'out of range'), notTensor('slice', 0)], { sampleGaps: NO_0D_INDEX }),
+  M('narrow', (m) => [S('dim 1', m.t([3, 5]), 1, 1, 3), S('empty input', m.t([0, 3]), 1, 1, 2), S('length 0', m.t([3, 5]), 0, 1, 0), S('transposed', m.t([3, 4], T), 0, 1, 2)],
+    () => [E('0-d input', [f64([1], []), 0, 0, 1], IndexError, 'narrow', '0-d'), E('range out of bounds', [X23(), 1, 2, 2], IndexError, 'narrow', 'out of bounds'), notTensor('narrow', 0, 0, 1)], { torchFixture: undefined, sampleGaps: NO_0D_INDEX }),
+  M('select', (m) => [S('dim 0', m.t([3, 4]), 0, 1), S('empty other dim', m.t([0, 3]), 1, 1), S('negative index', m.t([3, 4]), 1, -1), S('1-d to 0-d', m.t([4]), 0, 2), S('transposed', m.t([3, 4], T), 1, 2)],
+    () => [E('0-d input', [f64([1], []), 0, 0], IndexError, 'select', '0-d'), E('index out of range', [X23(), 0, 2], IndexError, 'select', 'out of range'), notTensor('select', 0, 0)], { torchFixture: undefined, sampleGaps: NO_0D_INDEX }),
   op({
-    name: 'cat', fn: ops.cat, aliases: ['concat'], torchFixture: ['cat'],
+    name: 'cat', fn: ops.cat, aliases: ['concat'], torchFixture: ['cat'], sampleGaps: { zeroDim: '0-d tensors have no dimension to join along (an error input checks it)' },
     samples: (m) => [
       S('dim 0', [m.t([2, 4]), m.t([3, 4])], 0), S('dim 1', [m.t([3, 2]), m.t([3, 4])], 1),
       S('three, dim -1', [m.t([2, 3, 1]), m.t([2, 3, 2]), m.t([2, 3, 3])], -1), S('with empty', [m.t([0, 4]), m.t([2, 4])], 0),
@@ -304,21 +312,21 @@ const movement: OpInfo[] = [
     name: 'stack', fn: ops.stack, torchFixture: ['stack'],
     samples: (m) => [
       S('dim 0', [m.t([3, 4]), m.t([3, 4])], 0), S('dim 1 of three', [m.t([3, 4]), m.t([3, 4]), m.t([3, 4])], 1),
-      S('dim -1', [m.t([3, 4]), m.t([3, 4])], -1), S('0-d', [m.t([]), m.t([]), m.t([])], 0), S('transposed and sliced', [m.t([2, 3], T), m.t([2, 3], SL)], 1),
+      S('dim -1', [m.t([3, 4]), m.t([3, 4])], -1), S('0-d', [m.t([]), m.t([]), m.t([])], 0), S('empty', [m.t([0, 2]), m.t([0, 2])], 1), S('transposed and sliced', [m.t([2, 3], T), m.t([2, 3], SL)], 1),
     ],
     errors: () => [E('empty list', [[], 0], ValueError, 'stack', 'non-empty'), E('shapes differ', [[X23(), f64([1, 2, 3])], 0], ShapeError, 'stack', 'all must match')],
   }),
   M('pad', (m) => [
     S('last dim', m.t([2, 3]), [1, 2]), S('last two dims, value 0.5', m.t([2, 3, 4]), [1, 1, 2, 0], 0.5),
     S('three dims, value -1', m.t([2, 2, 3]), [0, 1, 1, 0, 1, 1], -1), S('negative entries crop', m.t([3, 5]), [-1, 2, 1, -1]),
-    S('NCHW', m.t([1, 2, 3, 3]), [1, 1, 1, 1]), S('transposed', m.t([3, 4], T), [2, 1]), S('empty', m.t([0, 2]), [1, 1, 1, 0]),
+    S('NCHW', m.t([1, 2, 3, 3]), [1, 1, 1, 1]), S('0-d, no padding', m.t([]), []), S('transposed', m.t([3, 4], T), [2, 1]), S('empty', m.t([0, 2]), [1, 1, 1, 0]),
   ], () => [
     E('odd length', [X23(), [1]], ValueError, 'pad', 'even length'),
     E('crop past the size', [X23(), [-2, -2]], ValueError, 'pad', 'negative size'),
     notTensor('pad', [1, 1]),
   ], { methodName: undefined }),
   M('repeat', (m) => [S('[2,3] by [2,1]', m.t([2, 3]), [2, 1]), S('more reps than dims', m.t([3]), [2, 1, 2]), S('0-d', m.t([]), [3]),
-    S('transposed', m.t([2, 3], T), [1, 2]), S('zero reps', m.t([2, 3]), [0, 1])],
+    S('transposed', m.t([2, 3], T), [1, 2]), S('zero reps', m.t([2, 3]), [0, 1]), S('empty input', m.t([0, 2]), [2, 1])],
   () => [E('fewer reps than dims', [X23(), [2]], ValueError, 'repeat', 'at least 2')], { torchFixture: undefined }),
 ];
 
@@ -326,7 +334,7 @@ const movement: OpInfo[] = [
 
 const matmulOps: OpInfo[] = [
   op({
-    name: 'matmul', fn: ops.matmul, methodName: 'matmul', aliases: ['mm', 'bmm'], torchFixture: ['matmul'],
+    name: 'matmul', fn: ops.matmul, methodName: 'matmul', aliases: ['mm', 'bmm'], torchFixture: ['matmul'], sampleGaps: MATRICES,
     samples: (m) => [
       S('1-d · 1-d', m.t([4]), m.t([4])), S('2-d · 2-d', m.t([3, 4]), m.t([4, 5])), S('3-d · 3-d', m.t([2, 3, 4]), m.t([2, 4, 5])),
       S('broadcast batch', m.t([2, 1, 3, 4]), m.t([5, 4, 2])), S('1-d · 2-d', m.t([4]), m.t([4, 3])), S('2-d · 1-d', m.t([3, 4]), m.t([4])),
@@ -343,12 +351,12 @@ const matmulOps: OpInfo[] = [
     ],
   }),
   op({
-    name: 'dot', fn: ops.dot,
+    name: 'dot', fn: ops.dot, sampleGaps: MATRICES,
     samples: (m) => [S('1-d', m.t([4]), m.t([4])), S('sliced', m.t([3], SL), m.t([3])), S('empty', m.t([0]), m.t([0]))],
     errors: () => [E('2-d argument', [X23(), f64([1, 2, 3])], ShapeError, 'dot', '1-D'), notTensor('dot', f64([1]))],
   }),
   op({
-    name: 'outer', fn: ops.outer,
+    name: 'outer', fn: ops.outer, sampleGaps: MATRICES,
     samples: (m) => [S('[3] ⊗ [4]', m.t([3]), m.t([4])), S('sliced', m.t([3], SL), m.t([2])), S('empty', m.t([0]), m.t([2]))],
     errors: () => [E('2-d argument', [X23(), f64([1, 2, 3])], ShapeError, 'outer', '1-D'), notTensor('outer', f64([1]))],
   }),
@@ -430,7 +438,7 @@ const inplaceOps: OpInfo[] = [
   inplace('copy_', (x: Tensor, s: Tensor | number) => ops.toDType(ops.expand(s instanceof Tensor ? s : fullLike(x, s), x.shape), x.dtype), inplaceSamples,
     () => [srcTooBig('copy_'), notTensor('copy_', 1)]),
   inplace('fill_', (x: Tensor, v: number) => fullLike(x, v), (m) => [S('value', m.t([3, 4]), m.num()), S('transposed view', m.t([3, 4], T), 2), S('0-d', m.t([]), -1), S('empty', m.t([0, 2]), 1)]),
-  inplace('zero_', (x: Tensor) => fullLike(x, 0), (m) => [S('[3,4]', m.t([3, 4])), S('sliced view', m.t([2, 3], SL)), S('0-d', m.t([]))]),
+  inplace('zero_', (x: Tensor) => fullLike(x, 0), (m) => [S('[3,4]', m.t([3, 4])), S('sliced view', m.t([2, 3], SL)), S('0-d', m.t([])), S('empty', m.t([2, 0]))]),
   inplace('add_', (x: Tensor, y: Tensor | number, alpha = 1) => ops.toDType(ops.add(x, alpha === 1 ? y : ops.mul(y, alpha)), x.dtype),
     (m) => [...inplaceSamples(m), S('alpha -0.5', m.t([3, 4]), m.t([3, 4]), -0.5)], () => [srcTooBig('add_')]),
   inplace('sub_', (x: Tensor, y: Tensor | number) => ops.toDType(ops.sub(x, y), x.dtype), inplaceSamples, () => [srcTooBig('sub_')]),
@@ -452,7 +460,7 @@ const poolErrors = (name: string) => () => [
 
 const convOps: OpInfo[] = [
   op({
-    name: 'im2col', fn: ops.im2col, dtypes: FLOAT,
+    name: 'im2col', fn: ops.im2col, dtypes: FLOAT, sampleGaps: IMAGES,
     samples: (m) => [
       S('k2', m.t([2, 2, 4, 4]), geo(2)), S('k3 s2 p1, pad value 0.5', m.t([1, 2, 5, 5]), geo(3, 2, 1), 0.5),
       S('non-square, dilation', m.t([1, 2, 5, 6]), geo([2, 3], [1, 2], [1, 0], [2, 1])), S('transposed input', m.t([1, 2, 4, 5], T), geo(2, 2)),
@@ -465,10 +473,11 @@ const convOps: OpInfo[] = [
     ],
   }),
   op({
-    name: 'col2im', fn: ops.col2im, dtypes: FLOAT,
+    name: 'col2im', fn: ops.col2im, dtypes: FLOAT, sampleGaps: IMAGES,
     samples: (m) => [
       S('k2 on 4x4', m.t([1, 8, 9]), geo(2), [1, 2, 4, 4]), S('k3 s2 p1 on 5x5', m.t([2, 9, 9]), geo(3, 2, 1), [2, 1, 5, 5]),
       S('non-square, dilation', m.t([1, 6, 10]), geo([2, 3], [1, 2], [1, 0], [2, 1]), [1, 1, 5, 6]), S('transposed columns', m.t([1, 4, 9], T), geo(2), [1, 1, 4, 4]),
+      S('empty batch', m.t([0, 4, 9]), geo(2), [0, 1, 4, 4]),
     ],
     errors: () => [
       E('columns do not match', [f64([1, 2, 3, 4], [1, 2, 2]), geo(2), [1, 1, 4, 4]], ShapeError, 'col2im', 'do not match'),
@@ -476,7 +485,7 @@ const convOps: OpInfo[] = [
     ],
   }),
   op({
-    name: 'conv2d', fn: ops.conv2d, dtypes: FLOAT, torchFixture: ['conv2d'],
+    name: 'conv2d', fn: ops.conv2d, dtypes: FLOAT, sampleGaps: IMAGES, torchFixture: ['conv2d'],
     samples: (m) => [
       S('basic with bias', m.t([2, 3, 5, 5]), m.t([4, 3, 3, 3]), m.t([4])), S('no bias', m.t([1, 2, 4, 4]), m.t([3, 2, 3, 3])),
       S('stride 2, padding 1', m.t([1, 2, 5, 5]), m.t([3, 2, 3, 3]), m.t([3]), { stride: 2, padding: 1 }),
@@ -485,6 +494,7 @@ const convOps: OpInfo[] = [
       S('groups 2', m.t([1, 4, 4, 4]), m.t([4, 2, 3, 3]), m.t([4]), { groups: 2 }),
       S('unbatched [C,H,W]', m.t([2, 4, 4]), m.t([3, 2, 3, 3]), m.t([3])),
       S('transposed input, sliced weight', m.t([1, 2, 4, 5], T), m.t([2, 2, 2, 2], SL), m.t([2])),
+      S('empty batch', m.t([0, 2, 4, 4]), m.t([3, 2, 3, 3]), m.t([3])),
     ],
     errors: () => [
       E('channels do not match', [f64(new Array(32).fill(1), [1, 2, 4, 4]), f64(new Array(27).fill(1), [1, 3, 3, 3])], ShapeError, 'conv2d', 'channels'),
@@ -495,20 +505,22 @@ const convOps: OpInfo[] = [
     ],
   }),
   op({
-    name: 'maxPool2d', fn: ops.maxPool2d, dtypes: FLOAT, torchFixture: ['max_pool2d'],
+    name: 'maxPool2d', fn: ops.maxPool2d, dtypes: FLOAT, sampleGaps: IMAGES, torchFixture: ['max_pool2d'],
     samples: (m) => [
       S('k2', m.t([2, 2, 4, 4]), 2), S('k3 s2 p1', m.t([1, 2, 5, 5]), 3, { stride: 2, padding: 1 }),
       S('non-square', m.t([1, 1, 4, 6]), [2, 3], { stride: [2, 1] }), S('dilation 2', m.t([1, 1, 5, 5]), 2, { dilation: 2, stride: 1 }),
       S('unbatched', m.t([2, 4, 4]), 2), S('transposed input', m.t([1, 2, 4, 4], T), 2), S('odd input, floor', m.t([1, 1, 5, 5]), 2),
+      S('empty batch', m.t([0, 1, 4, 4]), 2),
     ],
     errors: poolErrors('maxPool2d'),
   }),
   op({
-    name: 'avgPool2d', fn: ops.avgPool2d, dtypes: FLOAT, torchFixture: ['avg_pool2d'],
+    name: 'avgPool2d', fn: ops.avgPool2d, dtypes: FLOAT, sampleGaps: IMAGES, torchFixture: ['avg_pool2d'],
     samples: (m) => [
       S('k2', m.t([2, 2, 4, 4]), 2), S('k3 s2 p1', m.t([1, 2, 5, 5]), 3, { stride: 2, padding: 1 }),
       S('exclude padding', m.t([1, 2, 5, 5]), 3, { stride: 2, padding: 1, countIncludePad: false }),
       S('non-square', m.t([1, 1, 4, 6]), [2, 3], { stride: [2, 1] }), S('unbatched', m.t([2, 4, 4]), 2), S('sliced input', m.t([1, 2, 4, 4], SL), 2),
+      S('empty batch', m.t([0, 1, 4, 4]), 2),
     ],
     errors: poolErrors('avgPool2d'),
   }),
@@ -575,7 +587,7 @@ const nnOps: OpInfo[] = [
 const linalgOps: OpInfo[] = [
   ...(['det', 'inv'] as const).map((name) =>
     op({
-      name, fn: ops[name], methodName: name === 'inv' ? 'inverse' : 'det', aliases: name === 'inv' ? ['inverse'] : undefined, dtypes: FLOAT, torchFixture: [name],
+      name, fn: ops[name], methodName: name === 'inv' ? 'inverse' : 'det', aliases: name === 'inv' ? ['inverse'] : undefined, dtypes: FLOAT, sampleGaps: MATRICES, torchFixture: [name],
       samples: (m) => [
         S('2x2', square(m, [2, 2])), S('3x3', square(m, [3, 3])), S('1x1', square(m, [1, 1])), S('4x4', square(m, [4, 4])),
         S('needs pivoting', ops.indexSelect(square(m, [3, 3]), 0, i32([1, 0, 2]))), S('batched [2,3,3]', square(m, [2, 3, 3])),
@@ -588,7 +600,7 @@ const linalgOps: OpInfo[] = [
       ],
     })),
   op({
-    name: 'solve', fn: ops.solve, dtypes: FLOAT, torchFixture: ['solve'],
+    name: 'solve', fn: ops.solve, dtypes: FLOAT, sampleGaps: MATRICES, torchFixture: ['solve'],
     samples: (m) => [
       S('matrix B', square(m, [3, 3]), m.t([3, 2])), S('vector B', square(m, [3, 3]), m.t([3])), S('needs pivoting', ops.indexSelect(square(m, [4, 4]), 0, i32([1, 0, 2, 3])), m.t([4, 2])),
       S('batched matrix', square(m, [2, 3, 3]), m.t([2, 3, 2])), S('batched vector', square(m, [2, 3, 3]), m.t([2, 3])),

@@ -105,9 +105,25 @@ test('(a) registry entries are consistent with the exports', () => {
     // A1: strided/non-contiguous views in every op's samples.
     if (!samples.some((s) => tensorsIn(s.args).some((t) => !t.isContiguous()))) problems.push(`${o.name}: no sample with a non-contiguous input`);
     if (o.errorInputs().length === 0) problems.push(`${o.name}: no error inputs`);
+    // A1: 0-d and empty tensors (as an input or as the output) unless the entry says why not.
+    const involved = samples.map((s) => [...tensorsIn(s.args), runner(o, s)()]);
+    if (!o.sampleGaps?.zeroDim && !involved.some((ts) => ts.some((t) => t.ndim === 0))) problems.push(`${o.name}: no 0-d sample and no sampleGaps.zeroDim reason`);
+    if (!o.sampleGaps?.empty && !involved.some((ts) => ts.some((t) => t.numel() === 0))) problems.push(`${o.name}: no empty sample and no sampleGaps.empty reason`);
+    if (o.supportsGrad) for (const s of samples) if (s.skipGrad === '') problems.push(`${o.name} [${s.description}]: skipGrad needs a reason`);
   }
   for (const n of Object.keys(NOT_OPS)) if (!exported.includes(n)) problems.push(`NOT_OPS lists ${n}, which is not exported`);
   assert.deepEqual(problems, []);
+});
+
+// A5: looser per-op tolerances are declared with a reason, and their number should not grow.
+const MAX_TOLERANCE_OVERRIDES = 0;
+test('(d) tolerance overrides do not grow', (t) => {
+  const overridden = REGISTRY.filter((o) => o.tolerance).map((o) => `${o.name}: ${o.tolerance!.reason}`);
+  t.diagnostic(`${overridden.length} tolerance overrides${overridden.length ? `: ${overridden.join('; ')}` : ''}`);
+  assert.ok(overridden.length <= MAX_TOLERANCE_OVERRIDES, `more tolerance overrides than the ${MAX_TOLERANCE_OVERRIDES} allowed:\n${overridden.join('\n')}`);
+  const skipped = REGISTRY.filter((o) => o.supportsGrad).flatMap((o) => samplesOf(o, 'float64').filter((s) => s.skipGrad).map((s) => `${o.name} [${s.description}]: ${s.skipGrad}`));
+  t.diagnostic(`${skipped.length} samples of differentiable ops skip gradcheck, each with its reason:`);
+  for (const line of skipped) t.diagnostic(`  ${line}`);
 });
 
 test('(c) the ops a Newton step differentiates twice are flagged supportsGradGrad', () => {
