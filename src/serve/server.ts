@@ -67,6 +67,7 @@ export interface ServeHandle {
 }
 
 const DEFAULT_BODY_LIMIT = 6_553_500;
+const LINGER_BYTES = 64 * 1024 * 1024;
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 type Method = (typeof METHODS)[number];
 
@@ -125,6 +126,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
   // Only JSON (infer, load) and PNG (predict); anything else is 415 before the body is read.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    if (body === '') return done(new HttpError(400, 'body: expected a JSON object, got an empty body'), undefined);
     try {
       done(null, JSON.parse(body as string));
     } catch (e) {
@@ -153,6 +155,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     const fe = err as FastifyError;
     switch (fe.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        lingerOn(_req, reply);
         return reply.code(413).send({ error: `body: larger than the limit of ${bodyLimit} bytes` });
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return reply.code(415).send({ error: `Content-Type ${show(_req.headers['content-type'] ?? '(none)')} is not accepted: expected application/json (infer, load) or image/png (predict)` });
@@ -166,6 +169,20 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     }
     return reply.code(status).send({ error: fe.message });
   });
+  // After a 413 the rest of the body is read and thrown away (up to LINGER_BYTES) rather than the
+  // connection closed at once: closing with unread bytes makes the kernel send a reset, and the
+  // client, still writing, never sees the 413. Nothing is buffered either way.
+  function lingerOn(req: FastifyRequest, reply: FastifyReply): void {
+    if (draining) return;
+    reply.removeHeader('connection');
+    let n = 0;
+    req.raw.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > LINGER_BYTES) req.raw.socket.destroy();
+    });
+    req.raw.resume();
+  }
+
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ error: `no endpoint ${req.method} ${show(req.url, 200)}; see GET /v2 and the Open Inference Protocol v2 REST paths` });
   });
