@@ -92,6 +92,9 @@ test('refuses inputs it cannot check', () => {
   assert.throws(() => gradcheck((t: Tensor) => exp(t), [randn([2]).requiresGrad_(true)]), /must be float64, got float32/);
   const e = tensor([1], { dtype: 'float64' }).expand([3]).requiresGrad_(true);
   assert.throws(() => gradcheck((t: Tensor) => exp(t), [e]), /overlapping memory/);
+  const base = randn([2, 2], { dtype: 'float64' });
+  const [r0, r1] = [slice(base, 0, 0, 1).requiresGrad_(true), slice(base, 0, 1, 2).requiresGrad_(true)];
+  assert.throws(() => gradcheck((a: Tensor, b: Tensor) => mul(a, b), [r0, r1]), /share storage/);
   const nonLeaf = exp(x64([2]));
   assert.throws(() => gradcheck((t: Tensor) => exp(t), [nonLeaf]), /leaves/);
 });

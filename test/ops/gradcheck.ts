@@ -82,6 +82,9 @@ function checkInputs(op: string, inputs: readonly Tensor[]): Tensor[] {
       throw new GradcheckError(`${op}: an input has overlapping memory (stride 0 on a dim of size > 1); pass a contiguous copy`);
     }
   }
+  // Two inputs on one storage: perturbing one would move the other, and the numerical Jacobian
+  // would count both.
+  if (new Set(diff.map((t) => t.data)).size !== diff.length) throw new GradcheckError(`${op}: two inputs share storage; pass separate tensors`);
   return diff;
 }
 
