@@ -1,0 +1,96 @@
+// Loads OpenBLAS through koffi (an FFI library with prebuilt binaries on npm), lazily and
+// synchronously: the first `available()` or kernel call pays the dlopen. Nothing here throws on a
+// machine without OpenBLAS or without koffi; `blasLoadError()` then says what is missing.
+// Threads: OpenBLAS reads OPENBLAS_NUM_THREADS itself (default: every core); when only
+// NABLA_THREADS is set, it is passed on, so one knob sizes both the wasm pool and OpenBLAS.
+
+import { createRequire } from 'node:module';
+import type { TypedArray } from '../../dtype.js';
+
+/** Debian's libopenblas0-pthread (and most distributions) install this soname. */
+export const DEFAULT_LIB = 'libopenblas.so.0';
+
+// cblas.h enums.
+export const ROW_MAJOR = 101;
+export const NO_TRANS = 111;
+export const TRANS = 112;
+
+/** cblas_?gemm: C = alpha·op(A)·op(B) + beta·C, row-major, 32-bit integers (Debian's LP64 build). */
+export type Gemm = (
+  order: number, transA: number, transB: number, m: number, n: number, k: number,
+  alpha: number, a: TypedArray, lda: number, b: TypedArray, ldb: number,
+  beta: number, c: TypedArray, ldc: number,
+) => void;
+
+export interface Blas {
+  readonly sgemm: Gemm;
+  readonly dgemm: Gemm;
+  /** The library as loaded (soname or path). */
+  readonly lib: string;
+  /** openblas_get_config(): version, target and build options. */
+  readonly config: string;
+  /** openblas_get_num_threads(). */
+  readonly threads: number;
+}
+
+/** The slice of koffi's API used here (koffi ships its own types; this keeps the dependency thin). */
+interface Koffi {
+  load(path: string): { func(prototype: string): (...args: unknown[]) => unknown };
+}
+
+let blas: Blas | null | undefined;
+let loadError = '';
+
+/** The loaded library, or null (see blasLoadError()). NABLA_BLAS_LIB names another library. */
+export function blasLib(): Blas | null {
+  if (blas === undefined) {
+    try {
+      blas = load(process.env.NABLA_BLAS_LIB || DEFAULT_LIB);
+    } catch (e) {
+      blas = null;
+      loadError = e instanceof Error ? e.message : String(e);
+    }
+  }
+  return blas;
+}
+
+/** Why blasLib() is null ('' while it loads fine). */
+export function blasLoadError(): string {
+  blasLib();
+  return loadError;
+}
+
+function load(name: string): Blas {
+  let koffi: Koffi;
+  try {
+    koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  } catch (e) {
+    throw new Error(`the FFI library koffi could not be loaded (npm ci installs it): ${firstLine(e)}`);
+  }
+  let lib: ReturnType<Koffi['load']>;
+  try {
+    lib = koffi.load(name);
+  } catch (e) {
+    throw new Error(`${name} not found; install Debian libopenblas0-pthread (${firstLine(e)})`);
+  }
+  const fn = (proto: string) => {
+    try {
+      return lib.func(proto);
+    } catch (e) {
+      throw new Error(`${name} is not a usable OpenBLAS: ${firstLine(e)}`);
+    }
+  };
+  const gemm = (p: 's' | 'd', t: 'float' | 'double') =>
+    fn(`void cblas_${p}gemm(int order, int transA, int transB, int m, int n, int k, ${t} alpha, const ${t} *a, int lda, const ${t} *b, int ldb, ${t} beta, ${t} *c, int ldc)`) as Gemm;
+  const sgemm = gemm('s', 'float'), dgemm = gemm('d', 'double');
+  const getConfig = fn('const char *openblas_get_config()') as () => string;
+  const getThreads = fn('int openblas_get_num_threads()') as () => number;
+  const setThreads = fn('void openblas_set_num_threads(int n)') as (n: number) => void;
+  const wanted = Number(process.env.NABLA_THREADS);
+  if (!process.env.OPENBLAS_NUM_THREADS && Number.isInteger(wanted) && wanted >= 1) setThreads(wanted);
+  return { sgemm, dgemm, lib: name, config: String(getConfig()).trim(), threads: getThreads() };
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}

@@ -1,0 +1,86 @@
+// float32/float64 batched matmul through cblas_sgemm/cblas_dgemm. Each operand is handed to BLAS
+// in place when its matrices are row-major with unit column stride (NoTrans) or are the transpose
+// of such (Trans), with the leading dimension taken from the view's strides; any other view is
+// made contiguous first (one matrix only when the batch is broadcast). Typed arrays go to the FFI
+// without a copy: a subarray points at each batch's first element. int32 products, mixed dtypes
+// and sizes past 32-bit BLAS integers go to the wasm kernel.
+
+import { allocate, type DType, type TypedArray } from '../../dtype.js';
+import type { View } from '../backend.js';
+import { wasmKernels } from '../wasm/index.js';
+import { blasLib, NO_TRANS, ROW_MAJOR, TRANS, type Gemm } from './lib.js';
+
+const INT_MAX = 2 ** 31 - 1;
+
+/** A [B, rows, cols] operand as BLAS sees it: data from `base`, `batchStride` apart. */
+interface Operand {
+  data: TypedArray;
+  base: number;
+  batchStride: number;
+  trans: boolean;
+  ld: number;
+}
+
+/**
+ * How a rows×cols matrix with strides (sr, sc) maps onto BLAS, or null when it does not. A stride
+ * along a dimension of size ≤ 1 is never used, so it is free to take whatever value BLAS needs.
+ */
+export function layout(rows: number, cols: number, sr: number, sc: number): { trans: boolean; ld: number } | null {
+  // NoTrans: row-major, ld = row stride ≥ cols.
+  if ((cols <= 1 || sc === 1) && (rows <= 1 || sr >= Math.max(1, cols))) {
+    return { trans: false, ld: rows <= 1 ? Math.max(1, cols) : sr };
+  }
+  // Trans: the view is the transpose of a row-major cols×rows matrix with ld = column stride ≥ rows.
+  if ((rows <= 1 || sr === 1) && (cols <= 1 || sc >= Math.max(1, rows))) {
+    return { trans: true, ld: cols <= 1 ? Math.max(1, rows) : sc };
+  }
+  return null;
+}
+
+function operand(v: View, dtype: DType): Operand {
+  const [B, rows, cols] = v.shape;
+  const [sb, sr, sc] = v.strides;
+  const lay = layout(rows, cols, sr, sc);
+  if (lay && lay.ld <= INT_MAX) return { data: v.data, base: v.offset, batchStride: B <= 1 ? 0 : sb, ...lay };
+  // Strided beyond what BLAS takes (sliced columns, expanded rows, negative strides): copy.
+  const ld = Math.max(1, cols);
+  if (B <= 1 || sb === 0) {
+    const one: View = { data: v.data, shape: [rows, cols], strides: [sr, sc], offset: v.offset };
+    return { data: wasmKernels.copy(one, dtype), base: 0, batchStride: 0, trans: false, ld };
+  }
+  return { data: wasmKernels.copy(v, dtype), base: 0, batchStride: rows * cols, trans: false, ld };
+}
+
+export function matmul(a: View, b: View, outDtype: DType): TypedArray {
+  const lib = blasLib();
+  const f32 = outDtype === 'float32' && a.data instanceof Float32Array && b.data instanceof Float32Array;
+  const f64 = outDtype === 'float64' && a.data instanceof Float64Array && b.data instanceof Float64Array;
+  const [B, M, K] = a.shape;
+  const N = b.shape[2];
+  if (!lib || !(f32 || f64) || Math.max(M, N, K) > INT_MAX) return wasmKernels.matmul(a, b, outDtype);
+  const out = allocate(outDtype, B * M * N);
+  if (out.length === 0) return out;
+  if (K === 0) return out; // a sum over nothing: zeros, which allocate() already gave
+  const gemm: Gemm = f32 ? lib.sgemm : lib.dgemm;
+  const oa = operand(a, outDtype), ob = operand(b, outDtype);
+  const ta = oa.trans ? TRANS : NO_TRANS, tb = ob.trans ? TRANS : NO_TRANS;
+  const ldc = Math.max(1, N);
+  // b shared by the whole batch and a's batches stacked row after row: one product of B·M rows.
+  if (B > 1 && ob.batchStride === 0 && !oa.trans && oa.batchStride === M * oa.ld && B * M <= INT_MAX) {
+    gemm(ROW_MAJOR, ta, tb, B * M, N, K, 1, sub(oa.data, oa.base), oa.ld, sub(ob.data, ob.base), ob.ld, 0, out, ldc);
+    return out;
+  }
+  let pa = sub(oa.data, oa.base), pb = sub(ob.data, ob.base);
+  for (let i = 0; i < B; i++) {
+    if (i > 0 && oa.batchStride !== 0) pa = sub(oa.data, oa.base + i * oa.batchStride);
+    if (i > 0 && ob.batchStride !== 0) pb = sub(ob.data, ob.base + i * ob.batchStride);
+    const pc = B === 1 ? out : out.subarray(i * M * N, (i + 1) * M * N);
+    gemm(ROW_MAJOR, ta, tb, M, N, K, 1, pa, oa.ld, pb, ob.ld, 0, pc, ldc);
+  }
+  return out;
+}
+
+/** A view from element `offset` on, sharing memory: what the FFI passes as a pointer. */
+function sub(data: TypedArray, offset: number): TypedArray {
+  return offset === 0 ? data : data.subarray(offset);
+}
