@@ -50,17 +50,44 @@ export interface RepositoryOptions {
   loadDelayMs?: number;
 }
 
+/**
+ * How forward passes are shaped so that no answer depends on its batch companions:
+ * 'rows'   — any number of rows (the js and wasm kernels compute each row alone);
+ * 'padded' — always exactly maxBatch rows, zero-padded (BLAS picks its kernels and blocking by
+ *            the row count, so 5 rows and 1 row round differently, but a fixed count is
+ *            position- and companion-independent);
+ * 'single' — one row at a time, when neither holds.
+ * calibrate() measures which one holds for this model on the active backend.
+ */
+export type BatchMode = 'rows' | 'padded' | 'single';
+
+/** Deterministic probe values in [0, 1). */
+function probeValues(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = (s >>> 8) / 16777216;
+  }
+  return a;
+}
+
+const sameBits = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
 /** One loaded, warmed version of a model. */
 export class ModelVersion {
   readonly sig: Signature;
   readonly width: number;
   readonly batcher: Batcher;
+  readonly maxBatch: number;
+  mode: BatchMode = 'rows';
 
   constructor(readonly name: string, readonly version: string, readonly model: Module, readonly meta: ModelMeta, opts: RepositoryOptions) {
     const probe = noGrad(() => model.forward(tensor(new Float32Array(meta.input.shape.reduce((a, b) => a * b, 1)), { shape: [1, ...meta.input.shape] })) as Tensor);
     if (probe.ndim !== 2 || probe.shape[0] !== 1) throw new Error(`model ${name}: expected the network to output [N, classes], got [${probe.shape.join(', ')}] for one sample`);
     this.width = probe.shape[1]!;
     this.sig = signatureOf(meta, this.width);
+    this.maxBatch = opts.batching.maxBatch;
     const m = opts.metrics;
     const labels = { model: name };
     this.batcher = new Batcher({
@@ -76,8 +103,52 @@ export class ModelVersion {
     });
   }
 
-  /** The network on `rows` raw samples: [scores, probabilities?], row-major. */
+  /** The network on `rows` raw samples: [scores, probabilities?], row-major; each row's values do
+   *  not depend on the other rows (see BatchMode). */
   forward(input: Float32Array, rows: number): Float32Array[] {
+    const m = this.mode === 'rows' ? 0 : this.mode === 'padded' ? this.maxBatch : 1;
+    if (m === 0 || rows === m) return this.compute(input, rows);
+    const size = this.sig.sampleSize;
+    const w = this.width;
+    let outs: Float32Array[] = [];
+    for (let r0 = 0; r0 < rows; r0 += m) {
+      const n = Math.min(m, rows - r0);
+      let chunk = input.subarray(r0 * size, (r0 + n) * size);
+      if (n < m) {
+        const padded = new Float32Array(m * size);
+        padded.set(chunk);
+        chunk = padded;
+      }
+      const res = this.compute(chunk, m);
+      if (r0 === 0) outs = res.map(() => new Float32Array(rows * w));
+      res.forEach((o, k) => outs[k]!.set(o.subarray(0, n * w), r0 * w));
+    }
+    return outs;
+  }
+
+  /** Measure which BatchMode keeps answers batch-independent here, and use it. */
+  calibrate(): BatchMode {
+    const size = this.sig.sampleSize;
+    const p = this.maxBatch;
+    this.mode = 'rows';
+    if (p === 1) return this.mode;
+    const x = probeValues(p * size, 1);
+    const all = this.compute(x, p);
+    const check = [...new Set([0, 1, 2, 3, p >> 1, p - 3, p - 2, p - 1])].filter((r) => r >= 0 && r < p);
+    const w = this.width;
+    if (check.every((r) => this.compute(x.slice(r * size, (r + 1) * size), 1).every((o, k) => sameBits(o, all[k]!.slice(r * w, (r + 1) * w))))) return this.mode;
+    // fixed-size batches: the same row at other positions, among other companions
+    const row = x.slice(0, size);
+    const answers = [0, p - 1, p >> 1].map((pos, t) => {
+      const batch = probeValues(p * size, 100 + t);
+      batch.set(row, pos * size);
+      return this.compute(batch, p).map((o) => o.slice(pos * w, (pos + 1) * w));
+    });
+    this.mode = answers.every((a) => a.every((o, k) => sameBits(o, answers[0]![k]!))) ? 'padded' : 'single';
+    return this.mode;
+  }
+
+  private compute(input: Float32Array, rows: number): Float32Array[] {
     return noGrad(() => {
       let x = tensor(input, { shape: [rows, ...this.meta.input.shape] });
       const { normalize, standardize } = this.meta.input;
@@ -143,6 +214,7 @@ export class ModelEntry {
     try {
       const { model, meta } = loadModelDir(this.source.dir, { requireFinite: true });
       v = new ModelVersion(this.name, String(this.loads + 1), model, meta, opts);
+      v.calibrate();
       // warm: JIT the forward path at the sizes it will see, and prove it yields finite values
       for (const rows of new Set([1, opts.batching.maxBatch])) {
         const outs = v.forward(new Float32Array(rows * v.sig.sampleSize), rows);

@@ -4,6 +4,7 @@
 // sends can crash the process or reach the file system.
 
 import { Server as NetServer } from 'node:net';
+import { getBackend } from '../backend/backend.js';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { QueueFullError, TimeoutError } from './batcher.js';
 import { pngToMnist } from './image.js';
@@ -80,6 +81,13 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min = 1)
 function mediaType(req: FastifyRequest): string {
   const ct = req.headers['content-type'];
   return typeof ct === 'string' ? ct.split(';')[0]!.trim().toLowerCase() : '';
+}
+
+function describeMode(v: ModelVersion): string {
+  const backend = getBackend().name;
+  if (v.mode === 'rows') return `${backend} backend, batches of up to ${v.maxBatch} rows`;
+  if (v.mode === 'padded') return `${backend} backend, batches padded to ${v.maxBatch} rows so answers do not depend on batch size`;
+  return `${backend} backend, one row at a time: batched rows would not match single answers`;
 }
 
 export async function serve(opts: ServeOptions): Promise<ServeHandle> {
@@ -328,7 +336,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     // The body (OIP lets it carry parameters) is ignored: a model only ever reloads from the
     // directory it was configured with, so no request can point the server at another path.
     const v = await entry.load(repo.opts);
-    log(`reloaded model ${entry.name} (version ${v.version}) from ${entry.source.dir}`);
+    log(`reloaded model ${entry.name} (version ${v.version}, ${describeMode(v)}) from ${entry.source.dir}`);
     return { name: entry.name, version: v.version, ready: true };
   });
 
@@ -350,7 +358,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
   const loaded = repo.loadAll().then(() => {
     loadedAll = true;
     for (const e of repo.entries.values()) {
-      if (e.state === 'ready') log(`model ${e.name} ready (version ${e.current!.version}) from ${e.source.dir}`);
+      if (e.state === 'ready') log(`model ${e.name} ready (version ${e.current!.version}, ${describeMode(e.current!)}) from ${e.source.dir}`);
       else log(`model ${e.name} NOT ready: ${e.error}`);
     }
   });
@@ -416,7 +424,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
       if (name !== undefined && entries.length === 0) throw new RangeError(`reload: no model named ${name}`);
       for (const e of entries) {
         const v = await e.load(repo.opts);
-        log(`reloaded model ${e.name} (version ${v.version}) from ${e.source.dir}`);
+        log(`reloaded model ${e.name} (version ${v.version}, ${describeMode(v)}) from ${e.source.dir}`);
       }
     },
     close,
