@@ -202,6 +202,7 @@ function reduction(name: string, fn: (...a: any[]) => Tensor, o: MakeOptions = {
   return op({ name, fn, methodName: name, torchFixture: [name], samples: (m) => reduceSamples(m, o), errors: reduceErrors(name), ...extra });
 }
 
+const nanRow = (m: Maker, expected: number[]) => (m.ints ? [] : [X('NaN propagates', expected, tensor([[1, NaN, 3], [2, -1, 0]], { dtype: m.dtype }), 1)]);
 const emptyExtreme = (name: string) => E('reduce over an empty dim', [f64([], [0, 3]), 0], ValueError, name, 'size 0');
 
 const reductions: OpInfo[] = [
@@ -214,8 +215,8 @@ const reductions: OpInfo[] = [
       ...(m.ints ? [] : [X('±inf entries', [Infinity, -Infinity, 2.1269280110429727], tensor([[Infinity, 0, 1], [-Infinity, -Infinity, -Infinity], [-Infinity, 2, 0]], { dtype: m.dtype }), 1)]),
     ],
   }),
-  reduction('max', ops.max, {}, { samples: (m) => [...reduceSamples(m, {}, false), S('empty [0,3] over dim 1', m.t([0, 3]), 1)], errors: () => [...reduceErrors('max')(), emptyExtreme('max')] }),
-  reduction('min', ops.min, {}, { samples: (m) => [...reduceSamples(m, {}, false), S('empty [0,3] over dim 1', m.t([0, 3]), 1)], errors: () => [...reduceErrors('min')(), emptyExtreme('min')] }),
+  reduction('max', ops.max, {}, { samples: (m) => [...reduceSamples(m, {}, false), S('empty [0,3] over dim 1', m.t([0, 3]), 1), ...nanRow(m, [NaN, 2])], errors: () => [...reduceErrors('max')(), emptyExtreme('max')] }),
+  reduction('min', ops.min, {}, { samples: (m) => [...reduceSamples(m, {}, false), S('empty [0,3] over dim 1', m.t([0, 3]), 1), ...nanRow(m, [NaN, -1])], errors: () => [...reduceErrors('min')(), emptyExtreme('min')] }),
   ...(['argmax', 'argmin'] as const).map((name) =>
     op({
       name, fn: ops[name], methodName: name, torchFixture: name === 'argmax' ? ['argmax'] : undefined,
@@ -224,6 +225,8 @@ const reductions: OpInfo[] = [
         S('all of [4,5]', m.t([4, 5])), S('dim 1', m.t([3, 4]), 1), S('dim 0 keepdim', m.t([3, 4]), 0, true),
         S('dim -1 of [2,3,4]', m.t([2, 3, 4]), -1), S('0-d', m.t([])), S('ties take the first', m.t([3, 4], { grid: true, low: 0, high: 1 }), 1),
         S('transposed', m.t([3, 4], T), 1), S('sliced, all', m.t([2, 3], SL)), S('empty [0,3] over dim 1', m.t([0, 3]), 1),
+        X('ties: the first index', name === 'argmax' ? [1, 0] : [0, 2], tensor([[1, 3, 3], [2, 2, 0]], { dtype: m.dtype }), 1),
+        ...(m.ints ? [] : [X('the first NaN wins (PyTorch)', [1, 0], tensor([[1, NaN, 3], [NaN, NaN, 0]], { dtype: m.dtype }), 1)]),
       ],
       errors: () => [
         E('empty tensor', [f64([], [0])], ValueError, name, 'empty'),
