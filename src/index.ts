@@ -3,10 +3,12 @@
 import { registerBackend } from './backend/backend.js';
 import { jsBackend } from './backend/js/index.js';
 import { wasmBackend } from './backend/wasm/index.js';
+import { blasBackend } from './backend/blas/index.js';
 import './methods.js';
 
 registerBackend(jsBackend);
 registerBackend(wasmBackend);
+registerBackend(blasBackend);
 
 export * from './errors.js';
 export { type DType, type TypedArray, DTYPES } from './dtype.js';
