@@ -134,8 +134,8 @@ test('(c) the ops a Newton step differentiates twice are flagged supportsGradGra
 // ---- per-op tests ---------------------------------------------------------------------------------
 
 const stats = { gradcheck: 0, fastFallbacks: [] as string[], gradgradcheck: 0, maxErr: 0 };
-// First order compares whole Jacobians elementwise (A2's criterion; these samples are small, and a
-// single vᵀJu projection can dilute a one-element error below the tolerance). Second order uses
+// First order compares whole Jacobians elementwise: A2's exact criterion, affordable at these sample
+// sizes (fast mode judges an error against the tolerance of a whole vᵀJu sum). Second order uses
 // fast mode, which recomputes the full Jacobian by itself when it fails (A4).
 // NABLA_GRADCHECK=full or =fast forces one mode for both.
 const MODE = process.env.NABLA_GRADCHECK;
