@@ -1,7 +1,8 @@
 // Optional fused kernels: hot sequences of primitives that a backend may run as one pass. Each has
 // a composite fallback built from ops, so a backend that lacks one loses speed, never a feature.
 
-import type { View } from './backend.js';
+import type { Conv2dGeometry, View } from './backend.js';
+import type { TypedArray } from '../dtype.js';
 import { getBackend, type Backend } from './backend.js';
 
 export interface AdamStepHyper {
@@ -23,6 +24,12 @@ export interface FusedKernels {
    * formula and the same order of roundings as the composite (so results match it to the ulp).
    */
   adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpAvgSq: View | null, h: AdamStepHyper): void;
+  /**
+   * Max pooling of x [N,C,H,W] in one pass: the window maxima [N,C,OH,OW] and, for each, the
+   * flat index h·W + w of the first maximum in the input plane (NaN counts as the maximum).
+   * Every window must hold at least one real pixel (padding ≤ half the kernel, as PyTorch requires).
+   */
+  maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32Array };
 }
 
 export type BackendWithFused = Backend & { readonly fused?: Partial<FusedKernels> };

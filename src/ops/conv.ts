@@ -11,7 +11,8 @@ import { add, div } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { reshape, squeeze, unsqueeze } from './movement.js';
 import { argmax, mean, sum } from './reduce.js';
-import { gather } from './indexing.js';
+import { gather, scatterAdd } from './indexing.js';
+import { fused, type FusedKernels } from '../backend/fused.js';
 import { assertTensor, requireFloat } from './util.js';
 
 /** A size given once for both spatial dims, or as [height, width]. */
@@ -180,10 +181,22 @@ export function maxPool2d(x: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = 
   return batched('maxPool2d', x, (x4) => {
     requireFloat('maxPool2d', x4);
     const g = poolGeometry('maxPool2d', kernelSize, opts.stride, opts.padding ?? 0, opts.dilation ?? 1);
+    const kernel = fused().maxPool2d;
+    if (kernel && g.padding[0] * 2 <= g.kernel[0] && g.padding[1] * 2 <= g.kernel[1]) return maxPoolFused(x4, g, kernel);
     const { cols, outShape } = windows('maxPool2d', x4, g, -Infinity);
     const idx = argmax(cols, 1, true);
     return reshape(gather(cols, 1, idx), outShape);
   });
+}
+
+/** One-pass max pooling; the gradient scatters into the argmax positions (differentiable again). */
+function maxPoolFused(x: Tensor, g: Conv2dGeometry, kernel: NonNullable<FusedKernels['maxPool2d']>): Tensor {
+  const [N, C, H, W] = x.shape;
+  const [OH, OW] = outHW('maxPool2d', x.shape, g);
+  const r = kernel(x, g);
+  const out = new Tensor(r.out, [N, C, OH, OW]);
+  const idx = new Tensor(r.argmax, [N * C, OH * OW]);
+  return apply('maxPool2d', out, [x], (gr) => [reshape(scatterAdd([N * C, H * W], 1, idx, reshape(gr, [N * C, OH * OW])), x.shape)]);
 }
 
 /** torch.nn.functional.avg_pool2d. */

@@ -1,7 +1,7 @@
 // Fused kernels must give bitwise the composite's result (same roundings), on every config.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Generator, optim, randn, registerBackend, setBackend, getBackend, type Tensor } from '../../src/index.js';
+import { Generator, floor, maxPool2d, optim, randn, registerBackend, setBackend, getBackend, type Tensor } from '../../src/index.js';
 import { jsKernels } from '../../src/backend/js/index.js';
 
 registerBackend({ name: 'js-composite', available: () => ({ ok: true, reason: 'test: js kernels without fused kernels' }), kernels: jsKernels });
@@ -37,6 +37,43 @@ for (const [name, make] of configs) {
       const a = run('js', make, dtype);
       const b = run('js-composite', make, dtype);
       a.forEach((x, i) => assert.equal(Buffer.compare(x, b[i]), 0, `parameter ${i} differs`));
+    });
+  }
+}
+
+function pool(backend: string, dtype: 'float32' | 'float64', opts: { stride?: number; padding?: number; dilation?: number }, k: number, withNaN: boolean) {
+  const prev = getBackend().name;
+  setBackend(backend);
+  try {
+    const g = new Generator(11);
+    // Rounded values so windows hold ties: the first maximum must win on both paths.
+    const x = floor(randn([2, 3, 9, 8], { generator: g, dtype }).mul(2));
+    if (withNaN) x.data[5] = NaN;
+    x.requiresGrad_();
+    const out = maxPool2d(x, k, opts);
+    out.backward(randn(out.shape, { generator: g, dtype }));
+    return [out.toTypedArray(), x.grad!.toTypedArray()];
+  } finally {
+    setBackend(prev);
+  }
+}
+
+for (const [k, opts] of [[2, {}], [3, { stride: 2, padding: 1 }], [3, { stride: 1, padding: 1, dilation: 2 }], [2, { stride: 3 }]] as const) {
+  for (const dtype of ['float32', 'float64'] as const) {
+    // Forward is bitwise equal; where windows overlap the gradient sums the same terms in another
+    // order (per window vs. per kernel tap), so it is compared to within rounding.
+    test(`fused maxPool2d equals the composite (forward bitwise, gradient to rounding): k=${k} ${JSON.stringify(opts)} ${dtype}`, () => {
+      for (const withNaN of [false, true]) {
+        const [outA, gradA] = pool('js', dtype, opts, k, withNaN);
+        const [outB, gradB] = pool('js-composite', dtype, opts, k, withNaN);
+        assert.equal(Buffer.compare(new Uint8Array(outA.buffer), new Uint8Array(outB.buffer)), 0, `output differs (NaN: ${withNaN})`);
+        const tol = dtype === 'float32' ? 1e-5 : 1e-12;
+        for (let i = 0; i < gradA.length; i++) {
+          const a = gradA[i], b = gradB[i];
+          if (Number.isNaN(a) || Number.isNaN(b)) assert.ok(Number.isNaN(a) && Number.isNaN(b), `gradient[${i}]: ${a} vs ${b}`);
+          else assert.ok(Math.abs(a - b) <= tol * (1 + Math.abs(b)), `gradient[${i}]: ${a} vs ${b} (NaN: ${withNaN})`);
+        }
+      }
     });
   }
 }

@@ -1,7 +1,8 @@
 // Fused reference kernels. For float32 storage every intermediate is rounded to float32 with
 // Math.fround, mirroring the composite op-by-op path (each op's output is a float32 tensor).
 
-import type { View } from '../backend.js';
+import type { Conv2dGeometry, View } from '../backend.js';
+import { allocate, type TypedArray } from '../../dtype.js';
 import type { AdamStepHyper, FusedKernels } from '../fused.js';
 
 function adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpAvgSq: View | null, h: AdamStepHyper): void {
@@ -36,4 +37,43 @@ function adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpA
   }
 }
 
-export const jsFused: FusedKernels = { adamStep };
+function maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32Array } {
+  const [N, C, H, W] = x.shape;
+  const [kh, kw] = g.kernel, [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
+  const OH = Math.floor((H + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+  const OW = Math.floor((W + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  const out = allocate(x.data instanceof Float64Array ? 'float64' : 'float32', N * C * OH * OW);
+  const argmax = new Int32Array(out.length);
+  const [xn, xc, xh, xw] = x.strides;
+  const d = x.data;
+  let p = 0;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const base = x.offset + n * xn + c * xc;
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++, p++) {
+          let best = -Infinity;
+          let bi = -1;
+          for (let i = 0; i < kh; i++) {
+            const h = oh * sh - ph + i * dh;
+            if (h < 0 || h >= H) continue;
+            for (let j = 0; j < kw; j++) {
+              const w = ow * sw - pw + j * dw;
+              if (w < 0 || w >= W) continue;
+              const v = d[base + h * xh + w * xw];
+              if (bi < 0 || v > best || (v !== v && best === best)) {
+                best = v;
+                bi = h * W + w;
+              }
+            }
+          }
+          out[p] = best;
+          argmax[p] = bi;
+        }
+      }
+    }
+  }
+  return { out, argmax };
+}
+
+export const jsFused: FusedKernels = { adamStep, maxPool2d };
