@@ -111,6 +111,19 @@ function copyNumbers(values: unknown[], out: Float32Array, o: number, field: str
   return o;
 }
 
+/** Nested arrays must follow `shape` exactly (lengths only; the numbers are checked while copying). */
+function checkNested(values: unknown[], shape: number[], d: number, field: string): void {
+  if (values.length !== shape[d]) {
+    throw new HttpError(400, `${field}: expected ${shape[d]} elements along dimension ${d} of shape [${shape.join(', ')}], got ${values.length}`);
+  }
+  if (d === shape.length - 1) return;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Array.isArray(v)) throw new HttpError(400, `${field}[${i}]: expected an array (nested data must follow shape [${shape.join(', ')}]), got ${show(v, 30)}`);
+    checkNested(v, shape, d + 1, `${field}[${i}]`);
+  }
+}
+
 /** Flatten nested arrays that must follow `shape` exactly. */
 function copyNested(values: unknown[], shape: number[], d: number, out: Float32Array, o: number, field: string): number {
   if (values.length !== shape[d]) {
@@ -163,11 +176,16 @@ export function parseInferRequest(body: unknown, sig: Signature): InferRequest {
   const n = rows * sig.sampleSize;
   const data = t.data;
   if (!Array.isArray(data)) throw new HttpError(400, `inputs[0].data: expected an array of ${n} numbers (shape [${shape.join(', ')}]), got ${data === undefined ? 'nothing' : show(data, 30)}`);
-  const out = new Float32Array(n);
+  // Lengths are checked against the data actually sent before allocating: the declared shape
+  // alone (say [1e9, 784]) must never size an allocation.
+  let out: Float32Array;
   if (data.length > 0 && Array.isArray(data[0])) {
+    checkNested(data, shape, 0, 'inputs[0].data');
+    out = new Float32Array(n);
     copyNested(data, shape, 0, out, 0, 'inputs[0].data');
   } else {
     if (data.length !== n) throw new HttpError(400, `inputs[0].data: expected ${n} values for shape [${shape.join(', ')}], got ${data.length}`);
+    out = new Float32Array(n);
     copyNumbers(data, out, 0, 'inputs[0].data');
   }
   const known = sig.outputs.map((o) => o.name);

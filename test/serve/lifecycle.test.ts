@@ -1,0 +1,160 @@
+// Life of a server (RELIABILITY E1, E7, E11): live before ready while a slow model loads; one
+// corrupt model reported not ready while the other serves; reload under load with no failed
+// request; close() drains in-flight requests.
+
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { describe, it } from 'node:test';
+import { serve } from '../../src/index.js';
+import { inferBody, makeModelDir, metric, postJson, randomInput, request, tempDir } from './helpers.js';
+
+const x = randomInput(784, 3);
+
+describe('serve: lifecycle', () => {
+  it('a slow-loading model: live 200 before ready 200, model endpoints 503 until loaded', async () => {
+    const t = tempDir();
+    makeModelDir(`${t.dir}/slow`);
+    const s = await serve({ models: [`${t.dir}/slow`], port: 0, loadDelayMs: 1000 });
+    try {
+      assert.equal((await request(`${s.url}/v2/health/live`)).status, 200);
+      const notYet = await request(`${s.url}/v2/health/ready`);
+      assert.equal(notYet.status, 503);
+      assert.match(notYet.json.error, /loading/);
+      assert.equal((await request(`${s.url}/v2/models/slow/ready`)).status, 503);
+      const early = await postJson(`${s.url}/v2/models/slow/infer`, inferBody(x));
+      assert.equal(early.status, 503);
+      assert.match(early.json.error, /still loading/);
+      assert.equal(early.headers['retry-after'], '1');
+      let liveAt = 0, readyAt = 0;
+      const t0 = performance.now();
+      while (!readyAt) {
+        if (!liveAt && (await request(`${s.url}/v2/health/live`)).status === 200) liveAt = performance.now() - t0;
+        if ((await request(`${s.url}/v2/health/ready`)).status === 200) readyAt = performance.now() - t0;
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(liveAt <= readyAt && readyAt > 500, `live at ${liveAt} ms, ready at ${readyAt} ms`);
+      assert.equal((await postJson(`${s.url}/v2/models/slow/infer`, inferBody(x))).status, 200);
+    } finally {
+      await s.close();
+      t.cleanup();
+    }
+  });
+
+  it('one corrupt model is reported not ready with its error while the other serves; a fixed one reloads', async () => {
+    const t = tempDir();
+    makeModelDir(`${t.dir}/good`);
+    makeModelDir(`${t.dir}/bad`);
+    const w = `${t.dir}/bad/model.safetensors`;
+    const bytes = readFileSync(w);
+    bytes[bytes.length - 5] ^= 0xff;
+    writeFileSync(w, bytes);
+    const s = await serve({ models: [`${t.dir}/good`, `${t.dir}/bad`], port: 0, allowReload: true });
+    const strict = await serve({ models: [`${t.dir}/good`, `${t.dir}/bad`], port: 0, strictReadiness: true });
+    try {
+      await Promise.all([s.loaded, strict.loaded]);
+      assert.equal((await postJson(`${s.url}/v2/models/good/infer`, inferBody(x))).status, 200);
+      const bad = await request(`${s.url}/v2/models/bad/ready`);
+      assert.equal(bad.status, 503);
+      assert.match(bad.json.error, /SHA-256|corrupt/);
+      const inferBad = await postJson(`${s.url}/v2/models/bad/infer`, inferBody(x));
+      assert.equal(inferBad.status, 503);
+      assert.match(inferBad.json.error, /not ready/);
+      assert.equal((await request(`${s.url}/v2/health/ready`)).status, 200, 'the server serves what it can');
+      assert.equal((await request(`${strict.url}/v2/health/ready`)).status, 503, 'strict readiness: every model must be ready');
+      const index = (await request(`${s.url}/v2/repository/index`, { method: 'POST' })).json;
+      assert.deepEqual(index.map((e: { name: string; state: string }) => [e.name, e.state]), [['good', 'READY'], ['bad', 'UNAVAILABLE']]);
+      const m = (await request(`${s.url}/metrics`)).text;
+      assert.equal(metric(m, 'nabla_model_ready{model="good"}'), 1);
+      assert.equal(metric(m, 'nabla_model_ready{model="bad"}'), 0);
+      // repaired on disk, then reloaded through the API
+      makeModelDir(`${t.dir}/bad`, { seed: 5 });
+      const load = await request(`${s.url}/v2/repository/models/bad/load`, { method: 'POST' });
+      assert.equal(load.status, 200, load.text);
+      assert.equal((await postJson(`${s.url}/v2/models/bad/infer`, inferBody(x))).status, 200);
+    } finally {
+      await s.close();
+      await strict.close();
+      t.cleanup();
+    }
+  });
+
+  it('reload under load: versions swap, no request fails, the new weights answer', async () => {
+    const t = tempDir();
+    makeModelDir(`${t.dir}/m`, { seed: 1 });
+    const s = await serve({ models: [`${t.dir}/m`], port: 0, allowReload: true, maxBatch: 8, maxWaitMs: 2 });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    try {
+      await s.loaded;
+      const url = `${s.url}/v2/models/m/infer`;
+      const before = (await postJson(url, inferBody(x))).json.outputs[0].data;
+      let stop = false;
+      const statuses = new Map<number, number>();
+      const versions = new Set<string>();
+      const worker = async () => {
+        while (!stop) {
+          const r = await postJson(url, inferBody(x), agent);
+          statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+          if (r.status === 200) versions.add(r.json.model_version);
+        }
+      };
+      const load = Promise.all(Array.from({ length: 16 }, worker));
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        if (i === 1) makeModelDir(`${t.dir}/m`, { seed: 2 }); // a new version on disk
+        const r = await request(`${s.url}/v2/repository/models/m/load`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+        assert.equal(r.status, 200, r.text);
+      }
+      await s.reload('m');
+      await new Promise((r) => setTimeout(r, 150));
+      stop = true;
+      await load;
+      assert.deepEqual([...statuses.keys()], [200], `statuses: ${JSON.stringify([...statuses])}`);
+      assert.ok(statuses.get(200)! > 50, `enough load: ${statuses.get(200)} requests`);
+      assert.ok(versions.size >= 3, `versions seen: ${[...versions]}`);
+      const final = await postJson(url, inferBody(x));
+      assert.equal(final.json.model_version, '5');
+      assert.notDeepEqual(final.json.outputs[0].data, before, 'the reloaded weights answer');
+      // a reload that fails keeps the serving version
+      writeFileSync(`${t.dir}/m/model.json`, '{"broken": true}');
+      const failed = await request(`${s.url}/v2/repository/models/m/load`, { method: 'POST' });
+      assert.equal(failed.status, 500);
+      assert.match(failed.json.error, /version 5 keeps serving/);
+      assert.equal((await postJson(url, inferBody(x))).json.model_version, '5');
+    } finally {
+      agent.destroy();
+      await s.close();
+      t.cleanup();
+    }
+  });
+
+  it('close() drains: ready turns 503, queued requests finish, then the port closes', async () => {
+    const t = tempDir();
+    makeModelDir(`${t.dir}/m`);
+    // requests wait up to 300 ms for a batch, so they are in flight when close() starts
+    const s = await serve({ models: [`${t.dir}/m`], port: 0, maxBatch: 64, maxWaitMs: 300 });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
+    const spare = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      await s.loaded;
+      // a keep-alive connection opened before the drain, to ask for readiness during it
+      assert.equal((await request(`${s.url}/v2/health/ready`, { agent: spare })).status, 200);
+      const inflight = Array.from({ length: 12 }, () => postJson(`${s.url}/v2/models/m/infer`, inferBody(x), agent));
+      await new Promise((r) => setTimeout(r, 50));
+      const closing = s.close();
+      assert.equal(s.ready, false);
+      assert.equal(s.draining, true);
+      const during = await request(`${s.url}/v2/health/ready`, { agent: spare });
+      assert.equal(during.status, 503);
+      assert.match(during.json.error, /shutting down/);
+      const done = await Promise.all(inflight);
+      assert.deepEqual(done.map((r) => r.status), done.map(() => 200));
+      assert.deepEqual(await closing, { unfinished: 0 });
+      await assert.rejects(request(`${s.url}/v2/health/live`), /ECONNREFUSED/);
+    } finally {
+      agent.destroy();
+      spare.destroy();
+      t.cleanup();
+    }
+  });
+});
