@@ -33,6 +33,21 @@ export interface MonitorOptions {
   alertCpuPercent?: number;
   /** Called on each crossing; default writes `nabla: warning: ...` to stderr. */
   onAlert?: (alert: ResourceAlert) => void;
+  /** Where readings come from (default this process); tests inject their own. */
+  source?: () => ProcessReading;
+}
+
+export interface ProcessReading {
+  /** CPU time used so far (user + system), µs. */
+  cpuMicros: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+}
+
+function readProcess(): ProcessReading {
+  const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
+  return { cpuMicros: cpu.user + cpu.system, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed };
 }
 
 const MB = 1024 * 1024;
@@ -49,8 +64,9 @@ export class ResourceMonitor {
   readonly alertCpuPercent: number | undefined;
   private readonly onAlert: (alert: ResourceAlert) => void;
   private readonly listeners: ((alert: ResourceAlert) => void)[] = [];
+  private readonly read: () => ProcessReading;
   private timer: NodeJS.Timeout | null = null;
-  private prevCpu = process.cpuUsage();
+  private prevCpu: number;
   private prevTime = performance.now();
   private latest: ResourceSample | undefined;
   private above: Record<Resource, boolean> = { memory: false, cpu: false };
@@ -64,6 +80,8 @@ export class ResourceMonitor {
     this.alertMemoryMb = checkThreshold('alertMemoryMb', opts.alertMemoryMb);
     this.alertCpuPercent = checkThreshold('alertCpuPercent', opts.alertCpuPercent);
     this.onAlert = opts.onAlert ?? ((a) => process.stderr.write(`nabla: warning: ${a.message}\n`));
+    this.read = opts.source ?? readProcess;
+    this.prevCpu = this.read().cpuMicros;
   }
 
   /** Sample on a timer (unref'd: it never keeps the process alive). */
@@ -88,18 +106,17 @@ export class ResourceMonitor {
   /** Take a sample now and check the thresholds. */
   sample(): ResourceSample {
     const now = performance.now();
-    const cpu = process.cpuUsage(this.prevCpu);
+    const r = this.read();
     const wallUs = (now - this.prevTime) * 1000;
-    const mem = process.memoryUsage();
     const s: ResourceSample = {
       time: now,
-      // the first sample after a very short gap would be noise; report 0 until there is a period
-      cpuPercent: wallUs >= 1000 ? ((cpu.user + cpu.system) / wallUs) * 100 : (this.latest?.cpuPercent ?? 0),
-      rssBytes: mem.rss,
-      heapUsedBytes: mem.heapUsed,
+      // a gap under 1 ms would be noise: keep the previous figure until there is a period
+      cpuPercent: wallUs >= 1000 ? ((r.cpuMicros - this.prevCpu) / wallUs) * 100 : (this.latest?.cpuPercent ?? 0),
+      rssBytes: r.rssBytes,
+      heapUsedBytes: r.heapUsedBytes,
     };
     if (wallUs >= 1000) {
-      this.prevCpu = process.cpuUsage();
+      this.prevCpu = r.cpuMicros;
       this.prevTime = now;
     }
     this.latest = s;
