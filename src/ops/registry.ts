@@ -79,7 +79,7 @@ const LARGE = 'large sample for the threaded kernel paths; gradients are checked
 const IMAGES = { zeroDim: 'images are 4-D [N,C,H,W] (or 3-D); error inputs check other ranks' };
 
 // No Tensor method exists for these (methods.ts); no PyTorch fixture either.
-const NO_METHOD = { methodName: undefined, torchFixture: undefined };
+const NO_FIXTURE = { torchFixture: undefined };
 
 const POS: MakeOptions = { low: 0.5, high: 2 };
 const AWAY: MakeOptions = { away: 0.1 };
@@ -95,13 +95,13 @@ const elementwise: OpInfo[] = [
   }),
   unary('sigmoid', ops.sigmoid, { low: -4, high: 4 }),
   unary('tanh', ops.tanh),
-  unary('sin', ops.sin, {}, NO_METHOD),
-  unary('cos', ops.cos, {}, NO_METHOD),
+  unary('sin', ops.sin, {}, NO_FIXTURE),
+  unary('cos', ops.cos, {}, NO_FIXTURE),
   unary('square', ops.square, {}, { torchFixture: undefined }),
-  unary('reciprocal', ops.reciprocal, { away: 0.5 }, { ...NO_METHOD, dtypes: FLOAT, errors: () => [notTensor('reciprocal'), intRejected('reciprocal')] }),
+  unary('reciprocal', ops.reciprocal, { away: 0.5 }, { ...NO_FIXTURE, dtypes: FLOAT, errors: () => [notTensor('reciprocal'), intRejected('reciprocal')] }),
   unary('sign', ops.sign, {}, { torchFixture: undefined, supportsGrad: false, noGradReason: STEP }),
-  unary('floor', ops.floor, {}, { ...NO_METHOD, supportsGrad: false, noGradReason: STEP }),
-  unary('ceil', ops.ceil, {}, { ...NO_METHOD, supportsGrad: false, noGradReason: STEP }),
+  unary('floor', ops.floor, {}, { ...NO_FIXTURE, supportsGrad: false, noGradReason: STEP }),
+  unary('ceil', ops.ceil, {}, { ...NO_FIXTURE, supportsGrad: false, noGradReason: STEP }),
   op({
     name: 'leakyRelu', fn: ops.leakyRelu, methodName: 'leakyRelu', torchFixture: ['leaky_relu'],
     samples: (m) => [...unarySamples(m, AWAY), S('slope 0.2', m.t([3, 4], AWAY), 0.2), S('0-d, slope 0.1', m.t([], AWAY), 0.1)],
@@ -328,7 +328,7 @@ const movement: OpInfo[] = [
     E('odd length', [X23(), [1]], ValueError, 'pad', 'even length'),
     E('crop past the size', [X23(), [-2, -2]], ValueError, 'pad', 'negative size'),
     notTensor('pad', [1, 1]),
-  ], { methodName: undefined }),
+  ]),
   M('repeat', (m) => [S('[2,3] by [2,1]', m.t([2, 3]), [2, 1]), S('more reps than dims', m.t([3]), [2, 1, 2]), S('0-d', m.t([]), [3]),
     S('transposed', m.t([2, 3], T), [1, 2]), S('zero reps', m.t([2, 3]), [0, 1]), S('empty input', m.t([0, 2]), [2, 1])],
   () => [E('fewer reps than dims', [X23(), [2]], ValueError, 'repeat', 'at least 2')], { torchFixture: undefined }),
