@@ -18,7 +18,7 @@ import type { Kernels, View } from '../../src/backend/backend.js';
 import { jsKernels } from '../../src/backend/js/index.js';
 import { wasmBackend, wasmKernels } from '../../src/backend/wasm/index.js';
 import { blasBackend, blasKernels } from '../../src/backend/blas/index.js';
-import { layout } from '../../src/backend/blas/matmul.js';
+import { SMALL_MACS, layout } from '../../src/backend/blas/matmul.js';
 
 /** Whether the machine has the library, whether or not it loads (ldconfig's cache, or the usual paths). */
 function openblasInstalled(): boolean {
@@ -137,12 +137,15 @@ const STORES: Store[] = ['n', 't', 'ns', 'ts', 'bi', 'step', 'rep', 'flip'];
 for (const dtype of ['float32', 'float64'] as const) {
   test(`matmul ${dtype}: every storage pair, odd sizes`, { skip }, () => {
     const r = rng(dtype === 'float32' ? 1 : 2);
-    const sizes = [1, 2, 3, 7, 17, 33];
+    // Batched cases use products of at least SMALL_MACS multiply-adds, so they reach BLAS too.
+    const single = [1, 2, 3, 7, 17, 33], batched = [9, 17, 33];
     let cases = 0;
     for (const sa of STORES) for (const sb of STORES) {
       for (let i = 0; i < 4; i++) {
+        const B = i < 2 ? 1 : i;
+        const sizes = B === 1 ? single : batched;
         const M = sizes[(cases + i) % sizes.length], K = sizes[(cases + 2 * i + 1) % sizes.length], N = sizes[(cases + 3 * i + 2) % sizes.length];
-        const B = 1 + (i % 3);
+        assert.ok(B === 1 || M * N * K >= SMALL_MACS);
         checkMatmul(makeView(B, M, K, sa, false, dtype, r), makeView(B, K, N, sb, false, dtype, r), dtype, `${sa}·${sb} B=${B} M=${M} K=${K} N=${N}`);
         cases++;
       }
@@ -186,6 +189,15 @@ test('matmul: NaN and Inf propagate as in IEEE arithmetic (0·Inf = NaN, like Py
   const a: View = { data: new Float32Array([1, NaN, 2, 3, Infinity, 1, 0, 1]), shape: [1, 2, 4], strides: [8, 4, 1], offset: 0 };
   const b: View = { data: new Float32Array([1, 1, 1, 1, 1, 1, 1, 1]), shape: [1, 4, 2], strides: [8, 2, 1], offset: 0 };
   assert.deepEqual([...blasKernels.matmul(a, b, 'float32')].map(String), ['NaN', 'NaN', 'Infinity', 'Infinity']);
+});
+
+test('batches of tiny products go to the wasm kernel (one call, not one FFI call per product)', () => {
+  const r = rng(9);
+  for (const [B, M, K, N] of [[1000, 4, 4, 4], [50, 1, 7, 3], [3, 8, 8, 7]]) {
+    assert.ok(M * N * K < SMALL_MACS);
+    const a = makeView(B, M, K, 't', false, 'float32', r), b = makeView(B, K, N, 'n', B === 50, 'float32', r);
+    assert.deepEqual(blasKernels.matmul(a, b, 'float32'), wasmKernels.matmul(a, b, 'float32'), `B=${B} M=${M} K=${K} N=${N}`);
+  }
 });
 
 test('int32 and mixed-storage calls go to the wasm kernel unchanged', () => {
