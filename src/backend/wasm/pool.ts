@@ -68,12 +68,12 @@ export async function wasmPoolReady(timeoutMs = 10_000): Promise<void> {
   }
 }
 
-/** Threads ready to take a job right now, the main thread included. */
+/** Threads ready to take a job right now, the main thread included, at most poolThreads(). */
 export function readyThreads(rt: WasmRuntime): number {
   const s = start(rt);
   let n = 1;
   for (const w of s) if (!w.failed && Atomics.load(ctl, READY + w.base) === 1) n++;
-  return n;
+  return Math.min(n, poolThreads());
 }
 
 /**

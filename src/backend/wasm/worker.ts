@@ -21,8 +21,10 @@ const ctl = new Int32Array(memory.buffer, slot, SLOT_WORDS);
 const fl = new Float32Array(memory.buffer, slot, SLOT_WORDS);
 const args = new Array<number>(ARGS);
 
-Atomics.store(ctl, READY, 1);
+// Read the sequence number before announcing readiness: a job posted right after READY must
+// find `seen` already behind it, or it would wait for the job after.
 let seen = Atomics.load(ctl, SEQ);
+Atomics.store(ctl, READY, 1);
 for (;;) {
   Atomics.wait(ctl, SEQ, seen);
   const seq = Atomics.load(ctl, SEQ);
