@@ -4,115 +4,19 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import * as nb from '../../src/index.js';
-import type { DType, Tensor } from '../../src/index.js';
-
-// ---- local helpers (the shared registry-driven harness will supersede the gradcheck) ---------
-
-interface FxTensor { shape: number[]; dtype: string; data: number[] }
-interface FxCase {
-  name: string;
-  op: string;
-  inputs: (FxTensor | null)[];
-  kwargs: Record<string, unknown>;
-  output: FxTensor;
-  grad_output?: FxTensor;
-  grads?: (FxTensor | null)[];
-}
-
-const fixtures: FxCase[] = JSON.parse(readFileSync(new URL('../../../test/fixtures/torch/ops.json', import.meta.url), 'utf8')).cases;
-const casesOf = (op: string) => fixtures.filter((c) => c.op === op);
-
-function fromFx(t: FxTensor, dtype: DType): Tensor {
-  const dt: DType = t.dtype === 'int32' ? 'int32' : dtype;
-  return nb.tensor(Float64Array.from(t.data), { shape: t.shape, dtype: dt });
-}
-
-const TOL: Record<string, { rtol: number; atol: number }> = {
-  float64: { rtol: 1e-7, atol: 1e-7 },
-  float32: { rtol: 1.3e-6, atol: 1e-5 },
-};
-
-function assertClose(actual: Tensor, expected: FxTensor, dtype: DType, what: string): void {
-  assert.deepEqual([...actual.shape], expected.shape, `${what}: shape`);
-  const a = actual.toTypedArray();
-  const { rtol, atol } = TOL[dtype];
-  for (let i = 0; i < a.length; i++) {
-    const e = expected.data[i];
-    if (!(Math.abs(a[i] - e) <= atol + rtol * Math.abs(e))) {
-      assert.fail(`${what}: element ${i} is ${a[i]}, expected ${e} (rtol ${rtol}, atol ${atol})`);
-    }
-  }
-}
-
-/** Forward and (where the fixture has them) gradients of each case, at both float dtypes. */
-function checkFixtures(op: string, run: (inputs: Tensor[], kw: Record<string, any>) => Tensor): void {
-  const cases = casesOf(op);
-  assert.ok(cases.length > 0, `no fixtures for ${op}`);
-  for (const dtype of ['float64', 'float32'] as const) {
-    for (const c of cases) {
-      const inputs = c.inputs.map((t) => (t ? fromFx(t, dtype) : (null as unknown as Tensor)));
-      const diff = inputs.filter((t, i) => t && c.grads?.[i]);
-      for (const t of diff) t.requiresGrad_(true);
-      const out = run(inputs, c.kwargs);
-      assertClose(out, c.output, dtype, `${c.name} (${dtype})`);
-      if (c.grads && c.grad_output) {
-        const loss = nb.sum(nb.mul(out, fromFx(c.grad_output, dtype)));
-        const gs = nb.grad(loss, diff);
-        let k = 0;
-        c.grads.forEach((g, i) => {
-          if (g) assertClose(gs[k++], g, dtype, `${c.name} (${dtype}) grad of input ${i}`);
-        });
-      }
-    }
-  }
-}
-
-/**
- * Central-difference check, float64: the gradient of sum(f(xs) ⊙ w) for a fixed random w
- * against (L(x+eps) - L(x-eps)) / 2eps for every element of every input.
- */
-function gradcheck(f: (...xs: Tensor[]) => Tensor, xs: Tensor[], eps = 1e-6, atol = 1e-5, rtol = 1e-3): void {
-  for (const x of xs) x.requiresGrad_(true);
-  const y0 = f(...xs);
-  const w = nb.randn(y0.shape, { dtype: 'float64', generator: new nb.Generator(7) });
-  const L = () => nb.sum(nb.mul(f(...xs), w)).item();
-  const analytic = nb.grad(nb.sum(nb.mul(y0, w)), xs, { allowUnused: true });
-  xs.forEach((x, k) => {
-    assert.ok(x.isContiguous() && x.offset === 0, 'gradcheck perturbs leaves in place: pass contiguous leaves');
-    const a = analytic[k].toTypedArray();
-    for (let i = 0; i < x.data.length; i++) {
-      const v = x.data[i];
-      x.data[i] = v + eps;
-      const up = L();
-      x.data[i] = v - eps;
-      const down = L();
-      x.data[i] = v;
-      const num = (up - down) / (2 * eps);
-      if (!(Math.abs(a[i] - num) <= atol + rtol * Math.abs(num))) {
-        assert.fail(`gradcheck: input ${k} element ${i}: analytic ${a[i]}, numerical ${num}`);
-      }
-    }
-  });
-}
-
-/** Gradcheck of the gradient itself (second order). */
-function gradgradcheck(f: (...xs: Tensor[]) => Tensor, xs: Tensor[]): void {
-  for (const x of xs) x.requiresGrad_(true);
-  const w = nb.randn(f(...xs).shape, { dtype: 'float64', generator: new nb.Generator(11) });
-  gradcheck((...ys) => {
-    const gs = nb.grad(nb.sum(nb.mul(f(...ys), w)), ys, { createGraph: true });
-    return nb.cat(gs.map((g) => nb.reshape(g, [-1])));
-  }, xs);
-}
+import type { Tensor } from '../../src/index.js';
+import { checkFixtures } from '../helpers/torch-fixtures.js';
+import { gradcheck, gradgradcheck } from './gradcheck.js';
 
 const r64 = (shape: number[], seed: number) => nb.randn(shape, { dtype: 'float64', generator: new nb.Generator(seed) });
+/** A gradcheck input: gradcheck differentiates w.r.t. the float64 leaves that require grad. */
+const x64 = (shape: number[], seed: number) => r64(shape, seed).requiresGrad_(true);
 
-/** A well-conditioned random matrix batch: randn + n·I. */
+/** A well-conditioned random matrix batch, randn + n·I, as a gradcheck input. */
 function wellConditioned(shape: number[], seed: number): Tensor {
   const n = shape[shape.length - 1];
-  return nb.add(r64(shape, seed), nb.mul(nb.eye(n, n, { dtype: 'float64' }), n));
+  return nb.add(r64(shape, seed), nb.mul(nb.eye(n, n, { dtype: 'float64' }), n)).requiresGrad_(true);
 }
 
 // ---- fixtures ----------------------------------------------------------------------------------
@@ -132,25 +36,25 @@ test('solve matches PyTorch: matrix and vector right-hand sides, batches, broadc
 // ---- gradchecks (float64) ----------------------------------------------------------------------
 
 test('gradcheck det, inv, inverse: batched and transposed views', () => {
-  gradcheck((a) => nb.det(a), [r64([2, 3, 3], 1)]);
-  gradcheck((a) => nb.det(nb.transpose(a)), [r64([4, 4], 2)]);
+  gradcheck((a) => nb.det(a), [x64([2, 3, 3], 1)]);
+  gradcheck((a) => nb.det(nb.transpose(a)), [x64([4, 4], 2)]);
   gradcheck((a) => nb.inv(a), [wellConditioned([2, 3, 3], 3)]);
   gradcheck((a) => nb.inverse(nb.transpose(a, 0, 1)), [wellConditioned([3, 3], 4)]);
 });
 
 test('gradcheck solve: matrix, vector, broadcast batches, transposed views', () => {
-  gradcheck((a, b) => nb.solve(a, b), [wellConditioned([3, 3], 5), r64([3, 2], 6)]);
-  gradcheck((a, b) => nb.solve(a, b), [wellConditioned([2, 3, 3], 7), r64([2, 3], 8)]);
-  gradcheck((a, b) => nb.solve(a, b), [wellConditioned([3, 3], 9), r64([2, 3, 2], 10)]);
-  gradcheck((a, b) => nb.solve(a, b), [wellConditioned([2, 1, 3, 3], 11), r64([3, 3, 1], 12)]);
-  gradcheck((a, b) => nb.solve(nb.transpose(a), nb.transpose(b)), [wellConditioned([3, 3], 13), r64([2, 3], 14)]);
-  gradcheck((a, b) => nb.solve(a, b), [wellConditioned([3, 3], 15), r64([3], 16)]);
+  gradcheck((a, b) => nb.solve(a, b), [wellConditioned([3, 3], 5), x64([3, 2], 6)]);
+  gradcheck((a, b) => nb.solve(a, b), [wellConditioned([2, 3, 3], 7), x64([2, 3], 8)]);
+  gradcheck((a, b) => nb.solve(a, b), [wellConditioned([3, 3], 9), x64([2, 3, 2], 10)]);
+  gradcheck((a, b) => nb.solve(a, b), [wellConditioned([2, 1, 3, 3], 11), x64([3, 3, 1], 12)]);
+  gradcheck((a, b) => nb.solve(nb.transpose(a), nb.transpose(b)), [wellConditioned([3, 3], 13), x64([2, 3], 14)]);
+  gradcheck((a, b) => nb.solve(a, b), [wellConditioned([3, 3], 15), x64([3], 16)]);
 });
 
 test('gradgradcheck det, inv, solve (second order)', () => {
-  gradgradcheck((a) => nb.det(a), [r64([2, 3, 3], 20)]);
+  gradgradcheck((a) => nb.det(a), [x64([2, 3, 3], 20)]);
   gradgradcheck((a) => nb.inv(a), [wellConditioned([3, 3], 21)]);
-  gradgradcheck((a, b) => nb.solve(a, b), [wellConditioned([2, 3, 3], 22), r64([2, 3, 2], 23)]);
+  gradgradcheck((a, b) => nb.solve(a, b), [wellConditioned([2, 3, 3], 22), x64([2, 3, 2], 23)]);
 });
 
 // ---- behaviour ---------------------------------------------------------------------------------

@@ -4,110 +4,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import * as nb from '../../src/index.js';
-import type { DType, Tensor } from '../../src/index.js';
-
-// ---- local helpers (the shared registry-driven harness will supersede the gradcheck) ---------
-
-interface FxTensor { shape: number[]; dtype: string; data: number[] }
-interface FxCase {
-  name: string;
-  op: string;
-  inputs: (FxTensor | null)[];
-  kwargs: Record<string, unknown>;
-  output: FxTensor;
-  grad_output?: FxTensor;
-  grads?: (FxTensor | null)[];
-}
-
-const fixtures: FxCase[] = JSON.parse(readFileSync(new URL('../../../test/fixtures/torch/ops.json', import.meta.url), 'utf8')).cases;
-const casesOf = (op: string) => fixtures.filter((c) => c.op === op);
-
-function fromFx(t: FxTensor, dtype: DType): Tensor {
-  const dt: DType = t.dtype === 'int32' ? 'int32' : dtype;
-  return nb.tensor(Float64Array.from(t.data), { shape: t.shape, dtype: dt });
-}
-
-const TOL: Record<string, { rtol: number; atol: number }> = {
-  float64: { rtol: 1e-7, atol: 1e-7 },
-  float32: { rtol: 1.3e-6, atol: 1e-5 },
-};
-
-function assertClose(actual: Tensor, expected: FxTensor, dtype: DType, what: string): void {
-  assert.deepEqual([...actual.shape], expected.shape, `${what}: shape`);
-  const a = actual.toTypedArray();
-  const { rtol, atol } = TOL[dtype];
-  for (let i = 0; i < a.length; i++) {
-    const e = expected.data[i];
-    if (!(Math.abs(a[i] - e) <= atol + rtol * Math.abs(e))) {
-      assert.fail(`${what}: element ${i} is ${a[i]}, expected ${e} (rtol ${rtol}, atol ${atol})`);
-    }
-  }
-}
-
-/** Forward and (where the fixture has them) gradients of each case, at both float dtypes. */
-function checkFixtures(op: string, run: (inputs: Tensor[], kw: Record<string, any>) => Tensor): void {
-  const cases = casesOf(op);
-  assert.ok(cases.length > 0, `no fixtures for ${op}`);
-  for (const dtype of ['float64', 'float32'] as const) {
-    for (const c of cases) {
-      const inputs = c.inputs.map((t) => (t ? fromFx(t, dtype) : (null as unknown as Tensor)));
-      const diff = inputs.filter((t, i) => t && c.grads?.[i]);
-      for (const t of diff) t.requiresGrad_(true);
-      const out = run(inputs, c.kwargs);
-      assertClose(out, c.output, dtype, `${c.name} (${dtype})`);
-      if (c.grads && c.grad_output) {
-        const loss = nb.sum(nb.mul(out, fromFx(c.grad_output, dtype)));
-        const gs = nb.grad(loss, diff);
-        let k = 0;
-        c.grads.forEach((g, i) => {
-          if (g) assertClose(gs[k++], g, dtype, `${c.name} (${dtype}) grad of input ${i}`);
-        });
-      }
-    }
-  }
-}
-
-/**
- * Central-difference check, float64: the gradient of sum(f(xs) ⊙ w) for a fixed random w
- * against (L(x+eps) - L(x-eps)) / 2eps for every element of every input.
- */
-function gradcheck(f: (...xs: Tensor[]) => Tensor, xs: Tensor[], eps = 1e-6, atol = 1e-5, rtol = 1e-3): void {
-  for (const x of xs) x.requiresGrad_(true);
-  const y0 = f(...xs);
-  const w = nb.randn(y0.shape, { dtype: 'float64', generator: new nb.Generator(7) });
-  const L = () => nb.sum(nb.mul(f(...xs), w)).item();
-  const analytic = nb.grad(nb.sum(nb.mul(y0, w)), xs, { allowUnused: true });
-  xs.forEach((x, k) => {
-    assert.ok(x.isContiguous() && x.offset === 0, 'gradcheck perturbs leaves in place: pass contiguous leaves');
-    const a = analytic[k].toTypedArray();
-    for (let i = 0; i < x.data.length; i++) {
-      const v = x.data[i];
-      x.data[i] = v + eps;
-      const up = L();
-      x.data[i] = v - eps;
-      const down = L();
-      x.data[i] = v;
-      const num = (up - down) / (2 * eps);
-      if (!(Math.abs(a[i] - num) <= atol + rtol * Math.abs(num))) {
-        assert.fail(`gradcheck: input ${k} element ${i}: analytic ${a[i]}, numerical ${num}`);
-      }
-    }
-  });
-}
-
-/** Gradcheck of the gradient itself (second order). */
-function gradgradcheck(f: (...xs: Tensor[]) => Tensor, xs: Tensor[]): void {
-  for (const x of xs) x.requiresGrad_(true);
-  const w = nb.randn(f(...xs).shape, { dtype: 'float64', generator: new nb.Generator(11) });
-  gradcheck((...ys) => {
-    const gs = nb.grad(nb.sum(nb.mul(f(...ys), w)), ys, { createGraph: true });
-    return nb.cat(gs.map((g) => nb.reshape(g, [-1])));
-  }, xs);
-}
+import type { Tensor } from '../../src/index.js';
+import { checkFixtures } from '../helpers/torch-fixtures.js';
+import { gradcheck, gradgradcheck } from './gradcheck.js';
 
 const r64 = (shape: number[], seed: number) => nb.randn(shape, { dtype: 'float64', generator: new nb.Generator(seed) });
+/** A gradcheck input: gradcheck differentiates w.r.t. the float64 leaves that require grad. */
+const x64 = (shape: number[], seed: number) => r64(shape, seed).requiresGrad_(true);
 
 function pairKw(v: unknown): number | [number, number] | undefined {
   return v === undefined || v === null ? undefined : (v as number | [number, number]);
@@ -149,43 +53,43 @@ test('im2col and col2im are adjoint, and gradcheck (padValue, stride, dilation, 
   const lhs = nb.sum(nb.mul(cols, c)).item();
   const rhs = nb.sum(nb.mul(x, nb.col2im(c, geo, [2, 2, 5, 6]))).item();
   assert.ok(Math.abs(lhs - rhs) < 1e-10, `<im2col x, c> = ${lhs} but <x, col2im c> = ${rhs}`);
-  gradcheck((a) => nb.im2col(nb.transpose(a, 2, 3), geo, -3), [r64([1, 2, 6, 5], 52)]);
-  gradcheck((a) => nb.col2im(nb.transpose(a, 1, 2), geo, [2, 2, 5, 6]), [r64([cols.shape[0], cols.shape[2], cols.shape[1]], 53)]);
-  gradgradcheck((a) => nb.col2im(nb.mul(a, a), geo, [2, 2, 5, 6]), [r64([...cols.shape], 54)]);
+  gradcheck((a) => nb.im2col(nb.transpose(a, 2, 3), geo, -3), [x64([1, 2, 6, 5], 52)]);
+  gradcheck((a) => nb.col2im(nb.transpose(a, 1, 2), geo, [2, 2, 5, 6]), [x64([cols.shape[0], cols.shape[2], cols.shape[1]], 53)]);
+  gradgradcheck((a) => nb.col2im(nb.mul(a, a), geo, [2, 2, 5, 6]), [x64([...cols.shape], 54)]);
   assert.throws(() => nb.col2im(c, geo, [2, 2, 5, 7]), nb.ShapeError);
   assert.throws(() => nb.im2col(nb.randn([2, 5, 6]), geo), nb.ShapeError);
 });
 
 test('gradcheck conv2d: stride/padding/dilation, groups, bias, non-contiguous input', () => {
-  gradcheck((x, w, b) => nb.conv2d(x, w, b, { stride: [2, 1], padding: [1, 2], dilation: [1, 2] }), [r64([2, 2, 5, 4], 1), r64([3, 2, 3, 2], 2), r64([3], 3)]);
-  gradcheck((x, w) => nb.conv2d(x, w, null, { groups: 2, padding: 1 }), [r64([1, 4, 4, 4], 4), r64([4, 2, 3, 3], 5)]);
+  gradcheck((x, w, b) => nb.conv2d(x, w, b, { stride: [2, 1], padding: [1, 2], dilation: [1, 2] }), [x64([2, 2, 5, 4], 1), x64([3, 2, 3, 2], 2), x64([3], 3)]);
+  gradcheck((x, w) => nb.conv2d(x, w, null, { groups: 2, padding: 1 }), [x64([1, 4, 4, 4], 4), x64([4, 2, 3, 3], 5)]);
   // A transposed view (H and W swapped) and an unbatched [C,H,W] input.
-  gradcheck((x, w) => nb.conv2d(nb.transpose(x, 2, 3), w), [r64([1, 2, 5, 4], 6), r64([2, 2, 2, 2], 7)]);
-  gradcheck((x, w) => nb.conv2d(nb.transpose(x, 1, 2), w, null, { padding: 1 }), [r64([2, 4, 3], 8), r64([2, 2, 3, 3], 9)]);
+  gradcheck((x, w) => nb.conv2d(nb.transpose(x, 2, 3), w), [x64([1, 2, 5, 4], 6), x64([2, 2, 2, 2], 7)]);
+  gradcheck((x, w) => nb.conv2d(nb.transpose(x, 1, 2), w, null, { padding: 1 }), [x64([2, 4, 3], 8), x64([2, 2, 3, 3], 9)]);
 });
 
 test('gradcheck maxPool2d and avgPool2d (padding, non-square, non-contiguous, unbatched)', () => {
-  gradcheck((x) => nb.maxPool2d(x, 3, { stride: 2, padding: 1 }), [r64([1, 2, 5, 5], 10)]);
-  gradcheck((x) => nb.maxPool2d(nb.transpose(x, 2, 3), [2, 3], { stride: [2, 1], dilation: [1, 2] }), [r64([1, 1, 7, 6], 11)]);
-  gradcheck((x) => nb.avgPool2d(x, 3, { stride: 2, padding: 1 }), [r64([1, 2, 5, 5], 12)]);
-  gradcheck((x) => nb.avgPool2d(nb.transpose(x, 1, 2), 2, { padding: 1, countIncludePad: false }), [r64([2, 5, 4], 13)]);
+  gradcheck((x) => nb.maxPool2d(x, 3, { stride: 2, padding: 1 }), [x64([1, 2, 5, 5], 10)]);
+  gradcheck((x) => nb.maxPool2d(nb.transpose(x, 2, 3), [2, 3], { stride: [2, 1], dilation: [1, 2] }), [x64([1, 1, 7, 6], 11)]);
+  gradcheck((x) => nb.avgPool2d(x, 3, { stride: 2, padding: 1 }), [x64([1, 2, 5, 5], 12)]);
+  gradcheck((x) => nb.avgPool2d(nb.transpose(x, 1, 2), 2, { padding: 1, countIncludePad: false }), [x64([2, 5, 4], 13)]);
 });
 
 test('gradcheck softmax, logSoftmax (first and second order), dropout, embedding', () => {
-  gradcheck((x) => nb.softmax(x, 1), [r64([3, 4], 20)]);
-  gradcheck((x) => nb.logSoftmax(nb.transpose(x, 0, 1), -1), [r64([4, 3], 21)]);
-  gradgradcheck((x) => nb.softmax(x, 0), [r64([4, 2], 22)]);
-  gradgradcheck((x) => nb.logSoftmax(x, -1), [r64([2, 5], 23)]);
+  gradcheck((x) => nb.softmax(x, 1), [x64([3, 4], 20)]);
+  gradcheck((x) => nb.logSoftmax(nb.transpose(x, 0, 1), -1), [x64([4, 3], 21)]);
+  gradgradcheck((x) => nb.softmax(x, 0), [x64([4, 2], 22)]);
+  gradgradcheck((x) => nb.logSoftmax(x, -1), [x64([2, 5], 23)]);
   // A fresh generator with the same seed per call gives the same mask in every evaluation.
-  gradcheck((x) => nb.dropout(nb.transpose(x, 0, 1), 0.3, true, new nb.Generator(5)), [r64([4, 3], 24)]);
+  gradcheck((x) => nb.dropout(nb.transpose(x, 0, 1), 0.3, true, new nb.Generator(5)), [x64([4, 3], 24)]);
   const idx = nb.tensor([[1, 3, 1], [0, 3, 3]], { dtype: 'int32' });
-  gradcheck((w) => nb.embedding(idx, nb.transpose(w, 0, 1)), [r64([3, 4], 25)]);
+  gradcheck((w) => nb.embedding(idx, nb.transpose(w, 0, 1)), [x64([3, 4], 25)]);
 });
 
 test('gradcheck second order through conv2d and pooling', () => {
-  gradgradcheck((x, w) => nb.conv2d(nb.tanh(x), w, null, { padding: 1 }), [r64([1, 1, 3, 3], 30), r64([2, 1, 2, 2], 31)]);
-  gradgradcheck((x) => nb.maxPool2d(nb.mul(x, x), 2), [r64([1, 1, 4, 4], 32)]);
-  gradgradcheck((x) => nb.avgPool2d(nb.mul(x, x), 2, { stride: 1 }), [r64([1, 1, 3, 3], 33)]);
+  gradgradcheck((x, w) => nb.conv2d(nb.tanh(x), w, null, { padding: 1 }), [x64([1, 1, 3, 3], 30), x64([2, 1, 2, 2], 31)]);
+  gradgradcheck((x) => nb.maxPool2d(nb.mul(x, x), 2), [x64([1, 1, 4, 4], 32)]);
+  gradgradcheck((x) => nb.avgPool2d(nb.mul(x, x), 2, { stride: 1 }), [x64([1, 1, 3, 3], 33)]);
 });
 
 // ---- behaviour ---------------------------------------------------------------------------------
