@@ -1,25 +1,15 @@
 // MaxPool2d and AvgPool2d over the pooling ops.
 
-import { avgPool2d, maxPool2d } from '../ops/index.js';
+import { avgPool2d, maxPool2d, type AvgPool2dOptions, type MaxPool2dOptions, type Pair as PairArg } from '../ops/index.js';
 import type { Tensor } from '../tensor.js';
 import { checkBool, checkPair } from './args.js';
 import { Module, type LayerConfig } from './module.js';
 
+// The layers take the pooling ops' own options.
+export type { AvgPool2dOptions, MaxPool2dOptions };
+
+/** A size as stored on the layer: as given, so config() round-trips it. */
 type Pair = number | [number, number];
-
-export interface MaxPool2dOptions {
-  /** Default: the kernel size. */
-  stride?: Pair | null;
-  padding?: Pair;
-  dilation?: Pair;
-}
-
-export interface AvgPool2dOptions {
-  /** Default: the kernel size. */
-  stride?: Pair | null;
-  padding?: Pair;
-  countIncludePad?: boolean;
-}
 
 export class MaxPool2d extends Module {
   readonly kernelSize: Pair;
@@ -27,7 +17,7 @@ export class MaxPool2d extends Module {
   readonly padding: Pair;
   readonly dilation: Pair;
 
-  constructor(kernelSize: Pair, opts: MaxPool2dOptions = {}) {
+  constructor(kernelSize: PairArg, opts: MaxPool2dOptions = {}) {
     super();
     this.kernelSize = checkPair('MaxPool2d', 'kernelSize', kernelSize, 1);
     this.stride = checkPair('MaxPool2d', 'stride', opts.stride ?? kernelSize, 1);
@@ -50,7 +40,7 @@ export class AvgPool2d extends Module {
   readonly padding: Pair;
   readonly countIncludePad: boolean;
 
-  constructor(kernelSize: Pair, opts: AvgPool2dOptions = {}) {
+  constructor(kernelSize: PairArg, opts: AvgPool2dOptions = {}) {
     super();
     this.kernelSize = checkPair('AvgPool2d', 'kernelSize', kernelSize, 1);
     this.stride = checkPair('AvgPool2d', 'stride', opts.stride ?? kernelSize, 1);
