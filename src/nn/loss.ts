@@ -204,6 +204,15 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
 
 // ---- binary losses ----
 
+/** Input and target of a binary loss: float tensors of one shape (float targets: soft labels are allowed). */
+function checkBinaryArgs(op: string, input: Tensor, target: Tensor): void {
+  checkTensor(op, input, 'input');
+  checkTensor(op, target, 'target');
+  checkFloat(op, input, 'input');
+  checkFloat(op, target, 'target');
+  checkSameShape(op, input, target);
+}
+
 export interface BCEOptions extends ReductionOptions {
   /** Elementwise weight, broadcast to the input's shape. */
   weight?: Tensor | null;
@@ -218,11 +227,7 @@ export interface BCEWithLogitsOptions extends BCEOptions {
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: BCEOptions = {}): Tensor {
   const op = 'binaryCrossEntropy';
   const reduction = checkReduction(op, opts.reduction ?? 'mean');
-  checkTensor(op, input, 'input');
-  checkTensor(op, target, 'target');
-  checkFloat(op, input, 'input');
-  checkFloat(op, target, 'target');
-  checkSameShape(op, input, target);
+  checkBinaryArgs(op, input, target);
   if (input.numel() > 0) {
     const x = input.detach();
     const lo = min(x).item(), hi = max(x).item();
@@ -241,11 +246,7 @@ export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: BCEOptio
 export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: BCEWithLogitsOptions = {}): Tensor {
   const op = 'binaryCrossEntropyWithLogits';
   const reduction = checkReduction(op, opts.reduction ?? 'mean');
-  checkTensor(op, input, 'input');
-  checkTensor(op, target, 'target');
-  checkFloat(op, input, 'input');
-  checkFloat(op, target, 'target');
-  checkSameShape(op, input, target);
+  checkBinaryArgs(op, input, target);
   // log(1 + e^-x) = log(1 + e^-|x|) + max(-x, 0); maximum splits the gradient at the tie x = 0,
   // which gives the exact derivative -1/2 there.
   const softplusNeg = add(log(add(exp(neg(abs(input))), 1)), maximum(neg(input), 0));
