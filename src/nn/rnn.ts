@@ -176,6 +176,14 @@ abstract class RNNBase extends Module {
     return batched ? s : squeeze(s, 1);
   }
 
+  /** forward of the cells whose only state is h (RNN, GRU): [output, h_n]. */
+  protected forwardHidden(input: Tensor, hx: Tensor | null | undefined): [Tensor, Tensor] {
+    const { x, batched } = this.prepareInput(input);
+    const h0 = this.prepareState('h_0', hx, batched, x.shape[1], this.layer(0).wih);
+    const { out, hn } = this.run(x, h0, null);
+    return [this.finishOutput(out, batched), this.finishState(hn, batched)];
+  }
+
   protected baseConfig(): LayerConfig {
     return {
       type: this.cell,
@@ -201,10 +209,7 @@ export class RNN extends RNNBase {
   }
 
   override forward(input: Tensor, hx?: Tensor | null): [Tensor, Tensor] {
-    const { x, batched } = this.prepareInput(input);
-    const h0 = this.prepareState('h_0', hx, batched, x.shape[1], this.layer(0).wih);
-    const { out, hn } = this.run(x, h0, null);
-    return [this.finishOutput(out, batched), this.finishState(hn, batched)];
+    return this.forwardHidden(input, hx);
   }
 
   override config(): LayerConfig {
@@ -239,10 +244,7 @@ export class GRU extends RNNBase {
   }
 
   override forward(input: Tensor, hx?: Tensor | null): [Tensor, Tensor] {
-    const { x, batched } = this.prepareInput(input);
-    const h0 = this.prepareState('h_0', hx, batched, x.shape[1], this.layer(0).wih);
-    const { out, hn } = this.run(x, h0, null);
-    return [this.finishOutput(out, batched), this.finishState(hn, batched)];
+    return this.forwardHidden(input, hx);
   }
 
   override config(): LayerConfig {
