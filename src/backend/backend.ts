@@ -27,6 +27,12 @@ export interface Conv2dGeometry {
   dilation: [number, number];
 }
 
+/** Output length of a window sweep along one dim (PyTorch's conv/pool formula): the ops' shape
+ *  checks and every backend's window kernels must agree on it. */
+export function convOutSize(inp: number, k: number, s: number, p: number, d: number): number {
+  return Math.floor((inp + 2 * p - d * (k - 1) - 1) / s) + 1;
+}
+
 /**
  * The primitives. All outputs are freshly allocated, contiguous, row-major arrays of `outDtype`
  * (or of the input dtype where no outDtype is given). Input views may be non-contiguous and, for

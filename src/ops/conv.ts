@@ -3,7 +3,7 @@
 // every op here differentiates any number of times.
 
 import { apply } from '../autograd.js';
-import { kernels, type Conv2dGeometry } from '../backend/backend.js';
+import { convOutSize, kernels, type Conv2dGeometry } from '../backend/backend.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { fmtShape } from '../shape.js';
 import { Tensor, ones } from '../tensor.js';
@@ -48,15 +48,11 @@ function pair(op: string, name: string, v: Pair, min: number): [number, number] 
   return p;
 }
 
-function outSize(inp: number, k: number, s: number, p: number, d: number): number {
-  return Math.floor((inp + 2 * p - d * (k - 1) - 1) / s) + 1;
-}
-
 /** Output height and width of a window sweep; throws when the window does not fit. */
 function outHW(op: string, shape: readonly number[], g: Conv2dGeometry): [number, number] {
   const H = shape[shape.length - 2], W = shape[shape.length - 1];
-  const OH = outSize(H, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
-  const OW = outSize(W, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
+  const OH = convOutSize(H, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
+  const OW = convOutSize(W, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
   if (OH < 1 || OW < 1) {
     const eh = g.dilation[0] * (g.kernel[0] - 1) + 1, ew = g.dilation[1] * (g.kernel[1] - 1) + 1;
     throw new ShapeError(

@@ -1,7 +1,7 @@
 // Fused reference kernels. For float32 storage every intermediate is rounded to float32 with
 // Math.fround, mirroring the composite op-by-op path (each op's output is a float32 tensor).
 
-import type { Conv2dGeometry, View } from '../backend.js';
+import { convOutSize, type Conv2dGeometry, type View } from '../backend.js';
 import { allocate, type TypedArray } from '../../dtype.js';
 import type { AdamStepHyper, FusedKernels } from '../fused.js';
 
@@ -40,8 +40,7 @@ function adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpA
 function maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32Array } {
   const [N, C, H, W] = x.shape;
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
-  const OH = Math.floor((H + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
-  const OW = Math.floor((W + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  const OH = convOutSize(H, kh, sh, ph, dh), OW = convOutSize(W, kw, sw, pw, dw);
   const out = allocate(x.data instanceof Float64Array ? 'float64' : 'float32', N * C * OH * OW);
   const argmax = new Int32Array(out.length);
   const [xn, xc, xh, xw] = x.strides;

@@ -2,7 +2,7 @@
 // ground truth other backends are tested against, and the fallback for anything they lack.
 
 import { allocate, type DType, type TypedArray } from '../../dtype.js';
-import type { Backend, BinaryOp, Conv2dGeometry, Kernels, ReduceOp, UnaryOp, View } from '../backend.js';
+import { convOutSize, type Backend, type BinaryOp, type Conv2dGeometry, type Kernels, type ReduceOp, type UnaryOp, type View } from '../backend.js';
 import { isContiguous, offsets, sizeOf, viewOffsets } from './strided.js';
 import { matmul } from './matmul.js';
 import { forEachRun2 } from './loops.js';
@@ -254,9 +254,8 @@ function dtypeOfArray(a: TypedArray): DType {
   return a instanceof Float64Array ? 'float64' : a instanceof Int32Array ? 'int32' : 'float32';
 }
 
-export function convOutSize(inp: number, k: number, s: number, p: number, d: number): number {
-  return Math.floor((inp + 2 * p - d * (k - 1) - 1) / s) + 1;
-}
+// Re-exported for the backends built on these kernels (wasm/conv.ts imports it from here).
+export { convOutSize };
 
 function im2col(x: View, g: Conv2dGeometry, padValue: number): TypedArray {
   const [N, C, H, W] = x.shape;
