@@ -53,11 +53,14 @@ export interface RepositoryOptions {
 /**
  * How forward passes are shaped so that no answer depends on its batch companions:
  * 'rows'   — any number of rows (the js and wasm kernels compute each row alone);
- * 'padded' — always exactly maxBatch rows, zero-padded (BLAS picks its kernels and blocking by
- *            the row count, so 5 rows and 1 row round differently, but a fixed count is
- *            position- and companion-independent);
- * 'single' — one row at a time, when neither holds.
- * calibrate() measures which one holds for this model on the active backend.
+ * 'padded' — always exactly `padTo` rows, zero-padded. BLAS picks kernels by the row count and
+ *            computes the rows past the last full tile with an edge kernel that rounds
+ *            differently (OpenBLAS sgemm here: 5 rows and 1 row differ; 12, 16, 20, ... agree
+ *            with each other only at full tiles), and whether two paths happen to agree depends
+ *            on the data, so only one fixed count, checked for position-independence on several
+ *            probe sets, is trusted;
+ * 'single' — one row at a time, when no such count is found.
+ * calibrate() measures which holds for this model on the active backend.
  */
 export type BatchMode = 'rows' | 'padded' | 'single';
 
@@ -81,6 +84,8 @@ export class ModelVersion {
   readonly batcher: Batcher;
   readonly maxBatch: number;
   mode: BatchMode = 'rows';
+  /** Rows per forward pass in 'padded' mode (≥ maxBatch). */
+  padTo = 1;
 
   constructor(readonly name: string, readonly version: string, readonly model: Module, readonly meta: ModelMeta, opts: RepositoryOptions) {
     const probe = noGrad(() => model.forward(tensor(new Float32Array(meta.input.shape.reduce((a, b) => a * b, 1)), { shape: [1, ...meta.input.shape] })) as Tensor);
@@ -106,13 +111,14 @@ export class ModelVersion {
   /** The network on `rows` raw samples: [scores, probabilities?], row-major; each row's values do
    *  not depend on the other rows (see BatchMode). */
   forward(input: Float32Array, rows: number): Float32Array[] {
-    const m = this.mode === 'rows' ? 0 : this.mode === 'padded' ? this.maxBatch : 1;
-    if (m === 0 || rows === m) return this.compute(input, rows);
+    if (this.mode === 'rows') return this.compute(input, rows);
+    const most = this.mode === 'padded' ? this.maxBatch : 1;
+    const m = this.mode === 'padded' ? this.padTo : 1;
     const size = this.sig.sampleSize;
     const w = this.width;
     let outs: Float32Array[] = [];
-    for (let r0 = 0; r0 < rows; r0 += m) {
-      const n = Math.min(m, rows - r0);
+    for (let r0 = 0; r0 < rows; r0 += most) {
+      const n = Math.min(most, rows - r0);
       let chunk = input.subarray(r0 * size, (r0 + n) * size);
       if (n < m) {
         const padded = new Float32Array(m * size);
@@ -120,6 +126,7 @@ export class ModelVersion {
         chunk = padded;
       }
       const res = this.compute(chunk, m);
+      if (n === rows && m === rows) return res;
       if (r0 === 0) outs = res.map(() => new Float32Array(rows * w));
       res.forEach((o, k) => outs[k]!.set(o.subarray(0, n * w), r0 * w));
     }
@@ -131,20 +138,38 @@ export class ModelVersion {
     const size = this.sig.sampleSize;
     const p = this.maxBatch;
     this.mode = 'rows';
+    this.padTo = 1;
     if (p === 1) return this.mode;
+    const w = this.width;
+    const rowOf = (outs: Float32Array[], r: number) => outs.map((o) => o.subarray(r * w, (r + 1) * w));
+    const same = (a: Float32Array[], b: Float32Array[]) => a.every((o, k) => sameBits(o, b[k]!));
+    // cheap common case first: rows of a full batch against each row alone
     const x = probeValues(p * size, 1);
     const all = this.compute(x, p);
     const check = [...new Set([0, 1, 2, 3, p >> 1, p - 3, p - 2, p - 1])].filter((r) => r >= 0 && r < p);
-    const w = this.width;
-    if (check.every((r) => this.compute(x.slice(r * size, (r + 1) * size), 1).every((o, k) => sameBits(o, all[k]!.slice(r * w, (r + 1) * w))))) return this.mode;
-    // fixed-size batches: the same row at other positions, among other companions
-    const row = x.slice(0, size);
-    const answers = [0, p - 1, p >> 1].map((pos, t) => {
-      const batch = probeValues(p * size, 100 + t);
-      batch.set(row, pos * size);
-      return this.compute(batch, p).map((o) => o.slice(pos * w, (pos + 1) * w));
-    });
-    this.mode = answers.every((a) => a.every((o, k) => sameBits(o, answers[0]![k]!))) ? 'padded' : 'single';
+    if (check.every((r) => same(this.compute(x.slice(r * size, (r + 1) * size), 1), rowOf(all, r)))) return this.mode;
+    // else the first row count (maxBatch, or it rounded up to a likely tile multiple) whose
+    // answers do not move with the rows' positions: each probe set, rotated, must answer alike
+    const candidates = [...new Set([p, ...[16, 24, 32, 48, 64].map((t) => Math.ceil(p / t) * t)])].sort((a, b) => a - b);
+    for (const m of candidates) {
+      let stable = true;
+      for (let t = 0; t < 6 && stable; t++) {
+        const xs = probeValues(m * size, 10 + t);
+        const ref = this.compute(xs, m);
+        const shift = 1 + ((t * 7) % (m - 1));
+        const rotated = new Float32Array(m * size);
+        rotated.set(xs.subarray(shift * size));
+        rotated.set(xs.subarray(0, shift * size), (m - shift) * size);
+        const out = this.compute(rotated, m);
+        for (let i = 0; i < m && stable; i++) stable = same(rowOf(out, i), rowOf(ref, (i + shift) % m));
+      }
+      if (stable) {
+        this.mode = 'padded';
+        this.padTo = m;
+        return this.mode;
+      }
+    }
+    this.mode = 'single';
     return this.mode;
   }
 

@@ -86,7 +86,7 @@ function mediaType(req: FastifyRequest): string {
 function describeMode(v: ModelVersion): string {
   const backend = getBackend().name;
   if (v.mode === 'rows') return `${backend} backend, batches of up to ${v.maxBatch} rows`;
-  if (v.mode === 'padded') return `${backend} backend, batches padded to ${v.maxBatch} rows so answers do not depend on batch size`;
+  if (v.mode === 'padded') return `${backend} backend, up to ${v.maxBatch} rows per batch, zero-padded to ${v.padTo} so answers do not depend on batch size`;
   return `${backend} backend, one row at a time: batched rows would not match single answers`;
 }
 
