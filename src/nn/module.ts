@@ -68,6 +68,21 @@ function members(m: Module): Members {
 
 const join = (prefix: string, name: string): string => (prefix ? `${prefix}.${name}` : name);
 
+/** The members pick() lists of every module under root, with dotted names, each tensor once (a
+ *  tensor shared by several modules keeps its first name). */
+function namedOnce<T extends Tensor>(root: Module, prefix: string, pick: (m: Members) => readonly (readonly [string, T, ...unknown[]])[]): [string, T][] {
+  const out: [string, T][] = [];
+  const seen = new Set<T>();
+  for (const [mp, m] of root.namedModules(prefix)) {
+    for (const [n, t] of pick(members(m))) {
+      if (seen.has(t)) continue;
+      seen.add(t);
+      out.push([join(mp, n), t]);
+    }
+  }
+  return out;
+}
+
 function listKeys(keys: readonly string[], max = 20): string {
   const shown = keys.slice(0, max).map((k) => `"${k}"`).join(', ');
   return keys.length > max ? `${shown} and ${keys.length - max} more` : shown;
@@ -164,33 +179,16 @@ export abstract class Module {
 
   /** Parameters with dotted names, each once (a shared parameter keeps its first name). */
   namedParameters(prefix = ''): [string, Parameter][] {
-    const out: [string, Parameter][] = [];
-    const seen = new Set<Parameter>();
-    for (const [mp, m] of this.namedModules(prefix)) {
-      for (const [n, p] of members(m).params) {
-        if (seen.has(p)) continue;
-        seen.add(p);
-        out.push([join(mp, n), p]);
-      }
-    }
-    return out;
+    return namedOnce(this, prefix, (m) => m.params);
   }
 
   parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
   }
 
+  /** Buffers with dotted names, each once (a shared buffer keeps its first name). */
   namedBuffers(prefix = ''): [string, Tensor][] {
-    const out: [string, Tensor][] = [];
-    const seen = new Set<Tensor>();
-    for (const [mp, m] of this.namedModules(prefix)) {
-      for (const [n, b] of members(m).buffers) {
-        if (seen.has(b)) continue;
-        seen.add(b);
-        out.push([join(mp, n), b]);
-      }
-    }
-    return out;
+    return namedOnce(this, prefix, (m) => m.buffers);
   }
 
   buffers(): Tensor[] {
