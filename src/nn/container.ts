@@ -3,6 +3,7 @@
 // which keeps that order whatever else the instance holds.
 
 import { IndexError, ValueError } from '../errors.js';
+import type { Tensor } from '../tensor.js';
 import { Module, describe, type LayerConfig } from './module.js';
 
 const isIndexKey = (k: string): boolean => /^(0|[1-9]\d*)$/.test(k);
@@ -43,8 +44,9 @@ export class Sequential extends Module {
     for (let i = 0; i < n; i++) yield this[i];
   }
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  override forward(x: any): any {
+  /** Each layer's output is the next one's input. Typed Tensor → Tensor, the common case; a chain
+   *  whose ends take or return something else (an RNN's tuple) is not checked at run time. */
+  override forward(x: Tensor): Tensor {
     let y = x;
     for (const m of this) y = m.forward(y);
     return y;
