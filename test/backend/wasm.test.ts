@@ -12,6 +12,8 @@ import type { Conv2dGeometry, Kernels, View } from '../../src/backend/backend.js
 import { jsKernels } from '../../src/backend/js/index.js';
 import { wasmBackend, wasmKernels } from '../../src/backend/wasm/index.js';
 import { wasmPoolReady } from '../../src/backend/wasm/pool.js';
+import { wasmRuntime } from '../../src/backend/wasm/module.js';
+import { fileURLToPath } from 'node:url';
 
 // Three threads whatever the machine has, so the split paths (uneven ones included) always run.
 process.env.NABLA_THREADS = '3';
@@ -308,7 +310,7 @@ test('selection: wasm is the default when it loads; NABLA_BACKEND=js overrides',
   assert.equal(run({ NABLA_BACKEND: undefined, NABLA_BLAS_LIB: '/nonexistent/libopenblas.so.0' }), 'wasm');
   assert.equal(run({ NABLA_BACKEND: 'js' }), 'js');
   const av = wasmBackend.available();
-  assert.ok(av.ok && /kernels\.wasm/.test(av.reason), av.reason);
+  assert.ok(av.ok && /kernels(-relaxed)?\.wasm/.test(av.reason), av.reason);
 });
 
 // ---- through the ops ----------------------------------------------------------------------
@@ -346,4 +348,35 @@ test('conv2d + relu + maxPool2d + linear, forward and backward: wasm float32 vs 
     const scale = Math.max(...Array.from(r, Math.abs));
     assertClose(got[i], r, 1e-5, 1e-5 * scale, `conv net ${names[i]}`);
   });
+});
+
+// ---- the relaxed-SIMD module ----------------------------------------------------------------
+
+// This file runs itself again in a child whose engine takes kernels-relaxed.wasm (fused
+// multiply-add), so both builds pass every test above.
+const inChild = process.env.NABLA_WASM_TEST_CHILD === '1';
+
+test('relaxed SIMD: this whole file passes again on kernels-relaxed.wasm', { skip: inChild ? 'running as the child' : skip }, (t) => {
+  const probe = "import('./dist/src/backend/wasm/module.js').then((m) => console.log(m.wasmRuntime()?.file))";
+  const cwd = fileURLToPath(new URL('../../../', import.meta.url));
+  // Node 22+ validates relaxed SIMD as it is; Node 20 needs V8's flag.
+  for (const flags of [[], ['--experimental-wasm-relaxed-simd']]) {
+    const p = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', probe], { cwd, encoding: 'utf8' });
+    if (p.status !== 0 || !p.stdout.trim().endsWith('kernels-relaxed.wasm')) continue;
+    // Without NODE_TEST_CONTEXT the child reports as a top-level run (TAP on stdout).
+    const env: NodeJS.ProcessEnv = { ...process.env, NABLA_WASM_TEST_CHILD: '1', NABLA_EXPECT_RELAXED: '1' };
+    delete env.NODE_TEST_CONTEXT;
+    const res = spawnSync(process.execPath, [...flags, '--test', '--test-reporter=tap', fileURLToPath(import.meta.url)], { cwd, env, encoding: 'utf8' });
+    assert.equal(res.status, 0, `child run with [${flags.join(' ')}] failed:\n${res.stdout.slice(-4000)}\n${res.stderr.slice(-2000)}`);
+    assert.match(res.stdout, /# fail 0/);
+    return;
+  }
+  t.skip('this engine validates no relaxed SIMD, even with --experimental-wasm-relaxed-simd');
+});
+
+test('the loaded module is the expected build', { skip }, () => {
+  const file = wasmRuntime()!.file;
+  if (process.env.NABLA_EXPECT_RELAXED === '1') assert.ok(file.endsWith('kernels-relaxed.wasm'), file);
+  else if (process.env.NABLA_WASM_RELAXED === '0') assert.ok(file.endsWith('kernels.wasm'), file);
+  else assert.ok(/kernels(-relaxed)?\.wasm$/.test(file), file);
 });

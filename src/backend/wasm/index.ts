@@ -9,9 +9,8 @@ import { jsFused } from '../js/fused.js';
 import { jsKernels } from '../js/index.js';
 import { col2im, im2col } from './conv.js';
 import { matmul } from './matmul.js';
-import { WASM_URL, wasmLoadError, wasmRuntime } from './module.js';
+import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
-import { fileURLToPath } from 'node:url';
 
 export const wasmKernels = { ...jsKernels, matmul, im2col, col2im } satisfies Kernels;
 
@@ -24,7 +23,7 @@ export const wasmBackend: BackendWithFused = {
     if (!rt) return { ok: false, reason: `WebAssembly kernels could not be loaded: ${wasmLoadError()}` };
     return {
       ok: true,
-      reason: `WebAssembly SIMD kernels from ${fileURLToPath(WASM_URL)} for float32 matmul, im2col and col2im on up to ${poolThreads()} threads (NABLA_THREADS); js reference kernels for the rest`,
+      reason: `WebAssembly SIMD kernels from ${rt.file} for float32 matmul, im2col and col2im on up to ${poolThreads()} threads (NABLA_THREADS); js reference kernels for the rest`,
     };
   },
   kernels: wasmKernels,

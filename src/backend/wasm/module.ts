@@ -41,6 +41,8 @@ const MAX_PAGES = 65536;
 export const CONTROL_BYTES = 4096;
 
 export const WASM_URL = new URL('./kernels.wasm', import.meta.url);
+/** The same kernels with relaxed SIMD's fused multiply-add, used where the engine validates it. */
+export const WASM_RELAXED_URL = new URL('./kernels-relaxed.wasm', import.meta.url);
 
 export interface WasmRuntime {
   readonly module: WebAssembly.Module;
@@ -48,6 +50,8 @@ export interface WasmRuntime {
   readonly exports: WasmExports;
   /** Byte address of the control block (CONTROL_BYTES long); scratch starts right after it. */
   readonly control: number;
+  /** The file the module came from: kernels-relaxed.wasm (fused multiply-add) or kernels.wasm. */
+  readonly file: string;
   readonly mr: number;
   readonly nr: number;
   /** A Float32Array over the whole memory, current after any growth. */
@@ -82,14 +86,17 @@ export function wasmLoadError(): string | null {
 function load(): WasmRuntime {
   if (typeof WebAssembly === 'undefined') throw new Error('WebAssembly is not available in this runtime');
   if (typeof SharedArrayBuffer === 'undefined') throw new Error('SharedArrayBuffer is not available in this runtime');
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(fileURLToPath(WASM_URL));
-  } catch {
-    throw new Error(`${fileURLToPath(WASM_URL)} not found: build it with \`npm run build\` (scripts/build-wasm.mjs)`);
+  // Relaxed SIMD first (unless NABLA_WASM_RELAXED=0, e.g. for results that do not depend on
+  // whether the CPU fuses multiply-adds); an engine without it fails validation and gets the other.
+  let file = fileURLToPath(WASM_RELAXED_URL);
+  let bytes = process.env.NABLA_WASM_RELAXED === '0' ? null : readOrNull(file);
+  if (!bytes || !WebAssembly.validate(bytes)) {
+    file = fileURLToPath(WASM_URL);
+    bytes = readOrNull(file);
+    if (!bytes) throw new Error(`${file} not found: build it with \`npm run build\` (scripts/build-wasm.mjs)`);
   }
-  // Compiling validates SIMD and threads support: an engine without them throws here.
-  const module = new WebAssembly.Module(new Uint8Array(bytes));
+  // Compiling checks SIMD and threads support: an engine without them throws here.
+  const module = new WebAssembly.Module(bytes);
   const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const exports = instance.exports as unknown as WasmExports;
@@ -101,6 +108,7 @@ function load(): WasmRuntime {
     memory,
     exports,
     control,
+    file,
     mr: exports.MR.value as number,
     nr: exports.NR.value as number,
     f32() {
@@ -127,6 +135,14 @@ function load(): WasmRuntime {
     },
   };
   return rt;
+}
+
+function readOrNull(path: string): Uint8Array<ArrayBuffer> | null {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch {
+    return null;
+  }
 }
 
 function align(p: number): number {
