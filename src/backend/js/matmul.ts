@@ -1,6 +1,6 @@
 // Reference batched matmul. b is packed k-major into a float64 buffer; four rows of the output
 // are accumulated at once so each packed b value loaded feeds four multiply-adds, and zero
-// a[i,k] (common after ReLU) are skipped only when all four rows are zero there.
+// a[i,k] (common after ReLU) are skipped when all four rows are zero there and b is finite.
 
 import { allocate, type DType, type TypedArray } from '../../dtype.js';
 import type { View } from '../backend.js';
@@ -16,13 +16,21 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray {
   const [bsb, bsk, bsn] = b.strides;
   const ad = a.data, bd = b.data;
   let lastB = -1;
+  // Skipping zero a[i,k] is exact only when b is finite (0·Inf and 0·NaN are NaN).
+  let skipZeros = true;
   for (let bi = 0; bi < B; bi++) {
     const bBase = b.offset + bi * bsb;
     if (bBase !== lastB) {
+      let finite = 0;
       for (let k = 0, p = 0; k < K; k++) {
         const r = bBase + k * bsk;
-        for (let n = 0; n < N; n++) bp[p++] = bd[r + n * bsn];
+        for (let n = 0; n < N; n++) {
+          const v = bd[r + n * bsn];
+          bp[p++] = v;
+          finite += v - v; // stays 0 unless some v is ±Inf or NaN
+        }
       }
+      skipZeros = finite === 0;
       lastB = bBase;
     }
     const aBase = a.offset + bi * asb;
@@ -33,7 +41,7 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray {
       for (let k = 0; k < K; k++) {
         const o = k * ask;
         const a0 = ad[r0 + o], a1 = ad[r1 + o], a2 = ad[r2 + o], a3 = ad[r3 + o];
-        if (a0 === 0 && a1 === 0 && a2 === 0 && a3 === 0) continue;
+        if (skipZeros && a0 === 0 && a1 === 0 && a2 === 0 && a3 === 0) continue;
         const kb = k * N;
         for (let n = 0; n < N; n++) {
           const bv = bp[kb + n];
@@ -51,7 +59,7 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray {
       const ar = aBase + m * asm;
       for (let k = 0; k < K; k++) {
         const av = ad[ar + k * ask];
-        if (av === 0) continue;
+        if (skipZeros && av === 0) continue;
         const kb = k * N;
         for (let n = 0; n < N; n++) row[n] += av * bp[kb + n];
       }
