@@ -88,7 +88,21 @@ function load(name: string): Blas {
   const setThreads = fn('void openblas_set_num_threads(int n)') as (n: number) => void;
   const wanted = Number(process.env.NABLA_THREADS);
   if (!process.env.OPENBLAS_NUM_THREADS && Number.isInteger(wanted) && wanted >= 1) setThreads(wanted);
-  return { sgemm, dgemm, lib: name, config: String(getConfig()).trim(), threads: getThreads() };
+  const threads = getThreads();
+  // Products below this many multiply-adds run on the calling thread alone: waking OpenBLAS's
+  // workers for them costs more than it saves, and its spinning workers then compete with the
+  // JS thread for the cores (measured under load: a CNN step 647 ms threaded vs 291 ms single).
+  const SERIAL_BELOW = 1 << 23;
+  let current = threads;
+  const adaptive = (g: Gemm): Gemm => (order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) => {
+    const want = m * n * k < SERIAL_BELOW ? 1 : threads;
+    if (want !== current) {
+      setThreads(want);
+      current = want;
+    }
+    g(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  };
+  return { sgemm: adaptive(sgemm), dgemm: adaptive(dgemm), lib: name, config: String(getConfig()).trim(), threads };
 }
 
 function firstLine(e: unknown): string {
