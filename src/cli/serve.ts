@@ -1,6 +1,7 @@
 // `nabla serve <model-dir>...`: the OIP v2 server in the foreground. SIGTERM/SIGINT drain and exit
 // 0 (1 if requests were still running at the exit timeout); SIGHUP reloads every model.
 
+import { existsSync, statSync } from 'node:fs';
 import { setBackend } from '../backend/backend.js';
 import '../index.js';
 import { parseModelSource, type ModelSource } from '../serve/repository.js';
@@ -39,6 +40,10 @@ export async function runServe(dirs: string[], a: ServeArgs): Promise<void> {
     models = dirs.map(parseModelSource);
   } catch (e) {
     throw new UsageError(`serve: ${(e as Error).message}`);
+  }
+  // a missing directory is a typo to fix now; a corrupt model starts and is reported not ready
+  for (const m of models) {
+    if (!existsSync(m.dir) || !statSync(m.dir).isDirectory()) throw new UsageError(`serve: ${m.dir}: no such model directory (expected one written by \`nabla train\`)`);
   }
   const say = (line: string) => process.stderr.write(`nabla serve: ${line}\n`);
   const handle = await serve({

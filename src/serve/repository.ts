@@ -7,6 +7,7 @@
 import { basename, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { noGrad } from '../autograd.js';
+import { ValueError } from '../errors.js';
 import { loadModelDir, type ModelMeta } from '../io/model-dir.js';
 import type { Module } from '../nn/index.js';
 import { div, sub } from '../ops/elementwise.js';
@@ -36,7 +37,7 @@ export function parseModelSource(spec: string): ModelSource {
     if (name === 'model') name = basename(resolve(abs, '..'));
   }
   if (!MODEL_NAME_RE.test(name)) {
-    throw new Error(`model name ${JSON.stringify(name)} (from ${JSON.stringify(spec)}) is invalid: expected 1–128 characters from [A-Za-z0-9_.-] starting with a letter or digit; name it explicitly with name=dir`);
+    throw new ValueError(`model name ${JSON.stringify(name)} (from ${JSON.stringify(spec)}) is invalid: expected 1–128 characters from [A-Za-z0-9_.-] starting with a letter or digit; name it explicitly with name=dir`);
   }
   return { name, dir: resolve(dir) };
 }
@@ -269,8 +270,8 @@ export class ModelRepository {
 
   constructor(sources: ModelSource[], readonly opts: RepositoryOptions) {
     for (const s of sources) {
-      if (!MODEL_NAME_RE.test(s.name)) throw new Error(`model name ${JSON.stringify(s.name)} is invalid: expected ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`);
-      if (this.entries.has(s.name)) throw new Error(`two models are named ${s.name}; name them apart with name=dir`);
+      if (!MODEL_NAME_RE.test(s.name)) throw new ValueError(`model name ${JSON.stringify(s.name)} is invalid: expected ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`);
+      if (this.entries.has(s.name)) throw new ValueError(`two models are named ${s.name}; name them apart with name=dir`);
       this.entries.set(s.name, new ModelEntry(s));
       opts.metrics.addModel(s.name);
     }

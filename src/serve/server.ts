@@ -5,6 +5,7 @@
 
 import { Server as NetServer } from 'node:net';
 import { getBackend } from '../backend/backend.js';
+import { ValueError } from '../errors.js';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { QueueFullError, TimeoutError } from './batcher.js';
 import { pngToMnist } from './image.js';
@@ -74,7 +75,7 @@ type Method = (typeof METHODS)[number];
 
 function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
   const x = v ?? dflt;
-  if (!Number.isSafeInteger(x) || x < min) throw new RangeError(`serve: ${name} must be an integer ≥ ${min}, got ${String(v)}`);
+  if (!Number.isSafeInteger(x) || x < min) throw new ValueError(`serve: ${name} must be an integer ≥ ${min}, got ${String(v)}`);
   return x;
 }
 
@@ -92,7 +93,7 @@ function describeMode(v: ModelVersion): string {
 
 export async function serve(opts: ServeOptions): Promise<ServeHandle> {
   const sources = opts.models.map((m) => (typeof m === 'string' ? parseModelSource(m) : m));
-  if (sources.length === 0) throw new RangeError('serve: give at least one model directory');
+  if (sources.length === 0) throw new ValueError('serve: give at least one model directory');
   const maxBatch = positiveInt('maxBatch', opts.maxBatch, 32);
   const batching = {
     maxBatch,
@@ -421,7 +422,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     app,
     async reload(name?: string) {
       const entries = name === undefined ? [...repo.entries.values()] : [repo.get(name)].filter((e): e is ModelEntry => e !== undefined);
-      if (name !== undefined && entries.length === 0) throw new RangeError(`reload: no model named ${name}`);
+      if (name !== undefined && entries.length === 0) throw new ValueError(`reload: no model named ${name}`);
       for (const e of entries) {
         const v = await e.load(repo.opts);
         log(`reloaded model ${e.name} (version ${v.version}, ${describeMode(v)}) from ${e.source.dir}`);

@@ -2,7 +2,7 @@
 // request, and SIGTERM lets every request sent before it finish, then exits 0.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
@@ -75,6 +75,28 @@ it('nabla serve: SIGHUP reloads and SIGTERM drains under load with zero failed i
   } finally {
     agent.destroy();
     if (child.exitCode === null) child.kill('SIGKILL');
+    t.cleanup();
+  }
+});
+
+it('nabla serve: usage errors exit 2 with one line, no stack', () => {
+  const t = tempDir();
+  makeModelDir(`${t.dir}/m`);
+  try {
+    const cases: [string[], RegExp][] = [
+      [['/nonexistent-model-dir', '--port', '0'], /no such model directory/],
+      [[`${t.dir}/m`, '--port', '70000'], /--port/],
+      [[`${t.dir}/m`, `${t.dir}/m`, '--port', '0'], /two models are named m/],
+      [['bad name=' + `${t.dir}/m`, '--port', '0'], /no such model directory/],
+      [[`${t.dir}/m`, '--max-batch', '0', '--port', '0'], /--max-batch/],
+    ];
+    for (const [args, expect] of cases) {
+      const r = spawnSync(process.execPath, [BIN, 'serve', ...args], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, expect);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    }
+  } finally {
     t.cleanup();
   }
 });
