@@ -23,6 +23,9 @@ export interface BatcherOptions {
   maxWaitMs: number;
   /** Most requests waiting; beyond it submit() rejects at once. */
   maxQueue: number;
+  /** Most rows waiting (bounds the queue's memory when requests carry many rows); default
+   *  maxQueue × maxBatch. A request larger than this still runs when the queue is empty. */
+  maxQueueRows?: number;
   /** Deadline of each request from submit(), in ms. */
   timeoutMs: number;
   /** Runs the model on `rows` samples laid out contiguously in `input`; returns outputs row-major. */
@@ -57,6 +60,7 @@ export class Batcher {
   private scheduled = false;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  private queuedRows = 0;
 
   constructor(opts: BatcherOptions) {
     this.opts = opts;
@@ -76,6 +80,11 @@ export class Batcher {
     if (this.depth >= this.opts.maxQueue) {
       return Promise.reject(new QueueFullError(`the queue is full (${this.opts.maxQueue} requests waiting); retry later`));
     }
+    const maxRows = this.opts.maxQueueRows ?? this.opts.maxQueue * this.opts.maxBatch;
+    if (this.depth > 0 && this.queuedRows + rows > maxRows) {
+      return Promise.reject(new QueueFullError(`the queue is full (${this.queuedRows} samples waiting, at most ${maxRows}); retry later`));
+    }
+    this.queuedRows += rows;
     const now = performance.now();
     return new Promise<BatchResult>((resolve, reject) => {
       this.queue.push({ input, rows, enqueued: now, deadline: now + this.opts.timeoutMs, resolve, reject });
@@ -112,12 +121,14 @@ export class Batcher {
       const p = this.queue[this.head]!;
       if (p.deadline <= now) {
         this.head++;
+        this.queuedRows -= p.rows;
         this.opts.onDequeue?.((now - p.enqueued) / 1000);
         p.reject(new TimeoutError(`the request waited ${Math.round(now - p.enqueued)} ms in the queue, past its ${this.opts.timeoutMs} ms timeout`, 'queue'));
         continue;
       }
       if (batch.length > 0 && rows + p.rows > this.opts.maxBatch) break;
       this.head++;
+      this.queuedRows -= p.rows;
       batch.push(p);
       rows += p.rows;
       if (rows >= this.opts.maxBatch) break;

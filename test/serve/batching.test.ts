@@ -121,6 +121,12 @@ describe('Batcher', () => {
     const ok = [b.submit(new Float32Array([1]), 1), b.submit(new Float32Array([1]), 1)];
     await assert.rejects(b.submit(new Float32Array([1]), 1), QueueFullError);
     await Promise.all(ok);
+    // rows bound the queue's memory too; a large request alone still runs
+    const r = new Batcher({ maxBatch: 2, maxWaitMs: 0, maxQueue: 10, maxQueueRows: 4, timeoutMs: 1000, run: echo });
+    const big = r.submit(new Float32Array(6), 6);
+    await assert.rejects(r.submit(new Float32Array(1), 1), /samples waiting, at most 4/);
+    await big;
+    await r.submit(new Float32Array(3), 3);
 
     const slow = (input: Float32Array, rows: number) => {
       const until = performance.now() + 30;
