@@ -159,15 +159,15 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     done();
   });
 
-  app.setErrorHandler((err: FastifyError | HttpError, _req, reply) => {
+  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     if (err instanceof HttpError) return reply.code(err.status).headers(err.headers).send({ error: err.message });
     const fe = err as FastifyError;
     switch (fe.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        lingerOn(_req, reply);
+        lingerOn(req, reply);
         return reply.code(413).send({ error: `body: larger than the limit of ${bodyLimit} bytes` });
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return reply.code(415).send({ error: `Content-Type ${show(_req.headers['content-type'] ?? '(none)')} is not accepted: expected application/json (infer, load) or image/png (predict)` });
+        return reply.code(415).send({ error: `Content-Type ${show(req.headers['content-type'] ?? '(none)')} is not accepted: expected application/json (infer, load) or image/png (predict)` });
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return reply.code(400).send({ error: 'body: expected a JSON object, got an empty body' });
     }
