@@ -335,7 +335,8 @@ function formatTable(rows: Row[], columns: { id: string; label: string }[], reps
     ...grid.map(line),
     '',
     ...Object.entries(fractions).map(([label, fs]) => `* ${label} (and its CPU time): only a fraction of the epoch was timed, then scaled up to the whole epoch (${fs.join(', ')})`),
-    ...(reps > 1 ? [`n=k: k repetitions instead of ${reps} (a timed run over the --long-seconds limit is not repeated)`] : []),
+    ...(rows.some((r) => Object.values(r.cells).some((c) => c.value != null && c.reps < reps))
+      ? [`n=k: k repetitions instead of ${reps} (a timed run over the --long-seconds limit is not repeated)`] : []),
     ...Object.entries(errors).map(([key, labels]) => {
       const [id, error] = key.split('\u0000');
       return `${id} cannot run ${[...labels].join(', ')}: ${error}`;
@@ -378,6 +379,7 @@ async function main(): Promise<void> {
     machine: { cpu: cpus()[0]?.model, cores: CORES, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}`, shared: true },
     load,
     protocol: {
+      workloads: o.workloads, systems: o.systems ?? 'all available',
       reps: o.reps, statistic: 'median', capSeconds: o.capSeconds, longSeconds: o.longSeconds,
       sgemm: 'float32 n×n·n×n, GFLOPS = 2n³ / wall time of one product, after one untimed product',
       epoch: 'Fashion-MNIST train 60k, shuffled, Adam lr 1e-3, cross-entropy, batch 64 (mlp) / 32 (cnn); 5 untimed warm-up steps (plus a 20-step probe in round 1) before the timed epoch; repetitions interleaved across systems; a fraction < 1 means only the first fraction×steps of the epoch were timed and the time was scaled up to the whole epoch',
