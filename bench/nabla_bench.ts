@@ -2,7 +2,7 @@
 // way (same warm-up, probe, fractions, rounds), on one backend chosen by name, printed as one
 // JSON line on stdout. bench/run.ts calls this once per workload and repetition round.
 //   node dist/bench/nabla_bench.js sgemm --backend wasm --sizes 256,512 --reps 3
-//   node dist/bench/nabla_bench.js epoch --backend wasm --model cnn [--fraction auto|F] [--eval]
+//   node dist/bench/nabla_bench.js epoch --backend wasm --model cnn [--fraction auto|F] [--cap-seconds S] [--max-fraction F] [--eval]
 //   node dist/bench/nabla_bench.js infer --backend wasm --batches 1,256 [--rounds 7]
 
 import { loadavg } from 'node:os';
@@ -29,6 +29,7 @@ interface Args {
   model: string;
   fraction: 'auto' | number;
   capSeconds: number;
+  maxFraction: number;
   eval: boolean;
   batches: number[];
   rounds: number;
@@ -51,6 +52,7 @@ function parseArgs(argv: string[]): Args {
     model: get('--model', 'mlp'),
     fraction: fraction === 'auto' ? 'auto' : Number(fraction),
     capSeconds: Number(get('--cap-seconds', '1200')),
+    maxFraction: Number(get('--max-fraction', '1')),
     eval: argv.includes('--eval'),
     batches: list(get('--batches', '1,256')),
     rounds: Number(get('--rounds', '7')),
@@ -90,8 +92,9 @@ async function split(which: 'train' | 'test'): Promise<nb.data.TensorDataset> {
   return nb.data.imageSetToDataset(set[which], { normalize: { mean: 0.5, std: 0.5 } });
 }
 
-function pickFraction(perStep: number, steps: number, cap: number): number {
-  for (const f of LADDER) if (perStep * steps * f <= cap) return f;
+/** The largest fraction on the ladder, at most maxFraction, whose extrapolated time fits under the cap. */
+function pickFraction(perStep: number, steps: number, cap: number, maxFraction: number): number {
+  for (const f of LADDER) if (f <= maxFraction && perStep * steps * f <= cap) return f;
   return LADDER[LADDER.length - 1];
 }
 
@@ -130,7 +133,7 @@ async function epoch(a: Args): Promise<object> {
   untimed(WARMUP);
   if (fraction === 'auto') {
     probe = untimed(PROBE) * steps;
-    fraction = pickFraction(probe / steps, steps, a.capSeconds);
+    fraction = pickFraction(probe / steps, steps, a.capSeconds, a.maxFraction);
   }
   it.return?.();
   const timed = fraction >= 1 ? steps : Math.max(1, Math.round(steps * fraction));

@@ -201,12 +201,14 @@ async function benchInfer(systems: System[], o: Options, results: Results): Prom
 async function benchEpoch(model: 'mlp' | 'cnn', systems: System[], o: Options, results: Results): Promise<void> {
   const metric = `epoch-${model}`;
   const state = new Map<string, { fraction: number | 'auto'; seconds: number[]; cpu: number[]; runs: Record<string, unknown>[]; error?: string; done?: boolean }>();
-  for (const s of systems) state.set(s.id, { fraction: o.quick ? 0.1 : 'auto', seconds: [], cpu: [], runs: [] });
+  for (const s of systems) state.set(s.id, { fraction: 'auto', seconds: [], cpu: [], runs: [] });
   for (let round = 1; round <= o.reps; round++) {
     for (const sys of systems) {
       const st = state.get(sys.id)!;
       if (st.error || st.done) continue;
-      const flags = ['--model', model, '--fraction', String(st.fraction), '--cap-seconds', String(o.capSeconds)];
+      // --quick: at most 1/10 of the epoch, and less where even that would take over a minute.
+      const flags = ['--model', model, '--fraction', String(st.fraction), '--cap-seconds', String(o.quick ? Math.min(o.capSeconds, 60) : o.capSeconds)];
+      if (o.quick) flags.push('--max-fraction', '0.1');
       if (round === 1 && !o.quick) flags.push('--eval');
       log(`${model} epoch, round ${round}/${o.reps}, on ${sys.id} (fraction ${st.fraction}) …`);
       const r = await runChild(sys, 'epoch', flags, o.capSeconds * 1.5 + 900);
@@ -367,7 +369,7 @@ async function main(): Promise<void> {
   if (!existsSync('/usr/share/datasets/fashion-mnist')) log('warning: /usr/share/datasets/fashion-mnist is missing: run scripts/setup-bench.sh');
   const load = { start: uptime(), end: '', afterEachWorkload: [] as { workload: string; uptime: string }[] };
   log(`${cpus()[0]?.model}, ${CORES} cores; ${load.start}`);
-  log(`systems: ${systems.map((s) => s.id).join(', ')}${o.quick ? ' (--quick: epochs are 1/10 of an epoch, extrapolated)' : ''}`);
+  log(`systems: ${systems.map((s) => s.id).join(', ')}${o.quick ? ' (--quick: at most 1/10 of each epoch is timed, less where that would take over a minute; extrapolated)' : ''}`);
 
   const results: Results = {};
   const git = gitInfo();

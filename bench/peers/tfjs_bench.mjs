@@ -2,7 +2,7 @@
 // bench/peers/torch_bench.py written with tf.layers and tf.train.adam, measured the same way,
 // printed as one JSON line on stdout. Backends: wasm (@tensorflow/tfjs-backend-wasm) and cpu.
 //   node bench/peers/tfjs_bench.mjs sgemm --backend wasm --sizes 256,512 --reps 3
-//   node bench/peers/tfjs_bench.mjs epoch --backend cpu --model mlp [--fraction auto|F] [--eval]
+//   node bench/peers/tfjs_bench.mjs epoch --backend cpu --model mlp [--fraction auto|F] [--cap-seconds S] [--max-fraction F] [--eval]
 //   node bench/peers/tfjs_bench.mjs infer --backend wasm --batches 1,256 [--rounds 7]
 // A workload the backend cannot run (e.g. wasm has no Conv2DBackpropFilter kernel, so the CNN
 // cannot train) is reported with its error message, never dropped.
@@ -35,6 +35,7 @@ function parseArgs(argv) {
     model: get('--model', 'mlp'),
     fraction: fraction === 'auto' ? 'auto' : Number(fraction),
     capSeconds: Number(get('--cap-seconds', '1200')),
+    maxFraction: Number(get('--max-fraction', '1')),
     eval: argv.includes('--eval'),
     batches: list(get('--batches', '1,256')),
     rounds: Number(get('--rounds', '7')),
@@ -127,8 +128,9 @@ function permutation(n) {
   return p;
 }
 
-function pickFraction(perStep, steps, cap) {
-  for (const f of LADDER) if (perStep * steps * f <= cap) return f;
+/** The largest fraction on the ladder, at most maxFraction, whose extrapolated time fits under the cap. */
+function pickFraction(perStep, steps, cap, maxFraction) {
+  for (const f of LADDER) if (f <= maxFraction && perStep * steps * f <= cap) return f;
   return LADDER[LADDER.length - 1];
 }
 
@@ -169,7 +171,7 @@ function epoch(a) {
   let fraction = a.fraction;
   if (fraction === 'auto') {
     probe = untimed(PROBE) * steps;
-    fraction = pickFraction(probe / steps, steps, a.capSeconds);
+    fraction = pickFraction(probe / steps, steps, a.capSeconds, a.maxFraction);
   }
   const timed = fraction >= 1 ? steps : Math.max(1, Math.round(steps * fraction));
 

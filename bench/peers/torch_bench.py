@@ -3,7 +3,8 @@ bench/peers/tfjs_bench.mjs, measured the same way, printed as one JSON line on s
 
 Workloads (one per call; bench/run.ts calls this once per workload and repetition round):
   sgemm  --sizes 256,512 --reps 3            GFLOPS of torch.mm on n×n float32, median of reps
-  epoch  --model mlp|cnn [--fraction F|auto]  seconds of one training epoch on Fashion-MNIST 60k
+  epoch  --model mlp|cnn [--fraction F|auto] [--cap-seconds S] [--max-fraction F]
+                                             seconds of one training epoch on Fashion-MNIST 60k
   infer  --batches 1,256 [--rounds 7]         mlp forward latency / throughput in eval mode
 Run: /usr/bin/python3 bench/peers/torch_bench.py sgemm --sizes 2048
 """
@@ -71,10 +72,10 @@ def sgemm(a):
     return {'sizes': out}
 
 
-def pick_fraction(per_step, steps, cap):
-    """Largest fraction on the ladder whose extrapolated time fits under the cap."""
+def pick_fraction(per_step, steps, cap, max_fraction):
+    """Largest fraction on the ladder, at most max_fraction, whose extrapolated time fits under the cap."""
     for f in LADDER:
-        if per_step * steps * f <= cap:
+        if f <= max_fraction and per_step * steps * f <= cap:
             return f
     return LADDER[-1]
 
@@ -111,7 +112,7 @@ def epoch(a):
             step(perm[(s + k) * batch:(s + k + 1) * batch])
             k += 1
         probe = (time.perf_counter() - t) / k * steps
-        fraction = pick_fraction(probe / steps, steps, a.cap_seconds)
+        fraction = pick_fraction(probe / steps, steps, a.cap_seconds, a.max_fraction)
     fraction = float(fraction)
     timed = steps if fraction >= 1 else max(1, round(steps * fraction))
 
@@ -171,6 +172,7 @@ def main():
     ap.add_argument('--model', choices=list(MODELS), default='mlp')
     ap.add_argument('--fraction', default='auto', help="'auto' (full epoch unless over --cap-seconds) or a number in (0, 1]")
     ap.add_argument('--cap-seconds', type=float, default=1200)
+    ap.add_argument('--max-fraction', type=float, default=1.0, help='with --fraction auto: time at most this fraction of the epoch')
     ap.add_argument('--eval', action='store_true', help='test accuracy after a full timed epoch (untimed)')
     ap.add_argument('--batches', default='1,256')
     ap.add_argument('--rounds', type=int, default=7)
