@@ -59,10 +59,13 @@ export interface Kernels {
   gather(x: View, axis: number, index: View): TypedArray;
   /** zeros(shape).scatter_add_(axis, index, src); src and index share a shape. */
   scatterAdd(shape: readonly number[], axis: number, index: View, src: View, outDtype: DType): TypedArray;
-  /** x [N,C,H,W] → columns [N, C*kh*kw, OH*OW]; out-of-image taps read `padValue`. */
-  im2col(x: View, g: Conv2dGeometry, padValue: number): TypedArray;
-  /** Adjoint of im2col: columns [N, C*kh*kw, OH*OW] → [N,C,H,W], overlapping taps summed. */
-  col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number]): TypedArray;
+  /**
+   * x [N,C,H,W] → columns [N, C*kh*kw, OH*OW], or [C*kh*kw, N, OH*OW] when `batchInner` (so that a
+   * whole batch's convolution is one matrix product); out-of-image taps read `padValue`.
+   */
+  im2col(x: View, g: Conv2dGeometry, padValue: number, batchInner?: boolean): TypedArray;
+  /** Adjoint of im2col: columns in either layout (contiguous) → [N,C,H,W], overlapping taps summed. */
+  col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number], batchInner?: boolean): TypedArray;
   /** LU with partial pivoting of each matrix of a [B,n,n] view (LAPACK getrf). */
   luFactor(a: View): LUFactors;
   /** Solve A X = b for each batch from luFactor's lu [B,n,n] and pivots; b [B,n,k] → X [B,n,k]. */

@@ -9,7 +9,7 @@ import { fmtShape } from '../shape.js';
 import { Tensor, ones } from '../tensor.js';
 import { add, div } from './elementwise.js';
 import { matmul } from './matmul.js';
-import { reshape, squeeze, unsqueeze } from './movement.js';
+import { contiguous, permute, reshape, squeeze, unsqueeze } from './movement.js';
 import { argmax, mean, sum } from './reduce.js';
 import { gather, scatterAdd } from './indexing.js';
 import { fused, type FusedKernels } from '../backend/fused.js';
@@ -74,19 +74,24 @@ function checkGeometry(op: string, g: LooseGeometry): Conv2dGeometry {
   };
 }
 
-/** Unfold: x [N,C,H,W] → columns [N, C*kh*kw, OH*OW]; taps outside the image read padValue. */
-export function im2col(x: Tensor, geometry: Conv2dGeometry, padValue = 0): Tensor {
+/**
+ * Unfold: x [N,C,H,W] → columns [N, C*kh*kw, OH*OW] (torch.nn.functional.unfold), or
+ * [C*kh*kw, N, OH*OW] with `batchInner`, the layout in which a whole batch's convolution is one
+ * matrix product. Taps outside the image read padValue.
+ */
+export function im2col(x: Tensor, geometry: Conv2dGeometry, padValue = 0, batchInner = false): Tensor {
   assertTensor('im2col', x);
   if (x.ndim !== 4) throw new ShapeError(`im2col: expected a 4-D input [N, C, H, W], got shape ${fmtShape(x.shape)}`);
   const g = checkGeometry('im2col', geometry);
   const [OH, OW] = outHW('im2col', x.shape, g);
   const [N, C] = x.shape;
-  const out = new Tensor(kernels().im2col(x, g, padValue), [N, C * g.kernel[0] * g.kernel[1], OH * OW]);
-  return apply('im2col', out, [x], (gr) => [col2im(gr, g, [N, C, x.shape[2], x.shape[3]])]);
+  const R = C * g.kernel[0] * g.kernel[1];
+  const out = new Tensor(kernels().im2col(x, g, padValue, batchInner), batchInner ? [R, N, OH * OW] : [N, R, OH * OW]);
+  return apply('im2col', out, [x], (gr) => [col2im(gr, g, [N, C, x.shape[2], x.shape[3]], batchInner)]);
 }
 
-/** Fold, the adjoint of im2col: columns [N, C*kh*kw, OH*OW] → [N,C,H,W], overlaps summed. */
-export function col2im(cols: Tensor, geometry: Conv2dGeometry, inputShape: readonly [number, number, number, number]): Tensor {
+/** Fold, the adjoint of im2col: columns (in im2col's layout, see there) → [N,C,H,W], overlaps summed. */
+export function col2im(cols: Tensor, geometry: Conv2dGeometry, inputShape: readonly [number, number, number, number], batchInner = false): Tensor {
   assertTensor('col2im', cols);
   const g = checkGeometry('col2im', geometry);
   if (inputShape.length !== 4 || !inputShape.every((d) => Number.isInteger(d) && d >= 0)) {
@@ -94,13 +99,14 @@ export function col2im(cols: Tensor, geometry: Conv2dGeometry, inputShape: reado
   }
   const [OH, OW] = outHW('col2im', inputShape, g);
   const [N, C] = inputShape;
-  const want = [N, C * g.kernel[0] * g.kernel[1], OH * OW];
+  const R = C * g.kernel[0] * g.kernel[1];
+  const want = batchInner ? [R, N, OH * OW] : [N, R, OH * OW];
   if (cols.ndim !== 3 || cols.shape.some((d, i) => d !== want[i])) {
     throw new ShapeError(`col2im: columns of shape ${fmtShape(cols.shape)} do not match ${fmtShape(want)} for input shape ${fmtShape(inputShape)}`);
   }
   const shape: [number, number, number, number] = [inputShape[0], inputShape[1], inputShape[2], inputShape[3]];
-  const out = new Tensor(kernels().col2im(cols, g, shape), shape);
-  return apply('col2im', out, [cols], (gr) => [im2col(gr, g, 0)]);
+  const out = new Tensor(kernels().col2im(cols, g, shape, batchInner), shape);
+  return apply('col2im', out, [cols], (gr) => [im2col(gr, g, 0, batchInner)]);
 }
 
 /** Accept [C,H,W] like PyTorch: run batched, then drop the added batch dim. */
@@ -145,6 +151,16 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     });
     const [OH, OW] = outHW('conv2d', x4.shape, g);
     const K = Cg * kh * kw, L = OH * OW;
+    if (groups === 1) {
+      // The whole batch as one product, weight [O, K] · columns [K, N·L]: one large matrix
+      // product uses every core and keeps the weight gradient a single product too (its sum over
+      // the batch is the product's inner dimension), where a per-image batch of small products
+      // would need a [N, O, K] intermediate and a reduction.
+      const cols = reshape(im2col(x4, g, 0, true), [K, N * L]);
+      const prod = reshape(matmul(reshape(weight, [O, K]), cols), [O, N, OH, OW]);
+      const out = permute(prod, [1, 0, 2, 3]);
+      return bias ? add(out, reshape(bias, [1, O, 1, 1])) : contiguous(out);
+    }
     // Channels are the outermost factor of im2col's rows, so each group's rows are contiguous.
     const cols = reshape(im2col(x4, g, 0), [N, groups, K, L]);
     const w = reshape(weight, [groups, O / groups, K]);

@@ -53,9 +53,21 @@ function matmul2(a: Tensor, b: Tensor): Tensor {
   const data = kernels().matmul(batchView(a, batch), batchView(b, batch), dt);
   const out = new Tensor(data, [...batch, M, N]);
   return apply('matmul', out, [a, b], (g) => [
-    a.requiresGrad ? sumToShape(matmul2(g, transpose(b)), a.shape) : null,
-    b.requiresGrad ? sumToShape(matmul2(transpose(a), g), b.shape) : null,
+    a.requiresGrad ? sumToShape(isTransposed(a) ? transpose(matmul2(b, transpose(g))) : matmul2(g, transpose(b)), a.shape) : null,
+    b.requiresGrad ? sumToShape(isTransposed(b) ? transpose(matmul2(transpose(g), a)) : matmul2(transpose(a), g), b.shape) : null,
   ]);
+}
+
+/**
+ * Whether the last two dims are a transposed contiguous matrix (Linear's weight.T). Its gradient
+ * is then computed transposed, so that after the transpose's own backward it reaches the leaf
+ * contiguous, like the weight: fused optimiser steps need that, and a strided .grad would make
+ * every later elementwise op on it walk memory column by column (PyTorch's mm backward does the same).
+ */
+function isTransposed(t: Tensor): boolean {
+  const n = t.ndim;
+  const r = t.shape[n - 2], c = t.shape[n - 1];
+  return r > 1 && c > 1 && t.strides[n - 2] === 1 && t.strides[n - 1] === r;
 }
 
 /** torch.matmul: 1-D operands are promoted to matrices and the added dim removed afterwards. */

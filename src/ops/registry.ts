@@ -474,6 +474,7 @@ const convOps: OpInfo[] = [
       S('k2', m.t([2, 2, 4, 4]), geo(2)), S('k3 s2 p1, pad value 0.5', m.t([1, 2, 5, 5]), geo(3, 2, 1), 0.5),
       S('non-square, dilation', m.t([1, 2, 5, 6]), geo([2, 3], [1, 2], [1, 0], [2, 1])), S('transposed input', m.t([1, 2, 4, 5], T), geo(2, 2)),
       S('sliced input', m.t([1, 1, 3, 4], SL), geo(2)), S('empty batch', m.t([0, 1, 3, 3]), geo(2)),
+      S('batch-inner layout', m.t([2, 2, 4, 5]), geo(3, 1, 1), 0, true), S('batch-inner, transposed input', m.t([3, 1, 4, 5], T), geo(2, 2), 0, true),
     ],
     errors: () => [
       E('3-d input', [f64([1, 2, 3, 4], [1, 2, 2]), geo(2)], ShapeError, 'im2col', '4-D'),
@@ -487,6 +488,7 @@ const convOps: OpInfo[] = [
       S('k2 on 4x4', m.t([1, 8, 9]), geo(2), [1, 2, 4, 4]), S('k3 s2 p1 on 5x5', m.t([2, 9, 9]), geo(3, 2, 1), [2, 1, 5, 5]),
       S('non-square, dilation', m.t([1, 6, 10]), geo([2, 3], [1, 2], [1, 0], [2, 1]), [1, 1, 5, 6]), S('transposed columns', m.t([1, 4, 9], T), geo(2), [1, 1, 4, 4]),
       S('empty batch', m.t([0, 4, 9]), geo(2), [0, 1, 4, 4]),
+      S('batch-inner layout', m.t([4, 2, 9]), geo(2), [2, 1, 4, 4], true), S('batch-inner, k3 s2 p1', m.t([9, 3, 9]), geo(3, 2, 1), [3, 1, 5, 5], true),
     ],
     errors: () => [
       E('columns do not match', [f64([1, 2, 3, 4], [1, 2, 2]), geo(2), [1, 1, 4, 4]], ShapeError, 'col2im', 'do not match'),

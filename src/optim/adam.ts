@@ -27,8 +27,10 @@ function adamUpdate(p: Tensor, grad: Tensor, s: AdamState, g: ParamGroup<AdamHyp
   const [beta1, beta2] = g.betas;
   const kernel = fused().adamStep;
   if (g.amsgrad) s.max_exp_avg_sq ??= zerosLike(p);
-  const parts = [p, grad, s.exp_avg, s.exp_avg_sq, ...(g.amsgrad ? [s.max_exp_avg_sq!] : [])];
-  if (kernel && p.dtype !== 'int32' && parts.every((t) => t.dtype === p.dtype && t.isContiguous())) {
+  const parts = [p, s.exp_avg, s.exp_avg_sq, ...(g.amsgrad ? [s.max_exp_avg_sq!] : [])];
+  if (kernel && p.dtype !== 'int32' && grad.dtype === p.dtype && parts.every((t) => t.dtype === p.dtype && t.isContiguous())) {
+    // A strided gradient (e.g. one a user set by hand) is read once through a contiguous copy.
+    if (!grad.isContiguous()) grad = grad.contiguous();
     // One pass instead of ~12 ops with their temporaries; same roundings as the composite below.
     s.step += 1;
     kernel(p, grad, s.exp_avg, s.exp_avg_sq, g.amsgrad ? s.max_exp_avg_sq! : null, {

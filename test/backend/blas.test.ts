@@ -172,6 +172,15 @@ for (const dtype of ['float32', 'float64'] as const) {
     }
   });
 
+  test(`matmul ${dtype}: one-row and one-column products (gemv) for every storage pair`, { skip }, () => {
+    const r = rng(dtype === 'float32' ? 8 : 9);
+    for (const sa of STORES) for (const sb of STORES) {
+      for (const [M, K, N] of [[1, 37, 19], [1, 1, 5], [1, 6, 1], [23, 11, 1], [7, 1, 1]]) {
+        checkMatmul(makeView(1, M, K, sa, false, dtype, r), makeView(1, K, N, sb, false, dtype, r), dtype, `gemv ${sa}·${sb} M=${M} K=${K} N=${N}`);
+      }
+    }
+  });
+
   test(`matmul ${dtype}: empty dims give an empty result or zeros (K = 0)`, { skip }, () => {
     const r = rng(7);
     for (const [B, M, K, N] of [[0, 3, 4, 5], [2, 0, 4, 5], [2, 3, 4, 0], [2, 3, 0, 5], [1, 1, 0, 1], [0, 0, 0, 0]]) {

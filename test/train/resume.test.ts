@@ -145,7 +145,7 @@ function runChild(args: string[], env: Record<string, string>, kill?: KillPlan):
         }
         const poll = setInterval(() => {
           if (p.exitCode !== null || p.signalCode !== null) clearInterval(poll);
-          else if (readdirSync(dir).some((n) => n.endsWith('.tmp'))) {
+          else if (existsSync(dir) && readdirSync(dir).some((n) => n.endsWith('.tmp'))) {
             p.kill('SIGKILL');
             clearInterval(poll);
           }
@@ -180,6 +180,7 @@ test('kill -9 at random moments (also mid-checkpoint-write), resume in a new pro
     // Odd trials kill exactly while a checkpoint temp file is being written.
     const killed = await runChild(['--dir', dir], slow, { step, delayMs, onTempIn: i % 2 === 1 ? dir : undefined });
     if (killed.signal === 'SIGKILL') killedMidRun++;
+    assert.ok(existsSync(dir), `trial ${i}: the child made no checkpoint directory (${killed.signal ?? 'exit ' + killed.code} after step ${killed.lastStep}): ${killed.stderr}\n${killed.stdout}`);
     const midWrite = readdirSync(dir).some((n) => n.endsWith('.tmp'));
     if (midWrite) killedMidWrite++;
     // Every committed checkpoint must be loadable; a half-written one is only an orphan temp.

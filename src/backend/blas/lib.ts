@@ -22,9 +22,18 @@ export type Gemm = (
   beta: number, c: TypedArray, ldc: number,
 ) => void;
 
+/** cblas_?gemv: y = alpha·op(A)·x + beta·y, row-major. */
+export type Gemv = (
+  order: number, trans: number, m: number, n: number, alpha: number, a: TypedArray, lda: number,
+  x: TypedArray, incx: number, beta: number, y: TypedArray, incy: number,
+) => void;
+
 export interface Blas {
   readonly sgemm: Gemm;
   readonly dgemm: Gemm;
+  /** Matrix-vector products: a one-row product (batch-1 inference) streams the matrix once. */
+  readonly sgemv: Gemv;
+  readonly dgemv: Gemv;
   /** The library as loaded (soname or path). */
   readonly lib: string;
   /** openblas_get_config(): version, target and build options. */
@@ -83,6 +92,9 @@ function load(name: string): Blas {
   const gemm = (p: 's' | 'd', t: 'float' | 'double') =>
     fn(`void cblas_${p}gemm(int order, int transA, int transB, int m, int n, int k, ${t} alpha, const ${t} *a, int lda, const ${t} *b, int ldb, ${t} beta, ${t} *c, int ldc)`) as Gemm;
   const sgemm = gemm('s', 'float'), dgemm = gemm('d', 'double');
+  const gemv = (p: 's' | 'd', t: 'float' | 'double') =>
+    fn(`void cblas_${p}gemv(int order, int trans, int m, int n, ${t} alpha, const ${t} *a, int lda, const ${t} *x, int incx, ${t} beta, ${t} *y, int incy)`) as Gemv;
+  const sgemv = gemv('s', 'float'), dgemv = gemv('d', 'double');
   const getConfig = fn('const char *openblas_get_config()') as () => string;
   const getThreads = fn('int openblas_get_num_threads()') as () => number;
   const setThreads = fn('void openblas_set_num_threads(int n)') as (n: number) => void;
@@ -102,7 +114,15 @@ function load(name: string): Blas {
     }
     g(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   };
-  return { sgemm: adaptive(sgemm), dgemm: adaptive(dgemm), lib: name, config: String(getConfig()).trim(), threads };
+  // gemv is memory-bound: one thread streams the matrix about as fast as two, without waking any.
+  const serial = (g: Gemv): Gemv => (order, t, m, n, alpha, a, lda, x, incx, beta, y, incy) => {
+    if (current !== 1) {
+      setThreads(1);
+      current = 1;
+    }
+    g(order, t, m, n, alpha, a, lda, x, incx, beta, y, incy);
+  };
+  return { sgemm: adaptive(sgemm), dgemm: adaptive(dgemm), sgemv: serial(sgemv), dgemv: serial(dgemv), lib: name, config: String(getConfig()).trim(), threads };
 }
 
 function firstLine(e: unknown): string {

@@ -8,7 +8,7 @@
 import { allocate, type DType, type TypedArray } from '../../dtype.js';
 import type { View } from '../backend.js';
 import { wasmKernels } from '../wasm/index.js';
-import { blasLib, NO_TRANS, ROW_MAJOR, TRANS, type Gemm } from './lib.js';
+import { blasLib, NO_TRANS, ROW_MAJOR, TRANS, type Gemm, type Gemv } from './lib.js';
 
 const INT_MAX = 2 ** 31 - 1;
 /**
@@ -70,6 +70,7 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray {
   if (out.length === 0) return out;
   if (K === 0) return out; // a sum over nothing: zeros, which allocate() already gave
   const gemm: Gemm = f32 ? lib.sgemm : lib.dgemm;
+  if (B === 1 && (M === 1 || N === 1) && vectorProduct(f32 ? lib.sgemv : lib.dgemv, a, b, out)) return out;
   const oa = operand(a, outDtype), ob = operand(b, outDtype);
   const ta = oa.trans ? TRANS : NO_TRANS, tb = ob.trans ? TRANS : NO_TRANS;
   const ldc = Math.max(1, N);
@@ -86,6 +87,27 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray {
     gemm(ROW_MAJOR, ta, tb, M, N, K, 1, pa, oa.ld, pb, ob.ld, 0, pc, ldc);
   }
   return out;
+}
+
+/**
+ * A single product with one row (x·B) or one column (A·x) as gemv, which OpenBLAS 0.3.21's sgemm
+ * does not forward to: out = op(matrix)·vector. False when the views do not fit gemv's strides.
+ */
+function vectorProduct(gemv: Gemv, a: View, b: View, out: TypedArray): boolean {
+  const [, M, K] = a.shape;
+  const N = b.shape[2];
+  // Row case: out[n] = Σ_k a[0,k]·b[k,n], i.e. opᵀ(b)·a; column case: out[m] = Σ_k a[m,k]·b[k,0].
+  const [mat, rows, cols, sr, sc, vec, inc] = M === 1
+    ? [b, K, N, b.strides[1], b.strides[2], a, a.strides[2]] as const
+    : [a, M, K, a.strides[1], a.strides[2], b, b.strides[1]] as const;
+  if (!(inc >= 1) || inc > INT_MAX) return false;
+  const lay = layout(rows, cols, sr, sc);
+  if (!lay || lay.ld > INT_MAX) return false;
+  // Row case multiplies by the matrix transposed; a matrix already stored transposed flips it back.
+  const transpose = (M === 1) !== lay.trans;
+  const [m, n] = lay.trans ? [cols, rows] : [rows, cols];
+  gemv(ROW_MAJOR, transpose ? TRANS : NO_TRANS, m, n, 1, sub(mat.data, mat.offset), lay.ld, sub(vec.data, vec.offset), inc, 0, out, 1);
+  return true;
 }
 
 /** A view from element `offset` on, sharing memory: what the FFI passes as a pointer. */

@@ -257,20 +257,25 @@ function dtypeOfArray(a: TypedArray): DType {
 // Re-exported for the backends built on these kernels (wasm/conv.ts imports it from here).
 export { convOutSize };
 
-function im2col(x: View, g: Conv2dGeometry, padValue: number): TypedArray {
+/** Where row r (= (c*kh + i)*kw + j) of batch n starts in a columns array of either layout. */
+function colsRow(batchInner: boolean, n: number, r: number, N: number, R: number, L: number): number {
+  return (batchInner ? r * N + n : n * R + r) * L;
+}
+
+function im2col(x: View, g: Conv2dGeometry, padValue: number, batchInner = false): TypedArray {
   const [N, C, H, W] = x.shape;
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
   const OH = convOutSize(H, kh, sh, ph, dh), OW = convOutSize(W, kw, sw, pw, dw);
-  const L = OH * OW;
-  const out = allocate(dtypeOfArray(x.data), N * C * kh * kw * L);
+  const L = OH * OW, R = C * kh * kw;
+  const out = allocate(dtypeOfArray(x.data), N * R * L);
   const [xn, xc, xh, xw] = x.strides;
   const d = x.data;
-  let p = 0;
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
       const base = x.offset + n * xn + c * xc;
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
+          let p = colsRow(batchInner, n, (c * kh + i) * kw + j, N, R, L);
           for (let oh = 0; oh < OH; oh++) {
             const h = oh * sh - ph + i * dh;
             if (h < 0 || h >= H) { for (let ow = 0; ow < OW; ow++) out[p++] = padValue; continue; }
@@ -287,18 +292,19 @@ function im2col(x: View, g: Conv2dGeometry, padValue: number): TypedArray {
   return out;
 }
 
-function col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number]): TypedArray {
+function col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number], batchInner = false): TypedArray {
   const [N, C, H, W] = inputShape;
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
   const OH = convOutSize(H, kh, sh, ph, dh), OW = convOutSize(W, kw, sw, pw, dw);
+  const L = OH * OW, R = C * kh * kw;
   const out = allocate(dtypeOfArray(cols.data), N * C * H * W);
   const src = isContiguous(cols) ? cols.data.subarray(cols.offset) : copy(cols, dtypeOfArray(cols.data));
-  let p = 0;
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
       const base = (n * C + c) * H * W;
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
+          let p = colsRow(batchInner, n, (c * kh + i) * kw + j, N, R, L);
           for (let oh = 0; oh < OH; oh++) {
             const h = oh * sh - ph + i * dh;
             if (h < 0 || h >= H) { p += OW; continue; }

@@ -25,9 +25,9 @@ function batchSplit(rt: WasmRuntime, N: number, elements: number): [number, numb
   return out;
 }
 
-export function im2col(x: View, g: Conv2dGeometry, padValue: number): TypedArray {
+export function im2col(x: View, g: Conv2dGeometry, padValue: number, batchInner = false): TypedArray {
   const rt = wasmRuntime();
-  if (!rt || !(x.data instanceof Float32Array)) return jsKernels.im2col(x, g, padValue);
+  if (!rt || !(x.data instanceof Float32Array)) return jsKernels.im2col(x, g, padValue, batchInner);
   const [N, C, H, W] = x.shape;
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
   const OH = convOutSize(H, kh, sh, ph, dh), OW = convOutSize(W, kw, sw, pw, dw);
@@ -35,20 +35,20 @@ export function im2col(x: View, g: Conv2dGeometry, padValue: number): TypedArray
   if (size === 0) return new Float32Array(size);
   const sx = spanOf(x);
   const r = rt.scratch([sx.count * 4, size * 4]);
-  if (!r) return jsKernels.im2col(x, g, padValue);
+  if (!r) return jsKernels.im2col(x, g, padValue, batchInner);
   const [px, po] = r;
   const heap = rt.f32();
   writeSpan(heap, sx, px);
   const [xn, xc, xh, xw] = sx.strides;
   const args = [px + sx.origin * 4, xn, xc, xh, xw, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW];
-  const jobs: Job[] = batchSplit(rt, N, size).map(([n0, n1]) => ({ kind: JOB_IM2COL, args: [...args, po, n0, n1], float: padValue }));
+  const jobs: Job[] = batchSplit(rt, N, size).map(([n0, n1]) => ({ kind: JOB_IM2COL, args: [...args, po, n0, n1, batchInner ? 1 : 0], float: padValue }));
   runParallel(rt, jobs);
   return heap.slice(po >> 2, (po >> 2) + size);
 }
 
-export function col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number]): TypedArray {
+export function col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number], batchInner = false): TypedArray {
   const rt = wasmRuntime();
-  if (!rt || !(cols.data instanceof Float32Array)) return jsKernels.col2im(cols, g, inputShape);
+  if (!rt || !(cols.data instanceof Float32Array)) return jsKernels.col2im(cols, g, inputShape, batchInner);
   const [N, C, H, W] = inputShape;
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
   const OH = convOutSize(H, kh, sh, ph, dh), OW = convOutSize(W, kw, sw, pw, dw);
@@ -60,12 +60,12 @@ export function col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [numb
     ? (cols.data as Float32Array).subarray(cols.offset, cols.offset + colSize)
     : (jsKernels.copy(cols, 'float32') as Float32Array);
   const r = rt.scratch([colSize * 4, size * 4]);
-  if (!r) return jsKernels.col2im(cols, g, inputShape);
+  if (!r) return jsKernels.col2im(cols, g, inputShape, batchInner);
   const [pc, po] = r;
   const heap = rt.f32();
   heap.set(src, pc >> 2);
   heap.fill(0, po >> 2, (po >> 2) + size);
   const args = [pc, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, po];
-  runParallel(rt, batchSplit(rt, N, colSize).map(([n0, n1]) => ({ kind: JOB_COL2IM, args: [...args, n0, n1] })));
+  runParallel(rt, batchSplit(rt, N, colSize).map(([n0, n1]) => ({ kind: JOB_COL2IM, args: [...args, n0, n1, batchInner ? 1 : 0] })));
   return heap.slice(po >> 2, (po >> 2) + size);
 }

@@ -29,10 +29,10 @@ export function runJob(ex: WasmExports, kind: number, a: ArrayLike<number>, f: n
       ex.gemmRows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]);
       return;
     case JOB_IM2COL:
-      ex.im2col(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], f, a[19], a[20], a[21]);
+      ex.im2col(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], f, a[19], a[20], a[21], a[22]);
       return;
     case JOB_COL2IM:
-      ex.col2im(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17]);
+      ex.col2im(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18]);
       return;
     default:
       throw new Error(`wasm pool: unknown job kind ${kind}`);

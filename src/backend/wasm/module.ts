@@ -22,12 +22,12 @@ export interface WasmExports {
     x: number, xn: number, xc: number, xh: number, xw: number,
     N: number, C: number, H: number, W: number,
     kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
-    OH: number, OW: number, padValue: number, out: number, n0: number, n1: number,
+    OH: number, OW: number, padValue: number, out: number, n0: number, n1: number, batchInner: number,
   ): void;
   col2im(
     cols: number, N: number, C: number, H: number, W: number,
     kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
-    OH: number, OW: number, out: number, n0: number, n1: number,
+    OH: number, OW: number, out: number, n0: number, n1: number, batchInner: number,
   ): void;
   heapBase(): number;
   readonly MR: WebAssembly.Global;

@@ -1,6 +1,6 @@
 // AssemblyScript: im2col and its adjoint col2im for float32, the data movement of convolution
-// and pooling. Same layout as the reference kernels in src/backend/js/index.ts: columns are
-// [N, C*kh*kw, OH*OW]. Instead of testing every tap against the image border, each output row
+// and pooling. Same layouts as the reference kernels in src/backend/js/index.ts: columns are
+// [N, C*kh*kw, OH*OW], or [C*kh*kw, N, OH*OW] with batchInner. Instead of testing every tap against the image border, each output row
 // computes the range of ow whose input column is inside the image, so the interior is a plain
 // copy (a vector copy when stride and input column stride are 1).
 
@@ -10,6 +10,12 @@
 }
 @inline function owHi(off: i32, s: i32, W: i32, OW: i32): i32 {
   return W - off <= 0 ? 0 : min(OW, (W - off + s - 1) / s);
+}
+
+/** Byte address of row r of batch n in columns [N, R, L] (or [R, N, L] when batchInner). */
+@inline function rowStart(base: usize, batchInner: i32, n: i32, r: i32, N: i32, R: i32, L: i32): usize {
+  const row = batchInner ? <usize>r * N + n : <usize>n * R + r;
+  return base + (row * <usize>L << 2);
 }
 
 @inline function fill(p: usize, n: i32, v: f32): void {
@@ -24,14 +30,14 @@ export function im2col(
   x: usize, xn: i32, xc: i32, xh: i32, xw: i32,
   N: i32, C: i32, H: i32, W: i32,
   kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
-  OH: i32, OW: i32, padValue: f32, out: usize, n0: i32, n1: i32,
+  OH: i32, OW: i32, padValue: f32, out: usize, n0: i32, n1: i32, batchInner: i32,
 ): void {
-  let p = out + (<usize>n0 * C * kh * kw * OH * OW << 2);
   for (let n = n0; n < n1; n++) {
     for (let c = 0; c < C; c++) {
       const base = x + (<usize>(n * xn + c * xc) << 2);
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
+          let p = rowStart(out, batchInner, n, (c * kh + i) * kw + j, N, C * kh * kw, OH * OW);
           const woff = j * dw - pw;
           const lo = owLo(woff, sw, OW), hi = max(lo, owHi(woff, sw, W, OW));
           for (let oh = 0; oh < OH; oh++) {
@@ -60,20 +66,20 @@ export function im2col(
 }
 
 /**
- * Adjoint of im2col: cols (contiguous [N, C*kh*kw, OH*OW] at cols) summed into out, a zeroed
+ * Adjoint of im2col: cols (contiguous, either layout) summed into out, a zeroed
  * contiguous [N,C,H,W], for the batch rows [n0, n1).
  */
 export function col2im(
   cols: usize, N: i32, C: i32, H: i32, W: i32,
   kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
-  OH: i32, OW: i32, out: usize, n0: i32, n1: i32,
+  OH: i32, OW: i32, out: usize, n0: i32, n1: i32, batchInner: i32,
 ): void {
-  let p = cols + (<usize>n0 * C * kh * kw * OH * OW << 2);
   for (let n = n0; n < n1; n++) {
     for (let c = 0; c < C; c++) {
       const base = out + (<usize>(n * C + c) * H * W << 2);
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
+          let p = rowStart(cols, batchInner, n, (c * kh + i) * kw + j, N, C * kh * kw, OH * OW);
           const woff = j * dw - pw;
           const lo = owLo(woff, sw, OW), hi = max(lo, owHi(woff, sw, W, OW));
           for (let oh = 0; oh < OH; oh++) {
