@@ -252,6 +252,37 @@ test('col2im: matches a float64 reference, contiguous and strided columns', { sk
   }
 });
 
+test('im2col / col2im batch-inner layout [C*kh*kw, N, L]: the same values as the batch-major one, rearranged', { skip }, async () => {
+  const r = rng(14);
+  for (const geo of GEOMETRIES) {
+    for (const [N, C, H, W] of [[2, 3, 7, 9], [1, 1, 1, 1], [3, 2, 17, 5], [0, 3, 5, 5], [6, 4, 40, 40]]) { // the last is big enough to split
+      const OH = outSize(H, geo.kernel[0], geo.stride[0], geo.padding[0], geo.dilation[0]);
+      const OW = outSize(W, geo.kernel[1], geo.stride[1], geo.padding[1], geo.dilation[1]);
+      if (OH < 1 || OW < 1) continue;
+      const rows = C * geo.kernel[0] * geo.kernel[1], L = OH * OW;
+      const msg = `batch-inner ${JSON.stringify(geo)} x=[${N},${C},${H},${W}]`;
+      const x = imageView(N, C, H, W, true, r);
+      const major = jsKernels.im2col(x, geo, 0.5);
+      const want = new Float32Array(major.length);
+      for (let n = 0; n < N; n++) for (let q = 0; q < rows; q++) for (let l = 0; l < L; l++) want[(q * N + n) * L + l] = major[(n * rows + q) * L + l];
+      // Both thread counts: the pool splits the batch, whose rows interleave in this layout.
+      for (const threads of ['1', '3']) {
+        process.env.NABLA_THREADS = threads;
+        if (threads === '3') await wasmPoolReady();
+        assert.deepEqual(wasmKernels.im2col(x, geo, 0.5, true), want, `${msg} wasm, ${threads} threads`);
+        const cols: View = { data: want, shape: [rows, N, L], strides: [N * L, L, 1], offset: 0 };
+        const shape = [N, C, H, W] as [number, number, number, number];
+        const ref = jsKernels.col2im({ data: Float64Array.from(major), shape: [N, rows, L], strides: [rows * L, L, 1], offset: 0 }, geo, shape);
+        assertClose(wasmKernels.col2im(cols, geo, shape, true), ref, 1e-5, 1e-6, `${msg} col2im wasm, ${threads} threads`);
+      }
+      assert.deepEqual(jsKernels.im2col(x, geo, 0.5, true), want, `${msg} js`);
+      const cols64: View = { data: Float64Array.from(want), shape: [rows, N, L], strides: [N * L, L, 1], offset: 0 };
+      assertClose(jsKernels.col2im(cols64, geo, [N, C, H, W], true), jsKernels.col2im({ data: Float64Array.from(major), shape: [N, rows, L], strides: [rows * L, L, 1], offset: 0 }, geo, [N, C, H, W]), 0, 0, `${msg} col2im js`);
+    }
+  }
+  process.env.NABLA_THREADS = '3';
+});
+
 // ---- threads -----------------------------------------------------------------------------
 
 /** Runs f single-threaded, then on the pool (started and ready), and returns both results. */
