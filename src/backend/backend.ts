@@ -5,6 +5,7 @@
 
 import type { DType, TypedArray } from '../dtype.js';
 import { ValueError } from '../errors.js';
+import { tuneAllocator } from './allocator.js';
 
 /** A strided window on a typed array: element (i0,i1,..) is data[offset + Σ ik*strides[k]]. */
 export interface View {
@@ -106,6 +107,7 @@ export function listBackends(): Backend[] {
 
 export function getBackend(): Backend {
   if (!active) {
+    tuneAllocator();
     const wanted = process.env.NABLA_BACKEND;
     if (wanted) setBackend(wanted);
     else active = bestAvailable();
@@ -130,6 +132,7 @@ export function setBackend(name: string): Backend {
   }
   const av = b.available();
   if (!av.ok) throw new ValueError(`backend '${name}' is not available: ${av.reason}`);
+  tuneAllocator();
   active = b;
   return b;
 }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { getBackend, listBackends } from '../backend/backend.js';
+import { tuneAllocator } from '../backend/allocator.js';
 import '../index.js';
 
 export function packageVersion(): string {
@@ -21,6 +22,7 @@ export function runInfo(opts: { json?: boolean }): void {
     activeBackend: active,
     selectedBy: process.env.NABLA_BACKEND ? 'NABLA_BACKEND' : 'default',
     backends,
+    allocator: tuneAllocator(),
   };
   if (opts.json) {
     console.log(JSON.stringify(info));
@@ -29,4 +31,5 @@ export function runInfo(opts: { json?: boolean }): void {
   console.log(`nabla ${info.nabla} on Node ${info.node}, ${info.cpus} cores, ${info.memoryGiB} GiB`);
   console.log(`active backend: ${active} (${info.selectedBy})`);
   for (const b of backends) console.log(`  ${b.active ? '*' : ' '} ${b.name.padEnd(6)} ${b.ok ? 'available' : 'unavailable'}: ${b.reason}`);
+  console.log(`allocator: ${info.allocator.tuned ? '' : 'default; '}${info.allocator.reason}`);
 }
