@@ -8,7 +8,7 @@ import type { View } from '../backend.js';
 import { jsKernels } from '../js/index.js';
 import { isContiguous, offsets, sizeOf } from '../js/strided.js';
 import { wasmRuntime } from './module.js';
-import { heapI32, intSpan, MIN_REDUCE_ELEMENTS, redExports } from './red-runtime.js';
+import { heapI32, intSpan, MIN_INDEX_ELEMENTS, redExports } from './red-runtime.js';
 import { spanOf, writeSpan } from './stage.js';
 
 const contiguous = (shape: readonly number[]) => {
@@ -21,7 +21,7 @@ export function scatterAdd(shape: readonly number[], axis: number, index: View, 
   const rt = wasmRuntime();
   const nd = index.shape.length, n = sizeOf(index.shape), total = sizeOf(shape);
   if (!rt || outDtype !== 'float32' || !(src.data instanceof Float32Array) || !(index.data instanceof Int32Array) ||
-      nd === 0 || n === 0 || n < MIN_REDUCE_ELEMENTS) {
+      nd === 0 || n === 0 || n < MIN_INDEX_ELEMENTS) {
     return jsKernels.scatterAdd(shape, axis, index, src, outDtype);
   }
   const ss = spanOf(src), si = intSpan(index);
@@ -36,14 +36,13 @@ export function scatterAdd(shape: readonly number[], axis: number, index: View, 
   if (!r) return jsKernels.scatterAdd(shape, axis, index, src, outDtype);
   const [po, pi, ps, poo, pio, pso] = r;
   const heap = rt.f32(), h32 = heapI32(rt);
-  heap.fill(0, po >> 2, (po >> 2) + total);
   if (si.count > 0) h32.set(si.src.subarray(si.lo, si.lo + si.count), pi >> 2);
   writeSpan(heap, ss, ps);
   h32.set(ooff, poo >> 2);
   h32.set(ioff, pio >> 2);
   h32.set(soff, pso >> 2);
   const bad = redExports(rt).red_scatterAdd(
-    po, pi, ps, m, poo, pio, pso, index.shape[nd - 1], ost[nd - 1], si.strides[nd - 1], ss.strides[nd - 1], st, shape[axis],
+    po, pi, ps, m, poo, pio, pso, index.shape[nd - 1], ost[nd - 1], si.strides[nd - 1], ss.strides[nd - 1], st, shape[axis], total,
   );
   if (bad) return jsKernels.scatterAdd(shape, axis, index, src, outDtype);
   return heap.slice(po >> 2, (po >> 2) + total);
@@ -52,7 +51,7 @@ export function scatterAdd(shape: readonly number[], axis: number, index: View, 
 export function gather(x: View, axis: number, index: View): TypedArray {
   const rt = wasmRuntime();
   const nd = index.shape.length, n = sizeOf(index.shape);
-  if (!rt || !(x.data instanceof Float32Array) || !(index.data instanceof Int32Array) || nd === 0 || n < MIN_REDUCE_ELEMENTS || wholeRows(x, axis, index)) {
+  if (!rt || !(x.data instanceof Float32Array) || !(index.data instanceof Int32Array) || nd === 0 || n < MIN_INDEX_ELEMENTS || wholeRows(x, axis, index)) {
     return jsKernels.gather(x, axis, index);
   }
   const sx = spanOf(x), si = intSpan(index);

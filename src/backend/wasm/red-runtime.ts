@@ -7,11 +7,13 @@ import { jsKernels } from '../js/index.js';
 import { sizeOf } from '../js/strided.js';
 import type { WasmRuntime } from './module.js';
 
-/**
- * Below this many input elements the reference kernel is faster than staging into wasm memory
- * (measured: a [64,10] softmax max/sum is about even at ~640 elements; see the commit message).
- */
+// Below these many input elements the reference kernels are faster than staging into wasm memory
+// (a wasm call costs a few µs of fixed work; measured on the softmax/cross-entropy shapes).
 export const MIN_REDUCE_ELEMENTS = 1024;
+/** argmax/argmin: the reference's scan is already tight, so wasm pays off only later. */
+export const MIN_ARG_ELEMENTS = 4096;
+/** gather/scatterAdd: the reference builds offset tables for every element, so wasm wins early. */
+export const MIN_INDEX_ELEMENTS = 256;
 
 /** The exports of assembly/reduce.as. */
 export interface RedExports {
@@ -21,7 +23,7 @@ export interface RedExports {
   red_argRows(isMax: number, x: number, koff: number, nk: number, L: number, s: number, out: number): void;
   red_scatterAdd(
     out: number, idx: number, src: number, nouter: number, ooff: number, ioff: number, soff: number,
-    inner: number, os: number, is: number, ss: number, st: number, dim: number,
+    inner: number, os: number, is: number, ss: number, st: number, dim: number, total: number,
   ): number;
   red_gather(
     out: number, x: number, idx: number, nouter: number, xoff: number, ioff: number,

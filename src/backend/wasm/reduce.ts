@@ -10,7 +10,7 @@ import { jsKernels } from '../js/index.js';
 import { offsets } from '../js/strided.js';
 import { gather, scatterAdd } from './indexing.js';
 import { wasmRuntime } from './module.js';
-import { heapI32, MIN_REDUCE_ELEMENTS, redExports } from './red-runtime.js';
+import { heapI32, MIN_ARG_ELEMENTS, MIN_REDUCE_ELEMENTS, redExports } from './red-runtime.js';
 import { spanOf, writeSpan } from './stage.js';
 
 const OP_CODE: Record<ReduceOp, number> = { sum: 0, prod: 1, max: 2, min: 3 };
@@ -76,7 +76,7 @@ export function argReduce(op: 'argmax' | 'argmin', x: View, axis: number): Int32
   if (!rt || !(x.data instanceof Float32Array)) return jsKernels.argReduce(op, x, axis);
   const L = x.shape[axis];
   const K = product(x.shape) / L;
-  if (!(L > 0) || K === 0 || K * L < MIN_REDUCE_ELEMENTS) return jsKernels.argReduce(op, x, axis);
+  if (!(L > 0) || K === 0 || K * L < MIN_ARG_ELEMENTS) return jsKernels.argReduce(op, x, axis);
   const sx = spanOf(x);
   const k = simplify(x.shape.filter((_, i) => i !== axis), sx.strides.filter((_, i) => i !== axis));
   const nk = k.shape.length;

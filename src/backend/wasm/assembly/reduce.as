@@ -226,15 +226,17 @@ export function red_argRows(isMax: i32, x: usize, koff: usize, nk: i32, L: i32, 
 }
 
 /**
- * out (zeroed, contiguous) += src scattered along an axis: for each of nouter rows of the index's
+ * out (total floats, zeroed here: memory.fill beats TypedArray.fill on shared memory tenfold)
+ * += src scattered along an axis: for each of nouter rows of the index's
  * leading dims and j < inner along its last dim, out[ooff + j*os + index*st] += src[soff + j*ss],
  * in the reference's order (float32 adds, so bitwise). Returns 1, leaving out partly written, as
  * soon as an index is outside [0, dim): the caller then falls back to the reference kernel.
  */
 export function red_scatterAdd(
   out: usize, idx: usize, src: usize, nouter: i32, ooff: usize, ioff: usize, soff: usize,
-  inner: i32, os: i32, is: i32, ss: i32, st: i32, dim: i32,
+  inner: i32, os: i32, is: i32, ss: i32, st: i32, dim: i32, total: i32,
 ): i32 {
+  memory.fill(out, 0, <usize>total << 2);
   const ostep = <usize>os << 2, istep = <usize>is << 2, sstep = <usize>ss << 2;
   for (let o = 0; o < nouter; o++) {
     let po = at(out, off(ooff, o)), pi = at(idx, off(ioff, o)), ps = at(src, off(soff, o));
