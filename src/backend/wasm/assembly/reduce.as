@@ -146,32 +146,40 @@ export function red_reduceRows(op: i32, x: usize, koff: usize, nk: i32, roff: us
 
 @inline function rows32(op: i32, x: usize, koff: usize, nk: i32, roff: usize, nro: i32, rn: i32, rs: i32, out: usize): void {
   const step = <usize>rs << 2;
-  const init: f32 = op == MAX ? -Infinity : Infinity;
   let k = 0;
   for (; k + 4 <= nk; k += 4) {
-    let a0 = init, a1 = init, a2 = init, a3 = init;
     const b0 = at(x, off(koff, k)), b1 = at(x, off(koff, k + 1)), b2 = at(x, off(koff, k + 2)), b3 = at(x, off(koff, k + 3));
-    for (let r = 0; r < nro; r++) {
-      const d = <usize>off(roff, r) << 2;
-      let p0 = b0 + d, p1 = b1 + d, p2 = b2 + d, p3 = b3 + d;
-      for (let i = 0; i < rn; i++) {
-        a0 = pick(op, a0, load<f32>(p0)); a1 = pick(op, a1, load<f32>(p1));
-        a2 = pick(op, a2, load<f32>(p2)); a3 = pick(op, a3, load<f32>(p3));
-        p0 += step; p1 += step; p2 += step; p3 += step;
-      }
-    }
+    v128.store(out + (<usize>k << 2), lanes32(op, b0, b1, b2, b3, roff, nro, rn, step));
+  }
+  const rem = nk - k;
+  if (rem > 0) {
+    // The last one to three outputs as lanes too, the spare lanes repeating the first of them.
+    const b0 = at(x, off(koff, k));
+    const b1 = rem > 1 ? at(x, off(koff, k + 1)) : b0, b2 = rem > 2 ? at(x, off(koff, k + 2)) : b0;
+    const a = lanes32(op, b0, b1, b2, b0, roff, nro, rn, step);
     const o = out + (<usize>k << 2);
-    store<f32>(o, a0); store<f32>(o, a1, 4); store<f32>(o, a2, 8); store<f32>(o, a3, 12);
+    store<f32>(o, f32x4.extract_lane(a, 0));
+    if (rem > 1) store<f32>(o, f32x4.extract_lane(a, 1), 4);
+    if (rem > 2) store<f32>(o, f32x4.extract_lane(a, 2), 8);
   }
-  for (; k < nk; k++) {
-    let a = init;
-    const b = at(x, off(koff, k));
-    for (let r = 0; r < nro; r++) {
-      let p = b + (<usize>off(roff, r) << 2);
-      for (let i = 0; i < rn; i++) { a = pick(op, a, load<f32>(p)); p += step; }
+}
+
+/** max/min of four outputs as the lanes of one vector (V8 turns a scalar f32 select into a branch). */
+@inline function lanes32(op: i32, b0: usize, b1: usize, b2: usize, b3: usize, roff: usize, nro: i32, rn: i32, step: usize): v128 {
+  let a = f32x4.splat(op == MAX ? -Infinity : Infinity);
+  for (let r = 0; r < nro; r++) {
+    const d = <usize>off(roff, r) << 2;
+    let p0 = b0 + d, p1 = b1 + d, p2 = b2 + d, p3 = b3 + d;
+    for (let i = 0; i < rn; i++) {
+      let v = v128.load32_zero(p0);
+      v = v128.load32_lane(p1, v, 1);
+      v = v128.load32_lane(p2, v, 2);
+      v = v128.load32_lane(p3, v, 3);
+      a = pick4(op, a, v);
+      p0 += step; p1 += step; p2 += step; p3 += step;
     }
-    store<f32>(out + (<usize>k << 2), a);
   }
+  return a;
 }
 
 /**
