@@ -8,12 +8,12 @@ import { sizeOf } from '../js/strided.js';
 import type { WasmRuntime } from './module.js';
 
 // Below these many input elements the reference kernels are faster than staging into wasm memory
-// (a wasm call costs a few µs of fixed work; measured on the softmax/cross-entropy shapes).
+// (a wasm call has a few µs of fixed cost). Measured crossovers: reduce ~640 elements (a [64,10]
+// softmax max/sum is even, [128,10] is 1.1-1.6x faster on wasm), argmax ~1300, gather/scatterAdd
+// under 160 (the reference builds an offset table per element).
 export const MIN_REDUCE_ELEMENTS = 1024;
-/** argmax/argmin: the reference's scan is already tight, so wasm pays off only later. */
-export const MIN_ARG_ELEMENTS = 4096;
-/** gather/scatterAdd: the reference builds offset tables for every element, so wasm wins early. */
-export const MIN_INDEX_ELEMENTS = 256;
+export const MIN_ARG_ELEMENTS = 2048;
+export const MIN_INDEX_ELEMENTS = 128;
 
 /** The exports of assembly/reduce.as. */
 export interface RedExports {
