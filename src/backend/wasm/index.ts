@@ -11,8 +11,9 @@ import { col2im, im2col } from './conv.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
+import { redKernels } from './reduce.js';
 
-export const wasmKernels = { ...jsKernels, matmul, im2col, col2im } satisfies Kernels;
+export const wasmKernels = { ...jsKernels, matmul, im2col, col2im, ...redKernels } satisfies Kernels;
 
 export const wasmBackend: BackendWithFused = {
   name: 'wasm',
@@ -23,7 +24,7 @@ export const wasmBackend: BackendWithFused = {
     if (!rt) return { ok: false, reason: `WebAssembly kernels could not be loaded: ${wasmLoadError()}` };
     return {
       ok: true,
-      reason: `WebAssembly SIMD kernels from ${rt.file} for float32 matmul, im2col and col2im on up to ${poolThreads()} threads (NABLA_THREADS); js reference kernels for the rest`,
+      reason: `WebAssembly SIMD kernels from ${rt.file} for float32 matmul, im2col and col2im (and reductions, arg*, gather, scatter-add) on up to ${poolThreads()} threads (NABLA_THREADS); js reference kernels for the rest`,
     };
   },
   kernels: wasmKernels,
