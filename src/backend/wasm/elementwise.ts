@@ -159,8 +159,8 @@ function copyInto(rt: WasmRuntime, x: View, n: number): number | null {
 
 export function copy(x: View, outDtype: DType): TypedArray {
   const n = sizeOf(x.shape);
-  // A contiguous float32 source is one TypedArray.set in js already.
-  const worth = outDtype === 'float32' && (isI32(x) || (isF32(x) && !isContiguous(x)));
+  // A contiguous source is one TypedArray.set in js already (int32 → float32 included).
+  const worth = outDtype === 'float32' && (isI32(x) || isF32(x)) && !isContiguous(x);
   const rt = worth ? runtimeFor(n) : null;
   const out = rt ? copyInto(rt, x, n) : null;
   if (out === null) return jsKernels.copy(x, outDtype);
