@@ -1,8 +1,7 @@
 // The wasm backend: SIMD kernels compiled from AssemblyScript (./assembly) for the hot float32
-// primitives — matmul, im2col, col2im, elementwise ops, where, strided copy/assign — and the
-// reference js kernels for everything else, so no primitive is ever missing (a fast backend may
-// fall back to the reference kernel). Large float32 calls are split across worker threads
-// (pool.ts) sharing the module's memory.
+// primitives — matmul, im2col, col2im, elementwise — and the reference js kernels for the rest, so no
+// primitive is ever missing (a fast backend may fall back to the reference kernel). Large float32
+// calls are split across worker threads (pool.ts) sharing the module's memory.
 
 import type { Kernels } from '../backend.js';
 import type { BackendWithFused } from '../fused.js';

@@ -25,12 +25,8 @@ function startRuns(meta: usize, upto: i32): i32 {
   return runs;
 }
 
-/**
- * Steps the odometer over dims [0, upto) and returns the byte delta to add to operand k's
- * pointer; called once per operand after `bump` has advanced the digits (see below).
- */
+/** Steps the odometer over dims [0, upto); returns the dim that moved (those after it wrapped). */
 function bump(meta: usize, upto: i32): i32 {
-  // Returns the last dim that moved (digits below it wrapped to zero).
   let d = upto - 1;
   for (; d >= 0; d--) {
     const i = load<i32>(idxp(meta, d)) + 1;
