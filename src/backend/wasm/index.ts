@@ -1,5 +1,5 @@
 // The wasm backend: SIMD kernels compiled from AssemblyScript (./assembly) for the hot float32
-// primitives — matmul, im2col, col2im — and the reference js kernels for everything else, so no
+// primitives — matmul, im2col, col2im, elementwise, reductions, gather/scatter — and the reference js kernels for the rest, so no
 // primitive is ever missing (a fast backend may fall back to the reference kernel). Large float32
 // calls are split across worker threads (pool.ts) sharing the module's memory.
 
@@ -8,12 +8,13 @@ import type { BackendWithFused } from '../fused.js';
 import { jsFused } from '../js/fused.js';
 import { jsKernels } from '../js/index.js';
 import { col2im, im2col } from './conv.js';
+import { assign, binary, copy, unary, where } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
 import { redKernels } from './reduce.js';
 
-export const wasmKernels = { ...jsKernels, matmul, im2col, col2im, ...redKernels } satisfies Kernels;
+export const wasmKernels = { ...jsKernels, matmul, im2col, col2im, binary, unary, where, copy, assign, ...redKernels } satisfies Kernels;
 
 export const wasmBackend: BackendWithFused = {
   name: 'wasm',
@@ -24,7 +25,7 @@ export const wasmBackend: BackendWithFused = {
     if (!rt) return { ok: false, reason: `WebAssembly kernels could not be loaded: ${wasmLoadError()}` };
     return {
       ok: true,
-      reason: `WebAssembly SIMD kernels from ${rt.file} for float32 matmul, im2col and col2im (and reductions, arg*, gather, scatter-add) on up to ${poolThreads()} threads (NABLA_THREADS); js reference kernels for the rest`,
+      reason: `WebAssembly SIMD kernels from ${rt.file} on up to ${poolThreads()} threads (NABLA_THREADS) for float32 matmul, im2col and col2im; float32 elementwise binary ops (pow aside), neg/abs/sqrt/relu/sign/floor/ceil, where, strided copy and assign; reductions, argmax/argmin, gather and scatter-add; js reference kernels for the rest`,
     };
   },
   kernels: wasmKernels,
