@@ -5,9 +5,9 @@
 
 import type { Kernels } from '../backend.js';
 import type { BackendWithFused } from '../fused.js';
-import { jsFused } from '../js/fused.js';
 import { jsKernels } from '../js/index.js';
 import { col2im, im2col } from './conv.js';
+import { wasmFused } from './fused.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
@@ -17,7 +17,7 @@ export const wasmKernels = { ...jsKernels, matmul, im2col, col2im } satisfies Ke
 export const wasmBackend: BackendWithFused = {
   name: 'wasm',
   priority: 10,
-  fused: jsFused,
+  fused: wasmFused,
   available() {
     const rt = wasmRuntime();
     if (!rt) return { ok: false, reason: `WebAssembly kernels could not be loaded: ${wasmLoadError()}` };
