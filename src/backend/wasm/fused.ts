@@ -31,9 +31,9 @@ const ex = (rt: WasmRuntime) => rt.exports as unknown as FusedExports;
 
 /**
  * Below this many elements an optimiser step stays on js: the call and staging overhead (~1 µs)
- * outweighs the js loop (measured: break-even around 64 elements).
+ * outweighs the js loop (measured: js 0.9 µs, wasm 1.4 µs for 1 element; wasm ahead from 4).
  */
-export const MIN_STEP_ELEMENTS = 64;
+export const MIN_STEP_ELEMENTS = 4;
 
 const numel = (v: View) => v.shape.reduce((a, b) => a * b, 1);
 

@@ -130,7 +130,11 @@ export function fu_maxpool(
       const base = x + (<usize>(n * xn + c * xc) << 2);
       for (let oh = 0; oh < OH; oh++) {
         let ow = 0;
-        if (fast) { pool22Row(base + (<usize>(2 * oh * xh) << 2), xh, 2 * oh * W, W, OW, out + q, arg + q); ow = OW & ~3; q += <usize>ow << 2; }
+        if (fast) {
+          pool22Row(base + (<usize>(2 * oh * xh) << 2), xh, 2 * oh * W, W, OW, out + q, arg + q);
+          for (ow = OW & ~3, q += <usize>ow << 2; ow < OW; ow++, q += 4) pool22One(base, xh, oh, ow, W, out + q, arg + q);
+          continue;
+        }
         for (; ow < OW; ow++, q += 4) {
           let best: f32 = -Infinity;
           let bi = -1;
@@ -150,6 +154,21 @@ export function fu_maxpool(
       }
     }
   }
+}
+
+/** One output of a 2×2, stride-2 pool (every tap is inside the image). */
+@inline function pool22One(base: usize, xh: i32, oh: i32, ow: i32, W: i32, out: usize, arg: usize): void {
+  const p = base + (<usize>(2 * oh * xh + 2 * ow) << 2), p1 = p + (<usize>xh << 2);
+  const i0 = 2 * oh * W + 2 * ow;
+  let best = load<f32>(p), bi = i0;
+  let v = load<f32>(p, 4);
+  if (takes(v, best)) { best = v; bi = i0 + 1; }
+  v = load<f32>(p1);
+  if (takes(v, best)) { best = v; bi = i0 + W; }
+  v = load<f32>(p1, 4);
+  if (takes(v, best)) { best = v; bi = i0 + W + 1; }
+  store<f32>(out, best);
+  store<i32>(arg, bi);
 }
 
 /**
