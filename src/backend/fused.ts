@@ -18,6 +18,15 @@ export interface AdamStepHyper {
   step: number;
 }
 
+export interface SgdStepHyper {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  maximize: boolean;
+}
+
 export interface FusedKernels {
   /**
    * One Adam/AdamW update of a contiguous parameter in place, with PyTorch 1.13's single-tensor
@@ -30,6 +39,17 @@ export interface FusedKernels {
    * Every window must hold at least one real pixel (padding ≤ half the kernel, as PyTorch requires).
    */
   maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32Array };
+  /**
+   * The adjoint of maxPool2d: zeros of inputShape [N,C,H,W] with each element of grad
+   * [N,C,OH,OW] added at its plane's argmax index, in row-major order of grad (scatterAdd's).
+   */
+  maxPool2dBackward(grad: View, argmax: Int32Array, inputShape: readonly [number, number, number, number]): TypedArray;
+  /**
+   * One SGD update of a contiguous parameter in place, with PyTorch 1.13's single-tensor formula
+   * and the composite's roundings. With momentum ≠ 0, momentumBuffer is updated in place, or,
+   * when `first`, set to this step's (decayed) gradient, PyTorch's first-step rule.
+   */
+  sgdStep(param: View, grad: View, momentumBuffer: View | null, first: boolean, h: SgdStepHyper): void;
 }
 
 export type BackendWithFused = Backend & { readonly fused?: Partial<FusedKernels> };

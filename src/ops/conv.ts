@@ -2,7 +2,7 @@
 // and mean. im2col and col2im are each other's adjoint, so each is the other's gradient and
 // every op here differentiates any number of times.
 
-import { apply } from '../autograd.js';
+import { apply, isGradEnabled } from '../autograd.js';
 import { convOutSize, kernels, type Conv2dGeometry } from '../backend/backend.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { fmtShape } from '../shape.js';
@@ -201,14 +201,22 @@ export function maxPool2d(x: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = 
   });
 }
 
-/** One-pass max pooling; the gradient scatters into the argmax positions (differentiable again). */
+/**
+ * One-pass max pooling; the gradient scatters into the argmax positions. When that gradient needs
+ * a graph of its own (double backward), the scatter is the scatterAdd op, whose gradient is a
+ * gather; otherwise a fused backward kernel, when the backend has one, does it in one pass.
+ */
 function maxPoolFused(x: Tensor, g: Conv2dGeometry, kernel: NonNullable<FusedKernels['maxPool2d']>): Tensor {
   const [N, C, H, W] = x.shape;
   const [OH, OW] = outHW('maxPool2d', x.shape, g);
   const r = kernel(x, g);
   const out = new Tensor(r.out, [N, C, OH, OW]);
-  const idx = new Tensor(r.argmax, [N * C, OH * OW]);
-  return apply('maxPool2d', out, [x], (gr) => [reshape(scatterAdd([N * C, H * W], 1, idx, reshape(gr, [N * C, OH * OW])), x.shape)]);
+  return apply('maxPool2d', out, [x], (gr) => {
+    const back = fused().maxPool2dBackward;
+    if (back && !(gr.requiresGrad && isGradEnabled())) return [new Tensor(back(gr, r.argmax, [N, C, H, W]), [N, C, H, W])];
+    const idx = new Tensor(r.argmax, [N * C, OH * OW]);
+    return [reshape(scatterAdd([N * C, H * W], 1, idx, reshape(gr, [N * C, OH * OW])), x.shape)];
+  });
 }
 
 /** torch.nn.functional.avg_pool2d. */

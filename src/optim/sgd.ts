@@ -4,7 +4,8 @@
 import { add, mul, neg } from '../ops/elementwise.js';
 import { add_, mul_ } from '../ops/inplace.js';
 import { ValueError } from '../errors.js';
-import type { Tensor } from '../tensor.js';
+import { zerosLike, type Tensor } from '../tensor.js';
+import { fused } from '../backend/fused.js';
 import { Optimizer, checkBoolean, checkNonNegative, cloneTensor, type ParamGroup, type ParamsInput } from './optimizer.js';
 
 export interface SGDHyper {
@@ -44,6 +45,17 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
   }
 
   protected update(p: Tensor, grad: Tensor, s: SGDState, g: ParamGroup<SGDHyper>): void {
+    const kernel = fused().sgdStep;
+    const useMom = g.momentum !== 0;
+    const buf = useMom ? s.momentum_buffer : undefined;
+    const parts = [p, grad, ...(buf ? [buf] : [])];
+    if (kernel && p.dtype !== 'int32' && parts.every((t) => t.dtype === p.dtype && t.isContiguous())) {
+      // One pass instead of up to 7 ops with their temporaries; same roundings as below.
+      const first = useMom && !buf;
+      if (first) s.momentum_buffer = zerosLike(p);
+      kernel(p, grad, useMom ? s.momentum_buffer! : null, first, g);
+      return;
+    }
     let d = g.maximize ? neg(grad) : grad;
     if (g.weightDecay !== 0) d = add(d, mul(p.detach(), g.weightDecay));
     if (g.momentum !== 0) {

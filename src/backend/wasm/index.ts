@@ -5,10 +5,10 @@
 
 import type { Kernels } from '../backend.js';
 import type { BackendWithFused } from '../fused.js';
-import { jsFused } from '../js/fused.js';
 import { jsKernels } from '../js/index.js';
 import { col2im, im2col } from './conv.js';
 import { assign, binary, copy, unary, where } from './elementwise.js';
+import { wasmFused } from './fused.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
@@ -19,13 +19,13 @@ export const wasmKernels = { ...jsKernels, matmul, im2col, col2im, binary, unary
 export const wasmBackend: BackendWithFused = {
   name: 'wasm',
   priority: 10,
-  fused: jsFused,
+  fused: wasmFused,
   available() {
     const rt = wasmRuntime();
     if (!rt) return { ok: false, reason: `WebAssembly kernels could not be loaded: ${wasmLoadError()}` };
     return {
       ok: true,
-      reason: `WebAssembly SIMD kernels from ${rt.file} on up to ${poolThreads()} threads (NABLA_THREADS) for float32 matmul, im2col and col2im; float32 elementwise binary ops (pow aside), neg/abs/sqrt/relu/sign/floor/ceil, where, strided copy and assign; reductions, argmax/argmin, gather and scatter-add; js reference kernels for the rest`,
+      reason: `WebAssembly SIMD kernels from ${rt.file} on up to ${poolThreads()} threads (NABLA_THREADS) for float32 matmul, im2col and col2im; float32 elementwise binary ops (pow aside), neg/abs/sqrt/relu/sign/floor/ceil, where, strided copy and assign; reductions, argmax/argmin, gather and scatter-add; fused Adam/SGD steps and max pooling; js reference kernels for the rest`,
     };
   },
   kernels: wasmKernels,
