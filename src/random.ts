@@ -1,7 +1,7 @@
 // Seeded random numbers. A Generator is xoshiro128** (fast, 128-bit state, good statistics);
 // its state can be saved and restored exactly, which exact resume from a checkpoint needs.
 
-import { allocate, type DType } from './dtype.js';
+import { allocate, type DType, type TypedArray } from './dtype.js';
 import { ValueError } from './errors.js';
 import { checkShape, numel } from './shape.js';
 import { Tensor, type TensorOptions } from './tensor.js';
@@ -62,6 +62,30 @@ export class Generator {
     return (hi * 67108864 + lo) / 9007199254740992;
   }
 
+  /**
+   * Fills `out` from consecutive random() draws u: out[i] = a + b·u, or with `bernoulli`,
+   * out[i] = u < a ? 1 : 0. The same values and final state as calling random() per element,
+   * with the state kept in locals (several times faster: dropout draws a mask every step).
+   */
+  fillRandom(out: TypedArray, a: number, b: number, bernoulli: boolean): void {
+    const st = this.s;
+    // int32 bit patterns throughout; storing them back into the Uint32Array keeps the bits.
+    let s0 = st[0] | 0, s1 = st[1] | 0, s2 = st[2] | 0, s3 = st[3] | 0;
+    for (let i = 0; i < out.length; i++) {
+      let x = Math.imul(s1, 5);
+      const hi = Math.imul((x << 7) | (x >>> 25), 9) >>> 5;
+      let t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      x = Math.imul(s1, 5);
+      const lo = Math.imul((x << 7) | (x >>> 25), 9) >>> 6;
+      t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      const u = (hi * 67108864 + lo) / 9007199254740992;
+      out[i] = bernoulli ? (u < a ? 1 : 0) : a + b * u;
+    }
+    st[0] = s0; st[1] = s1; st[2] = s2; st[3] = s3;
+  }
+
   /** Standard normal (Box–Muller, the second value kept for the next call). */
   normal(): number {
     if (this.spare !== null) {
@@ -112,12 +136,12 @@ export interface RandomOptions extends TensorOptions {
   generator?: Generator;
 }
 
-function fill(op: string, shape: readonly number[], opts: RandomOptions, f: (g: Generator) => number): Tensor {
+function fill(op: string, shape: readonly number[], opts: RandomOptions, f: (g: Generator, data: TypedArray) => void): Tensor {
   const s = checkShape(op, shape);
   const g = opts.generator ?? defaultGenerator;
   const dtype: DType = opts.dtype ?? 'float32';
   const data = allocate(dtype, numel(s));
-  for (let i = 0; i < data.length; i++) data[i] = f(g);
+  f(g, data);
   const t = new Tensor(data, s);
   if (opts.requiresGrad) t.requiresGrad_(true);
   return t;
@@ -126,25 +150,29 @@ function fill(op: string, shape: readonly number[], opts: RandomOptions, f: (g: 
 /** Uniform in [low, high). */
 export function rand(shape: readonly number[], opts: RandomOptions & { low?: number; high?: number } = {}): Tensor {
   const lo = opts.low ?? 0, hi = opts.high ?? 1;
-  return fill('rand', shape, opts, (g) => lo + (hi - lo) * g.random());
+  return fill('rand', shape, opts, (g, d) => g.fillRandom(d, lo, hi - lo, false));
 }
 
 /** Normal with the given mean and std. */
 export function randn(shape: readonly number[], opts: RandomOptions & { mean?: number; std?: number } = {}): Tensor {
   const m = opts.mean ?? 0, sd = opts.std ?? 1;
-  return fill('randn', shape, opts, (g) => m + sd * g.normal());
+  return fill('randn', shape, opts, (g, d) => {
+    for (let i = 0; i < d.length; i++) d[i] = m + sd * g.normal();
+  });
 }
 
 /** Integers uniform in [low, high). */
 export function randint(low: number, high: number, shape: readonly number[], opts: RandomOptions = {}): Tensor {
   if (!(high > low)) throw new ValueError(`randint: expected low < high, got low=${low}, high=${high}`);
-  return fill('randint', shape, { dtype: 'int32', ...opts }, (g) => low + g.int(high - low));
+  return fill('randint', shape, { dtype: 'int32', ...opts }, (g, d) => {
+    for (let i = 0; i < d.length; i++) d[i] = low + g.int(high - low);
+  });
 }
 
 /** 1 with probability p, else 0. */
 export function bernoulli(shape: readonly number[], p: number, opts: RandomOptions = {}): Tensor {
   if (!(p >= 0 && p <= 1)) throw new ValueError(`bernoulli: p must be in [0, 1], got ${p}`);
-  return fill('bernoulli', shape, opts, (g) => (g.random() < p ? 1 : 0));
+  return fill('bernoulli', shape, opts, (g, d) => g.fillRandom(d, p, 0, true));
 }
 
 /** A random permutation of 0..n-1 (Fisher–Yates), as int32. */

@@ -70,7 +70,10 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray {
   if (out.length === 0) return out;
   if (K === 0) return out; // a sum over nothing: zeros, which allocate() already gave
   const gemm: Gemm = f32 ? lib.sgemm : lib.dgemm;
-  if (B === 1 && (M === 1 || N === 1) && vectorProduct(f32 ? lib.sgemv : lib.dgemv, a, b, out)) return out;
+  if (B === 1 && (M === 1 || N === 1)) {
+    vectorProduct(f32 ? lib.sgemv : lib.dgemv, a, b, out, outDtype);
+    return out;
+  }
   const oa = operand(a, outDtype), ob = operand(b, outDtype);
   const ta = oa.trans ? TRANS : NO_TRANS, tb = ob.trans ? TRANS : NO_TRANS;
   const ldc = Math.max(1, N);
@@ -91,23 +94,27 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray {
 
 /**
  * A single product with one row (x·B) or one column (A·x) as gemv, which OpenBLAS 0.3.21's sgemm
- * does not forward to: out = op(matrix)·vector. False when the views do not fit gemv's strides.
+ * does not forward to: out[i] = Σ_k mat[i,k]·vec[k]. gemv's two orientations sum in different
+ * orders, so the matrix is always handed over as row-major [out, K] with a unit-stride vector
+ * (copied so when stored otherwise): the result is then the same bits whatever the operands'
+ * layouts, as for every other product. Linear's weight (x·Wᵀ) is already in that form.
  */
-function vectorProduct(gemv: Gemv, a: View, b: View, out: TypedArray): boolean {
+function vectorProduct(gemv: Gemv, a: View, b: View, out: TypedArray, dtype: DType): void {
   const [, M, K] = a.shape;
   const N = b.shape[2];
-  // Row case: out[n] = Σ_k a[0,k]·b[k,n], i.e. opᵀ(b)·a; column case: out[m] = Σ_k a[m,k]·b[k,0].
-  const [mat, rows, cols, sr, sc, vec, inc] = M === 1
-    ? [b, K, N, b.strides[1], b.strides[2], a, a.strides[2]] as const
-    : [a, M, K, a.strides[1], a.strides[2], b, b.strides[1]] as const;
-  if (!(inc >= 1) || inc > INT_MAX) return false;
-  const lay = layout(rows, cols, sr, sc);
-  if (!lay || lay.ld > INT_MAX) return false;
-  // Row case multiplies by the matrix transposed; a matrix already stored transposed flips it back.
-  const transpose = (M === 1) !== lay.trans;
-  const [m, n] = lay.trans ? [cols, rows] : [rows, cols];
-  gemv(ROW_MAJOR, transpose ? TRANS : NO_TRANS, m, n, 1, sub(mat.data, mat.offset), lay.ld, sub(vec.data, vec.offset), inc, 0, out, 1);
-  return true;
+  // Row case: mat = bᵀ [N, K], vec = a's row; column case: mat = a [M, K], vec = b's column.
+  const rows = M === 1 ? N : M;
+  const mat: View = M === 1
+    ? { data: b.data, shape: [N, K], strides: [b.strides[2], b.strides[1]], offset: b.offset }
+    : { data: a.data, shape: [M, K], strides: [a.strides[1], a.strides[2]], offset: a.offset };
+  const vec: View = M === 1
+    ? { data: a.data, shape: [K], strides: [a.strides[2]], offset: a.offset }
+    : { data: b.data, shape: [K], strides: [b.strides[1]], offset: b.offset };
+  const rowMajor = (K <= 1 || mat.strides[1] === 1) && (rows <= 1 || mat.strides[0] >= K) && mat.strides[0] <= INT_MAX;
+  const m = rowMajor ? mat : { data: wasmKernels.copy(mat, dtype), shape: mat.shape, strides: [K, 1], offset: 0 };
+  const v = K <= 1 || vec.strides[0] === 1 ? vec : { data: wasmKernels.copy(vec, dtype), shape: vec.shape, strides: [1], offset: 0 };
+  const ld = rows <= 1 ? Math.max(1, K) : Math.max(1, m.strides[0]);
+  gemv(ROW_MAJOR, NO_TRANS, rows, K, 1, sub(m.data, m.offset), ld, sub(v.data, v.offset), 1, 0, out, 1);
 }
 
 /** A view from element `offset` on, sharing memory: what the FFI passes as a pointer. */
