@@ -18,7 +18,9 @@ export interface View {
 export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'sign' | 'floor' | 'ceil' | 'sin' | 'cos';
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
-  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'
+  /** ReLU's gradient (PyTorch's threshold_backward): a where b > 0, else 0; one pass, no mask. */
+  | 'reluBackward';
 export type ReduceOp = 'sum' | 'max' | 'min' | 'prod';
 
 export interface Conv2dGeometry {

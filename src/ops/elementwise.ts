@@ -52,8 +52,13 @@ export const sign = (x: Tensor): Tensor => {
 };
 export const relu = (x: Tensor): Tensor => {
   assertTensor('relu', x);
-  return unaryOp('relu', x, x.dtype, (g) => mul(g, gt(x, 0)));
+  return unaryOp('relu', x, x.dtype, (g) => reluBackward(g, x));
 };
+/** g where x > 0, else 0: relu's gradient in one kernel pass; linear in g, so it differentiates again. */
+function reluBackward(g: Tensor, x: Tensor): Tensor {
+  const out = binaryRaw('reluBackward', g, x, g.dtype);
+  return apply('reluBackward', out, [g], (gg) => [reluBackward(gg, x)]);
+}
 export const sigmoid = (x: Tensor): Tensor => floatUnary('sigmoid', x, (g, out) => mul(g, mul(out, rsub(out, 1))));
 export const tanh = (x: Tensor): Tensor => floatUnary('tanh', x, (g, out) => mul(g, rsub(mul(out, out), 1)));
 export const sin = (x: Tensor): Tensor => floatUnary('sin', x, (g) => mul(g, cos(x)));

@@ -94,7 +94,7 @@ function assertSame(actual: ArrayLike<number>, expected: ArrayLike<number>, msg:
   }
 }
 
-const BINARY: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'];
+const BINARY: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'reluBackward'];
 const CMP = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 // [32,41] = 1312 and the others are above MIN_ELEMENTS, so they run on wasm; [3,5] stays on js.
 const SHAPES: number[][] = [[32, 41], [4, 6, 7, 9], [2, 3, 5, 7, 11], [1031], [3, 5], [0, 7]];

@@ -43,6 +43,7 @@ const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
   le: (a, b) => (a <= b ? 1 : 0),
   gt: (a, b) => (a > b ? 1 : 0),
   ge: (a, b) => (a >= b ? 1 : 0),
+  reluBackward: (a, b) => (b > 0 ? a : 0),
 };
 
 function unary(op: UnaryOp, x: View, outDtype: DType): TypedArray {

@@ -33,7 +33,7 @@ export const MIN_ELEMENTS = 1024;
 const META_BYTES = 5 * MAX_RANK * 4;
 
 const BINARY_CODE: Partial<Record<BinaryOp, number>> = {
-  add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, eq: 6, ne: 7, lt: 8, le: 9, gt: 10, ge: 11,
+  add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, eq: 6, ne: 7, lt: 8, le: 9, gt: 10, ge: 11, reluBackward: 12,
 };
 const UNARY_CODE: Partial<Record<UnaryOp, number>> = { neg: 0, abs: 1, sqrt: 2, relu: 3, sign: 4, floor: 5, ceil: 6 };
 
@@ -108,7 +108,7 @@ export function binary(op: BinaryOp, a: View, b: View, shape: readonly number[],
   const code = BINARY_CODE[op];
   const n = sizeOf(shape);
   const int = outDtype === 'int32';
-  const rt = code !== undefined && (outDtype === 'float32' || (int && code >= 6)) ? runtimeFor(n) : null;
+  const rt = code !== undefined && (outDtype === 'float32' || (int && code >= 6 && code <= 11)) ? runtimeFor(n) : null;
   // One float32 operand at least (int32 ⊙ int32 is integer arithmetic); an int32 one is converted.
   const types = (isF32(a) || isI32(a)) && (isF32(b) || isI32(b)) && (isF32(a) || isF32(b));
   const sa = rt && types ? spanFor(a) : null, sb = sa ? spanFor(b) : null;

@@ -47,6 +47,8 @@ function bump(meta: usize, upto: i32): i32 {
 
 // Op codes, as in elementwise.ts.
 const ADD = 0, SUB = 1, MUL = 2, DIV = 3, MAX = 4, MIN = 5, EQ = 6, NE = 7, LT = 8, LE = 9, GT = 10, GE = 11;
+/** ReLU's gradient: a where b > 0, else +0 (a NaN b gives 0, as in the js kernel). */
+const RGRAD = 12;
 
 @inline function nanv(): v128 { return i32x4.splat(0x7fc00000); }
 
@@ -69,6 +71,7 @@ const ADD = 0, SUB = 1, MUL = 2, DIV = 3, MAX = 4, MIN = 5, EQ = 6, NE = 7, LT =
     case LT: return truth(f32x4.lt(a, b), int);
     case LE: return truth(f32x4.le(a, b), int);
     case GT: return truth(f32x4.gt(a, b), int);
+    case RGRAD: return v128.and(a, f32x4.gt(b, f32x4.splat(0)));
     default: return truth(f32x4.ge(a, b), int);
   }
 }
@@ -89,9 +92,10 @@ const ADD = 0, SUB = 1, MUL = 2, DIV = 3, MAX = 4, MIN = 5, EQ = 6, NE = 7, LT =
     case LT: t = a < b; break;
     case LE: t = a <= b; break;
     case GT: t = a > b; break;
+    case RGRAD: r = b > 0 ? a : 0; break;
     default: t = a >= b;
   }
-  if (op >= EQ) {
+  if (op >= EQ && op <= GE) {
     if (int) store<i32>(o, t ? 1 : 0);
     else store<f32>(o, t ? 1 : 0);
   } else {
@@ -149,6 +153,7 @@ export function ew_binary(op: i32, int: i32, nd: i32, meta: usize, a: usize, b: 
     case LT: if (iv) loopBin(LT, true, nd, meta, a, b, out); else loopBin(LT, false, nd, meta, a, b, out); break;
     case LE: if (iv) loopBin(LE, true, nd, meta, a, b, out); else loopBin(LE, false, nd, meta, a, b, out); break;
     case GT: if (iv) loopBin(GT, true, nd, meta, a, b, out); else loopBin(GT, false, nd, meta, a, b, out); break;
+    case RGRAD: loopBin(RGRAD, false, nd, meta, a, b, out); break;
     default: if (iv) loopBin(GE, true, nd, meta, a, b, out); else loopBin(GE, false, nd, meta, a, b, out);
   }
 }
