@@ -12,7 +12,7 @@ import type { Conv2dGeometry, Kernels, View } from '../../src/backend/backend.js
 import { jsKernels } from '../../src/backend/js/index.js';
 import { wasmBackend, wasmKernels } from '../../src/backend/wasm/index.js';
 import { wasmPoolReady } from '../../src/backend/wasm/pool.js';
-import { wasmRuntime } from '../../src/backend/wasm/module.js';
+import { localRuntime, wasmRuntime } from '../../src/backend/wasm/module.js';
 import { fileURLToPath } from 'node:url';
 
 // Three threads whatever the machine has, so the split paths (uneven ones included) always run.
@@ -281,6 +281,18 @@ test('im2col / col2im batch-inner layout [C*kh*kw, N, L]: the same values as the
     }
   }
   process.env.NABLA_THREADS = '3';
+});
+
+test('single-threaded kernels run on an unshared memory that grows as needed', { skip }, () => {
+  const local = localRuntime()!;
+  assert.ok(!(local.memory.buffer instanceof SharedArrayBuffer), 'kernels-local.wasm on an unshared memory');
+  assert.notEqual(local, wasmRuntime());
+  // A small call, then one that must grow the memory (detaching the old buffer), then a small one.
+  for (const n of [2048, (local.memory.buffer.byteLength >> 2) + 100_000, 3000]) {
+    const x: View = { data: randomF32(n, rng(n)), shape: [n], strides: [1], offset: 0 };
+    assert.deepEqual(wasmKernels.unary('relu', x, 'float32'), jsKernels.unary('relu', x, 'float32'), `relu of ${n}`);
+    assert.deepEqual(wasmKernels.binary('mul', x, x, [n], 'float32'), jsKernels.binary('mul', x, x, [n], 'float32'), `mul of ${n}`);
+  }
 });
 
 // ---- threads -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import type { BinaryOp, UnaryOp, View } from '../backend.js';
 import { jsKernels } from '../js/index.js';
 import { collapse } from '../js/loops.js';
 import { isContiguous, sizeOf } from '../js/strided.js';
-import { wasmRuntime, type WasmRuntime } from './module.js';
+import { localRuntime, type WasmRuntime } from './module.js';
 import { spanOf, type Span } from './stage.js';
 
 /** The exports of assembly/elementwise.as; pointers are byte addresses. */
@@ -53,7 +53,7 @@ const runUnit = (s: number) => s === 0 || s === 1;
 
 /** The runtime when a call of n elements should go to wasm at all. */
 function runtimeFor(n: number): WasmRuntime | null {
-  return n >= MIN_ELEMENTS ? wasmRuntime() : null;
+  return n >= MIN_ELEMENTS ? localRuntime() : null;
 }
 
 /** A float32 view's span, or an int32 view's (never densified: that would convert it in js). */

@@ -8,7 +8,7 @@ import { convOutSize, type Conv2dGeometry, type View } from '../backend.js';
 import type { AdamStepHyper, FusedKernels, SgdStepHyper } from '../fused.js';
 import { jsFused } from '../js/fused.js';
 import { isContiguous } from '../js/strided.js';
-import { wasmRuntime, type WasmRuntime } from './module.js';
+import { localRuntime, type WasmRuntime } from './module.js';
 import { spanOf, writeSpan } from './stage.js';
 
 /** The exports of assembly/fused.as (declared here to keep module.ts's list untouched). */
@@ -57,7 +57,7 @@ function stageOut(heap: Float32Array, views: (View | null)[], ptrs: number[], n:
 }
 
 function adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpAvgSq: View | null, h: AdamStepHyper): void {
-  const rt = wasmRuntime();
+  const rt = localRuntime();
   const n = numel(param);
   const views = [param, grad, expAvg, expAvgSq, maxExpAvgSq];
   const r = rt && stepOperands(views, n) ? rt.scratch(views.map((v) => (v ? n * 4 : 0))) : null;
@@ -76,7 +76,7 @@ function adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpA
 }
 
 function sgdStep(param: View, grad: View, momentumBuffer: View | null, first: boolean, h: SgdStepHyper): void {
-  const rt = wasmRuntime();
+  const rt = localRuntime();
   const n = numel(param);
   const useMom = h.momentum !== 0;
   const views = [param, grad, useMom ? momentumBuffer : null];
@@ -92,7 +92,7 @@ function sgdStep(param: View, grad: View, momentumBuffer: View | null, first: bo
 }
 
 function maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32Array } {
-  const rt = wasmRuntime();
+  const rt = localRuntime();
   if (!rt || !(x.data instanceof Float32Array)) return jsFused.maxPool2d(x, g);
   const [N, C, H, W] = x.shape;
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
@@ -113,7 +113,7 @@ function maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32
 }
 
 function maxPool2dBackward(grad: View, argmax: Int32Array, inputShape: readonly [number, number, number, number]): TypedArray {
-  const rt = wasmRuntime();
+  const rt = localRuntime();
   if (!rt || !(grad.data instanceof Float32Array)) return jsFused.maxPool2dBackward(grad, argmax, inputShape);
   const [N, C, H, W] = inputShape;
   const [, , OH, OW] = grad.shape;

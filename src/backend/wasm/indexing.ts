@@ -7,7 +7,7 @@ import type { DType, TypedArray } from '../../dtype.js';
 import type { View } from '../backend.js';
 import { jsKernels } from '../js/index.js';
 import { isContiguous, offsets, sizeOf } from '../js/strided.js';
-import { wasmRuntime } from './module.js';
+import { localRuntime } from './module.js';
 import { heapI32, intSpan, MIN_INDEX_ELEMENTS, redExports } from './red-runtime.js';
 import { spanOf, writeSpan } from './stage.js';
 
@@ -18,7 +18,7 @@ const contiguous = (shape: readonly number[]) => {
 };
 
 export function scatterAdd(shape: readonly number[], axis: number, index: View, src: View, outDtype: DType): TypedArray {
-  const rt = wasmRuntime();
+  const rt = localRuntime();
   const nd = index.shape.length, n = sizeOf(index.shape), total = sizeOf(shape);
   if (!rt || outDtype !== 'float32' || !(src.data instanceof Float32Array) || !(index.data instanceof Int32Array) ||
       nd === 0 || n === 0 || n < MIN_INDEX_ELEMENTS) {
@@ -49,7 +49,7 @@ export function scatterAdd(shape: readonly number[], axis: number, index: View, 
 }
 
 export function gather(x: View, axis: number, index: View): TypedArray {
-  const rt = wasmRuntime();
+  const rt = localRuntime();
   const nd = index.shape.length, n = sizeOf(index.shape);
   if (!rt || !(x.data instanceof Float32Array) || !(index.data instanceof Int32Array) || nd === 0 || n < MIN_INDEX_ELEMENTS || wholeRows(x, axis, index)) {
     return jsKernels.gather(x, axis, index);

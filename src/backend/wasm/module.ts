@@ -41,6 +41,8 @@ const MAX_PAGES = 65536;
 export const CONTROL_BYTES = 4096;
 
 export const WASM_URL = new URL('./kernels.wasm', import.meta.url);
+/** The same kernels on an unshared memory (see localRuntime). */
+export const WASM_LOCAL_URL = new URL('./kernels-local.wasm', import.meta.url);
 /** The same kernels with relaxed SIMD's fused multiply-add, used where the engine validates it. */
 export const WASM_RELAXED_URL = new URL('./kernels-relaxed.wasm', import.meta.url);
 
@@ -66,6 +68,7 @@ export interface WasmRuntime {
 
 let runtime: WasmRuntime | null = null;
 let loadError: string | null = null;
+let local: WasmRuntime | null | undefined;
 
 /** The loaded runtime, or null (see `wasmLoadError()` for why). Never throws. */
 export function wasmRuntime(): WasmRuntime | null {
@@ -76,6 +79,25 @@ export function wasmRuntime(): WasmRuntime | null {
     loadError = e instanceof Error ? e.message : String(e);
   }
   return runtime;
+}
+
+/**
+ * The runtime for kernels that run on the calling thread only (elementwise, reductions, indexing,
+ * optimiser steps): the same kernels on an unshared memory, where staging operands in and out
+ * costs about half what it costs on the pool's shared memory. Falls back to wasmRuntime() when
+ * the unshared module is missing; null only when that is null too.
+ */
+export function localRuntime(): WasmRuntime | null {
+  if (local === undefined) {
+    const shared = wasmRuntime();
+    try {
+      const bytes = shared ? readOrNull(fileURLToPath(WASM_LOCAL_URL)) : null;
+      local = bytes ? instantiate(new WebAssembly.Module(bytes), new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES }), fileURLToPath(WASM_LOCAL_URL)) : shared;
+    } catch {
+      local = shared;
+    }
+  }
+  return local;
 }
 
 export function wasmLoadError(): string | null {
@@ -97,7 +119,11 @@ function load(): WasmRuntime {
   }
   // Compiling checks SIMD and threads support: an engine without them throws here.
   const module = new WebAssembly.Module(bytes);
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+  return instantiate(module, new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }), file);
+}
+
+/** An instance of `module` on `memory`, with its scratch allocator. */
+function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, file: string): WasmRuntime {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const exports = instance.exports as unknown as WasmExports;
   const control = align(Math.max(exports.heapBase(), 1024));
@@ -112,7 +138,8 @@ function load(): WasmRuntime {
     mr: exports.MR.value as number,
     nr: exports.NR.value as number,
     f32() {
-      if (view.length * 4 !== memory.buffer.byteLength) view = new Float32Array(memory.buffer);
+      // An unshared memory's growth detaches the old buffer; a shared one's leaves it shorter.
+      if (view.buffer !== memory.buffer) view = new Float32Array(memory.buffer);
       return view;
     },
     scratch(sizes) {

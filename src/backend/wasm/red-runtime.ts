@@ -37,7 +37,7 @@ let i32View: Int32Array | null = null;
 
 /** An Int32Array over the whole wasm memory, current after any growth. */
 export function heapI32(rt: WasmRuntime): Int32Array {
-  if (!i32View || i32View.byteLength !== rt.memory.buffer.byteLength) i32View = new Int32Array(rt.memory.buffer);
+  if (!i32View || i32View.buffer !== rt.memory.buffer) i32View = new Int32Array(rt.memory.buffer);
   return i32View;
 }
 

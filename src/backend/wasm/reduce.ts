@@ -9,7 +9,7 @@ import type { ReduceOp, View } from '../backend.js';
 import { jsKernels } from '../js/index.js';
 import { offsets } from '../js/strided.js';
 import { gather, scatterAdd } from './indexing.js';
-import { wasmRuntime } from './module.js';
+import { localRuntime } from './module.js';
 import { heapI32, MIN_ARG_ELEMENTS, MIN_REDUCE_ELEMENTS, redExports } from './red-runtime.js';
 import { spanOf, writeSpan } from './stage.js';
 
@@ -37,7 +37,7 @@ export function simplify(shape: readonly number[], strides: readonly number[]): 
 const product = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 export function reduce(op: ReduceOp, x: View, axes: readonly number[], outDtype: DType): TypedArray {
-  const rt = wasmRuntime();
+  const rt = localRuntime();
   if (!rt || outDtype !== 'float32' || !(x.data instanceof Float32Array)) return jsKernels.reduce(op, x, axes, outDtype);
   const K = product(x.shape.filter((_, i) => !axes.includes(i)));
   const R = product(axes.map((a) => x.shape[a]));
@@ -72,7 +72,7 @@ export function reduce(op: ReduceOp, x: View, axes: readonly number[], outDtype:
 }
 
 export function argReduce(op: 'argmax' | 'argmin', x: View, axis: number): Int32Array {
-  const rt = wasmRuntime();
+  const rt = localRuntime();
   if (!rt || !(x.data instanceof Float32Array)) return jsKernels.argReduce(op, x, axis);
   const L = x.shape[axis];
   const K = product(x.shape) / L;
