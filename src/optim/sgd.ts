@@ -5,17 +5,11 @@ import { add, mul, neg } from '../ops/elementwise.js';
 import { add_, mul_ } from '../ops/inplace.js';
 import { ValueError } from '../errors.js';
 import { zerosLike, type Tensor } from '../tensor.js';
-import { fused } from '../backend/fused.js';
+import { fused, type SgdStepHyper } from '../backend/fused.js';
 import { Optimizer, checkBoolean, checkNonNegative, cloneTensor, type ParamGroup, type ParamsInput } from './optimizer.js';
 
-export interface SGDHyper {
-  lr: number;
-  momentum: number;
-  dampening: number;
-  weightDecay: number;
-  nesterov: boolean;
-  maximize: boolean;
-}
+/** SGD's hyper-parameters: the fused step's (src/backend/fused.ts), one definition for both. */
+export type SGDHyper = SgdStepHyper;
 
 export type SGDOptions = Partial<SGDHyper> & { lr: number };
 

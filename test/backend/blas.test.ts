@@ -19,6 +19,7 @@ import { jsKernels } from '../../src/backend/js/index.js';
 import { wasmBackend, wasmKernels } from '../../src/backend/wasm/index.js';
 import { blasBackend, blasKernels } from '../../src/backend/blas/index.js';
 import { SMALL_MACS, layout } from '../../src/backend/blas/matmul.js';
+import { rng } from '../helpers/backends.js';
 
 /** Whether the machine has the library, whether or not it loads (ldconfig's cache, or the usual paths). */
 function openblasInstalled(): boolean {
@@ -38,14 +39,6 @@ test('OpenBLAS loads where it is installed', { skip }, () => {
   assert.match(avail.reason, /OpenBLAS/);
 });
 
-/** Deterministic uniform(-1, 1) numbers, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  };
-}
 
 const to64 = (v: View): View => ({ ...v, data: Float64Array.from(v.data) });
 

@@ -7,11 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BinaryOp, UnaryOp, View } from '../../src/backend/backend.js';
 import { jsKernels } from '../../src/backend/js/index.js';
-import { wasmBackend, wasmKernels } from '../../src/backend/wasm/index.js';
+import { wasmKernels } from '../../src/backend/wasm/index.js';
 import { MIN_ELEMENTS } from '../../src/backend/wasm/elementwise.js';
+import { wasmSkip } from '../helpers/backends.js';
 
-const wasmOk = wasmBackend.available().ok;
-const skip = wasmOk || process.env.CI ? false : `wasm backend unavailable (run npm run build): ${wasmBackend.available().reason}`;
+const skip = wasmSkip;
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;

@@ -11,19 +11,10 @@ import type { AdamStepHyper, SgdStepHyper } from '../../src/backend/fused.js';
 import { jsFused } from '../../src/backend/js/fused.js';
 import { jsKernels } from '../../src/backend/js/index.js';
 import { wasmFused } from '../../src/backend/wasm/fused.js';
-import { wasmBackend } from '../../src/backend/wasm/index.js';
+import { rng, wasmSkip } from '../helpers/backends.js';
 
-const wasmOk = wasmBackend.available().ok;
-const skip = wasmOk || process.env.CI ? false : `wasm backend unavailable (run npm run build): ${wasmBackend.available().reason}`;
+const skip = wasmSkip;
 
-/** Deterministic uniform(-1, 1) numbers, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  };
-}
 
 const SPECIALS = [NaN, Infinity, -Infinity, 0, -0, 1e30, -1e-30, 3e38];
 

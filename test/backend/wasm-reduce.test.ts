@@ -8,20 +8,12 @@ import assert from 'node:assert/strict';
 import type { View } from '../../src/backend/backend.js';
 import type { ReduceOp } from '../../src/backend/backend.js';
 import { jsKernels } from '../../src/backend/js/index.js';
-import { wasmBackend, wasmKernels } from '../../src/backend/wasm/index.js';
+import { wasmKernels } from '../../src/backend/wasm/index.js';
 import { MIN_ARG_ELEMENTS, MIN_INDEX_ELEMENTS, MIN_REDUCE_ELEMENTS } from '../../src/backend/wasm/red-runtime.js';
+import { rng, wasmSkip } from '../helpers/backends.js';
 
-const wasmOk = wasmBackend.available().ok;
-const skip = wasmOk || process.env.CI ? false : `wasm backend unavailable (run npm run build): ${wasmBackend.available().reason}`;
+const skip = wasmSkip;
 
-/** Deterministic uniform(-1, 1) numbers, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  };
-}
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 

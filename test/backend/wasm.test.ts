@@ -14,23 +14,13 @@ import { wasmBackend, wasmKernels } from '../../src/backend/wasm/index.js';
 import { wasmPoolReady } from '../../src/backend/wasm/pool.js';
 import { localRuntime, wasmRuntime } from '../../src/backend/wasm/module.js';
 import { fileURLToPath } from 'node:url';
+import { rng, wasmSkip } from '../helpers/backends.js';
 
 // Three threads whatever the machine has, so the split paths (uneven ones included) always run.
 process.env.NABLA_THREADS = '3';
 
-// Skipped only on a developer's machine whose dist/ lacks the .wasm (built by `npm run build`,
-// not by tsc alone); under CI (which builds it) a missing or broken module fails every test.
-const wasmOk = wasmBackend.available().ok;
-const skip = wasmOk || process.env.CI ? false : `wasm backend unavailable (run npm run build): ${wasmBackend.available().reason}`;
+const skip = wasmSkip;
 
-/** Deterministic uniform(-1, 1) numbers, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  };
-}
 
 function randomF32(n: number, r: () => number): Float32Array {
   const a = new Float32Array(n);
