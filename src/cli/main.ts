@@ -32,7 +32,7 @@ export function buildProgram(): Command {
     .option('--lr <x>', 'learning rate (default: per model)', positiveFloat('--lr'))
     .addOption(new Option('--optimizer <name>', 'optimizer (default: per model)').choices(['sgd', 'adam', 'adamw', 'adagrad', 'rmsprop']))
     .option('--seed <n>', 'random seed', nonNegativeInt('--seed'), 0)
-    .option('--out <dir>', 'where to write the run (checkpoints) and the model', 'runs/latest')
+    .option('--out <dir>', 'where to write the run (checkpoints) and the model (default: runs/latest; an earlier run there is first moved to runs/<its start time>)')
     .option('--resume <dir>', 'resume an interrupted run from its directory (bit-exact)')
     .option('--checkpoint-every <n>', 'write a checkpoint every N steps (default: every epoch)', positiveInt('--checkpoint-every'))
     .option('--val-split <fraction>', 'fraction of the training set held out for validation (default 0.1; 0 for none)', fraction('--val-split'))

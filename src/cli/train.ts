@@ -1,8 +1,8 @@
 // `nabla train`: build a reference model (or one from an architecture JSON), train it with fit()
 // (checkpoints, exact resume), evaluate it on the test split and save a model directory.
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { setBackend } from '../backend/backend.js';
 import { DataLoader } from '../data/loader.js';
 import { randomSplit } from '../data/dataset.js';
@@ -19,6 +19,8 @@ import { ResourceMonitor, monitorCallback } from '../serve/monitor.js';
 import { UsageError } from './errors.js';
 import { prepareDataset, type PreparedData } from './datasets.js';
 
+const DEFAULT_OUT = 'runs/latest';
+
 export interface TrainArgs {
   model: string;
   dataset?: string;
@@ -27,7 +29,8 @@ export interface TrainArgs {
   lr?: number;
   optimizer?: OptimizerName;
   seed: number;
-  out: string;
+  /** Default runs/latest, where an earlier run is moved aside rather than refused. */
+  out?: string;
   resume?: string;
   checkpointEvery?: number;
   valSplit?: number;
@@ -143,7 +146,7 @@ export async function runTrain(a: TrainArgs): Promise<void> {
       throw new UsageError(`--backend: ${(e as Error).message}`);
     }
   }
-  let runDir = resolve(a.out);
+  let runDir = resolve(a.out ?? DEFAULT_OUT);
   let cfg: RunConfig;
   if (a.resume) {
     runDir = resolve(a.resume);
@@ -154,6 +157,16 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     cfg = resolveConfig(a);
   }
   const say = a.json ? (line: string) => process.stderr.write(line + '\n') : (line: string) => console.log(line);
+  if (!a.resume && existsSync(join(runDir, 'run.json'))) {
+    // Never overwrite a run: the default place is freed by moving the earlier run aside (so the
+    // quick start can be run again); a directory the user named is theirs to choose.
+    if (a.out !== undefined) {
+      throw new UsageError(`--out ${a.out}: holds an earlier run (run.json); continue it with --resume ${a.out}, or pass another --out`);
+    }
+    const aside = join(dirname(runDir), `run-${statSync(join(runDir, 'run.json')).mtime.toISOString().replace(/[:.]/g, '-')}`);
+    renameSync(runDir, aside);
+    say(`moved the earlier run in ${relative(process.cwd(), runDir) || runDir} to ${relative(process.cwd(), aside) || aside}`);
+  }
 
   const data = await prepareDataset(cfg.dataset, {
     layout: cfg.layout,

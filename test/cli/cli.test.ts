@@ -83,6 +83,25 @@ test('perceptron learns AND from the command line (JSON lines, model saved)', ()
   assert.ok(existsSync(join(last.modelDir, 'model.safetensors')));
 });
 
+test('train twice with the default --out: the earlier run is moved aside, never overwritten; a named --out is refused', () => {
+  const cwd = tmp();
+  const run = (args: string[]) => spawnSync(process.execPath, [BIN, 'train', '--model', 'perceptron', '--dataset', 'and', '--epochs', '50', ...args], { cwd, encoding: 'utf8', env: { ...process.env, NABLA_OFFLINE: '1' } });
+  const first = run([]);
+  assert.equal(first.status, 0, first.stderr);
+  const firstCfg = readFileSync(join(cwd, 'runs/latest/run.json'), 'utf8');
+  const second = run([]);
+  assert.equal(second.status, 0, second.stderr);
+  assert.match(second.stdout, /moved the earlier run in runs\/latest to runs\/run-/);
+  const aside = readdirSync(join(cwd, 'runs')).filter((n) => n.startsWith('run-'));
+  assert.equal(aside.length, 1);
+  assert.equal(readFileSync(join(cwd, 'runs', aside[0], 'run.json'), 'utf8'), firstCfg);
+  assert.ok(existsSync(join(cwd, 'runs', aside[0], 'model', 'model.safetensors')), 'the earlier model is kept');
+  assert.ok(existsSync(join(cwd, 'runs/latest/model/model.safetensors')));
+  const named = run(['--out', 'runs/latest']);
+  assert.equal(named.status, 2, named.stderr);
+  assert.match(named.stderr, /--out runs\/latest: holds an earlier run .* --resume runs\/latest/);
+});
+
 test('CSV: train an MLP, then eval reproduces its test metrics', () => {
   const dir = tmp();
   const csv = blobsCsv(dir);
