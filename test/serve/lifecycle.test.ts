@@ -140,7 +140,19 @@ describe('serve: lifecycle', () => {
       // a keep-alive connection opened before the drain, to ask for readiness during it
       assert.equal((await request(`${s.url}/v2/health/ready`, { agent: spare })).status, 200);
       const inflight = Array.from({ length: 12 }, () => postJson(`${s.url}/v2/models/m/infer`, inferBody(x), agent));
-      await new Promise((r) => setTimeout(r, 50));
+      // Close only once the server has received all 12 (in flight or already answered): a fixed
+      // sleep raced the connections' setup on a loaded machine, and close() rightly refuses a
+      // request that has not arrived yet.
+      const seen = async () => {
+        // its own connection each time: a kept-alive one would outlive close() and turn the last
+        // check's ECONNREFUSED into a hang-up
+        const m = (await request(`${s.url}/metrics`, { agent: new http.Agent({ keepAlive: false }) })).text;
+        return (metric(m, 'nabla_inference_in_flight{model="m"}') ?? 0) + (metric(m, 'nabla_inference_request_success_total{model="m"}') ?? 0);
+      };
+      for (const t0 = Date.now(); (await seen()) < 12; ) {
+        assert.ok(Date.now() - t0 < 10_000, 'the 12 requests did not reach the server within 10 s');
+        await new Promise((r) => setTimeout(r, 5));
+      }
       const closing = s.close();
       assert.equal(s.ready, false);
       assert.equal(s.draining, true);
