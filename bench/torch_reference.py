@@ -4,47 +4,20 @@ Trains SPEC §1's reference models on full Fashion-MNIST with PyTorch (Debian py
 and prints one JSON line per model: test accuracy after the last epoch and seconds per epoch.
 Run: /usr/bin/python3 bench/torch_reference.py [--models mlp,cnn] [--data DIR] [--seed N]
 """
-import argparse, gzip, json, os, struct, time
+import argparse, json, os, sys, time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-def read_idx(path):
-    with (gzip.open if path.endswith('.gz') else open)(path, 'rb') as f:
-        data = f.read()
-    ndim = data[3]
-    dims = struct.unpack('>' + 'I' * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
+from torch_common import cnn, load_split, mlp  # noqa: E402
 
 
 def load(data_dir):
-    def find(stem):
-        for name in (stem, stem + '.gz'):
-            p = os.path.join(data_dir, name)
-            if os.path.exists(p):
-                return p
-        raise FileNotFoundError(os.path.join(data_dir, stem))
-    xtr = read_idx(find('train-images-idx3-ubyte')).astype(np.float32) / 255.0
-    ytr = read_idx(find('train-labels-idx1-ubyte')).astype(np.int64)
-    xte = read_idx(find('t10k-images-idx3-ubyte')).astype(np.float32) / 255.0
-    yte = read_idx(find('t10k-labels-idx1-ubyte')).astype(np.int64)
-    norm = lambda x: torch.from_numpy((x - 0.5) / 0.5).unsqueeze(1)
-    return norm(xtr), torch.from_numpy(ytr), norm(xte), torch.from_numpy(yte)
-
-
-def mlp():
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Dropout(0.5),
-                         nn.Linear(256, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
-
-
-def cnn():
-    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10))
+    xtr, ytr = load_split('train', data_dir)
+    xte, yte = load_split('t10k', data_dir)
+    return xtr, ytr, xte, yte
 
 
 CONFIGS = {'mlp': (mlp, 64, 10), 'cnn': (cnn, 32, 5)}

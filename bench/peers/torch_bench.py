@@ -8,12 +8,13 @@ Workloads (one per call; bench/run.ts calls this once per workload and repetitio
   infer  --batches 1,256 [--rounds 7]         mlp forward latency / throughput in eval mode
 Run: /usr/bin/python3 bench/peers/torch_bench.py sgemm --sizes 2048
 """
-import argparse, gzip, json, os, struct, sys, time
+import argparse, json, os, sys, time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_common import cnn, load_split, mlp
 
 DATA = '/usr/share/datasets/fashion-mnist'
 # Fractions of an epoch tried, largest first, when a full epoch would exceed the cap.
@@ -21,39 +22,6 @@ LADDER = [1, 1 / 2, 1 / 4, 1 / 10, 1 / 20, 1 / 50, 1 / 100, 1 / 200, 1 / 500, 1 
 # Untimed steps before the timed run: up to this many, or until the seconds run out (at least one).
 WARMUP_STEPS, WARMUP_SECONDS = 5, 20
 PROBE_STEPS, PROBE_SECONDS = 20, 30
-
-
-def read_idx(path):
-    with (gzip.open if path.endswith('.gz') else open)(path, 'rb') as f:
-        data = f.read()
-    ndim = data[3]
-    dims = struct.unpack('>' + 'I' * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def load_split(stem, data_dir):
-    def find(name):
-        for p in (os.path.join(data_dir, name), os.path.join(data_dir, name + '.gz')):
-            if os.path.exists(p):
-                return p
-        raise FileNotFoundError(os.path.join(data_dir, name))
-    x = read_idx(find(f'{stem}-images-idx3-ubyte')).astype(np.float32) / 255.0
-    y = read_idx(find(f'{stem}-labels-idx1-ubyte')).astype(np.int64)
-    # SPEC §1: pixels scaled to [0, 1], then (x − 0.5) / 0.5; NCHW like Nabla.
-    return torch.from_numpy((x - 0.5) / 0.5).unsqueeze(1), torch.from_numpy(y)
-
-
-def mlp():
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Dropout(0.5),
-                         nn.Linear(256, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
-
-
-def cnn():
-    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10))
-
 
 MODELS = {'mlp': (mlp, 64), 'cnn': (cnn, 32)}
 
