@@ -10,64 +10,12 @@ import * as nb from '../src/index.js';
 import { mlp, cnn } from '../src/models/reference.js';
 import { poolThreads, wasmPoolReady } from '../src/backend/wasm/pool.js';
 import type { Module } from '../src/nn/index.js';
+import { PROBE, WARMUP, median, now, parseArgs, pickFraction, type Args } from './harness.js';
 
-/** Fractions of an epoch tried, largest first, when a full epoch would exceed the cap (as in torch_bench.py). */
-const LADDER = [1, 1 / 2, 1 / 4, 1 / 10, 1 / 20, 1 / 50, 1 / 100, 1 / 200, 1 / 500, 1 / 1000];
-// Untimed steps before the timed run: up to this many, or until the seconds run out (at least one).
-const WARMUP = { steps: 5, seconds: 20 };
-const PROBE = { steps: 20, seconds: 30 };
 const MODELS: Record<string, { build: () => Module; batch: number }> = {
   mlp: { build: () => mlp(), batch: 64 },
   cnn: { build: () => cnn(), batch: 32 },
 };
-
-interface Args {
-  workload: string;
-  backend: string;
-  sizes: number[];
-  reps: number;
-  model: string;
-  fraction: 'auto' | number;
-  capSeconds: number;
-  maxFraction: number;
-  eval: boolean;
-  batches: number[];
-  rounds: number;
-  roundSeconds: number;
-  seed: number;
-}
-
-function parseArgs(argv: string[]): Args {
-  const get = (flag: string, dflt: string): string => {
-    const i = argv.indexOf(flag);
-    return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
-  };
-  const list = (s: string): number[] => s.split(',').map(Number);
-  const fraction = get('--fraction', 'auto');
-  return {
-    workload: argv[0] ?? '',
-    backend: get('--backend', 'wasm'),
-    sizes: list(get('--sizes', '256,512,1024,2048')),
-    reps: Number(get('--reps', '3')),
-    model: get('--model', 'mlp'),
-    fraction: fraction === 'auto' ? 'auto' : Number(fraction),
-    capSeconds: Number(get('--cap-seconds', '1200')),
-    maxFraction: Number(get('--max-fraction', '1')),
-    eval: argv.includes('--eval'),
-    batches: list(get('--batches', '1,256')),
-    rounds: Number(get('--rounds', '7')),
-    roundSeconds: Number(get('--round-seconds', '0.3')),
-    seed: Number(get('--seed', '0')),
-  };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-const now = (): number => performance.now() / 1000;
 
 function sgemm(a: Args): object {
   const sizes: Record<string, { gflops: number; seconds: number[] }> = {};
@@ -90,12 +38,6 @@ async function split(which: 'train' | 'test'): Promise<nb.data.TensorDataset> {
   const set = await nb.data.loadFashionMnist();
   // SPEC §1: pixels in [0, 1], then (x − 0.5) / 0.5; [N, 1, 28, 28] for both models (mlp flattens).
   return nb.data.imageSetToDataset(set[which], { normalize: { mean: 0.5, std: 0.5 } });
-}
-
-/** The largest fraction on the ladder, at most maxFraction, whose extrapolated time fits under the cap. */
-function pickFraction(perStep: number, steps: number, cap: number, maxFraction: number): number {
-  for (const f of LADDER) if (f <= maxFraction && perStep * steps * f <= cap) return f;
-  return LADDER[LADDER.length - 1];
 }
 
 /** One epoch as PyTorch's loop does it: shuffle, then zeroGrad → forward → cross-entropy → backward → step. */

@@ -13,45 +13,10 @@ import { join } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
+// The harnesses' shared command line and statistics (bench/harness.ts, built by npm run bench).
+import { PROBE, WARMUP, median, now, parseArgs, pickFraction } from '../../dist/bench/harness.js';
 
 const DATA = '/usr/share/datasets/fashion-mnist';
-const LADDER = [1, 1 / 2, 1 / 4, 1 / 10, 1 / 20, 1 / 50, 1 / 100, 1 / 200, 1 / 500, 1 / 1000];
-// Untimed steps before the timed run: up to this many, or until the seconds run out (at least one).
-const WARMUP = { steps: 5, seconds: 20 };
-const PROBE = { steps: 20, seconds: 30 };
-
-function parseArgs(argv) {
-  const get = (flag, dflt) => {
-    const i = argv.indexOf(flag);
-    return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
-  };
-  const list = (s) => s.split(',').map(Number);
-  const fraction = get('--fraction', 'auto');
-  return {
-    workload: argv[0] ?? '',
-    backend: get('--backend', 'wasm'),
-    sizes: list(get('--sizes', '256,512,1024,2048')),
-    reps: Number(get('--reps', '3')),
-    model: get('--model', 'mlp'),
-    fraction: fraction === 'auto' ? 'auto' : Number(fraction),
-    capSeconds: Number(get('--cap-seconds', '1200')),
-    maxFraction: Number(get('--max-fraction', '1')),
-    eval: argv.includes('--eval'),
-    batches: list(get('--batches', '1,256')),
-    rounds: Number(get('--rounds', '7')),
-    roundSeconds: Number(get('--round-seconds', '0.3')),
-    seed: Number(get('--seed', '0')),
-  };
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-const now = () => performance.now() / 1000;
-
 function readIdx(stem) {
   const p = [join(DATA, stem), join(DATA, `${stem}.gz`)].find(existsSync);
   if (!p) throw new Error(`${join(DATA, stem)} not found (scripts/setup-bench.sh installs dataset-fashion-mnist)`);
@@ -129,11 +94,6 @@ function permutation(n) {
 }
 
 /** The largest fraction on the ladder, at most maxFraction, whose extrapolated time fits under the cap. */
-function pickFraction(perStep, steps, cap, maxFraction) {
-  for (const f of LADDER) if (f <= maxFraction && perStep * steps * f <= cap) return f;
-  return LADDER[LADDER.length - 1];
-}
-
 /** One epoch as PyTorch's loop does it: shuffle, then per batch gather → forward → cross-entropy → backward → Adam step. */
 function epoch(a) {
   const { build, batch } = MODELS[a.model];
