@@ -10,7 +10,7 @@ import { convOutSize, type Conv2dGeometry, type View } from '../../src/backend/b
 import type { AdamStepHyper, SgdStepHyper } from '../../src/backend/fused.js';
 import { jsFused } from '../../src/backend/js/fused.js';
 import { jsKernels } from '../../src/backend/js/index.js';
-import { wasmFused } from '../../src/backend/wasm/fused.js';
+import { STEP_CHUNK, wasmFused } from '../../src/backend/wasm/fused.js';
 import { rng, wasmSkip } from '../helpers/backends.js';
 
 const skip = wasmSkip;
@@ -38,6 +38,9 @@ function assertSameBits(actual: ArrayLike<number>, expected: ArrayLike<number>, 
 
 const flat = (data: Float32Array | Float64Array, n: number, offset: number): View => ({ data, shape: [n], strides: [1], offset });
 
+// Sizes around the staging chunk too: a chunk boundary must not change any bit.
+const STEP_SIZES = [0, 1, 3, 4, 5, 63, 64, 67, 1027, STEP_CHUNK, 2 * STEP_CHUNK + 5];
+
 // ---- Adam -------------------------------------------------------------------------------------
 
 const adamConfigs: [string, Partial<AdamStepHyper>, boolean][] = [
@@ -51,7 +54,7 @@ const adamConfigs: [string, Partial<AdamStepHyper>, boolean][] = [
 
 for (const [name, cfg, ams] of adamConfigs) {
   test(`wasm adamStep equals js bitwise: ${name}`, { skip }, () => {
-    for (const n of [0, 1, 3, 4, 5, 63, 64, 67, 1027]) {
+    for (const n of STEP_SIZES) {
       for (const specials of [false, true]) {
         const r = rng(n * 31 + (specials ? 1 : 0));
         const off = 3;
@@ -103,7 +106,7 @@ const sgdConfigs: [string, Partial<SgdStepHyper>][] = [
 
 for (const [name, cfg] of sgdConfigs) {
   test(`wasm sgdStep equals js bitwise: ${name}`, { skip }, () => {
-    for (const n of [0, 1, 3, 4, 5, 63, 64, 67, 1027]) {
+    for (const n of STEP_SIZES) {
       for (const specials of [false, true]) {
         const r = rng(n * 17 + (specials ? 1 : 0));
         const off = 2;

@@ -103,8 +103,11 @@ function load(name: string): Blas {
   const threads = getThreads();
   // Products below this many multiply-adds run on the calling thread alone: waking OpenBLAS's
   // workers for them costs more than it saves, and its spinning workers then compete with the
-  // JS thread for the cores (measured under load: a CNN step 647 ms threaded vs 291 ms single).
-  const SERIAL_BELOW = 1 << 23;
+  // JS thread (and the wasm pool's workers) for the cores. Measured in training, on 2 cores: an
+  // mlp step 4.7 → 3.2 ms and a cnn step 25.4 → 22.1 ms when every product of the two models
+  // (the largest is 64×288×3872, 71M) runs serially; alone, such a product is faster threaded
+  // (1.4 vs 2.0 ms), but not between the ops of a step. 512³ (134M) and above keep the threads.
+  const SERIAL_BELOW = 1 << 27;
   let current = threads;
   const adaptive = (g: Gemm): Gemm => (order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) => {
     const want = m * n * k < SERIAL_BELOW ? 1 : threads;

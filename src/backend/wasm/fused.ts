@@ -1,7 +1,8 @@
 // The fused kernels (../fused.ts) for float32 on the wasm kernels in assembly/fused.as: the
 // operands are staged into scratch memory, the kernel runs, and the results are copied back (in
-// place for the optimiser steps). Other dtypes, strided optimiser operands, tiny parameters and
-// anything that does not fit in scratch go to the js reference kernels, which give the same bits.
+// place, chunk by chunk, for the optimiser steps). Other dtypes, strided optimiser operands, tiny
+// parameters and anything that does not fit in scratch go to the js reference kernels, which give
+// the same bits.
 
 import type { TypedArray } from '../../dtype.js';
 import { convOutSize, type Conv2dGeometry, type View } from '../backend.js';
@@ -46,33 +47,41 @@ function stepOperands(views: (View | null)[], n: number): boolean {
   return true;
 }
 
-/** Copies the views' elements to the scratch regions (null views get none). */
-function stageIn(heap: Float32Array, views: (View | null)[], ptrs: number[], n: number): void {
-  views.forEach((v, i) => { if (v) heap.set(v.data.subarray(v.offset, v.offset + n), ptrs[i] >> 2); });
-}
+/**
+ * Elements per staged chunk of an optimiser step: each operand's chunk is 32 KB, so a step's four
+ * or five of them stay in cache between the copy in, the kernel and the copy back, and a large
+ * parameter needs 160 KB of scratch instead of five copies of itself (it used to fall back to js
+ * when those did not fit). On the mlp's parameters the time is the same within noise (0.44–0.57
+ * ms per Adam step either way, on a loaded machine). The update is elementwise: chunks give the
+ * same bits.
+ */
+export const STEP_CHUNK = 8192;
 
-/** Copies scratch regions back into the views' arrays at their offsets. */
-function stageOut(heap: Float32Array, views: (View | null)[], ptrs: number[], n: number): void {
-  views.forEach((v, i) => { if (v) (v.data as Float32Array).set(heap.subarray(ptrs[i] >> 2, (ptrs[i] >> 2) + n), v.offset); });
+/** Runs `kernel` over [0, n) in chunks: views' elements are copied to the scratch regions, the
+ *  kernel runs on `len` elements, and the `out` views get their chunk back (in place). */
+function chunked(heap: Float32Array, views: (View | null)[], out: (View | null)[], ptrs: number[], n: number, kernel: (len: number) => void): void {
+  for (let lo = 0; lo < n; lo += STEP_CHUNK) {
+    const len = Math.min(STEP_CHUNK, n - lo);
+    views.forEach((v, i) => { if (v) heap.set(v.data.subarray(v.offset + lo, v.offset + lo + len), ptrs[i] >> 2); });
+    kernel(len);
+    out.forEach((v, i) => { if (v) (v.data as Float32Array).set(heap.subarray(ptrs[i] >> 2, (ptrs[i] >> 2) + len), v.offset + lo); });
+  }
 }
 
 function adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpAvgSq: View | null, h: AdamStepHyper): void {
   const rt = localRuntime();
   const n = numel(param);
   const views = [param, grad, expAvg, expAvgSq, maxExpAvgSq];
-  const r = rt && stepOperands(views, n) ? rt.scratch(views.map((v) => (v ? n * 4 : 0))) : null;
+  const r = rt && stepOperands(views, n) ? rt.scratch(views.map((v) => (v ? Math.min(n, STEP_CHUNK) * 4 : 0))) : null;
   if (!rt || !r) return jsFused.adamStep(param, grad, expAvg, expAvgSq, maxExpAvgSq, h);
-  const heap = rt.f32();
-  stageIn(heap, views, r, n);
   // The scalars exactly as the reference rounds them.
   const f = Math.fround, { lr, beta1: b1, beta2: b2 } = h;
   const flags = (h.maximize ? 1 : 0) | (h.decoupled ? 2 : 0) | (h.weightDecay !== 0 ? 4 : 0) | (maxExpAvgSq ? 8 : 0);
-  ex(rt).fu_adam(
-    r[0], r[1], r[2], r[3], r[4], n,
-    f(b1), f(b2), f(h.eps), f(h.weightDecay), f(Math.sqrt(1 - b2 ** h.step)), f(-(lr / (1 - b1 ** h.step))),
-    f(1 - lr * h.weightDecay), f(1 - b1), f(1 - b2), flags,
-  );
-  stageOut(heap, [param, null, expAvg, expAvgSq, maxExpAvgSq], r, n);
+  const fb1 = f(b1), fb2 = f(b2), eps = f(h.eps), wd = f(h.weightDecay), bc2 = f(Math.sqrt(1 - b2 ** h.step));
+  const negStep = f(-(lr / (1 - b1 ** h.step))), decay = f(1 - lr * h.weightDecay), c1 = f(1 - b1), c2 = f(1 - b2);
+  const k = ex(rt);
+  chunked(rt.f32(), views, [param, null, expAvg, expAvgSq, maxExpAvgSq], r, n, (len) =>
+    k.fu_adam(r[0], r[1], r[2], r[3], r[4], len, fb1, fb2, eps, wd, bc2, negStep, decay, c1, c2, flags));
 }
 
 function sgdStep(param: View, grad: View, momentumBuffer: View | null, first: boolean, h: SgdStepHyper): void {
@@ -80,15 +89,15 @@ function sgdStep(param: View, grad: View, momentumBuffer: View | null, first: bo
   const n = numel(param);
   const useMom = h.momentum !== 0;
   const views = [param, grad, useMom ? momentumBuffer : null];
-  const r = rt && (!useMom || momentumBuffer) && stepOperands(views, n) ? rt.scratch(views.map((v) => (v ? n * 4 : 0))) : null;
+  const r = rt && (!useMom || momentumBuffer) && stepOperands(views, n) ? rt.scratch(views.map((v) => (v ? Math.min(n, STEP_CHUNK) * 4 : 0))) : null;
   if (!rt || !r) return jsFused.sgdStep(param, grad, momentumBuffer, first, h);
-  const heap = rt.f32();
-  // A first step overwrites the buffer without reading it.
-  stageIn(heap, [param, grad, first ? null : views[2]], r, n);
   const f = Math.fround;
   const flags = (h.maximize ? 1 : 0) | (h.weightDecay !== 0 ? 2 : 0) | (useMom ? 4 : 0) | (first ? 8 : 0) | (h.nesterov ? 16 : 0);
-  ex(rt).fu_sgd(r[0], r[1], r[2], n, f(h.weightDecay), f(h.momentum), f(1 - h.dampening), f(-h.lr), flags);
-  stageOut(heap, [param, null, views[2]], r, n);
+  const wd = f(h.weightDecay), mom = f(h.momentum), damp1 = f(1 - h.dampening), negLr = f(-h.lr);
+  const k = ex(rt);
+  // A first step overwrites the buffer without reading it.
+  chunked(rt.f32(), [param, grad, first ? null : views[2]], [param, null, views[2]], r, n, (len) =>
+    k.fu_sgd(r[0], r[1], r[2], len, wd, mom, damp1, negLr, flags));
 }
 
 function maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32Array } {
