@@ -1,11 +1,14 @@
-// Nabla's public API, re-exported in one place.
+// Nabla's public API for Node, re-exported in one place (src/browser.ts is the browser's).
 
-import { registerBackend } from './backend/backend.js';
+import { beforeFirstBackend, registerBackend } from './backend/backend.js';
+import { tuneAllocator } from './backend/allocator.js';
+import './backend/wasm/platform-node.js';
 import { jsBackend } from './backend/js/index.js';
 import { wasmBackend } from './backend/wasm/index.js';
 import { blasBackend } from './backend/blas/index.js';
 import './methods.js';
 
+beforeFirstBackend(tuneAllocator);
 registerBackend(jsBackend);
 registerBackend(wasmBackend);
 registerBackend(blasBackend);

@@ -5,7 +5,6 @@
 
 import type { DType, TypedArray } from '../dtype.js';
 import { ValueError } from '../errors.js';
-import { tuneAllocator } from './allocator.js';
 
 /** A strided window on a typed array: element (i0,i1,..) is data[offset + Σ ik*strides[k]]. */
 export interface View {
@@ -98,6 +97,20 @@ export interface Backend {
 
 const registry = new Map<string, Backend>();
 let active: Backend | undefined;
+// Host set-up run once before the first backend is chosen (Node: malloc tuning, allocator.ts).
+const firstUse: (() => void)[] = [];
+let started = false;
+
+/** Registers set-up to run once, before the first backend is chosen (the host's entry point does). */
+export function beforeFirstBackend(f: () => void): void {
+  firstUse.push(f);
+}
+
+function start(): void {
+  if (started) return;
+  started = true;
+  for (const f of firstUse) f();
+}
 
 export function registerBackend(b: Backend): void {
   registry.set(b.name, b);
@@ -109,8 +122,8 @@ export function listBackends(): Backend[] {
 
 export function getBackend(): Backend {
   if (!active) {
-    tuneAllocator();
-    const wanted = process.env.NABLA_BACKEND;
+    start();
+    const wanted = typeof process === 'undefined' ? undefined : process.env?.NABLA_BACKEND;
     if (wanted) setBackend(wanted);
     else active = bestAvailable();
     if (!active) throw new Error('no backend registered');
@@ -134,7 +147,7 @@ export function setBackend(name: string): Backend {
   }
   const av = b.available();
   if (!av.ok) throw new ValueError(`backend '${name}' is not available: ${av.reason}`);
-  tuneAllocator();
+  start();
   active = b;
   return b;
 }

@@ -390,7 +390,7 @@ test('conv2d + relu + maxPool2d + linear, forward and backward: wasm float32 vs 
 const inChild = process.env.NABLA_WASM_TEST_CHILD === '1';
 
 test('relaxed SIMD: this whole file passes again on kernels-relaxed.wasm', { skip: inChild ? 'running as the child' : skip }, (t) => {
-  const probe = "import('./dist/src/backend/wasm/module.js').then((m) => console.log(m.wasmRuntime()?.file))";
+  const probe = "import('./dist/src/index.js').then(() => import('./dist/src/backend/wasm/module.js')).then((m) => console.log(m.wasmRuntime()?.file))";
   const cwd = fileURLToPath(new URL('../../../', import.meta.url));
   // Node 22+ validates relaxed SIMD as it is; Node 20 needs V8's flag.
   for (const flags of [[], ['--experimental-wasm-relaxed-simd']]) {

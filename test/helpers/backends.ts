@@ -1,5 +1,7 @@
 // Shared by the backend tests: a reproducible number stream and the wasm skip rule.
 
+// The Node entry point installs the wasm backend's host (platform-node.ts) and the backends.
+import '../../src/index.js';
 import { wasmBackend } from '../../src/backend/wasm/index.js';
 
 /** Deterministic uniform(-1, 1) numbers (a 32-bit LCG), so a failure reproduces. */

@@ -1,11 +1,10 @@
-// Loads the compiled kernels (dist/src/backend/wasm/kernels.wasm, built by
-// scripts/build-wasm.mjs) into one shared WebAssembly.Memory and hands out scratch space in it.
-// Loading is synchronous and lazy: the first kernel call or `available()` pays a few ms.
-// The memory is shared so that the worker pool (pool.ts) runs the same kernels on the same bytes.
+// Loads the compiled kernels (dist/src/backend/wasm/kernels*.wasm, built by
+// scripts/build-wasm.mjs, obtained through the host platform: platform.ts) into one shared
+// WebAssembly.Memory and hands out scratch space in it. Loading is lazy: the first kernel call or
+// `available()` pays a few ms. The memory is shared so that the worker pool (pool.ts) runs the
+// same kernels on the same bytes.
 
-import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { fileURLToPath } from 'node:url';
+import { onWasmPlatform, wasmPlatform, type WasmBuild } from './platform.js';
 
 /** The functions the .wasm exports; pointers are byte addresses, sizes and strides elements. */
 export interface WasmExports {
@@ -41,20 +40,18 @@ const MAX_PAGES = 65536;
 /** Bytes at the bottom of the scratch area kept for the worker pool's control words. */
 export const CONTROL_BYTES = 4096;
 
-export const WASM_URL = new URL('./kernels.wasm', import.meta.url);
-/** The same kernels on an unshared memory (see localRuntime). */
-export const WASM_LOCAL_URL = new URL('./kernels-local.wasm', import.meta.url);
-/** The same kernels with relaxed SIMD's fused multiply-add, used where the engine validates it. */
-export const WASM_RELAXED_URL = new URL('./kernels-relaxed.wasm', import.meta.url);
-
 export interface WasmRuntime {
   readonly module: WebAssembly.Module;
   readonly memory: WebAssembly.Memory;
   readonly exports: WasmExports;
   /** Byte address of the control block (CONTROL_BYTES long); scratch starts right after it. */
   readonly control: number;
-  /** The file the module came from: kernels-relaxed.wasm (fused multiply-add) or kernels.wasm. */
+  /** Where the module came from: kernels-relaxed.wasm (fused multiply-add), kernels.wasm, or
+   *  kernels-local.wasm where there is no shared memory (a browser page without cross-origin
+   *  isolation: one thread). */
   readonly file: string;
+  /** Whether the memory is shared, so that the worker pool can run kernels on it. */
+  readonly shared: boolean;
   readonly mr: number;
   readonly nr: number;
   /** A Float32Array over the whole memory, current after any growth. */
@@ -70,6 +67,12 @@ export interface WasmRuntime {
 let runtime: WasmRuntime | null = null;
 let loadError: string | null = null;
 let local: WasmRuntime | null | undefined;
+
+// A runtime that failed for want of a platform may load once one is installed (initWasm()).
+onWasmPlatform(() => {
+  if (!runtime) loadError = null;
+  if (!local) local = undefined;
+});
 
 /** The loaded runtime, or null (see `wasmLoadError()` for why). Never throws. */
 export function wasmRuntime(): WasmRuntime | null {
@@ -91,11 +94,14 @@ export function wasmRuntime(): WasmRuntime | null {
 export function localRuntime(): WasmRuntime | null {
   if (local === undefined) {
     const shared = wasmRuntime();
-    try {
-      const bytes = shared ? readOrNull(fileURLToPath(WASM_LOCAL_URL)) : null;
-      local = bytes ? instantiate(new WebAssembly.Module(bytes), new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES }), fileURLToPath(WASM_LOCAL_URL)) : shared;
-    } catch {
+    if (!shared || !shared.shared) {
       local = shared;
+    } else {
+      try {
+        local = instantiateBuild('local', false) ?? shared;
+      } catch {
+        local = shared;
+      }
     }
   }
   return local;
@@ -108,24 +114,32 @@ export function wasmLoadError(): string | null {
 
 function load(): WasmRuntime {
   if (typeof WebAssembly === 'undefined') throw new Error('WebAssembly is not available in this runtime');
-  if (typeof SharedArrayBuffer === 'undefined') throw new Error('SharedArrayBuffer is not available in this runtime');
-  // Relaxed SIMD first (unless NABLA_WASM_RELAXED=0, e.g. for results that do not depend on
-  // whether the CPU fuses multiply-adds); an engine without it fails validation and gets the other.
-  let file = fileURLToPath(WASM_RELAXED_URL);
-  let bytes = process.env.NABLA_WASM_RELAXED === '0' ? null : readOrNull(file);
-  if (bytes && !WebAssembly.validate(bytes)) enableRelaxedSimd();
-  if (!bytes || !WebAssembly.validate(bytes)) {
-    file = fileURLToPath(WASM_URL);
-    bytes = readOrNull(file);
-    if (!bytes) throw new Error(`${file} not found: build it with \`npm run build\` (scripts/build-wasm.mjs)`);
+  const p = wasmPlatform();
+  if (!p) throw new Error("no host for the kernels: import Nabla's Node entry, or call initWasm() from its browser entry first");
+  if (!p.sharedMemory) {
+    // No SharedArrayBuffer (a page without cross-origin isolation): the unshared build, one thread.
+    const rt = instantiateBuild('local', false);
+    if (!rt) throw new Error(`${p.describe('local')} could not be loaded, and without SharedArrayBuffer no other build can run`);
+    return rt;
   }
-  // Compiling checks SIMD and threads support: an engine without them throws here.
-  const module = new WebAssembly.Module(bytes);
-  return instantiate(module, new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }), file);
+  // Relaxed SIMD first (unless NABLA_WASM_RELAXED=0, e.g. for results that do not depend on
+  // whether the CPU fuses multiply-adds); an engine without it gets the plain build.
+  const rt = (p.setting('NABLA_WASM_RELAXED') === '0' ? null : instantiateBuild('relaxed', true)) ?? instantiateBuild('plain', true);
+  if (!rt) throw new Error(`${p.describe('plain')} not found or not valid here: build it with \`npm run build\` (scripts/build-wasm.mjs); this engine needs WebAssembly SIMD and threads`);
+  return rt;
+}
+
+/** An instance of one build on a fresh memory, or null when the platform has no such module. */
+function instantiateBuild(build: WasmBuild, shared: boolean): WasmRuntime | null {
+  const p = wasmPlatform()!;
+  const module = p.module(build);
+  if (!module) return null;
+  const memory = shared ? new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }) : new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
+  return instantiate(module, memory, p.describe(build), shared);
 }
 
 /** An instance of `module` on `memory`, with its scratch allocator. */
-function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, file: string): WasmRuntime {
+function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, file: string, shared: boolean): WasmRuntime {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const exports = instance.exports as unknown as WasmExports;
   const control = align(Math.max(exports.heapBase(), 1024));
@@ -137,6 +151,7 @@ function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, fil
     exports,
     control,
     file,
+    shared,
     mr: exports.MR.value as number,
     nr: exports.NR.value as number,
     f32() {
@@ -164,29 +179,6 @@ function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, fil
     },
   };
   return rt;
-}
-
-/**
- * Node 20's V8 (11.3) implements relaxed SIMD but keeps it behind a flag (Node 22 ships it on).
- * Its fused multiply-add makes the matmul kernels about 30% faster here (sgemm 1024: 64 vs 51
- * GFLOPS on 2 cores), so the flag is set before the module is validated; the feature is read when
- * a module is compiled, and the flag changes nothing else. Where it cannot be set, the plain
- * kernels load.
- */
-function enableRelaxedSimd(): void {
-  try {
-    setFlagsFromString('--experimental-wasm-relaxed-simd');
-  } catch {
-    // not Node, or flags locked: the plain SIMD build is used
-  }
-}
-
-function readOrNull(path: string): Uint8Array<ArrayBuffer> | null {
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch {
-    return null;
-  }
 }
 
 function align(p: number): number {

@@ -3,17 +3,16 @@
 // its own share, then waits (Atomics.wait) until every posted job is done. Workers start lazily
 // on the first call big enough to split; until a worker has instantiated the module, its share
 // runs on the main thread, so no call ever waits for a thread to start.
-// Threads: NABLA_THREADS if set, else os.availableParallelism(), at most MAX_THREADS.
+// Threads: NABLA_THREADS if set, else the platform's core count (platform.ts), at most
+// MAX_THREADS; none where the memory is not shared.
 
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { ARG0, ARGS, DONE, FLOAT, KIND, READY, SEQ, SLOT_WORDS, STATUS, runJob, type Job } from './jobs.js';
 import { CONTROL_BYTES, wasmRuntime, type WasmRuntime } from './module.js';
+import { wasmPlatform } from './platform.js';
 
 const MAX_THREADS = CONTROL_BYTES / (SLOT_WORDS * 4);
 
 interface Slot {
-  worker: Worker;
   base: number;
   seq: number;
   failed: boolean;
@@ -25,8 +24,10 @@ let fl: Float32Array;
 
 /** How many threads (the main one included) kernels split across. */
 export function poolThreads(): number {
-  const env = Number(process.env.NABLA_THREADS);
-  const n = Number.isInteger(env) && env > 0 ? env : availableParallelism();
+  const p = wasmPlatform();
+  if (!p || !p.sharedMemory) return 1;
+  const env = Number(p.setting('NABLA_THREADS'));
+  const n = Number.isInteger(env) && env > 0 ? env : p.cores();
   return Math.max(1, Math.min(n, MAX_THREADS));
 }
 
@@ -35,22 +36,16 @@ function start(rt: WasmRuntime): Slot[] {
   ctl = new Int32Array(rt.memory.buffer, rt.control, CONTROL_BYTES / 4);
   fl = new Float32Array(rt.memory.buffer, rt.control, CONTROL_BYTES / 4);
   slots = [];
+  const p = wasmPlatform();
+  if (!p || !rt.shared) return slots;
   for (let i = 0; i < poolThreads() - 1; i++) {
     const base = i * SLOT_WORDS;
     Atomics.store(ctl, READY + base, 0);
-    let worker: Worker;
-    try {
-      worker = new Worker(new URL('./worker.js', import.meta.url), {
-        workerData: { module: rt.module, memory: rt.memory, slot: rt.control + base * 4 },
-      });
-    } catch {
-      break; // no more threads to be had: the pool works with those it has, or none
-    }
-    worker.unref(); // idle workers must not keep the process alive
-    const slot: Slot = { worker, base, seq: Atomics.load(ctl, SEQ + base), failed: false };
+    const worker = p.startWorker({ module: rt.module, memory: rt.memory, slot: rt.control + base * 4 });
+    if (!worker) break; // no more threads to be had: the pool works with those it has, or none
+    const slot: Slot = { base, seq: Atomics.load(ctl, SEQ + base), failed: false };
     // A worker that dies is never posted to again (its share then runs on the main thread).
-    worker.on('error', () => { slot.failed = true; });
-    worker.on('exit', () => { slot.failed = true; });
+    worker.onFailure(() => { slot.failed = true; });
     slots.push(slot);
   }
   return slots;
@@ -105,9 +100,11 @@ export function runParallel(rt: WasmRuntime, jobs: readonly Job[]): void {
   } finally {
     // Even when this thread's share threw, the workers' shares must finish before the scratch
     // memory they write is handed to the next call.
+    // A browser's main thread may not block: it spins on the flag (the wait is one kernel's share).
+    const block = wasmPlatform()?.canBlock ?? true;
     for (const slot of posted) {
       let done: number;
-      while ((done = Atomics.load(ctl, slot.base + DONE)) !== slot.seq) Atomics.wait(ctl, slot.base + DONE, done, 1000);
+      while ((done = Atomics.load(ctl, slot.base + DONE)) !== slot.seq) if (block) Atomics.wait(ctl, slot.base + DONE, done, 1000);
       if (ctl[slot.base + STATUS] !== 0) failed = true;
     }
   }

@@ -1,0 +1,45 @@
+// Nabla's public API for browsers: tensors, autograd, ops, layers, losses and optimisers on the js
+// and wasm backends. Nothing here imports Node's modules (test/browser checks the import graph).
+// The wasm kernels have to be fetched and compiled before they run, so a page calls
+//   await initWasm();
+// once, after which the wasm backend is selected (with worker threads when the page is
+// cross-origin isolated). File formats, data sets, training loops and the server are Node-only.
+
+import { registerBackend, setBackend } from './backend/backend.js';
+import { jsBackend } from './backend/js/index.js';
+import { wasmBackend } from './backend/wasm/index.js';
+import { loadBrowserPlatform, type InitWasmOptions, type InitWasmResult } from './backend/wasm/platform-browser.js';
+import { poolThreads } from './backend/wasm/pool.js';
+import './methods.js';
+
+registerBackend(jsBackend);
+registerBackend(wasmBackend);
+
+export * from './errors.js';
+export { type DType, type TypedArray, DTYPES } from './dtype.js';
+export { Tensor, tensor, zeros, ones, full, zerosLike, onesLike, fullLike, scalar, arange, linspace, eye } from './tensor.js';
+export type { TensorLike, NestedArray, TensorOptions } from './tensor.js';
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled, grad, backward } from './autograd.js';
+export { Generator, manualSeed, defaultGenerator, rand, randn, randint, bernoulli, randperm } from './random.js';
+export { getBackend, setBackend, listBackends, registerBackend } from './backend/backend.js';
+export type { Backend, Kernels } from './backend/backend.js';
+export * from './ops/index.js';
+export * as optim from './optim/index.js';
+export { clipGradNorm, clipGradValue } from './optim/clip.js';
+export * as nn from './nn/index.js';
+export * as F from './nn/functional.js';
+export type { InitWasmOptions } from './backend/wasm/platform-browser.js';
+
+/**
+ * Fetches and compiles the wasm kernels (from next to this module unless `baseUrl` says where),
+ * starts nothing yet (workers start on the first large kernel call), and makes wasm the active
+ * backend unless `select` is false. Throws when no build can run in this engine; the js backend
+ * then stays active.
+ */
+export async function initWasm(opts: InitWasmOptions & { select?: boolean } = {}): Promise<InitWasmResult & { backend: string; threads: number; reason: string }> {
+  const res = await loadBrowserPlatform(opts);
+  const av = wasmBackend.available();
+  if (!av.ok) throw new Error(`initWasm: ${av.reason}`);
+  const backend = opts.select === false ? null : setBackend('wasm');
+  return { ...res, backend: backend?.name ?? 'unchanged', threads: poolThreads(), reason: av.reason };
+}
