@@ -29,6 +29,7 @@ export { clipGradNorm, clipGradValue } from './optim/clip.js';
 export * as nn from './nn/index.js';
 export * as F from './nn/functional.js';
 export type { InitWasmOptions } from './backend/wasm/platform-browser.js';
+export { wasmPoolReady } from './backend/wasm/pool.js';
 
 /**
  * Fetches and compiles the wasm kernels (from next to this module unless `baseUrl` says where),

@@ -51,16 +51,20 @@ function start(rt: WasmRuntime): Slot[] {
   return slots;
 }
 
-/** Starts the workers and resolves once all have loaded the kernels (benchmarks, tests). */
-export async function wasmPoolReady(timeoutMs = 10_000): Promise<void> {
+/**
+ * Starts the workers and resolves once all have loaded the kernels (benchmarks, tests, pages),
+ * with the number of threads then ready, the calling one included (0 without wasm).
+ */
+export async function wasmPoolReady(timeoutMs = 10_000): Promise<number> {
   const rt = wasmRuntime();
-  if (!rt) return;
+  if (!rt) return 0;
   const s = start(rt);
   const t0 = Date.now();
   while (s.some((w) => !w.failed && Atomics.load(ctl, READY + w.base) !== 1)) {
     if (Date.now() - t0 > timeoutMs) throw new Error('wasm pool: workers did not start in time');
     await new Promise((r) => setTimeout(r, 5));
   }
+  return readyThreads(rt);
 }
 
 /** Threads ready to take a job right now, the main thread included, at most poolThreads(). */
