@@ -214,7 +214,7 @@ OPS = {
     "squeeze": lambda x, dim=None: x.squeeze() if dim is None else x.squeeze(dim),
     "unsqueeze": torch.unsqueeze, "expand": lambda x, size: x.expand(size),
     "matmul": torch.matmul,
-    "conv2d": F.conv2d, "max_pool2d": F.max_pool2d, "avg_pool2d": F.avg_pool2d,
+    "linear": F.linear, "conv2d": F.conv2d, "max_pool2d": F.max_pool2d, "avg_pool2d": F.avg_pool2d,
     "softmax": torch.softmax, "log_softmax": torch.log_softmax, "embedding": F.embedding,
     "det": torch.linalg.det, "inv": torch.linalg.inv, "solve": torch.linalg.solve,
     "mse_loss": F.mse_loss, "cross_entropy": F.cross_entropy, "nll_loss": F.nll_loss,
@@ -428,6 +428,10 @@ def matmul_cases():
 
 
 def nn_cases():
+    case("linear/2d", [randn(4, 5), randn(3, 5), randn(3)], grad=True)
+    case("linear/no_bias", [randn(4, 5), randn(3, 5)], grad=True)
+    case("linear/3d_input", [randn(2, 3, 5), randn(4, 5), randn(4)], grad=True)
+    case("linear/1d_input", [randn(5), randn(3, 5), randn(3)], grad=True)
     case("conv2d/basic", [randn(2, 3, 6, 6), randn(4, 3, 3, 3, scale=0.3), randn(4)])
     case("conv2d/no_bias", [randn(2, 3, 5, 5), randn(4, 3, 3, 3, scale=0.3)])
     case("conv2d/stride2_pad1", [randn(2, 3, 7, 7), randn(4, 3, 3, 3, scale=0.3), randn(4)],

@@ -2,7 +2,7 @@
 // a composite fallback built from ops, so a backend that lacks one loses speed, never a feature.
 
 import type { Conv2dGeometry, View } from './backend.js';
-import type { TypedArray } from '../dtype.js';
+import type { DType, TypedArray } from '../dtype.js';
 import { getBackend, type Backend } from './backend.js';
 
 export interface AdamStepHyper {
@@ -50,7 +50,16 @@ export interface FusedKernels {
    * when `first`, set to this step's (decayed) gradient, PyTorch's first-step rule.
    */
   sgdStep(param: View, grad: View, momentumBuffer: View | null, first: boolean, h: SgdStepHyper): void;
+  /**
+   * torch.nn.functional.linear's forward: x [M, K] · weightᵀ (weight [N, K]) + bias [N] added to
+   * every row → [M, N] contiguous in outDtype (x, weight and bias share it). Equal to matmul then
+   * add up to rounding: a product summed in several blocks may add the bias before the last block.
+   */
+  linear(x: View, weight: View, bias: View | null, outDtype: DType): TypedArray;
 }
+
+/** The fused kernels every backend has (js reference versions exist for each). */
+export type CoreFused = Pick<FusedKernels, 'adamStep' | 'maxPool2d' | 'maxPool2dBackward' | 'sgdStep'>;
 
 export type BackendWithFused = Backend & { readonly fused?: Partial<FusedKernels> };
 

@@ -2,7 +2,7 @@
 
 import type { DType } from '../dtype.js';
 import { DTypeError, ShapeError } from '../errors.js';
-import { add, flatten, matmul, transpose } from '../ops/index.js';
+import { flatten, linear } from '../ops/index.js';
 import type { Generator } from '../random.js';
 import { fmtShape } from '../shape.js';
 import { Tensor, zeros } from '../tensor.js';
@@ -56,8 +56,7 @@ export class Linear extends Module {
     if (x.ndim === 0 || x.shape[x.ndim - 1] !== this.inFeatures) {
       throw new ShapeError(`Linear: input shape ${fmtShape(x.shape)} does not end in inFeatures=${this.inFeatures}`);
     }
-    const y = matmul(x, transpose(this.weight, 0, 1));
-    return this.bias ? add(y, this.bias) : y;
+    return linear(x, this.weight, this.bias);
   }
 
   override config(): LayerConfig {

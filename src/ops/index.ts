@@ -4,6 +4,7 @@ export * from './elementwise.js';
 export * from './reduce.js';
 export * from './movement.js';
 export * from './matmul.js';
+export * from './linear.js';
 export * from './indexing.js';
 export * from './inplace.js';
 export * from './conv.js';

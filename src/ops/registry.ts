@@ -496,6 +496,29 @@ const convOps: OpInfo[] = [
     ],
   }),
   op({
+    name: 'linear', fn: ops.linear, dtypes: FLOAT, torchFixture: ['linear'], sampleGaps: MATRICES,
+    tolerance: {
+      float32: { rtol: 1e-5, atol: 1e-4 },
+      reason: 'a matrix product: the float32 kernels of fast backends accumulate in float32, as for matmul',
+    },
+    samples: (m) => [
+      S('[4,5] with bias', m.t([4, 5]), m.t([3, 5]), m.t([3])), S('no bias', m.t([4, 5]), m.t([3, 5])),
+      S('3-d input', m.t([2, 3, 5]), m.t([4, 5]), m.t([4])), S('1-d input', m.t([5]), m.t([3, 5]), m.t([3])),
+      S('one row (gemv)', m.t([1, 6]), m.t([4, 6]), m.t([4])),
+      S('transposed input and weight', m.t([4, 5], T), m.t([3, 5], T), m.t([3])), S('sliced input', m.t([2, 3, 5], SL), m.t([4, 5]), null),
+      S('empty batch', m.t([0, 5]), m.t([3, 5]), m.t([3])), S('zero in-features', m.t([2, 0]), m.t([3, 0]), m.t([3])),
+      { ...S('large: 4 Mflop, threaded kernels', m.t([64, 160]), m.t([200, 160]), m.t([200])), skipGrad: LARGE },
+    ],
+    errors: () => [
+      E('in-features do not match', [f64([1, 2, 3, 4, 5, 6], [2, 3]), f64([1, 2, 3, 4], [2, 2])], ShapeError, 'linear', 'in-features'),
+      E('1-d weight', [f64([1, 2], [1, 2]), f64([1, 2])], ShapeError, 'linear', '2-D weight'),
+      E('bias of the wrong size', [f64([1, 2], [1, 2]), f64([1, 2, 3, 4], [2, 2]), f64([1, 2, 3])], ShapeError, 'linear', 'bias'),
+      E('dtypes differ', [f64([1, 2], [1, 2]), tensor([1, 2, 3, 4], { shape: [2, 2] })], DTypeError, 'linear', 'same dtype'),
+      intRejected('linear', i32([1, 2], [1, 2])),
+      notTensor('linear', f64([1, 2, 3, 4], [2, 2])),
+    ],
+  }),
+  op({
     name: 'conv2d', fn: ops.conv2d, dtypes: FLOAT, sampleGaps: IMAGES, torchFixture: ['conv2d'],
     samples: (m) => [
       S('basic with bias', m.t([2, 3, 5, 5]), m.t([4, 3, 3, 3]), m.t([4])), S('no bias', m.t([1, 2, 4, 4]), m.t([3, 2, 3, 3])),

@@ -59,7 +59,38 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rto
 test('blas overrides matmul only; every other kernel is the wasm one', () => {
   const overridden = (Object.keys(jsKernels) as (keyof Kernels)[]).filter((k) => blasKernels[k] !== wasmKernels[k]);
   assert.deepEqual(overridden, ['matmul']);
-  assert.equal(blasBackend.fused, wasmBackend.fused, 'fused kernels: the wasm backend\'s');
+  const fusedOwn = Object.keys(blasBackend.fused!).filter((k) => (blasBackend.fused as Record<string, unknown>)[k] !== (wasmBackend.fused as Record<string, unknown>)[k]);
+  assert.deepEqual(fusedOwn, ['linear'], 'fused kernels: the wasm backend\'s, plus linear (bias-initialised gemm)');
+});
+
+// ---- fused linear ----------------------------------------------------------------------------
+
+test('fused linear equals matmul + bias to float32 rounding, on every layout and size', { skip }, () => {
+  const r = rng(11);
+  const mk = (shape: number[], dtype: DType) => nb.tensor(Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, r), { shape, dtype });
+  const cases: [string, number, number, number][] = [['one row (gemv)', 1, 300, 70], ['batch', 64, 784, 256], ['K in one block', 7, 9, 5], ['empty batch', 0, 4, 3], ['K = 0', 3, 0, 4]];
+  for (const dtype of ['float32', 'float64'] as DType[]) {
+    for (const [name, M, K, N] of cases) {
+      for (const bias of [true, false]) {
+        for (const layoutName of ['contiguous', 'transposed x and weight']) {
+          let x = mk([M, K], dtype), w = mk([N, K], dtype);
+          if (layoutName !== 'contiguous') {
+            x = nb.transpose(nb.contiguous(nb.transpose(x, 0, 1)), 0, 1);
+            w = nb.transpose(nb.contiguous(nb.transpose(w, 0, 1)), 0, 1);
+          }
+          const b = bias ? mk([N], dtype) : null;
+          nb.setBackend('blas');
+          const got = nb.linear(x, w, b);
+          const ref64 = nb.add(nb.matmul(nb.toDType(x, 'float64'), nb.transpose(nb.toDType(w, 'float64'), 0, 1)), b ? nb.toDType(b, 'float64') : 0);
+          assert.deepEqual(got.shape, [M, N]);
+          const g = got.toTypedArray(), e = ref64.toTypedArray();
+          const tol = dtype === 'float32' ? 1e-4 * Math.sqrt(K + 1) : 1e-12 * (K + 1);
+          for (let i = 0; i < e.length; i++) assert.ok(Math.abs(g[i] - e[i]) <= tol, `${dtype} ${name} bias=${bias} ${layoutName}: element ${i} is ${g[i]}, expected ${e[i]}`);
+        }
+      }
+    }
+  }
+  nb.setBackend('blas');
 });
 
 // ---- layout -------------------------------------------------------------------------------

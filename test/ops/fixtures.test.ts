@@ -69,6 +69,7 @@ const RUNNERS: Record<string, Runner> = {
   unsqueeze: ([x], kw) => nb.unsqueeze(x, kw.dim),
   expand: ([x], kw) => nb.expand(x, kw.size),
   matmul: binary(nb.matmul),
+  linear: ([x, w, b]) => nb.linear(x, w, b ?? null),
   conv2d: ([x, w, b], kw) => nb.conv2d(x, w, b ?? null, { stride: kw.stride, padding: kw.padding, dilation: kw.dilation, groups: kw.groups }),
   max_pool2d: ([x], kw) => nb.maxPool2d(x, kw.kernel_size, { stride: kw.stride ?? null, padding: kw.padding, dilation: kw.dilation }),
   avg_pool2d: ([x], kw) => nb.avgPool2d(x, kw.kernel_size, { stride: kw.stride ?? null, padding: kw.padding, countIncludePad: kw.count_include_pad }),

@@ -19,7 +19,7 @@ const INT_MAX = 2 ** 31 - 1;
 export const SMALL_MACS = 512;
 
 /** A [B, rows, cols] operand as BLAS sees it: data from `base`, `batchStride` apart. */
-interface Operand {
+export interface Operand {
   data: TypedArray;
   base: number;
   batchStride: number;
@@ -43,7 +43,7 @@ export function layout(rows: number, cols: number, sr: number, sc: number): { tr
   return null;
 }
 
-function operand(v: View, dtype: DType): Operand {
+export function operand(v: View, dtype: DType): Operand {
   const [B, rows, cols] = v.shape;
   const [sb, sr, sc] = v.strides;
   const lay = layout(rows, cols, sr, sc);
@@ -97,9 +97,10 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray {
  * does not forward to: out[i] = Σ_k mat[i,k]·vec[k]. gemv's two orientations sum in different
  * orders, so the matrix is always handed over as row-major [out, K] with a unit-stride vector
  * (copied so when stored otherwise): the result is then the same bits whatever the operands'
- * layouts, as for every other product. Linear's weight (x·Wᵀ) is already in that form.
+ * layouts, as for every other product. Linear's weight (x·Wᵀ) is already in that form. With
+ * beta = 1, out's values are added (the linear kernel's bias).
  */
-function vectorProduct(gemv: Gemv, a: View, b: View, out: TypedArray, dtype: DType): void {
+export function vectorProduct(gemv: Gemv, a: View, b: View, out: TypedArray, dtype: DType, beta = 0): void {
   const [, M, K] = a.shape;
   const N = b.shape[2];
   // Row case: mat = bᵀ [N, K], vec = a's row; column case: mat = a [M, K], vec = b's column.
@@ -114,10 +115,10 @@ function vectorProduct(gemv: Gemv, a: View, b: View, out: TypedArray, dtype: DTy
   const m = rowMajor ? mat : { data: wasmKernels.copy(mat, dtype), shape: mat.shape, strides: [K, 1], offset: 0 };
   const v = K <= 1 || vec.strides[0] === 1 ? vec : { data: wasmKernels.copy(vec, dtype), shape: vec.shape, strides: [1], offset: 0 };
   const ld = rows <= 1 ? Math.max(1, K) : Math.max(1, m.strides[0]);
-  gemv(ROW_MAJOR, NO_TRANS, rows, K, 1, sub(m.data, m.offset), ld, sub(v.data, v.offset), 1, 0, out, 1);
+  gemv(ROW_MAJOR, NO_TRANS, rows, K, 1, sub(m.data, m.offset), ld, sub(v.data, v.offset), 1, beta, out, 1);
 }
 
 /** A view from element `offset` on, sharing memory: what the FFI passes as a pointer. */
-function sub(data: TypedArray, offset: number): TypedArray {
+export function sub(data: TypedArray, offset: number): TypedArray {
   return offset === 0 ? data : data.subarray(offset);
 }

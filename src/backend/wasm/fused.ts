@@ -6,7 +6,7 @@
 
 import type { TypedArray } from '../../dtype.js';
 import { convOutSize, type Conv2dGeometry, type View } from '../backend.js';
-import type { AdamStepHyper, FusedKernels, SgdStepHyper } from '../fused.js';
+import type { AdamStepHyper, CoreFused, SgdStepHyper } from '../fused.js';
 import { jsFused } from '../js/fused.js';
 import { isContiguous } from '../js/strided.js';
 import { localRuntime, type WasmRuntime } from './module.js';
@@ -140,4 +140,4 @@ function maxPool2dBackward(grad: View, argmax: Int32Array, inputShape: readonly 
   return heap.slice(po >> 2, (po >> 2) + size);
 }
 
-export const wasmFused: FusedKernels = { adamStep, maxPool2d, maxPool2dBackward, sgdStep };
+export const wasmFused: CoreFused = { adamStep, maxPool2d, maxPool2dBackward, sgdStep };
