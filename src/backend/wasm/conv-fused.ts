@@ -7,7 +7,7 @@
 
 import type { TypedArray } from '../../dtype.js';
 import type { Conv2dGeometry, Kernels, View } from '../backend.js';
-import { compositeConv, convDims, gradTransposed, type ConvDims, type ConvKernels } from '../conv-composite.js';
+import { compositeConv, convDims, type ConvDims, type ConvKernels } from '../conv-composite.js';
 import { batchSplit } from './conv.js';
 import { JOB_COL2IM, JOB_IM2COL, type Job } from './jobs.js';
 import { gemmPlan, type HeapMatrix } from './matmul.js';
@@ -64,9 +64,8 @@ export function productToOutput(rt: WasmRuntime, prod: number, d: ConvDims, bias
 
 /** The staged grad [N,O,OH,OW] → contiguous [O, N·L] at `out`, the layout the products take it in. */
 export function gradToRows(rt: WasmRuntime, grad: Staged, d: ConvDims, out: number): void {
-  const t = gradTransposed({ data: new Float32Array(0), shape: [d.N, d.O, d.OH, d.OW], strides: grad.strides, offset: 0 });
-  const [s0, s1, s2, s3] = t.strides;
-  cvf(rt).cvf_gather4(grad.ptr, d.O, d.N, d.OH, d.OW, s0, s1, s2, s3, 0, out, 0, d.O);
+  const [sn, so, sh, sw] = grad.strides;
+  cvf(rt).cvf_gather4(grad.ptr, d.O, d.N, d.OH, d.OW, so, sn, sh, sw, 0, out, 0, d.O);
 }
 
 /** The bias as a contiguous Float32Array (it is tiny), or null. */
