@@ -7,8 +7,6 @@ import type { TypedArray } from '../dtype.js';
 import { convOutSize, type Conv2dGeometry, type Kernels, type View } from './backend.js';
 import type { ConvFusedKernels } from './fused.js';
 
-export type ConvKernels = ConvFusedKernels;
-
 /** Sizes of a groups = 1 convolution; L = OH·OW. */
 export interface ConvDims {
   N: number; C: number; H: number; W: number; O: number; K: number; OH: number; OW: number; L: number;
@@ -30,7 +28,7 @@ export function gradTransposed(grad: View): View {
 const mat = (data: TypedArray, rows: number, cols: number, sr: number, sc: number, offset = 0): View =>
   ({ data, shape: [1, rows, cols], strides: [0, sr, sc], offset });
 
-export function compositeConv(k: Kernels): ConvKernels {
+export function compositeConv(k: Kernels): ConvFusedKernels {
   return {
     conv2d(x, weight, bias, g) {
       const dt = x.data instanceof Float64Array ? 'float64' : 'float32';

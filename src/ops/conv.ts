@@ -155,7 +155,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
       const f = fused();
       if (f.conv2d && f.conv2dBackwardInput && f.conv2dBackwardWeight && x4.dtype === 'float32') {
         const w2 = reshape(weight, [O, K]);
-        if (!isTransposedMatrix(w2)) return convFused(x4, w2, bias ?? null, g, f as FusedConv);
+        if (!isTransposedMatrix(w2)) return convFused(x4, w2, bias ?? null, g, f as ConvFusedKernels);
       }
       // The whole batch as one product, weight [O, K] · columns [K, N·L]: one large matrix
       // product uses every core and keeps the weight gradient a single product too (its sum over
@@ -175,8 +175,6 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   });
 }
 
-type FusedConv = ConvFusedKernels;
-
 /** [O,K] stored as the transpose of a contiguous [K,O]: the composite's matmul then takes another gradient path. */
 function isTransposedMatrix(w: Tensor): boolean {
   return w.shape[0] > 1 && w.shape[1] > 1 && w.strides[0] === 1 && w.strides[1] === w.shape[0];
@@ -188,7 +186,7 @@ function isTransposedMatrix(w: Tensor): boolean {
  * computes only the gradients that are wanted, the columns being recomputed for the weight's. When
  * the gradient needs a graph of its own (double backward), it is built from the composite's ops.
  */
-function convFused(x: Tensor, w2: Tensor, bias: Tensor | null, g: Conv2dGeometry, f: FusedConv): Tensor {
+function convFused(x: Tensor, w2: Tensor, bias: Tensor | null, g: Conv2dGeometry, f: ConvFusedKernels): Tensor {
   const [N, C, H, W] = x.shape;
   const [O, K] = w2.shape;
   const [OH, OW] = outHW('conv2d', x.shape, g);

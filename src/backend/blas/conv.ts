@@ -8,7 +8,8 @@
 
 import type { TypedArray } from '../../dtype.js';
 import type { Kernels, View } from '../backend.js';
-import { compositeConv, convDims, type ConvKernels } from '../conv-composite.js';
+import { compositeConv, convDims } from '../conv-composite.js';
+import type { ConvFusedKernels } from '../fused.js';
 import { biasArray, col2imInto, f32, gradToRows, im2colInto, nonEmpty, productToOutput, stage } from '../wasm/conv-fused.js';
 import { wasmRuntime } from '../wasm/module.js';
 import { spanOf } from '../wasm/stage.js';
@@ -27,7 +28,7 @@ function weightOperand(w: View, transpose: boolean): { data: Float32Array; trans
   return { data: w.offset === 0 ? data : data.subarray(w.offset), trans: lay.trans ? TRANS : NO_TRANS, ld: lay.ld };
 }
 
-export function blasConvFused(k: Kernels): ConvKernels {
+export function blasConvFused(k: Kernels): ConvFusedKernels {
   const composite = compositeConv(k);
   /** A [rows, cols] product that blas/matmul.ts would hand to sgemm (not gemv, not wasm). */
   const sgemmShape = (rows: number, cols: number, inner: number) => rows > 1 && cols > 1 && Math.max(rows, cols, inner) <= INT_MAX;

@@ -6,8 +6,9 @@
 // which swaps the product for cblas_sgemm on the same memory.
 
 import type { TypedArray } from '../../dtype.js';
+import type { ConvFusedKernels } from '../fused.js';
 import type { Conv2dGeometry, Kernels, View } from '../backend.js';
-import { compositeConv, convDims, type ConvDims, type ConvKernels } from '../conv-composite.js';
+import { compositeConv, convDims, type ConvDims } from '../conv-composite.js';
 import { batchSplit } from './conv.js';
 import { JOB_COL2IM, JOB_IM2COL, type Job } from './jobs.js';
 import { gemmPlan, type HeapMatrix } from './matmul.js';
@@ -19,7 +20,7 @@ import { spanOf, writeSpan, type Span } from './stage.js';
 interface ConvFusedExports {
   cvf_gather4(
     src: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number,
-    bias: number, out: number, r0: number, r1: number,
+    bias: number, out: number,
   ): void;
 }
 
@@ -59,13 +60,13 @@ export function col2imInto(rt: WasmRuntime, cols: number, d: ConvDims, g: Conv2d
 
 /** The product [O, N, L] at `prod` → [N, O, L] at `out`, plus the bias (contiguous [O] at `bias`, or 0). */
 export function productToOutput(rt: WasmRuntime, prod: number, d: ConvDims, bias: number, out: number): void {
-  cvf(rt).cvf_gather4(prod, d.N, d.O, 1, d.L, d.L, d.N * d.L, 0, 1, bias, out, 0, d.N);
+  cvf(rt).cvf_gather4(prod, d.N, d.O, 1, d.L, d.L, d.N * d.L, 0, 1, bias, out);
 }
 
 /** The staged grad [N,O,OH,OW] → contiguous [O, N·L] at `out`, the layout the products take it in. */
 export function gradToRows(rt: WasmRuntime, grad: Staged, d: ConvDims, out: number): void {
   const [sn, so, sh, sw] = grad.strides;
-  cvf(rt).cvf_gather4(grad.ptr, d.O, d.N, d.OH, d.OW, so, sn, sh, sw, 0, out, 0, d.O);
+  cvf(rt).cvf_gather4(grad.ptr, d.O, d.N, d.OH, d.OW, so, sn, sh, sw, 0, out);
 }
 
 /** The bias as a contiguous Float32Array (it is tiny), or null. */
@@ -81,7 +82,7 @@ export const nonEmpty = (d: ConvDims) => d.N > 0 && d.O > 0 && d.K > 0 && d.L > 
 
 const heapMat = (ptr: number, sr: number, sc: number): HeapMatrix => ({ ptr, sb: 0, sr, sc });
 
-export function wasmConvFused(k: Kernels): ConvKernels {
+export function wasmConvFused(k: Kernels): ConvFusedKernels {
   const composite = compositeConv(k);
   return {
     conv2d(x, weight, bias, g): TypedArray {

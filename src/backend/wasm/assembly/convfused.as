@@ -5,15 +5,15 @@
 
 /**
  * out (contiguous d0×d1×d2×d3) = src element (i0,i1,i2,i3) at src + (i0*s0 + i1*s1 + i2*s2 + i3*s3)*4,
- * plus bias[i1] (contiguous f32 at `bias`) when bias != 0. Strides may be 0 or negative. Rows
- * [r0, r1) of d0 only, so that threads can share one copy.
+ * plus bias[i1] (contiguous f32 at `bias`) when bias != 0. Strides may be 0 or negative. It runs
+ * on one thread: the cnn's largest (2.7 MB, either direction) measured 0.07-0.13 ms, too little to split.
  */
 export function cvf_gather4(
   src: usize, d0: i32, d1: i32, d2: i32, d3: i32, s0: i32, s1: i32, s2: i32, s3: i32,
-  bias: usize, out: usize, r0: i32, r1: i32,
+  bias: usize, out: usize,
 ): void {
-  let d = out + (<usize>r0 * d1 * d2 * d3 << 2);
-  for (let i0 = r0; i0 < r1; i0++) {
+  let d = out;
+  for (let i0 = 0; i0 < d0; i0++) {
     for (let i1 = 0; i1 < d1; i1++) {
       const add = bias != 0;
       const b = add ? load<f32>(bias + (<usize>i1 << 2)) : 0;
