@@ -61,9 +61,36 @@ export interface FusedKernels {
 /** The fused kernels every backend has (js reference versions exist for each). */
 export type CoreFused = Pick<FusedKernels, 'adamStep' | 'maxPool2d' | 'maxPool2dBackward' | 'sgdStep'>;
 
-export type BackendWithFused = Backend & { readonly fused?: Partial<FusedKernels> };
+
+/**
+ * Fused convolution (groups = 1), a separate group because the js reference has no use for it:
+ * src/backend/conv-composite.ts spells each out as the primitive calls it replaces.
+ */
+export interface ConvFusedKernels {
+  /**
+   * conv2d with groups = 1 as one call: x [N,C,H,W], weight [O,K] (K = C·kh·kw, the conv weight
+   * reshaped), bias [O] or null → [N,O,OH,OW], contiguous. Computes what the composite does,
+   * with the same kernel calls' shapes and summation order, so results equal it bitwise on the
+   * same backend: columns = im2col(x, batchInner) [K, N·L], product = weight · columns [O, N·L],
+   * then the product transposed to [N,O,L] and the bias added (a plain copy without bias).
+   */
+  conv2d(x: View, weight: View, bias: View | null, g: Conv2dGeometry): TypedArray;
+  /**
+   * The input gradient of conv2d: grad [N,O,OH,OW] (any strides), weight [O,K] → dX of inputShape
+   * [N,C,H,W] = col2im(weightᵀ · grad as [O, N·L], batchInner), bitwise the composite's.
+   */
+  conv2dBackwardInput(grad: View, weight: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number]): TypedArray;
+  /**
+   * The weight gradient of conv2d: x [N,C,H,W], grad [N,O,OH,OW] → dW [O,K] = grad as [O, N·L] ·
+   * im2col(x, batchInner)ᵀ, bitwise the composite's. The columns are recomputed from x rather than
+   * kept from the forward pass. The bias gradient is the sum op's (grad summed over N, OH, OW).
+   */
+  conv2dBackwardWeight(x: View, grad: View, g: Conv2dGeometry): TypedArray;
+}
+
+export type BackendWithFused = Backend & { readonly fused?: Partial<FusedKernels & ConvFusedKernels> };
 
 /** The active backend's fused kernels (possibly none). */
-export function fused(): Partial<FusedKernels> {
+export function fused(): Partial<FusedKernels & ConvFusedKernels> {
   return (getBackend() as BackendWithFused).fused ?? {};
 }

@@ -2,17 +2,17 @@
 // and mean. im2col and col2im are each other's adjoint, so each is the other's gradient and
 // every op here differentiates any number of times.
 
-import { apply, isGradEnabled } from '../autograd.js';
+import { apply, isGradEnabled, sumToShape } from '../autograd.js';
 import { convOutSize, kernels, type Conv2dGeometry } from '../backend/backend.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { fmtShape } from '../shape.js';
 import { Tensor, ones } from '../tensor.js';
 import { add, div } from './elementwise.js';
 import { matmul } from './matmul.js';
-import { contiguous, permute, reshape, squeeze, unsqueeze } from './movement.js';
+import { contiguous, permute, reshape, squeeze, transpose, unsqueeze } from './movement.js';
 import { argmax, mean, sum } from './reduce.js';
 import { gather, scatterAdd } from './indexing.js';
-import { fused, type FusedKernels } from '../backend/fused.js';
+import { fused, type ConvFusedKernels, type FusedKernels } from '../backend/fused.js';
 import { assertTensor, requireFloat } from './util.js';
 
 /** A size given once for both spatial dims, or as [height, width]. */
@@ -152,6 +152,11 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     const [OH, OW] = outHW('conv2d', x4.shape, g);
     const K = Cg * kh * kw, L = OH * OW;
     if (groups === 1) {
+      const f = fused();
+      if (f.conv2d && f.conv2dBackwardInput && f.conv2dBackwardWeight && x4.dtype === 'float32') {
+        const w2 = reshape(weight, [O, K]);
+        if (!isTransposedMatrix(w2)) return convFused(x4, w2, bias ?? null, g, f as ConvFusedKernels);
+      }
       // The whole batch as one product, weight [O, K] · columns [K, N·L]: one large matrix
       // product uses every core and keeps the weight gradient a single product too (its sum over
       // the batch is the product's inner dimension), where a per-image batch of small products
@@ -167,6 +172,37 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     let out = reshape(matmul(w, cols), [N, O, OH, OW]);
     if (bias) out = add(out, reshape(bias, [1, O, 1, 1]));
     return out;
+  });
+}
+
+/** [O,K] stored as the transpose of a contiguous [K,O]: the composite's matmul then takes another gradient path. */
+function isTransposedMatrix(w: Tensor): boolean {
+  return w.shape[0] > 1 && w.shape[1] > 1 && w.strides[0] === 1 && w.strides[1] === w.shape[0];
+}
+
+/**
+ * conv2d (groups = 1) through the backend's fused kernels: the same results as the composite
+ * below, without its intermediates (columns, product, permute copy) as JS arrays. The backward
+ * computes only the gradients that are wanted, the columns being recomputed for the weight's. When
+ * the gradient needs a graph of its own (double backward), it is built from the composite's ops.
+ */
+function convFused(x: Tensor, w2: Tensor, bias: Tensor | null, g: Conv2dGeometry, f: ConvFusedKernels): Tensor {
+  const [N, C, H, W] = x.shape;
+  const [O, K] = w2.shape;
+  const [OH, OW] = outHW('conv2d', x.shape, g);
+  const inputShape: [number, number, number, number] = [N, C, H, W];
+  const out = new Tensor(f.conv2d(x, w2, bias, g), [N, O, OH, OW]);
+  const biasGrad = (gr: Tensor) => (bias?.requiresGrad ? reshape(sumToShape(gr, [1, O, 1, 1]), [O]) : null);
+  return apply('conv2d', out, bias ? [x, w2, bias] : [x, w2], (gr) => {
+    if (gr.requiresGrad && isGradEnabled()) {
+      const gT = reshape(permute(gr, [1, 0, 2, 3]), [O, N * OH * OW]);
+      const dx = x.requiresGrad ? col2im(reshape(matmul(transpose(w2), gT), [K, N, OH * OW]), g, inputShape, true) : null;
+      const dw = w2.requiresGrad ? matmul(gT, transpose(reshape(im2col(x, g, 0, true), [K, N * OH * OW]))) : null;
+      return [dx, dw, biasGrad(gr)];
+    }
+    const dx = x.requiresGrad ? new Tensor(f.conv2dBackwardInput(gr, w2, g, inputShape), inputShape) : null;
+    const dw = w2.requiresGrad ? new Tensor(f.conv2dBackwardWeight(x, gr, g), [O, K]) : null;
+    return [dx, dw, biasGrad(gr)];
   });
 }
 

@@ -56,11 +56,13 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rto
 
 // ---- which kernels ------------------------------------------------------------------------
 
-test('blas overrides matmul only; every other kernel is the wasm one', () => {
+test('blas overrides matmul, the fused convolutions and linear only; every other kernel is the wasm one', () => {
   const overridden = (Object.keys(jsKernels) as (keyof Kernels)[]).filter((k) => blasKernels[k] !== wasmKernels[k]);
   assert.deepEqual(overridden, ['matmul']);
-  const fusedOwn = Object.keys(blasBackend.fused!).filter((k) => (blasBackend.fused as Record<string, unknown>)[k] !== (wasmBackend.fused as Record<string, unknown>)[k]);
-  assert.deepEqual(fusedOwn, ['linear'], 'fused kernels: the wasm backend\'s, plus linear (bias-initialised gemm)');
+  // Fused kernels: the wasm backend's, except the convolutions, whose product is sgemm, and linear
+  // (a bias-initialised gemm).
+  const fusedOwn = Object.keys(blasBackend.fused ?? {}).filter((k) => (blasBackend.fused as Record<string, unknown>)[k] !== (wasmBackend.fused as Record<string, unknown>)[k]);
+  assert.deepEqual(fusedOwn.sort(), ['conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight', 'linear']);
 });
 
 // ---- fused linear ----------------------------------------------------------------------------

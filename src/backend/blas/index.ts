@@ -6,6 +6,7 @@
 import type { Kernels } from '../backend.js';
 import type { BackendWithFused } from '../fused.js';
 import { wasmBackend, wasmKernels } from '../wasm/index.js';
+import { blasConvFused } from './conv.js';
 import { blasLib, blasLoadError } from './lib.js';
 import { linear } from './linear.js';
 import { matmul } from './matmul.js';
@@ -15,7 +16,7 @@ export const blasKernels = { ...wasmKernels, matmul } satisfies Kernels;
 export const blasBackend: BackendWithFused = {
   name: 'blas',
   priority: 20,
-  fused: { ...wasmBackend.fused, linear },
+  fused: { ...wasmBackend.fused, ...blasConvFused(blasKernels), linear },
   available() {
     const lib = blasLib();
     if (!lib) return { ok: false, reason: blasLoadError() };

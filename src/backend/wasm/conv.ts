@@ -14,7 +14,7 @@ import { spanOf, writeSpan } from './stage.js';
 export const PARALLEL_ELEMENTS = 1 << 18;
 
 /** Batch ranges [n0, n1) for the threads that will take part. */
-function batchSplit(rt: WasmRuntime, N: number, elements: number): [number, number][] {
+export function batchSplit(rt: WasmRuntime, N: number, elements: number): [number, number][] {
   const T = elements >= PARALLEL_ELEMENTS && N > 1 && poolThreads() > 1 ? Math.min(N, readyThreads(rt)) : 1;
   const out: [number, number][] = [];
   for (let t = 0, lo = 0; t < T; t++) {

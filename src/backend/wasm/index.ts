@@ -7,6 +7,7 @@ import type { Kernels } from '../backend.js';
 import type { BackendWithFused } from '../fused.js';
 import { jsKernels } from '../js/index.js';
 import { col2im, im2col } from './conv.js';
+import { wasmConvFused } from './conv-fused.js';
 import { assign, binary, copy, unary, where } from './elementwise.js';
 import { wasmFused } from './fused.js';
 import { matmul } from './matmul.js';
@@ -19,7 +20,7 @@ export const wasmKernels = { ...jsKernels, matmul, im2col, col2im, binary, unary
 export const wasmBackend: BackendWithFused = {
   name: 'wasm',
   priority: 10,
-  fused: wasmFused,
+  fused: { ...wasmFused, ...wasmConvFused(wasmKernels) },
   available() {
     const rt = wasmRuntime();
     if (!rt) return { ok: false, reason: `WebAssembly kernels could not be loaded: ${wasmLoadError()}` };

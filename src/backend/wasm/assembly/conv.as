@@ -32,19 +32,36 @@ export function im2col(
   kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
   OH: i32, OW: i32, padValue: f32, out: usize, n0: i32, n1: i32, batchInner: i32,
 ): void {
-  for (let n = n0; n < n1; n++) {
-    for (let c = 0; c < C; c++) {
-      const base = x + (<usize>(n * xn + c * xc) << 2);
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
+  // The batch loop is innermost so that the column range [lo, hi) (two divisions) is computed
+  // once per tap, not once per image: small images (5×5) have only a few rows per tap.
+  for (let c = 0; c < C; c++) {
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const woff = j * dw - pw;
+        const lo = owLo(woff, sw, OW), hi = max(lo, owHi(woff, sw, W, OW));
+        // Rows fully inside the image, unit strides and at least one vector: the last vector may
+        // overlap the one before it (it rewrites the same values), so no scalar tail is needed.
+        const whole = lo == 0 && hi == OW && sw == 1 && xw == 1;
+        const vec = OW >= 4;
+        for (let n = n0; n < n1; n++) {
+          const base = x + (<usize>(n * xn + c * xc) << 2);
           let p = rowStart(out, batchInner, n, (c * kh + i) * kw + j, N, C * kh * kw, OH * OW);
-          const woff = j * dw - pw;
-          const lo = owLo(woff, sw, OW), hi = max(lo, owHi(woff, sw, W, OW));
           for (let oh = 0; oh < OH; oh++) {
             const h = oh * sh - ph + i * dh;
             if (h < 0 || h >= H) { fill(p, OW, padValue); p += <usize>OW << 2; continue; }
-            fill(p, lo, padValue);
             const row = base + (<usize>(h * xh) << 2);
+            if (whole) {
+              const s = row + (<usize>woff << 2);
+              if (vec) {
+                for (let ow = 0; ow < OW - 4; ow += 4) v128.store(p + (<usize>ow << 2), v128.load(s + (<usize>ow << 2)));
+                v128.store(p + (<usize>(OW - 4) << 2), v128.load(s + (<usize>(OW - 4) << 2)));
+              } else {
+                for (let ow = 0; ow < OW; ow++) store<f32>(p + (<usize>ow << 2), load<f32>(s + (<usize>ow << 2)));
+              }
+              p += <usize>OW << 2;
+              continue;
+            }
+            fill(p, lo, padValue);
             if (sw == 1 && xw == 1) {
               // Rows are short (often < 32 floats): an inline vector loop beats memory.copy's call.
               let d = p + (<usize>lo << 2), s = row + (<usize>(lo + woff) << 2);
@@ -74,14 +91,16 @@ export function col2im(
   kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
   OH: i32, OW: i32, out: usize, n0: i32, n1: i32, batchInner: i32,
 ): void {
-  for (let n = n0; n < n1; n++) {
-    for (let c = 0; c < C; c++) {
-      const base = out + (<usize>(n * C + c) * H * W << 2);
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
+  // Batch innermost, as in im2col; each image still receives its taps in (i, j, oh) order, so
+  // the sums are the same whatever the loop order or the split over threads.
+  for (let c = 0; c < C; c++) {
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const woff = j * dw - pw;
+        const lo = owLo(woff, sw, OW), hi = max(lo, owHi(woff, sw, W, OW));
+        for (let n = n0; n < n1; n++) {
+          const base = out + (<usize>(n * C + c) * H * W << 2);
           let p = rowStart(cols, batchInner, n, (c * kh + i) * kw + j, N, C * kh * kw, OH * OW);
-          const woff = j * dw - pw;
-          const lo = owLo(woff, sw, OW), hi = max(lo, owHi(woff, sw, W, OW));
           for (let oh = 0; oh < OH; oh++) {
             const h = oh * sh - ph + i * dh;
             if (h >= 0 && h < H) {

@@ -1,0 +1,61 @@
+// The fused conv2d kernels (fused.ts) spelled out as the primitive kernel calls that src/ops/conv.ts
+// makes for a groups = 1 convolution, with the same shapes and strides. A backend's fused
+// kernels fall back to this for what they do not handle themselves (other dtypes, empty sizes,
+// shapes that take another matmul path), so their results never differ from the composite's.
+
+import type { TypedArray } from '../dtype.js';
+import { convOutSize, type Conv2dGeometry, type Kernels, type View } from './backend.js';
+import type { ConvFusedKernels } from './fused.js';
+
+/** Sizes of a groups = 1 convolution; L = OH·OW. */
+export interface ConvDims {
+  N: number; C: number; H: number; W: number; O: number; K: number; OH: number; OW: number; L: number;
+}
+
+export function convDims(inputShape: readonly number[], O: number, g: Conv2dGeometry): ConvDims {
+  const [N, C, H, W] = inputShape;
+  const OH = convOutSize(H, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
+  const OW = convOutSize(W, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
+  return { N, C, H, W, O, K: C * g.kernel[0] * g.kernel[1], OH, OW, L: OH * OW };
+}
+
+/** grad [N,O,OH,OW] seen as [O,N,OH,OW]: the permute whose reshape to [O, N·L] the composite copies. */
+export function gradTransposed(grad: View): View {
+  const [N, O, OH, OW] = grad.shape, [sn, so, sh, sw] = grad.strides;
+  return { data: grad.data, shape: [O, N, OH, OW], strides: [so, sn, sh, sw], offset: grad.offset };
+}
+
+const mat = (data: TypedArray, rows: number, cols: number, sr: number, sc: number, offset = 0): View =>
+  ({ data, shape: [1, rows, cols], strides: [0, sr, sc], offset });
+
+export function compositeConv(k: Kernels): ConvFusedKernels {
+  return {
+    conv2d(x, weight, bias, g) {
+      const dt = x.data instanceof Float64Array ? 'float64' : 'float32';
+      const d = convDims(x.shape, weight.shape[0], g);
+      const NL = d.N * d.L;
+      const cols = k.im2col(x, g, 0, true);
+      const prod = k.matmul(mat(weight.data, d.O, d.K, weight.strides[0], weight.strides[1], weight.offset), mat(cols, d.K, NL, NL, 1), dt);
+      const shape = [d.N, d.O, d.OH, d.OW];
+      const out: View = { data: prod, shape, strides: [d.L, NL, d.OW, 1], offset: 0 };
+      if (!bias) return k.copy(out, dt);
+      return k.binary('add', out, { data: bias.data, shape, strides: [0, bias.strides[0], 0, 0], offset: bias.offset }, shape, dt);
+    },
+    conv2dBackwardInput(grad, weight, g, inputShape) {
+      const dt = grad.data instanceof Float64Array ? 'float64' : 'float32';
+      const d = convDims(inputShape, weight.shape[0], g);
+      const NL = d.N * d.L;
+      const gT = k.copy(gradTransposed(grad), dt);
+      const dcols = k.matmul(mat(weight.data, d.K, d.O, weight.strides[1], weight.strides[0], weight.offset), mat(gT, d.O, NL, NL, 1), dt);
+      return k.col2im({ data: dcols, shape: [d.K, d.N, d.L], strides: [NL, d.L, 1], offset: 0 }, g, inputShape, true);
+    },
+    conv2dBackwardWeight(x, grad, g) {
+      const dt = x.data instanceof Float64Array ? 'float64' : 'float32';
+      const d = convDims(x.shape, grad.shape[1], g);
+      const NL = d.N * d.L;
+      const cols = k.im2col(x, g, 0, true);
+      const gT = k.copy(gradTransposed(grad), dt);
+      return k.matmul(mat(gT, d.O, NL, NL, 1), mat(cols, NL, d.K, 1, NL), dt);
+    },
+  };
+}
