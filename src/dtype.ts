@@ -20,7 +20,30 @@ export function bytesPerElement(d: DType): number {
   return d === 'float64' ? 8 : 4;
 }
 
+// Small arrays are carved from shared 64 KiB slabs, as Node's Buffer pool does: a fresh
+// ArrayBuffer costs ~1 µs whatever its size (malloc, zeroing, external-memory bookkeeping), a view
+// on a slab ~0.1 µs, and batch-1 inference allocates a few such outputs per layer. Slabs are only
+// ever bumped, never reused, so every view starts zeroed; a slab lives while any view on it does,
+// so at most 64 KiB is held per long-lived small tensor. Arrays up to 64 bytes stay as they are
+// (V8 keeps those on its own heap, cheaper still) and those over 4 KiB get their own buffer.
+const SLAB_BYTES = 1 << 16;
+const SLAB_MAX = 4096;
+const ON_HEAP_MAX = 64;
+let slab: ArrayBuffer | null = null;
+let slabUsed = SLAB_BYTES;
+
+/** A zeroed array of n elements of dtype d. */
 export function allocate(d: DType, n: number): TypedArray {
+  const bytes = n * (d === 'float64' ? 8 : 4);
+  if (bytes > ON_HEAP_MAX && bytes <= SLAB_MAX) {
+    if (slabUsed + bytes > SLAB_BYTES) {
+      slab = new ArrayBuffer(SLAB_BYTES);
+      slabUsed = 0;
+    }
+    const at = slabUsed;
+    slabUsed = (at + bytes + 15) & ~15; // 16-byte aligned, as malloc's
+    return d === 'float32' ? new Float32Array(slab!, at, n) : d === 'float64' ? new Float64Array(slab!, at, n) : new Int32Array(slab!, at, n);
+  }
   switch (d) {
     case 'float32':
       return new Float32Array(n);

@@ -72,9 +72,13 @@ export class Tensor {
     return true;
   }
 
-  /** A contiguous copy of the values, in this tensor's dtype. */
+  /**
+   * A contiguous copy of the values, in this tensor's dtype, that owns its whole ArrayBuffer (so
+   * `arr.buffer` is exactly the values: small kernel outputs are views on a shared slab, dtype.ts).
+   */
   toTypedArray(): TypedArray {
-    return kernels().copy(this, this.dtype);
+    const out = kernels().copy(this, this.dtype);
+    return out.byteLength === out.buffer.byteLength ? out : out.slice();
   }
 
   /** The value of a one-element tensor. */

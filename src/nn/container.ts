@@ -6,7 +6,6 @@ import { IndexError, ValueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { Module, describe, type LayerConfig } from './module.js';
 
-const isIndexKey = (k: string): boolean => /^(0|[1-9]\d*)$/.test(k);
 
 export class Sequential extends Module {
   // Index access: seq[0]. Numeric keys are the children; the class declares no other numeric keys.
@@ -18,7 +17,11 @@ export class Sequential extends Module {
   }
 
   get length(): number {
-    return Object.keys(this).filter(isIndexKey).length;
+    // Children are appended at 0, 1, 2, …: count them by probing (cheap on every forward pass),
+    // not by listing every key.
+    let n = 0;
+    while (Object.prototype.hasOwnProperty.call(this, n)) n++;
+    return n;
   }
 
   append(module: Module): this {
