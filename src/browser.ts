@@ -10,24 +10,11 @@ import { jsBackend } from './backend/js/index.js';
 import { wasmBackend } from './backend/wasm/index.js';
 import { loadBrowserPlatform, type InitWasmOptions, type InitWasmResult } from './backend/wasm/platform-browser.js';
 import { poolThreads } from './backend/wasm/pool.js';
-import './methods.js';
 
 registerBackend(jsBackend);
 registerBackend(wasmBackend);
 
-export * from './errors.js';
-export { type DType, type TypedArray, DTYPES } from './dtype.js';
-export { Tensor, tensor, zeros, ones, full, zerosLike, onesLike, fullLike, scalar, arange, linspace, eye } from './tensor.js';
-export type { TensorLike, NestedArray, TensorOptions } from './tensor.js';
-export { noGrad, enableGrad, isGradEnabled, setGradEnabled, grad, backward } from './autograd.js';
-export { Generator, manualSeed, defaultGenerator, rand, randn, randint, bernoulli, randperm } from './random.js';
-export { getBackend, setBackend, listBackends, registerBackend } from './backend/backend.js';
-export type { Backend, Kernels } from './backend/backend.js';
-export * from './ops/index.js';
-export * as optim from './optim/index.js';
-export { clipGradNorm, clipGradValue } from './optim/clip.js';
-export * as nn from './nn/index.js';
-export * as F from './nn/functional.js';
+export * from './core.js';
 export type { InitWasmOptions } from './backend/wasm/platform-browser.js';
 export { wasmPoolReady } from './backend/wasm/pool.js';
 
