@@ -89,6 +89,44 @@ const contig4 = (shape: number[], r: () => number, specials: boolean): View =>
 
 // ---- kernels ------------------------------------------------------------------------------
 
+/** The bias gradient (row sums in another order than the sum op's) within rtol 1e-5 of Σ|grad| per channel. */
+function assertBiasClose(actual: ArrayLike<number> | null, expected: ArrayLike<number> | null, grad: View, mask: View | null, msg: string): void {
+  assert.ok(actual && expected, `${msg}: bias gradient missing`);
+  const [N, O, OH, OW] = grad.shape;
+  for (let o = 0; o < O; o++) {
+    let abs = 0;
+    for (let n = 0; n < N; n++) for (let h = 0; h < OH; h++) for (let w = 0; w < OW; w++) {
+      const at = (v: View) => v.data[v.offset + n * v.strides[0] + o * v.strides[1] + h * v.strides[2] + w * v.strides[3]];
+      if (!mask || at(mask) > 0) abs += Math.abs(at(grad));
+    }
+    const a: number = actual[o], e: number = expected[o];
+    if (Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e))) continue;
+    if (!(Math.abs(a - e) <= 1e-5 * abs)) assert.fail(`${msg}: bias gradient ${o} is ${a}, expected ${e} (Σ|g| ${abs})`);
+  }
+}
+
+/** conv2dBackward against the composite for every subset of wanted gradients that matters. */
+function checkBackward(
+  f: ConvFusedKernels, ref: ConvFusedKernels, x: View, gr: View, w: View, mask: View | null, g: Conv2dGeometry,
+  inputShape: readonly number[], msg: string,
+): void {
+  const all = { input: true, weight: true, bias: true };
+  const got = f.conv2dBackward(x, gr, w, mask, g, all), want = ref.conv2dBackward(x, gr, w, mask, g, all);
+  assert.ok(got.input && want.input && got.weight && want.weight, `${msg}: gradients missing`);
+  assert.equal(got.input.length, inputShape.reduce((p, q) => p * q, 1));
+  assertSameBits(got.input, want.input, `${msg}: backward input`);
+  assertSameBits(got.weight, want.weight, `${msg}: backward weight`);
+  assertBiasClose(got.bias, want.bias, gr, mask, msg);
+  for (const only of ['input', 'weight', 'bias'] as const) {
+    const one = f.conv2dBackward(x, gr, w, mask, g, { input: only === 'input', weight: only === 'weight', bias: only === 'bias' });
+    for (const k of ['input', 'weight', 'bias'] as const) {
+      if (k !== only) assert.equal(one[k], null, `${msg}: ${k} computed when only ${only} was wanted`);
+    }
+    if (only === 'bias') assertBiasClose(one.bias, want.bias, gr, mask, `${msg} (bias only)`);
+    else assertSameBits(one[only] as ArrayLike<number>, want[only] as ArrayLike<number>, `${msg}: ${only} only`);
+  }
+}
+
 for (const [backend, skip] of BACKENDS) {
   test(`${backend.name} fused conv kernels equal the composite's primitive calls bitwise`, { skip }, async () => {
     await wasmPoolReady();
@@ -115,8 +153,7 @@ for (const [backend, skip] of BACKENDS) {
             : [contig4(gshape, r, specials)];
           for (const gr of grads) {
             const inputShape: [number, number, number, number] = [c.N, c.C, c.H, c.W];
-            assertSameBits(f.conv2dBackwardInput(gr, w, c.g, inputShape), ref.conv2dBackwardInput(gr, w, c.g, inputShape), `${msg}: backward input`);
-            assertSameBits(f.conv2dBackwardWeight(x, gr, c.g), ref.conv2dBackwardWeight(x, gr, c.g), `${msg}: backward weight`);
+            checkBackward(f, ref, x, gr, w, null, c.g, inputShape, msg);
           }
         }
       }
