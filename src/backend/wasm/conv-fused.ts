@@ -81,8 +81,9 @@ export function gradToRows(rt: WasmRuntime, grad: Staged, mask: Staged | null, d
 
 /**
  * The scratch and staging that both backends' conv2dBackward share: grad and mask (and, when
- * wanted, x, and the weight unless null: blas reads it in place) staged once, the masked gradient rows [O, N·L] and bias sums computed,
- * and regions for the columns, dX and dW. `extra` sizes (a gemm plan's) follow; null when it does not fit.
+ * wanted, x, and the weight unless null: blas reads it in place) staged once, the masked gradient
+ * rows [O, N·L] and their sums computed, and regions for the columns, dX and dW. The `extra`
+ * sizes (gemm plans') come after; null when it all does not fit.
  */
 export interface BackwardScratch {
   rows: number; cols: number; dx: number; dw: number; sums: number;
