@@ -30,7 +30,7 @@ const mat = (data: TypedArray, rows: number, cols: number, sr: number, sc: numbe
 
 export function compositeConv(k: Kernels): ConvFusedKernels {
   return {
-    conv2d(x, weight, bias, g) {
+    conv2d(x, weight, bias, g, relu = false) {
       const dt = x.data instanceof Float64Array ? 'float64' : 'float32';
       const d = convDims(x.shape, weight.shape[0], g);
       const NL = d.N * d.L;
@@ -38,24 +38,35 @@ export function compositeConv(k: Kernels): ConvFusedKernels {
       const prod = k.matmul(mat(weight.data, d.O, d.K, weight.strides[0], weight.strides[1], weight.offset), mat(cols, d.K, NL, NL, 1), dt);
       const shape = [d.N, d.O, d.OH, d.OW];
       const out: View = { data: prod, shape, strides: [d.L, NL, d.OW, 1], offset: 0 };
-      if (!bias) return k.copy(out, dt);
-      return k.binary('add', out, { data: bias.data, shape, strides: [0, bias.strides[0], 0, 0], offset: bias.offset }, shape, dt);
+      const y = bias
+        ? k.binary('add', out, { data: bias.data, shape, strides: [0, bias.strides[0], 0, 0], offset: bias.offset }, shape, dt)
+        : k.copy(out, dt);
+      return relu ? k.unary('relu', { data: y, shape, strides: contiguousStrides(shape), offset: 0 }, dt) : y;
     },
-    conv2dBackwardInput(grad, weight, g, inputShape) {
+    conv2dBackward(x, grad, weight, mask, g, want) {
       const dt = grad.data instanceof Float64Array ? 'float64' : 'float32';
-      const d = convDims(inputShape, weight.shape[0], g);
+      const d = convDims(x.shape, weight.shape[0], g);
       const NL = d.N * d.L;
-      const gT = k.copy(gradTransposed(grad), dt);
-      const dcols = k.matmul(mat(weight.data, d.K, d.O, weight.strides[1], weight.strides[0], weight.offset), mat(gT, d.O, NL, NL, 1), dt);
-      return k.col2im({ data: dcols, shape: [d.K, d.N, d.L], strides: [NL, d.L, 1], offset: 0 }, g, inputShape, true);
-    },
-    conv2dBackwardWeight(x, grad, g) {
-      const dt = x.data instanceof Float64Array ? 'float64' : 'float32';
-      const d = convDims(x.shape, grad.shape[1], g);
-      const NL = d.N * d.L;
-      const cols = k.im2col(x, g, 0, true);
-      const gT = k.copy(gradTransposed(grad), dt);
-      return k.matmul(mat(gT, d.O, NL, NL, 1), mat(cols, NL, d.K, 1, NL), dt);
+      // The masked gradient is a fresh contiguous [N,O,OH,OW], as relu's backward hands it to conv2d's.
+      const gm: View = mask ? { data: k.binary('reluBackward', grad, mask, grad.shape, dt), shape: grad.shape, strides: contiguousStrides(grad.shape), offset: 0 } : grad;
+      const gT = want.input || want.weight ? k.copy(gradTransposed(gm), dt) : null;
+      let input: TypedArray | null = null, dw: TypedArray | null = null;
+      if (want.input && gT) {
+        const dcols = k.matmul(mat(weight.data, d.K, d.O, weight.strides[1], weight.strides[0], weight.offset), mat(gT, d.O, NL, NL, 1), dt);
+        input = k.col2im({ data: dcols, shape: [d.K, d.N, d.L], strides: [NL, d.L, 1], offset: 0 }, g, [d.N, d.C, d.H, d.W], true);
+      }
+      if (want.weight && gT) {
+        const cols = k.im2col(x, g, 0, true);
+        dw = k.matmul(mat(gT, d.O, NL, NL, 1), mat(cols, NL, d.K, 1, NL), dt);
+      }
+      const bias = want.bias ? k.reduce('sum', gm, [0, 2, 3], dt) : null;
+      return { input, weight: dw, bias };
     },
   };
+}
+
+function contiguousStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  for (let i = shape.length - 1, p = 1; i >= 0; i--) { s[i] = p; p *= shape[i]; }
+  return s;
 }

@@ -73,19 +73,33 @@ export interface ConvFusedKernels {
    * with the same kernel calls' shapes and summation order, so results equal it bitwise on the
    * same backend: columns = im2col(x, batchInner) [K, N·L], product = weight · columns [O, N·L],
    * then the product transposed to [N,O,L] and the bias added (a plain copy without bias).
+   * With `relu`, relu(that) in the same pass, bitwise the relu kernel applied to it.
    */
-  conv2d(x: View, weight: View, bias: View | null, g: Conv2dGeometry): TypedArray;
+  conv2d(x: View, weight: View, bias: View | null, g: Conv2dGeometry, relu?: boolean): TypedArray;
   /**
-   * The input gradient of conv2d: grad [N,O,OH,OW] (any strides), weight [O,K] → dX of inputShape
-   * [N,C,H,W] = col2im(weightᵀ · grad as [O, N·L], batchInner), bitwise the composite's.
+   * conv2d's gradients from one staging of grad [N,O,OH,OW] (any strides): the gradient, masked
+   * when `mask` is given (the forward's relu output: mask > 0 ? grad : 0, reluBackward's rule), is
+   * laid out once as rows [O, N·L], and from them come those of
+   * - input: dX [N,C,H,W] = col2im(weightᵀ · rows, batchInner),
+   * - weight: dW [O,K] = rows · im2col(x, batchInner)ᵀ (the columns recomputed from x),
+   * - bias: dBias [O] = the rows' sums,
+   * that `want` asks for (null for the others). dX and dW are bitwise the composite's; dBias is
+   * summed in another order than the sum op's (within float32 rounding of it, not bitwise).
    */
-  conv2dBackwardInput(grad: View, weight: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number]): TypedArray;
-  /**
-   * The weight gradient of conv2d: x [N,C,H,W], grad [N,O,OH,OW] → dW [O,K] = grad as [O, N·L] ·
-   * im2col(x, batchInner)ᵀ, bitwise the composite's. The columns are recomputed from x rather than
-   * kept from the forward pass. The bias gradient is the sum op's (grad summed over N, OH, OW).
-   */
-  conv2dBackwardWeight(x: View, grad: View, g: Conv2dGeometry): TypedArray;
+  conv2dBackward(x: View, grad: View, weight: View, mask: View | null, g: Conv2dGeometry, want: ConvGradWant): ConvGrads;
+}
+
+/** Which of conv2d's gradients to compute. */
+export interface ConvGradWant {
+  input: boolean;
+  weight: boolean;
+  bias: boolean;
+}
+
+export interface ConvGrads {
+  input: TypedArray | null;
+  weight: TypedArray | null;
+  bias: TypedArray | null;
 }
 
 export type BackendWithFused = Backend & { readonly fused?: Partial<FusedKernels & ConvFusedKernels> };

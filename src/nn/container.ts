@@ -1,11 +1,17 @@
 // Sequential: children stored under the property names "0", "1", ... so state-dict names are
 // PyTorch's (`0.weight`, `2.bias`); JS enumerates integer-like keys first and in ascending order,
-// which keeps that order whatever else the instance holds.
+// which keeps that order whatever else the instance holds. forward runs a Conv2d followed by a ReLU as
+// one fused op.
 
 import { IndexError, ValueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
+import { ReLU } from './activation.js';
+import { Conv2d } from './conv.js';
 import { Module, describe, type LayerConfig } from './module.js';
 
+/** Exactly an instance of cls: not a subclass, and no forward of its own patched onto the instance. */
+const exactly = (m: Module, cls: abstract new (...a: never[]) => Module): boolean =>
+  m.constructor === cls && !Object.prototype.hasOwnProperty.call(m, 'forward');
 
 export class Sequential extends Module {
   // Index access: seq[0]. Numeric keys are the children; the class declares no other numeric keys.
@@ -50,8 +56,17 @@ export class Sequential extends Module {
   /** Each layer's output is the next one's input. Typed Tensor → Tensor, the common case; a chain
    *  whose ends take or return something else (an RNN's tuple) is not checked at run time. */
   override forward(x: Tensor): Tensor {
+    const layers = [...this];
     let y = x;
-    for (const m of this) y = m.forward(y);
+    for (let i = 0; i < layers.length; i++) {
+      const m = layers[i], next = layers[i + 1];
+      // Conv2d then ReLU as one op (conv2dRelu): the same values and gradients, without the
+      // separate relu passes over the conv's output. Only the exact classes, whose forward is known.
+      if (next && exactly(m, Conv2d) && exactly(next, ReLU)) {
+        y = (m as Conv2d).forwardRelu(y);
+        i++;
+      } else y = m.forward(y);
+    }
     return y;
   }
 

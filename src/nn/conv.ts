@@ -2,7 +2,7 @@
 
 import type { DType } from '../dtype.js';
 import { ShapeError, ValueError } from '../errors.js';
-import { conv2d } from '../ops/index.js';
+import { conv2d, conv2dRelu } from '../ops/index.js';
 import type { Generator } from '../random.js';
 import { fmtShape } from '../shape.js';
 import { zeros, type Tensor } from '../tensor.js';
@@ -68,12 +68,22 @@ export class Conv2d extends Module {
   }
 
   override forward(x: Tensor): Tensor {
+    this.checkInput(x);
+    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  }
+
+  /** relu(forward(x)) as one op (conv2dRelu): what Sequential runs for a Conv2d followed by a ReLU. */
+  forwardRelu(x: Tensor): Tensor {
+    this.checkInput(x);
+    return conv2dRelu(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  }
+
+  private checkInput(x: Tensor): void {
     checkInputDType('Conv2d', x, this.weight);
     const c = x.ndim === 4 ? x.shape[1] : x.ndim === 3 ? x.shape[0] : -1;
     if (c !== this.inChannels) {
       throw new ShapeError(`Conv2d: expected input [N, ${this.inChannels}, H, W] or [${this.inChannels}, H, W], got shape ${fmtShape(x.shape)}`);
     }
-    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
   }
 
   override config(): LayerConfig {

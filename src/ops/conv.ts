@@ -7,7 +7,7 @@ import { convOutSize, kernels, type Conv2dGeometry } from '../backend/backend.js
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { fmtShape } from '../shape.js';
 import { Tensor, ones } from '../tensor.js';
-import { add, div } from './elementwise.js';
+import { add, div, gt, relu, where } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { contiguous, permute, reshape, squeeze, transpose, unsqueeze } from './movement.js';
 import { argmax, mean, sum } from './reduce.js';
@@ -122,40 +122,54 @@ function batched(op: string, x: Tensor, f: (x4: Tensor) => Tensor): Tensor {
  * Computed as weight.reshape(O, C*kh*kw) · im2col(x), one matmul per group.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
-  assertTensor('conv2d', weight, 'weight');
-  if (bias !== undefined && bias !== null) assertTensor('conv2d', bias, 'bias');
-  return batched('conv2d', x, (x4) => {
-    requireFloat('conv2d', x4);
+  return convolve('conv2d', x, weight, bias, opts, false);
+}
+
+/**
+ * relu(conv2d(x, weight, bias, opts)), exactly (torch.ao.nn.intrinsic.ConvReLU2d's fusion). With the
+ * backend's fused conv kernels (float32, groups = 1), the relu runs in the pass that lays out the
+ * output, and the backward masks the gradient in the pass that lays it out for the products, so
+ * neither relu, its backward nor the bias gradient's sum is a pass of its own.
+ */
+export function conv2dRelu(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  return convolve('conv2dRelu', x, weight, bias, opts, true);
+}
+
+function convolve(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions, withRelu: boolean): Tensor {
+  assertTensor(op, weight, 'weight');
+  if (bias !== undefined && bias !== null) assertTensor(op, bias, 'bias');
+  return batched(op, x, (x4) => {
+    requireFloat(op, x4);
     if (weight.dtype !== x4.dtype || (bias && bias.dtype !== x4.dtype)) {
-      throw new DTypeError(`conv2d: input (${x4.dtype}), weight (${weight.dtype})${bias ? ` and bias (${bias.dtype})` : ''} must have the same dtype`);
+      throw new DTypeError(`${op}: input (${x4.dtype}), weight (${weight.dtype})${bias ? ` and bias (${bias.dtype})` : ''} must have the same dtype`);
     }
-    if (weight.ndim !== 4) throw new ShapeError(`conv2d: expected a 4-D weight [O, C/groups, kh, kw], got shape ${fmtShape(weight.shape)}`);
+    if (weight.ndim !== 4) throw new ShapeError(`${op}: expected a 4-D weight [O, C/groups, kh, kw], got shape ${fmtShape(weight.shape)}`);
     const groups = opts.groups ?? 1;
-    if (!Number.isInteger(groups) || groups < 1) throw new ValueError(`conv2d: groups must be a positive integer, got ${groups}`);
+    if (!Number.isInteger(groups) || groups < 1) throw new ValueError(`${op}: groups must be a positive integer, got ${groups}`);
     const [N, C] = x4.shape;
     const [O, Cg, kh, kw] = weight.shape;
     if (Cg * groups !== C || O % groups !== 0) {
       throw new ShapeError(
-        `conv2d: input shape ${fmtShape(x4.shape)} has ${C} channels, but weight shape ${fmtShape(weight.shape)} with groups=${groups} ` +
+        `${op}: input shape ${fmtShape(x4.shape)} has ${C} channels, but weight shape ${fmtShape(weight.shape)} with groups=${groups} ` +
           `expects ${Cg * groups} input channels and out channels divisible by ${groups}`,
       );
     }
     if (bias && (bias.ndim !== 1 || bias.shape[0] !== O)) {
-      throw new ShapeError(`conv2d: bias must have shape [${O}] (one per output channel of weight ${fmtShape(weight.shape)}), got ${fmtShape(bias.shape)}`);
+      throw new ShapeError(`${op}: bias must have shape [${O}] (one per output channel of weight ${fmtShape(weight.shape)}), got ${fmtShape(bias.shape)}`);
     }
-    const g = checkGeometry('conv2d', {
+    const g = checkGeometry(op, {
       kernel: [kh, kw],
       stride: opts.stride ?? 1,
       padding: opts.padding ?? 0,
       dilation: opts.dilation ?? 1,
     });
-    const [OH, OW] = outHW('conv2d', x4.shape, g);
+    const [OH, OW] = outHW(op, x4.shape, g);
     const K = Cg * kh * kw, L = OH * OW;
     if (groups === 1) {
       const f = fused();
-      if (f.conv2d && f.conv2dBackwardInput && f.conv2dBackwardWeight && x4.dtype === 'float32') {
+      if (f.conv2d && f.conv2dBackward && x4.dtype === 'float32') {
         const w2 = reshape(weight, [O, K]);
-        if (!isTransposedMatrix(w2)) return convFused(x4, w2, bias ?? null, g, f as ConvFusedKernels);
+        if (!isTransposedMatrix(w2)) return convFused(op, x4, w2, bias ?? null, g, f as ConvFusedKernels, withRelu);
       }
       // The whole batch as one product, weight [O, K] · columns [K, N·L]: one large matrix
       // product uses every core and keeps the weight gradient a single product too (its sum over
@@ -164,14 +178,15 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
       const cols = reshape(im2col(x4, g, 0, true), [K, N * L]);
       const prod = reshape(matmul(reshape(weight, [O, K]), cols), [O, N, OH, OW]);
       const out = permute(prod, [1, 0, 2, 3]);
-      return bias ? add(out, reshape(bias, [1, O, 1, 1])) : contiguous(out);
+      const y = bias ? add(out, reshape(bias, [1, O, 1, 1])) : contiguous(out);
+      return withRelu ? relu(y) : y;
     }
     // Channels are the outermost factor of im2col's rows, so each group's rows are contiguous.
     const cols = reshape(im2col(x4, g, 0), [N, groups, K, L]);
     const w = reshape(weight, [groups, O / groups, K]);
     let out = reshape(matmul(w, cols), [N, O, OH, OW]);
     if (bias) out = add(out, reshape(bias, [1, O, 1, 1]));
-    return out;
+    return withRelu ? relu(out) : out;
   });
 }
 
@@ -181,28 +196,35 @@ function isTransposedMatrix(w: Tensor): boolean {
 }
 
 /**
- * conv2d (groups = 1) through the backend's fused kernels: the same results as the composite
- * below, without its intermediates (columns, product, permute copy) as JS arrays. The backward
- * computes only the gradients that are wanted, the columns being recomputed for the weight's. When
- * the gradient needs a graph of its own (double backward), it is built from the composite's ops.
+ * conv2d (groups = 1), relu'd when asked, through the backend's fused kernels: the same results as
+ * the composite above, without its intermediates (columns, product, permute copy) as JS arrays.
+ * The backward stages the gradient once and computes only the gradients that are wanted, the
+ * columns being recomputed for the weight's; the bias gradient is summed in the same pass, in
+ * another order than the sum op's. When the gradient needs a graph of its own (double backward),
+ * it is built from the composite's ops.
  */
-function convFused(x: Tensor, w2: Tensor, bias: Tensor | null, g: Conv2dGeometry, f: ConvFusedKernels): Tensor {
+function convFused(op: string, x: Tensor, w2: Tensor, bias: Tensor | null, g: Conv2dGeometry, f: ConvFusedKernels, withRelu: boolean): Tensor {
   const [N, C, H, W] = x.shape;
   const [O, K] = w2.shape;
-  const [OH, OW] = outHW('conv2d', x.shape, g);
+  const [OH, OW] = outHW(op, x.shape, g);
   const inputShape: [number, number, number, number] = [N, C, H, W];
-  const out = new Tensor(f.conv2d(x, w2, bias, g), [N, O, OH, OW]);
-  const biasGrad = (gr: Tensor) => (bias?.requiresGrad ? reshape(sumToShape(gr, [1, O, 1, 1]), [O]) : null);
-  return apply('conv2d', out, bias ? [x, w2, bias] : [x, w2], (gr) => {
+  const out = new Tensor(f.conv2d(x, w2, bias, g, withRelu), [N, O, OH, OW]);
+  return apply(op, out, bias ? [x, w2, bias] : [x, w2], (gr) => {
     if (gr.requiresGrad && isGradEnabled()) {
-      const gT = reshape(permute(gr, [1, 0, 2, 3]), [O, N * OH * OW]);
+      // relu's backward as ops: out > 0 exactly where relu's input was > 0 (NaN and ±0 excluded).
+      const gm = withRelu ? where(gt(out, 0), gr, 0) : gr;
+      const gT = reshape(permute(gm, [1, 0, 2, 3]), [O, N * OH * OW]);
       const dx = x.requiresGrad ? col2im(reshape(matmul(transpose(w2), gT), [K, N, OH * OW]), g, inputShape, true) : null;
       const dw = w2.requiresGrad ? matmul(gT, transpose(reshape(im2col(x, g, 0, true), [K, N * OH * OW]))) : null;
-      return [dx, dw, biasGrad(gr)];
+      return [dx, dw, bias?.requiresGrad ? reshape(sumToShape(gm, [1, O, 1, 1]), [O]) : null];
     }
-    const dx = x.requiresGrad ? new Tensor(f.conv2dBackwardInput(gr, w2, g, inputShape), inputShape) : null;
-    const dw = w2.requiresGrad ? new Tensor(f.conv2dBackwardWeight(x, gr, g), [O, K]) : null;
-    return [dx, dw, biasGrad(gr)];
+    const want = { input: x.requiresGrad, weight: w2.requiresGrad, bias: bias?.requiresGrad ?? false };
+    const r = f.conv2dBackward(x, gr, w2, withRelu ? out : null, g, want);
+    return [
+      r.input ? new Tensor(r.input, inputShape) : null,
+      r.weight ? new Tensor(r.weight, [O, K]) : null,
+      r.bias ? new Tensor(r.bias, [O]) : null,
+    ];
   });
 }
 

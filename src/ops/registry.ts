@@ -540,6 +540,29 @@ const convOps: OpInfo[] = [
     ],
   }),
   op({
+    name: 'conv2dRelu', fn: ops.conv2dRelu, dtypes: FLOAT, sampleGaps: IMAGES,
+    samples: (m) => [
+      S('basic with bias', m.t([2, 3, 5, 5]), m.t([4, 3, 3, 3]), m.t([4])), S('no bias', m.t([1, 2, 4, 4]), m.t([3, 2, 3, 3])),
+      S('stride 2, padding 1', m.t([1, 2, 5, 5]), m.t([3, 2, 3, 3]), m.t([3]), { stride: 2, padding: 1 }),
+      S('dilation 2, 1 output channel', m.t([2, 1, 5, 5]), m.t([1, 1, 3, 3]), null, { dilation: 2 }),
+      S('1x1 kernel', m.t([2, 3, 3, 4]), m.t([2, 3, 1, 1]), m.t([2])),
+      S('groups 2 (composite)', m.t([1, 4, 4, 4]), m.t([4, 2, 3, 3]), m.t([4]), { groups: 2 }),
+      S('unbatched [C,H,W]', m.t([2, 4, 4]), m.t([3, 2, 3, 3]), m.t([3])),
+      S('transposed input, sliced weight', m.t([1, 2, 4, 5], T), m.t([2, 2, 2, 2], SL), m.t([2])),
+      S('empty batch', m.t([0, 2, 4, 4]), m.t([3, 2, 3, 3]), m.t([3])),
+      { ...S('large: 5 Mflop, threaded kernels', m.t([8, 8, 18, 18]), m.t([16, 8, 3, 3]), m.t([16]), { padding: 1 }), skipGrad: LARGE },
+    ],
+    errors: () => [
+      E('channels do not match', [f64(new Array(32).fill(1), [1, 2, 4, 4]), f64(new Array(27).fill(1), [1, 3, 3, 3])], ShapeError, 'conv2dRelu', 'channels'),
+      E('dtypes differ', [f64(new Array(16).fill(1), [1, 1, 4, 4]), tensor(new Array(9).fill(1), { shape: [1, 1, 3, 3] })], DTypeError, 'conv2dRelu', 'same dtype'),
+      E('bias of the wrong size', [X4(), f64(new Array(9).fill(1), [1, 1, 3, 3]), f64([1, 2])], ShapeError, 'conv2dRelu', 'bias'),
+      E('2-d input', [f64([1, 2, 3, 4], [2, 2]), f64([1], [1, 1, 1, 1])], ShapeError, 'conv2dRelu', '4-D'),
+      E('kernel larger than the input', [f64(new Array(4).fill(1), [1, 1, 2, 2]), f64(new Array(9).fill(1), [1, 1, 3, 3])], ShapeError, 'conv2dRelu', 'larger'),
+      intRejected('conv2dRelu', i32([1], [1, 1, 1, 1])),
+      notTensor('conv2dRelu', f64([1], [1, 1, 1, 1])),
+    ],
+  }),
+  op({
     name: 'maxPool2d', fn: ops.maxPool2d, dtypes: FLOAT, sampleGaps: IMAGES, torchFixture: ['max_pool2d'],
     samples: (m) => [
       S('k2', m.t([2, 2, 4, 4]), 2), S('k3 s2 p1', m.t([1, 2, 5, 5]), 3, { stride: 2, padding: 1 }),

@@ -1,8 +1,9 @@
 // The fused conv2d kernels (wasm/conv-fused.ts, blas/conv.ts) against the composite they replace:
 // bitwise equal (any NaN matching any NaN) at the kernel level against the same primitive calls
-// (backend/conv-composite.ts), and at the op level, forward and every gradient, against the
-// composite built from ops as src/ops/conv.ts does without fused kernels; double backward to
-// within float32 rounding (it sums the same terms in another order).
+// (backend/conv-composite.ts), and at the op level, forward and the input and weight gradients,
+// against the composite built from ops as src/ops/conv.ts does without fused kernels; the bias
+// gradient (row sums taken in the backward's gather) and double backward to within float32
+// rounding (they sum the same terms in another order). The same for conv2dRelu, further down.
 // Geometries: stride 2, padding, dilation, non-square and 1×1 kernels, N = 0, 1 and > 1, with and
 // without bias, non-contiguous x / weight / gradient views, NaN and ±Inf inputs.
 
@@ -89,6 +90,44 @@ const contig4 = (shape: number[], r: () => number, specials: boolean): View =>
 
 // ---- kernels ------------------------------------------------------------------------------
 
+/** The bias gradient (row sums in another order than the sum op's) within rtol 1e-5 of Σ|grad| per channel. */
+function assertBiasClose(actual: ArrayLike<number> | null, expected: ArrayLike<number> | null, grad: View, mask: View | null, msg: string): void {
+  assert.ok(actual && expected, `${msg}: bias gradient missing`);
+  const [N, O, OH, OW] = grad.shape;
+  for (let o = 0; o < O; o++) {
+    let abs = 0;
+    for (let n = 0; n < N; n++) for (let h = 0; h < OH; h++) for (let w = 0; w < OW; w++) {
+      const at = (v: View) => v.data[v.offset + n * v.strides[0] + o * v.strides[1] + h * v.strides[2] + w * v.strides[3]];
+      if (!mask || at(mask) > 0) abs += Math.abs(at(grad));
+    }
+    const a: number = actual[o], e: number = expected[o];
+    if (Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e))) continue;
+    if (!(Math.abs(a - e) <= 1e-5 * abs)) assert.fail(`${msg}: bias gradient ${o} is ${a}, expected ${e} (Σ|g| ${abs})`);
+  }
+}
+
+/** conv2dBackward against the composite for every subset of wanted gradients that matters. */
+function checkBackward(
+  f: ConvFusedKernels, ref: ConvFusedKernels, x: View, gr: View, w: View, mask: View | null, g: Conv2dGeometry,
+  inputShape: readonly number[], msg: string,
+): void {
+  const all = { input: true, weight: true, bias: true };
+  const got = f.conv2dBackward(x, gr, w, mask, g, all), want = ref.conv2dBackward(x, gr, w, mask, g, all);
+  assert.ok(got.input && want.input && got.weight && want.weight, `${msg}: gradients missing`);
+  assert.equal(got.input.length, inputShape.reduce((p, q) => p * q, 1));
+  assertSameBits(got.input, want.input, `${msg}: backward input`);
+  assertSameBits(got.weight, want.weight, `${msg}: backward weight`);
+  assertBiasClose(got.bias, want.bias, gr, mask, msg);
+  for (const only of ['input', 'weight', 'bias'] as const) {
+    const one = f.conv2dBackward(x, gr, w, mask, g, { input: only === 'input', weight: only === 'weight', bias: only === 'bias' });
+    for (const k of ['input', 'weight', 'bias'] as const) {
+      if (k !== only) assert.equal(one[k], null, `${msg}: ${k} computed when only ${only} was wanted`);
+    }
+    if (only === 'bias') assertBiasClose(one.bias, want.bias, gr, mask, `${msg} (bias only)`);
+    else assertSameBits(one[only] as ArrayLike<number>, want[only] as ArrayLike<number>, `${msg}: ${only} only`);
+  }
+}
+
 for (const [backend, skip] of BACKENDS) {
   test(`${backend.name} fused conv kernels equal the composite's primitive calls bitwise`, { skip }, async () => {
     await wasmPoolReady();
@@ -115,8 +154,7 @@ for (const [backend, skip] of BACKENDS) {
             : [contig4(gshape, r, specials)];
           for (const gr of grads) {
             const inputShape: [number, number, number, number] = [c.N, c.C, c.H, c.W];
-            assertSameBits(f.conv2dBackwardInput(gr, w, c.g, inputShape), ref.conv2dBackwardInput(gr, w, c.g, inputShape), `${msg}: backward input`);
-            assertSameBits(f.conv2dBackwardWeight(x, gr, c.g), ref.conv2dBackwardWeight(x, gr, c.g), `${msg}: backward weight`);
+            checkBackward(f, ref, x, gr, w, null, c.g, inputShape, msg);
           }
         }
       }
@@ -193,7 +231,12 @@ for (const [backend, skip] of BACKENDS) {
               assertSameBits(fusedOut.toTypedArray(), compOut.toTypedArray(), `${msg}: forward`);
               const inputs = [x, w, ...(b ? [b] : [])];
               const gf = gradsOf(fusedOut, inputs, seed), gc = gradsOf(compOut, inputs, seed);
-              gf.forEach((gi, i) => assertSameBits(gi.toTypedArray(), gc[i].toTypedArray(), `${msg}: gradient ${i}`));
+              const wanted = inputs.filter((t) => t.requiresGrad);
+              gf.forEach((gi, i) => {
+                if (wanted[i] !== b) return assertSameBits(gi.toTypedArray(), gc[i].toTypedArray(), `${msg}: gradient ${i}`);
+                // The bias gradient: the kernel's row sums, in another order than the sum op's.
+                assertClose(gi.toTypedArray(), gc[i].toTypedArray(), 1e-5, 1e-5 * nb.sum(nb.abs(seed)).item(), `${msg}: bias gradient`);
+              });
             }
           }
         }
@@ -240,3 +283,151 @@ test('the js backend has no fused convolution: conv2d keeps the composite there'
   const js = nb.listBackends().find((b) => b.name === 'js') as Backend & BackendWithFused;
   assert.equal(js.fused?.conv2d, undefined);
 });
+
+// ---- conv2d + ReLU fused (conv2dRelu) --------------------------------------------------------
+// Forward: the relu applied in the output gather, bitwise relu(conv2d) of the composite (NaN kept,
+// -0 → +0). Backward: conv2dBackward with the forward's output as the mask, bitwise the composite's
+// masked (reluBackward) gradient through conv2d's backward; the bias gradient to tolerance.
+
+/** A [N,O,OH,OW] mask stored strided, holding the values the mask rule must tell apart: ±0, NaN, ±Inf, tiny. */
+function specialMask(shape: number[], r: () => number): View {
+  const m = strided4(shape, r, false);
+  const specials = [0, -0, NaN, Infinity, -Infinity, 1e-45, -1e-45];
+  for (let i = 0; i < m.data.length; i += 3) m.data[i] = specials[(i / 3) % specials.length];
+  return m;
+}
+
+for (const [backend, skip] of BACKENDS) {
+  test(`${backend.name} fused conv+relu kernels equal the composite's relu(conv2d) and masked backward bitwise`, { skip }, async () => {
+    await wasmPoolReady();
+    const f = backend.fused as ConvFusedKernels;
+    const ref = compositeConv(backend.kernels);
+    for (const c of CASES) {
+      const [OH, OW] = outHW(c);
+      const K = c.C * c.g.kernel[0] * c.g.kernel[1];
+      const gshape = [c.N, c.O, OH, OW];
+      const inputShape: [number, number, number, number] = [c.N, c.C, c.H, c.W];
+      for (const layout of ['contiguous', 'strided'] as const) {
+        for (const specials of [false, true]) {
+          const r = rng(c.N * 71 + c.O * 3 + (specials ? 1 : 0));
+          const msg = `relu ${c.name} ${layout}${specials ? ' NaN/Inf' : ''}`;
+          const x = layout === 'strided' ? strided4([c.N, c.C, c.H, c.W], r, specials) : contig4([c.N, c.C, c.H, c.W], r, specials);
+          const w: View = layout === 'strided'
+            ? { data: values(K * c.O + 2, r, false), shape: [c.O, K], strides: [1, c.O], offset: 2 }
+            : { data: values(c.O * K, r, false), shape: [c.O, K], strides: [K, 1], offset: 0 };
+          for (const bias of [null, { data: values(2 * c.O, r, false), shape: [c.O], strides: [2], offset: 1 }] as (View | null)[]) {
+            const out = f.conv2d(x, w, bias, c.g, true);
+            const expected = ref.conv2d(x, w, bias, c.g, true);
+            assertSameBits(out, expected, `${msg}${bias ? ' bias' : ''}: forward`);
+            // relu as the js kernel defines it, applied to the plain fused conv2d.
+            const plain = f.conv2d(x, w, bias, c.g);
+            assertSameBits(out, Array.from(plain, (v) => (v > 0 || v !== v ? v : 0)), `${msg}: forward against js relu`);
+            for (let i = 0; i < out.length; i++) if (Object.is(out[i], -0)) assert.fail(`${msg}: -0 at ${i}`);
+            // The forward output as the mask (what the op passes), then a strided mask of special values.
+            const masks: View[] = [{ data: out, shape: gshape, strides: [c.O * OH * OW, OH * OW, OW, 1], offset: 0 }, specialMask(gshape, r)];
+            const grads: View[] = [strided4(gshape, r, specials), { data: Float32Array.of(0.25), shape: gshape, strides: [0, 0, 0, 0], offset: 0 }];
+            for (const mask of masks) for (const gr of grads) checkBackward(f, ref, x, gr, w, mask, c.g, inputShape, `${msg}: masked backward`);
+          }
+        }
+      }
+    }
+  });
+
+  test(`${backend.name} conv2dBackward falls back to the composite for float64`, { skip }, () => {
+    const f = backend.fused as ConvFusedKernels;
+    const ref = compositeConv(backend.kernels);
+    const c = CASES[1];
+    const [OH, OW] = outHW(c);
+    const r = rng(5);
+    const f64v = (shape: number[]): View => {
+      const v = contig4(shape, r, false);
+      return { ...v, data: Float64Array.from(v.data) };
+    };
+    const x = f64v([c.N, c.C, c.H, c.W]), gr = f64v([c.N, c.O, OH, OW]), mask = f64v([c.N, c.O, OH, OW]);
+    const w: View = { data: Float64Array.from(values(c.O * c.C * 9, r, false)), shape: [c.O, c.C * 9], strides: [c.C * 9, 1], offset: 0 };
+    const all = { input: true, weight: true, bias: true };
+    const got = f.conv2dBackward(x, gr, w, mask, c.g, all), want = ref.conv2dBackward(x, gr, w, mask, c.g, all);
+    for (const k of ['input', 'weight', 'bias'] as const) {
+      assert.ok(got[k] instanceof Float64Array, `${k} is float64`);
+      assertSameBits(got[k] as Float64Array, want[k] as Float64Array, `float64 ${k}`);
+    }
+  });
+}
+
+/** relu(conv2d) as ops compose it without fused kernels. */
+const compositeConvReluOp = (x: Tensor, w: Tensor, b: Tensor | null, g: Conv2dGeometry): Tensor => nb.relu(compositeConvOp(x, w, b, g));
+
+/** A float32 leaf holding NaN, ±Inf and -0 among its values. */
+function specialLeaf(shape: number[], r: () => number, requiresGrad: boolean): Tensor {
+  const t = nb.tensor(Array.from(values(shape.reduce((p, q) => p * q, 1), r, true)), { shape, dtype: 'float32' });
+  return requiresGrad ? t.requiresGrad_(true) : t;
+}
+
+for (const [backend, skip] of [...BACKENDS, [{ name: 'js' } as BackendWithFused, false] as [BackendWithFused, false]]) {
+  test(`${backend.name} conv2dRelu op equals the composite relu(conv2d), gradients included`, { skip }, async () => {
+    await wasmPoolReady();
+    const before = nb.getBackend().name;
+    nb.setBackend(backend.name);
+    try {
+      for (const c of CASES) {
+        const [OH, OW] = outHW(c);
+        for (const variant of ['contiguous', 'permuted', 'NaN/Inf/-0 input'] as const) {
+          for (const withBias of [true, false]) {
+            for (const xGrad of [true, false]) {
+              const r = rng(c.N * 23 + c.C + variant.length + (withBias ? 2 : 0));
+              const msg = `${c.name} ${variant}${withBias ? ' bias' : ''}${xGrad ? '' : ' (x needs no grad)'}`;
+              const x = variant === 'NaN/Inf/-0 input' ? specialLeaf([c.N, c.C, c.H, c.W], r, xGrad) : leaf([c.N, c.C, c.H, c.W], r, variant === 'contiguous', xGrad);
+              const w = leaf([c.O, c.C, ...c.g.kernel], r, variant !== 'permuted', true);
+              const b = withBias ? leaf([c.O], r, true, true) : null;
+              const seed = nb.tensor(Array.from(values(c.N * c.O * OH * OW, r, false)), { shape: [c.N, c.O, OH, OW], dtype: 'float32' });
+              const opts = { stride: c.g.stride, padding: c.g.padding, dilation: c.g.dilation };
+              const fusedOut = nb.conv2dRelu(x, w, b, opts);
+              const compOut = compositeConvReluOp(x, w, b, c.g);
+              assertSameBits(fusedOut.toTypedArray(), compOut.toTypedArray(), `${msg}: forward`);
+              const inputs = [x, w, ...(b ? [b] : [])];
+              const gf = gradsOf(fusedOut, inputs, seed), gc = gradsOf(compOut, inputs, seed);
+              const wanted = inputs.filter((t) => t.requiresGrad);
+              gf.forEach((gi, i) => {
+                if (wanted[i] !== b) return assertSameBits(gi.toTypedArray(), gc[i].toTypedArray(), `${msg}: gradient ${i}`);
+                // The bias gradient: summed in another order than the sum op's.
+                const e = gc[i].toTypedArray();
+                const scale = nb.sum(nb.abs(seed)).item();
+                assertClose(gi.toTypedArray(), e, 1e-5, 1e-5 * scale, `${msg}: bias gradient`);
+              });
+            }
+          }
+        }
+      }
+    } finally {
+      nb.setBackend(before);
+    }
+  });
+
+  test(`${backend.name} conv2dRelu double backward equals the composite's`, { skip }, () => {
+    const before = nb.getBackend().name;
+    nb.setBackend(backend.name);
+    try {
+      for (const c of [CASES[1], CASES[3]]) {
+        const r = rng(98);
+        const x = leaf([c.N, c.C, c.H, c.W], r, true, true);
+        const w = leaf([c.O, c.C, ...c.g.kernel], r, true, true);
+        const b = leaf([c.O], r, true, true);
+        const opts = { stride: c.g.stride, padding: c.g.padding, dilation: c.g.dilation };
+        const penalty = (conv: (x: Tensor, w: Tensor, b: Tensor) => Tensor): Tensor[] => {
+          const y = conv(x, w, b);
+          const [gx, gw, gb] = nb.grad(nb.sum(nb.mul(y, y)), [x, w, b], { createGraph: true });
+          return nb.grad(nb.add(nb.add(nb.sum(nb.mul(gx, gx)), nb.sum(nb.mul(gw, gw))), nb.sum(nb.mul(gb, gb))), [x, w, b]);
+        };
+        const gf = penalty((x, w, b) => nb.conv2dRelu(x, w, b, opts));
+        const gc = penalty((x, w, b) => compositeConvReluOp(x, w, b, c.g));
+        gf.forEach((gi, i) => {
+          const e = gc[i].toTypedArray();
+          const scale = Array.from(e, Math.abs).reduce((m, v) => Math.max(m, v), 0);
+          assertClose(gi.toTypedArray(), e, 1e-4, 1e-5 * scale, `${c.name}: conv2dRelu second-order gradient ${i}`);
+        });
+      }
+    } finally {
+      nb.setBackend(before);
+    }
+  });
+}

@@ -9,8 +9,8 @@
 import type { TypedArray } from '../../dtype.js';
 import type { Kernels, View } from '../backend.js';
 import { compositeConv, convDims } from '../conv-composite.js';
-import type { ConvFusedKernels } from '../fused.js';
-import { biasArray, col2imInto, f32, gradToRows, im2colInto, nonEmpty, productToOutput, stage } from '../wasm/conv-fused.js';
+import type { ConvFusedKernels, ConvGrads } from '../fused.js';
+import { backwardScratch, biasArray, col2imInto, f32, im2colInto, nonEmpty, productToOutput, stage } from '../wasm/conv-fused.js';
 import { wasmRuntime } from '../wasm/module.js';
 import { spanOf } from '../wasm/stage.js';
 import { blasLib, NO_TRANS, ROW_MAJOR, TRANS } from './lib.js';
@@ -33,60 +33,53 @@ export function blasConvFused(k: Kernels): ConvFusedKernels {
   /** A [rows, cols] product that blas/matmul.ts would hand to sgemm (not gemv, not wasm). */
   const sgemmShape = (rows: number, cols: number, inner: number) => rows > 1 && cols > 1 && Math.max(rows, cols, inner) <= INT_MAX;
   return {
-    conv2d(x, weight, bias, g): TypedArray {
+    conv2d(x, weight, bias, g, relu = false): TypedArray {
       const rt = wasmRuntime(), lib = blasLib();
       const d = convDims(x.shape, weight.shape[0], g);
       const NL = d.N * d.L;
       const wo = f32(weight) ? weightOperand(weight, false) : null;
-      if (!rt || !lib || !wo || !f32(x) || !f32(bias) || !nonEmpty(d) || !sgemmShape(d.O, NL, d.K)) return composite.conv2d(x, weight, bias, g);
+      if (!rt || !lib || !wo || !f32(x) || !f32(bias) || !nonEmpty(d) || !sgemmShape(d.O, NL, d.K)) return composite.conv2d(x, weight, bias, g, relu);
       const outSize = d.N * d.O * d.L;
       const sx = spanOf(x), b = biasArray(bias);
       const r = rt.scratch([sx.count * 4, d.O * 4, d.K * NL * 4, d.O * NL * 4, outSize * 4]);
-      if (!r) return composite.conv2d(x, weight, bias, g);
+      if (!r) return composite.conv2d(x, weight, bias, g, relu);
       const [, pb, pcols, pprod, pout] = r;
       const [xs] = stage(rt, [sx], r);
       if (b) rt.f32().set(b, pb >> 2);
       im2colInto(rt, xs, d, g, pcols);
       const heap = rt.f32();
       lib.sgemm(ROW_MAJOR, wo.trans, NO_TRANS, d.O, NL, d.K, 1, wo.data, wo.ld, heap.subarray(pcols >> 2), NL, 0, heap.subarray(pprod >> 2), NL);
-      productToOutput(rt, pprod, d, b ? pb : 0, pout);
+      productToOutput(rt, pprod, d, b ? pb : 0, pout, relu);
       return heap.slice(pout >> 2, (pout >> 2) + outSize);
     },
-    conv2dBackwardInput(grad, weight, g, inputShape): TypedArray {
+    conv2dBackward(x, grad, weight, mask, g, want): ConvGrads {
       const rt = wasmRuntime(), lib = blasLib();
-      const d = convDims(inputShape, weight.shape[0], g);
+      const d = convDims(x.shape, weight.shape[0], g);
       const NL = d.N * d.L;
-      const wo = f32(weight) ? weightOperand(weight, true) : null;
-      if (!rt || !lib || !wo || !f32(grad) || !nonEmpty(d) || !sgemmShape(d.K, NL, d.O)) return composite.conv2dBackwardInput(grad, weight, g, inputShape);
-      const dxSize = d.N * d.C * d.H * d.W;
-      const sg = spanOf(grad);
-      const r = rt.scratch([sg.count * 4, d.O * NL * 4, d.K * NL * 4, dxSize * 4]);
-      if (!r) return composite.conv2dBackwardInput(grad, weight, g, inputShape);
-      const [, pg, pcols, pdx] = r;
-      const [gs] = stage(rt, [sg], r);
-      gradToRows(rt, gs, d, pg);
-      const heap = rt.f32();
-      lib.sgemm(ROW_MAJOR, wo.trans, NO_TRANS, d.K, NL, d.O, 1, wo.data, wo.ld, heap.subarray(pg >> 2), NL, 0, heap.subarray(pcols >> 2), NL);
-      col2imInto(rt, pcols, d, g, pdx);
-      return rt.f32().slice(pdx >> 2, (pdx >> 2) + dxSize);
-    },
-    conv2dBackwardWeight(x, grad, g): TypedArray {
-      const rt = wasmRuntime(), lib = blasLib();
-      const d = convDims(x.shape, grad.shape[1], g);
-      const NL = d.N * d.L;
+      const wo = want.input && f32(weight) ? weightOperand(weight, true) : null;
       const cl = layout(NL, d.K, 1, NL);
-      if (!rt || !lib || !cl || !f32(x) || !f32(grad) || !nonEmpty(d) || !sgemmShape(d.O, d.K, NL)) return composite.conv2dBackwardWeight(x, grad, g);
-      const sx = spanOf(x), sg = spanOf(grad);
-      const r = rt.scratch([sx.count * 4, sg.count * 4, d.K * NL * 4, d.O * NL * 4]);
-      if (!r) return composite.conv2dBackwardWeight(x, grad, g);
-      const [, , pcols, pg] = r;
-      const [xs, gs] = stage(rt, [sx, sg], r);
-      im2colInto(rt, xs, d, g, pcols);
-      gradToRows(rt, gs, d, pg);
+      const inputOk = !want.input || (wo && sgemmShape(d.K, NL, d.O));
+      const weightOk = !want.weight || (cl && sgemmShape(d.O, d.K, NL));
+      if (!rt || !lib || !inputOk || !weightOk || !f32(x) || !f32(grad) || !f32(mask) || !nonEmpty(d)) {
+        return composite.conv2dBackward(x, grad, weight, mask, g, want);
+      }
+      // The weight stays where it is (sgemm reads it in place), so it is not staged.
+      const s = backwardScratch(rt, x, grad, null, mask, d, want, []);
+      if (!s) return composite.conv2dBackward(x, grad, weight, mask, g, want);
       const heap = rt.f32();
-      const dw = new Float32Array(d.O * d.K);
-      lib.sgemm(ROW_MAJOR, NO_TRANS, cl.trans ? TRANS : NO_TRANS, d.O, d.K, NL, 1, heap.subarray(pg >> 2), NL, heap.subarray(pcols >> 2), cl.ld, 0, dw, d.K);
-      return dw;
+      let input: TypedArray | null = null, dw: TypedArray | null = null;
+      if (wo) {
+        lib.sgemm(ROW_MAJOR, wo.trans, NO_TRANS, d.K, NL, d.O, 1, wo.data, wo.ld, heap.subarray(s.rows >> 2), NL, 0, heap.subarray(s.cols >> 2), NL);
+        col2imInto(rt, s.cols, d, g, s.dx);
+        input = rt.f32().slice(s.dx >> 2, (s.dx >> 2) + d.N * d.C * d.H * d.W);
+      }
+      if (want.weight && cl && s.x) {
+        im2colInto(rt, s.x, d, g, s.cols);
+        dw = new Float32Array(d.O * d.K);
+        const h = rt.f32();
+        lib.sgemm(ROW_MAJOR, NO_TRANS, cl.trans ? TRANS : NO_TRANS, d.O, d.K, NL, 1, h.subarray(s.rows >> 2), NL, h.subarray(s.cols >> 2), cl.ld, 0, dw, d.K);
+      }
+      return { input, weight: dw, bias: want.bias ? rt.f32().slice(s.sums >> 2, (s.sums >> 2) + d.O) : null };
     },
   };
 }

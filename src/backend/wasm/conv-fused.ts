@@ -6,7 +6,7 @@
 // which swaps the product for cblas_sgemm on the same memory.
 
 import type { TypedArray } from '../../dtype.js';
-import type { ConvFusedKernels } from '../fused.js';
+import type { ConvFusedKernels, ConvGradWant, ConvGrads } from '../fused.js';
 import type { Conv2dGeometry, Kernels, View } from '../backend.js';
 import { compositeConv, convDims, type ConvDims } from '../conv-composite.js';
 import { batchSplit } from './conv.js';
@@ -16,11 +16,16 @@ import { wasmRuntime, type WasmRuntime } from './module.js';
 import { runParallel } from './pool.js';
 import { spanOf, writeSpan, type Span } from './stage.js';
 
-/** assembly/convfused.as's export (declared here rather than in module.ts's shared interface). */
+/** assembly/convfused.as's and convrelu.as's exports (declared here rather than in module.ts's shared interface). */
 interface ConvFusedExports {
   cvf_gather4(
     src: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number,
     bias: number, out: number,
+  ): void;
+  cvr_outputRelu(prod: number, N: number, O: number, L: number, bias: number, out: number): void;
+  cvr_gradRows(
+    g: number, d0: number, d1: number, d2: number, d3: number, gs0: number, gs1: number, gs2: number, gs3: number,
+    m: number, ms0: number, ms1: number, ms2: number, ms3: number, out: number, sums: number,
   ): void;
 }
 
@@ -58,15 +63,48 @@ export function col2imInto(rt: WasmRuntime, cols: number, d: ConvDims, g: Conv2d
   runParallel(rt, batchSplit(rt, d.N, d.K * d.N * d.L).map(([n0, n1]) => ({ kind: JOB_COL2IM, args: [...args, n0, n1, 1] })));
 }
 
-/** The product [O, N, L] at `prod` → [N, O, L] at `out`, plus the bias (contiguous [O] at `bias`, or 0). */
-export function productToOutput(rt: WasmRuntime, prod: number, d: ConvDims, bias: number, out: number): void {
-  cvf(rt).cvf_gather4(prod, d.N, d.O, 1, d.L, d.L, d.N * d.L, 0, 1, bias, out);
+/** The product [O, N, L] at `prod` → [N, O, L] at `out`, plus the bias (contiguous [O] at `bias`, or 0), then relu if asked. */
+export function productToOutput(rt: WasmRuntime, prod: number, d: ConvDims, bias: number, out: number, relu: boolean): void {
+  if (relu) cvf(rt).cvr_outputRelu(prod, d.N, d.O, d.L, bias, out);
+  else cvf(rt).cvf_gather4(prod, d.N, d.O, 1, d.L, d.L, d.N * d.L, 0, 1, bias, out);
 }
 
-/** The staged grad [N,O,OH,OW] → contiguous [O, N·L] at `out`, the layout the products take it in. */
-export function gradToRows(rt: WasmRuntime, grad: Staged, d: ConvDims, out: number): void {
+/**
+ * The staged grad [N,O,OH,OW] → contiguous [O, N·L] at `out`, the layout the products take it in,
+ * masked by the staged mask (mask > 0 ? grad : 0) if any, and each row's sum written to `sums` (f32 [O]) unless 0.
+ */
+export function gradToRows(rt: WasmRuntime, grad: Staged, mask: Staged | null, d: ConvDims, out: number, sums: number): void {
   const [sn, so, sh, sw] = grad.strides;
-  cvf(rt).cvf_gather4(grad.ptr, d.O, d.N, d.OH, d.OW, so, sn, sh, sw, 0, out);
+  const [mn, mo, mh, mw] = mask ? mask.strides : [0, 0, 0, 0];
+  cvf(rt).cvr_gradRows(grad.ptr, d.O, d.N, d.OH, d.OW, so, sn, sh, sw, mask ? mask.ptr : 0, mo, mn, mh, mw, out, sums);
+}
+
+/**
+ * The scratch and staging that both backends' conv2dBackward share: grad and mask (and, when
+ * wanted, x, and the weight unless null: blas reads it in place) staged once, the masked gradient
+ * rows [O, N·L] and their sums computed, and regions for the columns, dX and dW. The `extra`
+ * sizes (gemm plans') come after; null when it all does not fit.
+ */
+export interface BackwardScratch {
+  rows: number; cols: number; dx: number; dw: number; sums: number;
+  x: Staged | null; weight: Staged | null;
+  extra: number[];
+}
+
+export function backwardScratch(
+  rt: WasmRuntime, x: View, grad: View, weight: View | null, mask: View | null, d: ConvDims, want: ConvGradWant, extra: readonly number[],
+): BackwardScratch | null {
+  const NL = d.N * d.L;
+  const views = [grad, mask, want.weight ? x : null, want.input ? weight : null];
+  const spans = views.map((v) => (v ? spanOf(v) : null));
+  const dxSize = want.input ? d.N * d.C * d.H * d.W : 0;
+  const sizes = [...spans.map((s) => (s ? s.count * 4 : 0)), d.O * NL * 4, want.input || want.weight ? d.K * NL * 4 : 0, dxSize * 4, want.weight ? d.O * d.K * 4 : 0, d.O * 4, ...extra];
+  const r = rt.scratch(sizes);
+  if (!r) return null;
+  const staged = spans.map((s, i) => (s ? stage(rt, [s], [r[i]])[0] : null));
+  const [rows, cols, dx, dw, sums] = r.slice(4, 9);
+  gradToRows(rt, staged[0] as Staged, staged[1], d, rows, want.bias ? sums : 0);
+  return { rows, cols, dx, dw, sums, x: staged[2], weight: staged[3], extra: r.slice(9) };
 }
 
 /** The bias as a contiguous Float32Array (it is tiny), or null. */
@@ -85,54 +123,46 @@ const heapMat = (ptr: number, sr: number, sc: number): HeapMatrix => ({ ptr, sb:
 export function wasmConvFused(k: Kernels): ConvFusedKernels {
   const composite = compositeConv(k);
   return {
-    conv2d(x, weight, bias, g): TypedArray {
+    conv2d(x, weight, bias, g, relu = false): TypedArray {
       const rt = wasmRuntime();
       const d = convDims(x.shape, weight.shape[0], g);
-      if (!rt || !f32(x) || !f32(weight) || !f32(bias) || !nonEmpty(d)) return composite.conv2d(x, weight, bias, g);
+      if (!rt || !f32(x) || !f32(weight) || !f32(bias) || !nonEmpty(d)) return composite.conv2d(x, weight, bias, g, relu);
       const NL = d.N * d.L, outSize = d.N * d.O * d.L;
       const plan = gemmPlan(rt, 1, d.O, NL, d.K);
       const sx = spanOf(x), sw = spanOf(weight), b = biasArray(bias);
       const r = rt.scratch([sx.count * 4, sw.count * 4, d.O * 4, d.K * NL * 4, d.O * NL * 4, outSize * 4, ...plan.sizes]);
-      if (!r) return composite.conv2d(x, weight, bias, g);
+      if (!r) return composite.conv2d(x, weight, bias, g, relu);
       const [, , pb, pcols, pprod, pout] = r;
       const [xs, ws] = stage(rt, [sx, sw], r);
       if (b) rt.f32().set(b, pb >> 2);
       im2colInto(rt, xs, d, g, pcols);
       plan.run(r.slice(6), heapMat(ws.ptr, ws.strides[0], ws.strides[1]), heapMat(pcols, NL, 1), pprod);
-      productToOutput(rt, pprod, d, b ? pb : 0, pout);
+      productToOutput(rt, pprod, d, b ? pb : 0, pout, relu);
       return rt.f32().slice(pout >> 2, (pout >> 2) + outSize);
     },
-    conv2dBackwardInput(grad, weight, g, inputShape): TypedArray {
+    conv2dBackward(x, grad, weight, mask, g, want): ConvGrads {
       const rt = wasmRuntime();
-      const d = convDims(inputShape, weight.shape[0], g);
-      if (!rt || !f32(grad) || !f32(weight) || !nonEmpty(d)) return composite.conv2dBackwardInput(grad, weight, g, inputShape);
-      const NL = d.N * d.L, dxSize = d.N * d.C * d.H * d.W;
-      const plan = gemmPlan(rt, 1, d.K, NL, d.O);
-      const sg = spanOf(grad), sw = spanOf(weight);
-      const r = rt.scratch([sg.count * 4, sw.count * 4, d.O * NL * 4, d.K * NL * 4, dxSize * 4, ...plan.sizes]);
-      if (!r) return composite.conv2dBackwardInput(grad, weight, g, inputShape);
-      const [, , pg, pcols, pdx] = r;
-      const [gs, ws] = stage(rt, [sg, sw], r);
-      gradToRows(rt, gs, d, pg);
-      plan.run(r.slice(5), heapMat(ws.ptr, ws.strides[1], ws.strides[0]), heapMat(pg, NL, 1), pcols);
-      col2imInto(rt, pcols, d, g, pdx);
-      return rt.f32().slice(pdx >> 2, (pdx >> 2) + dxSize);
-    },
-    conv2dBackwardWeight(x, grad, g): TypedArray {
-      const rt = wasmRuntime();
-      const d = convDims(x.shape, grad.shape[1], g);
-      if (!rt || !f32(x) || !f32(grad) || !nonEmpty(d)) return composite.conv2dBackwardWeight(x, grad, g);
+      const d = convDims(x.shape, weight.shape[0], g);
+      if (!rt || !f32(x) || !f32(grad) || !f32(weight) || !f32(mask) || !nonEmpty(d)) return composite.conv2dBackward(x, grad, weight, mask, g, want);
       const NL = d.N * d.L;
-      const plan = gemmPlan(rt, 1, d.O, d.K, NL);
-      const sx = spanOf(x), sg = spanOf(grad);
-      const r = rt.scratch([sx.count * 4, sg.count * 4, d.K * NL * 4, d.O * NL * 4, d.O * d.K * 4, ...plan.sizes]);
-      if (!r) return composite.conv2dBackwardWeight(x, grad, g);
-      const [, , pcols, pg, pdw] = r;
-      const [xs, gs] = stage(rt, [sx, sg], r);
-      im2colInto(rt, xs, d, g, pcols);
-      gradToRows(rt, gs, d, pg);
-      plan.run(r.slice(5), heapMat(pg, NL, 1), heapMat(pcols, 1, NL), pdw);
-      return rt.f32().slice(pdw >> 2, (pdw >> 2) + d.O * d.K);
+      const planX = want.input ? gemmPlan(rt, 1, d.K, NL, d.O) : null;
+      const planW = want.weight ? gemmPlan(rt, 1, d.O, d.K, NL) : null;
+      const nx = planX ? planX.sizes.length : 0;
+      const s = backwardScratch(rt, x, grad, weight, mask, d, want, [...(planX?.sizes ?? []), ...(planW?.sizes ?? [])]);
+      if (!s) return composite.conv2dBackward(x, grad, weight, mask, g, want);
+      const heap = () => rt.f32();
+      let input: TypedArray | null = null, dw: TypedArray | null = null;
+      if (planX && s.weight) {
+        planX.run(s.extra.slice(0, nx), heapMat(s.weight.ptr, s.weight.strides[1], s.weight.strides[0]), heapMat(s.rows, NL, 1), s.cols);
+        col2imInto(rt, s.cols, d, g, s.dx);
+        input = heap().slice(s.dx >> 2, (s.dx >> 2) + d.N * d.C * d.H * d.W);
+      }
+      if (planW && s.x) {
+        im2colInto(rt, s.x, d, g, s.cols);
+        planW.run(s.extra.slice(nx), heapMat(s.rows, NL, 1), heapMat(s.cols, 1, NL), s.dw);
+        dw = heap().slice(s.dw >> 2, (s.dw >> 2) + d.O * d.K);
+      }
+      return { input, weight: dw, bias: want.bias ? heap().slice(s.sums >> 2, (s.sums >> 2) + d.O) : null };
     },
   };
 }
