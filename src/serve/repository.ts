@@ -60,7 +60,10 @@ export interface RepositoryOptions {
  *            with each other only at full tiles), and whether two paths happen to agree depends
  *            on the data, so only one fixed count, checked for position-independence on several
  *            probe sets, is trusted;
- * 'single' — one row at a time, when no such count is found.
+ * 'single' — one row at a time, when no such count is found. A convolution puts its samples side by
+ *            side in one wide product, and some OpenBLAS kernels round a column by its place in it
+ *            (0.3.21's Haswell sgemm on a Zen 5: the first and last 8 columns of each block), so the
+ *            cnn on blas can land here.
  * calibrate() measures which holds for this model on the active backend.
  */
 export type BatchMode = 'rows' | 'padded' | 'single';
