@@ -77,10 +77,18 @@ function load(name: string): Blas {
     throw new Error(`the FFI library koffi could not be loaded (npm ci installs it): ${firstLine(e)}`);
   }
   let lib: ReturnType<Koffi['load']>;
+  // OpenBLAS's workers spin for 2^OPENBLAS_THREAD_TIMEOUT cycles (default 2^28, ~0.1 s) after each
+  // threaded call before they sleep, taking a core from the JS thread and the wasm pool between
+  // products; 2^4 (its minimum) puts them to sleep at once. OpenBLAS reads the variable when it is
+  // loaded, so it is set only around the dlopen, and a value the user set is kept.
+  const ownTimeout = process.env.OPENBLAS_THREAD_TIMEOUT === undefined;
+  if (ownTimeout) process.env.OPENBLAS_THREAD_TIMEOUT = '4';
   try {
     lib = koffi.load(name);
   } catch (e) {
     throw new Error(`${name} not found; install Debian libopenblas0-pthread (${firstLine(e)})`);
+  } finally {
+    if (ownTimeout) delete process.env.OPENBLAS_THREAD_TIMEOUT;
   }
   const fn = (proto: string) => {
     try {
@@ -102,12 +110,12 @@ function load(name: string): Blas {
   if (!process.env.OPENBLAS_NUM_THREADS && Number.isInteger(wanted) && wanted >= 1) setThreads(wanted);
   const threads = getThreads();
   // Products below this many multiply-adds run on the calling thread alone: waking OpenBLAS's
-  // workers for them costs more than it saves, and its spinning workers then compete with the
-  // JS thread (and the wasm pool's workers) for the cores. Measured in training, on 2 cores: an
-  // mlp step 4.7 → 3.2 ms and a cnn step 25.4 → 22.1 ms when every product of the two models
-  // (the largest is 64×288×3872, 71M) runs serially; alone, such a product is faster threaded
-  // (1.4 vs 2.0 ms), but not between the ops of a step. 512³ (134M) and above keep the threads.
-  const SERIAL_BELOW = 1 << 27;
+  // workers for them costs more than it saves. Measured on 2 cores: with workers that spin after
+  // each call, serial products up to 2^27 made an mlp step 4.7 → 3.2 ms and a cnn step 25.4 → 22.1
+  // ms, but a batch-256 mlp forward (784·256·256, 51M) 0.9 → 1.3 ms; with workers that sleep at
+  // once (the timeout above), 2^25 keeps the training figures (cnn epoch 31.0 vs 34.0 s, noise
+  // ±10%) and the batch-256 forward at 0.97 ms.
+  const SERIAL_BELOW = 1 << 25;
   let current = threads;
   const adaptive = (g: Gemm): Gemm => (order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) => {
     const want = m * n * k < SERIAL_BELOW ? 1 : threads;
