@@ -17,7 +17,7 @@ import type { BackendWithFused, ConvFusedKernels } from '../../src/backend/fused
 import { blasBackend } from '../../src/backend/blas/index.js';
 import { wasmBackend } from '../../src/backend/wasm/index.js';
 import { wasmPoolReady } from '../../src/backend/wasm/pool.js';
-import { rng, wasmSkip } from '../helpers/backends.js';
+import { assertSameBits, rng, wasmSkip } from '../helpers/backends.js';
 
 // Three threads whatever the machine has, so the split paths (uneven ones included) run.
 process.env.NABLA_THREADS = '3';
@@ -26,16 +26,6 @@ const BACKENDS: [BackendWithFused, string | false][] = [
   [wasmBackend, wasmSkip],
   [blasBackend, wasmSkip || (blasBackend.available().ok ? false : `blas unavailable: ${blasBackend.available().reason}`)],
 ];
-
-/** Equal bits element by element, except that any NaN matches any NaN. */
-function assertSameBits(actual: ArrayLike<number>, expected: ArrayLike<number>, msg: string): void {
-  assert.equal(actual.length, expected.length, `${msg}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], e = expected[i];
-    if (Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e))) continue;
-    assert.fail(`${msg}: element ${i} is ${a}, expected ${e}`);
-  }
-}
 
 /** |actual - expected| <= atol + rtol |expected| elementwise. */
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, msg: string): void {

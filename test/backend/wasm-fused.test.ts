@@ -11,7 +11,7 @@ import type { AdamStepHyper, SgdStepHyper } from '../../src/backend/fused.js';
 import { jsFused } from '../../src/backend/js/fused.js';
 import { jsKernels } from '../../src/backend/js/index.js';
 import { STEP_CHUNK, wasmFused } from '../../src/backend/wasm/fused.js';
-import { rng, wasmSkip } from '../helpers/backends.js';
+import { assertSameBits, rng, wasmSkip } from '../helpers/backends.js';
 
 const skip = wasmSkip;
 
@@ -24,16 +24,6 @@ function values(n: number, r: () => number, scale = 1, specials = false): Float3
   for (let i = 0; i < n; i++) a[i] = r() * scale;
   if (specials) for (let i = 0; i < n; i += 7) a[i] = SPECIALS[(i / 7) % SPECIALS.length];
   return a;
-}
-
-/** Equal bits element by element, except that any NaN matches any NaN. */
-function assertSameBits(actual: ArrayLike<number>, expected: ArrayLike<number>, msg: string): void {
-  assert.equal(actual.length, expected.length, `${msg}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], e = expected[i];
-    if (Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e))) continue;
-    assert.fail(`${msg}: element ${i} is ${a}, expected ${e}`);
-  }
 }
 
 const flat = (data: Float32Array | Float64Array, n: number, offset: number): View => ({ data, shape: [n], strides: [1], offset });
