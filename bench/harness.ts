@@ -8,6 +8,33 @@ const LADDER = [1, 1 / 2, 1 / 4, 1 / 10, 1 / 20, 1 / 50, 1 / 100, 1 / 200, 1 / 5
 // Untimed steps before the timed run: up to this many, or until the seconds run out (at least one).
 export const WARMUP = { steps: 5, seconds: 20 };
 export const PROBE = { steps: 20, seconds: 30 };
+// Untimed sgemm products per size: a fresh process's first products pay for first-touch page
+// faults on their outputs (a 4 MiB output cost 26 ms against 12 ms once memory is reused, on a
+// freshly booted VM), and a median over steady state is what the row means.
+export const SGEMM_WARMUP = { products: 200, seconds: 0.5 };
+
+// Timed sgemm products per size: at least --reps, and more (up to `most`) while the timed total
+// stays under `seconds`, so a fast product's median is not three samples of a noisy VM.
+export const SGEMM_REPS = { most: 15, seconds: 2 };
+
+/** Run `f` at least once, then until `limit.products` runs or `limit.seconds` have passed. */
+export function warmUp(f: () => void, limit = SGEMM_WARMUP): void {
+  const t = now();
+  for (let i = 0; i < limit.products && (i === 0 || now() - t < limit.seconds); i++) f();
+}
+
+/** Seconds per call of `f`: at least `reps` calls, then more as SGEMM_REPS allows. */
+export function timeReps(f: () => void, reps: number, limit = SGEMM_REPS): number[] {
+  const ts: number[] = [];
+  let total = 0;
+  while (ts.length < reps || (ts.length < limit.most && total < limit.seconds)) {
+    const t = now();
+    f();
+    ts.push(now() - t);
+    total += ts[ts.length - 1]!;
+  }
+  return ts;
+}
 
 export interface Args {
   workload: string;

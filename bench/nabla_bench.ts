@@ -10,7 +10,7 @@ import * as nb from '../src/index.js';
 import { mlp, cnn } from '../src/models/reference.js';
 import { poolThreads, wasmPoolReady } from '../src/backend/wasm/pool.js';
 import type { Module } from '../src/nn/index.js';
-import { PROBE, WARMUP, median, now, parseArgs, pickFraction, type Args } from './harness.js';
+import { PROBE, WARMUP, median, now, parseArgs, pickFraction, timeReps, warmUp, type Args } from './harness.js';
 
 const MODELS: Record<string, { build: () => Module; batch: number }> = {
   mlp: { build: () => mlp(), batch: 64 },
@@ -22,13 +22,8 @@ function sgemm(a: Args): object {
   for (const n of a.sizes) {
     nb.manualSeed(a.seed);
     const x = nb.randn([n, n]), y = nb.randn([n, n]);
-    nb.matmul(x, y); // warm-up: lazy loading, JIT tier-up, memory growth
-    const ts: number[] = [];
-    for (let r = 0; r < a.reps; r++) {
-      const t = now();
-      nb.matmul(x, y);
-      ts.push(now() - t);
-    }
+    warmUp(() => nb.matmul(x, y)); // lazy loading, JIT tier-up, first-touch page faults
+    const ts = timeReps(() => nb.matmul(x, y), a.reps);
     sizes[n] = { gflops: (2 * n ** 3) / median(ts) / 1e9, seconds: ts };
   }
   return { sizes };

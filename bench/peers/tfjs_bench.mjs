@@ -14,7 +14,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
 // The harnesses' shared command line and statistics (bench/harness.ts, built by npm run bench).
-import { PROBE, WARMUP, median, now, parseArgs, pickFraction } from '../../dist/bench/harness.js';
+import { PROBE, WARMUP, median, now, parseArgs, pickFraction, timeReps, warmUp } from '../../dist/bench/harness.js';
 
 const DATA = '/usr/share/datasets/fashion-mnist';
 function readIdx(stem) {
@@ -73,13 +73,8 @@ function sgemm(a) {
     const x = tf.randomNormal([n, n], 0, 1, 'float32', a.seed);
     const y = tf.randomNormal([n, n], 0, 1, 'float32', a.seed + 1);
     // cpu and wasm run kernels synchronously, so the call's wall time is the product's.
-    tf.matMul(x, y).dispose();
-    const ts = [];
-    for (let r = 0; r < a.reps; r++) {
-      const t = now();
-      tf.matMul(x, y).dispose();
-      ts.push(now() - t);
-    }
+    warmUp(() => tf.matMul(x, y).dispose());
+    const ts = timeReps(() => tf.matMul(x, y).dispose(), a.reps);
     sizes[n] = { gflops: (2 * n ** 3) / median(ts) / 1e9, seconds: ts };
     tf.dispose([x, y]);
   }

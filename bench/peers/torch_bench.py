@@ -22,6 +22,10 @@ LADDER = [1, 1 / 2, 1 / 4, 1 / 10, 1 / 20, 1 / 50, 1 / 100, 1 / 200, 1 / 500, 1 
 # Untimed steps before the timed run: up to this many, or until the seconds run out (at least one).
 WARMUP_STEPS, WARMUP_SECONDS = 5, 20
 PROBE_STEPS, PROBE_SECONDS = 20, 30
+# Untimed sgemm products per size (harness.ts SGEMM_WARMUP): thread pool start, first-touch page faults.
+SGEMM_WARMUP_PRODUCTS, SGEMM_WARMUP_SECONDS = 200, 0.5
+# Timed products per size (harness.ts SGEMM_REPS): at least --reps, more while under the seconds.
+SGEMM_REPS_MOST, SGEMM_REPS_SECONDS = 15, 2.0
 
 MODELS = {'mlp': (mlp, 64), 'cnn': (cnn, 32)}
 
@@ -30,9 +34,12 @@ def sgemm(a):
     out = {}
     for n in a.sizes:
         x, y = torch.randn(n, n), torch.randn(n, n)
-        torch.mm(x, y)  # warm-up: thread pool start, page faults
+        t, k = time.perf_counter(), 0
+        while k < SGEMM_WARMUP_PRODUCTS and (k == 0 or time.perf_counter() - t < SGEMM_WARMUP_SECONDS):
+            torch.mm(x, y)
+            k += 1
         ts = []
-        for _ in range(a.reps):
+        while len(ts) < a.reps or (len(ts) < SGEMM_REPS_MOST and sum(ts) < SGEMM_REPS_SECONDS):
             t = time.perf_counter()
             torch.mm(x, y)
             ts.append(time.perf_counter() - t)
