@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import * as nb from '../../src/index.js';
 import { Tensor, getBackend, grad, listBackends, setBackend, type DType } from '../../src/index.js';
-import { REGISTRY } from '../../src/ops/registry.js';
+import { REGISTRY } from './registry.js';
 import { TOLERANCES, assertClose } from '../helpers/assert-close.js';
 
 interface FxTensor { shape: number[]; dtype: 'float64' | 'int32' | 'bool'; data: number[] }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { Generator, NablaError, Tensor, getBackend, grad, listBackends, ones, setBackend, tensor, type DType } from '../../src/index.js';
 import * as opsNs from '../../src/ops/index.js';
-import { NOT_OPS, REGISTRY, opInfo, type OpInfo, type Sample } from '../../src/ops/registry.js';
+import { NOT_OPS, REGISTRY, opInfo, type OpInfo, type Sample } from './registry.js';
 import { TOLERANCES, assertBitwiseEqual, assertClose, snapshotStorage, storageUnchanged, type Closeable } from '../helpers/assert-close.js';
 import { gradcheck, gradgradcheck } from './gradcheck.js';
 

@@ -2,11 +2,11 @@
 // builds sample tensors (float32-exact values, transposed/sliced layouts), and small constructors
 // for samples, error inputs and entries. Split from registry.ts only to keep each file short.
 
-import type { DType } from '../dtype.js';
-import { AutogradError, AxisError, DTypeError, IndexError, LinAlgError, NablaError, ShapeError, ValueError } from '../errors.js';
-import type { Generator } from '../random.js';
-import { Tensor, tensor, type NestedArray } from '../tensor.js';
-import { slice, transpose } from './movement.js';
+import type { DType } from '../../src/dtype.js';
+import { AutogradError, AxisError, DTypeError, IndexError, LinAlgError, NablaError, ShapeError, ValueError } from '../../src/errors.js';
+import type { Generator } from '../../src/random.js';
+import { Tensor, tensor, type NestedArray } from '../../src/tensor.js';
+import { slice, transpose } from '../../src/ops/movement.js';
 
 export interface Sample {
   /** Positional arguments: tensors (top level or in an array, like cat's) and plain parameters. */

@@ -3,10 +3,10 @@
 // test/ops/registry.test.ts generates every op test from it and fails when an op exported from
 // ops/index.ts has no entry here. Adding an op = its family file + one entry below.
 
-import { AutogradError, AxisError, DTypeError, IndexError, LinAlgError, ShapeError, ValueError } from '../errors.js';
-import { Generator } from '../random.js';
-import { Tensor, fullLike, tensor } from '../tensor.js';
-import * as ops from './index.js';
+import { AutogradError, AxisError, DTypeError, IndexError, LinAlgError, ShapeError, ValueError } from '../../src/errors.js';
+import { Generator } from '../../src/random.js';
+import { Tensor, fullLike, tensor } from '../../src/tensor.js';
+import * as ops from '../../src/ops/index.js';
 import {
   ALL, E, FLOAT, S, SL, T, X, f64, i32, intRejected, notTensor, op, with_,
   type Base, type ErrorInput, type MakeOptions, type Maker, type OpInfo, type Sample,
