@@ -11,11 +11,25 @@ import { reshape, select } from '../ops/movement.js';
 import { div, sub } from '../ops/elementwise.js';
 import type { ImageSet } from './datasets/types.js';
 
-export interface Dataset<T> {
+/**
+ * The batch that defaultCollate makes of samples of type T: tensors and numbers become one tensor
+ * each, arrays (tuples included) and plain objects are collated field by field. A sample
+ * `[Tensor, number]` gives the batch `[Tensor, Tensor]`.
+ */
+export type Collated<T> = unknown extends T
+  ? unknown
+  : T extends Tensor | number
+    ? Tensor
+    : T extends readonly unknown[] | Record<string, unknown>
+      ? { [K in keyof T]: Collated<T[K]> }
+      : never;
+
+/** A map-style dataset (PyTorch's Dataset): sample i of type T; batches of type B. */
+export interface Dataset<T, B = Collated<T>> {
   readonly length: number;
   get(i: number): T;
   /** The samples at `indices`, already batched (optional fast path used by the DataLoader). */
-  getBatch?(indices: Int32Array): T;
+  getBatch?(indices: Int32Array): B;
 }
 
 function checkIndex(what: string, i: number, n: number): number {
@@ -62,13 +76,13 @@ export class TensorDataset implements Dataset<Tensor[]> {
 }
 
 /** torch.utils.data.Subset: the samples of `dataset` at `indices`, in that order. */
-export class Subset<T> implements Dataset<T> {
-  readonly dataset: Dataset<T>;
+export class Subset<T, B = Collated<T>> implements Dataset<T, B> {
+  readonly dataset: Dataset<T, B>;
   readonly indices: Int32Array;
   readonly length: number;
-  readonly getBatch?: (indices: Int32Array) => T;
+  readonly getBatch?: (indices: Int32Array) => B;
 
-  constructor(dataset: Dataset<T>, indices: Int32Array | readonly number[]) {
+  constructor(dataset: Dataset<T, B>, indices: Int32Array | readonly number[]) {
     const n = dataset.length;
     const idx = Int32Array.from(indices as ArrayLike<number>);
     for (let k = 0; k < idx.length; k++) {
@@ -99,7 +113,7 @@ export class Subset<T> implements Dataset<T> {
  * fractions (summing to 1; floors first, then the remainder spread one by one over the leading
  * parts, as PyTorch does). Seeded by `generator` (default: the global generator).
  */
-export function randomSplit<T>(dataset: Dataset<T>, lengths: readonly number[], generator: Generator = defaultGenerator): Subset<T>[] {
+export function randomSplit<T, B = Collated<T>>(dataset: Dataset<T, B>, lengths: readonly number[], generator: Generator = defaultGenerator): Subset<T, B>[] {
   const n = dataset.length;
   if (!Array.isArray(lengths) || lengths.length === 0) throw new ValueError('randomSplit: expected a non-empty array of lengths or fractions');
   if (lengths.some((l) => !Number.isFinite(l) || l < 0)) throw new ValueError(`randomSplit: lengths must be non-negative numbers, got [${lengths.join(', ')}]`);
@@ -117,7 +131,7 @@ export function randomSplit<T>(dataset: Dataset<T>, lengths: readonly number[], 
     sizes = [...lengths];
   }
   const perm = randperm(n, { generator }).data as Int32Array;
-  const out: Subset<T>[] = [];
+  const out: Subset<T, B>[] = [];
   let start = 0;
   for (const s of sizes) {
     out.push(new Subset(dataset, perm.subarray(start, start + s)));

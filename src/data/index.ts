@@ -11,7 +11,7 @@ export * from './datasets/idx-dir.js';
 export * from './datasets/mnist.js';
 export * from './datasets/fashion-mnist.js';
 
-export { type Dataset, TensorDataset, Subset, randomSplit, imageSetToDataset, type ImageSetOptions } from './dataset.js';
+export { type Dataset, type Collated, TensorDataset, Subset, randomSplit, imageSetToDataset, type ImageSetOptions } from './dataset.js';
 export { DataLoader, defaultCollate, type DataLoaderOptions, type DataLoaderState } from './loader.js';
 export {
   type Transform, compose, mapInput, normalize, Standardizer, standardize, type StandardizerState,

@@ -7,7 +7,7 @@ import { Generator, defaultGenerator, randperm, type GeneratorState } from '../r
 import { fmtShape } from '../shape.js';
 import { Tensor, tensor } from '../tensor.js';
 import { stack } from '../ops/movement.js';
-import type { Dataset } from './dataset.js';
+import type { Collated, Dataset } from './dataset.js';
 
 export interface DataLoaderOptions<T, B> {
   batchSize?: number;
@@ -42,8 +42,13 @@ export interface DataLoaderState {
   dropLast: boolean;
 }
 
-export class DataLoader<T = Tensor[], B = T> implements Iterable<B> {
-  readonly dataset: Dataset<T>;
+/**
+ * Batches of a dataset (PyTorch's DataLoader). T is a sample's type, B a batch's: by default what
+ * defaultCollate makes of T (`[Tensor, number]` samples give `[Tensor, Tensor]` batches), or what
+ * the dataset's getBatch or the `collate` option returns.
+ */
+export class DataLoader<T = Tensor[], B = Collated<T>> implements Iterable<B> {
+  readonly dataset: Dataset<T, B>;
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly dropLast: boolean;
@@ -57,7 +62,7 @@ export class DataLoader<T = Tensor[], B = T> implements Iterable<B> {
   /** Set by loadStateDict: the next iteration continues the restored epoch. */
   private resumePending = false;
 
-  constructor(dataset: Dataset<T>, opts: DataLoaderOptions<T, B> = {}) {
+  constructor(dataset: Dataset<T, B>, opts: DataLoaderOptions<T, B> = {}) {
     if (!dataset || typeof dataset.get !== 'function' || !Number.isInteger(dataset.length) || dataset.length < 0) {
       throw new ValueError('DataLoader: dataset must have an integer length and a get(i) method');
     }
@@ -167,7 +172,7 @@ export class DataLoader<T = Tensor[], B = T> implements Iterable<B> {
   private fetch(idx: Int32Array): B {
     let batch: B;
     if (this.dataset.getBatch) {
-      batch = this.dataset.getBatch(idx) as unknown as B;
+      batch = this.dataset.getBatch(idx);
     } else {
       const samples: T[] = new Array(idx.length);
       for (let k = 0; k < idx.length; k++) samples[k] = this.dataset.get(idx[k]);

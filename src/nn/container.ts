@@ -7,17 +7,22 @@ import { IndexError, ValueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { ReLU } from './activation.js';
 import { Conv2d } from './conv.js';
-import { Module, describe, type LayerConfig } from './module.js';
+import { Module, describe, type AnyModule, type LayerConfig } from './module.js';
 
 /** Exactly an instance of cls: not a subclass, and no forward of its own patched onto the instance. */
-const exactly = (m: Module, cls: abstract new (...a: never[]) => Module): boolean =>
+const exactly = (m: AnyModule, cls: abstract new (...a: never[]) => AnyModule): boolean =>
   m.constructor === cls && !Object.prototype.hasOwnProperty.call(m, 'forward');
 
+/**
+ * Layers run in order, each one's output the next one's input (PyTorch's nn.Sequential). Typed
+ * Tensor → Tensor; it accepts any module, as PyTorch does, so a chain whose last layer returns
+ * something else (an RNN's [output, state]) is the caller's to unpack.
+ */
 export class Sequential extends Module {
   // Index access: seq[0]. Numeric keys are the children; the class declares no other numeric keys.
-  [index: number]: Module;
+  [index: number]: AnyModule;
 
-  constructor(...modules: Module[]) {
+  constructor(...modules: AnyModule[]) {
     super();
     for (const m of modules) this.append(m);
   }
@@ -30,44 +35,43 @@ export class Sequential extends Module {
     return n;
   }
 
-  append(module: Module): this {
+  append(module: AnyModule): this {
     if (!(module instanceof Module)) throw new ValueError(`Sequential.append: expected a Module, got ${module === null ? 'null' : typeof module}`);
     this[this.length] = module;
     return this;
   }
 
-  extend(modules: Iterable<Module>): this {
+  extend(modules: Iterable<AnyModule>): this {
     for (const m of modules) this.append(m);
     return this;
   }
 
   /** The i-th layer; negative i counts from the end. */
-  at(i: number): Module {
+  at(i: number): AnyModule {
     const n = this.length;
     if (!Number.isInteger(i) || i < -n || i >= n) throw new IndexError(`Sequential.at: index ${i} is out of range for ${n} layers`);
     return this[i < 0 ? i + n : i];
   }
 
-  *[Symbol.iterator](): Iterator<Module> {
+  *[Symbol.iterator](): Iterator<AnyModule> {
     const n = this.length;
     for (let i = 0; i < n; i++) yield this[i];
   }
 
-  /** Each layer's output is the next one's input. Typed Tensor → Tensor, the common case; a chain
-   *  whose ends take or return something else (an RNN's tuple) is not checked at run time. */
+  /** Each layer's output is the next one's input. */
   override forward(x: Tensor): Tensor {
     const layers = [...this];
-    let y = x;
+    let y: unknown = x;
     for (let i = 0; i < layers.length; i++) {
       const m = layers[i], next = layers[i + 1];
       // Conv2d then ReLU as one op (conv2dRelu): the same values and gradients, without the
       // separate relu passes over the conv's output. Only the exact classes, whose forward is known.
       if (next && exactly(m, Conv2d) && exactly(next, ReLU)) {
-        y = (m as Conv2d).forwardRelu(y);
+        y = (m as Conv2d).forwardRelu(y as Tensor);
         i++;
       } else y = m.forward(y);
     }
-    return y;
+    return y as Tensor;
   }
 
   override config(): LayerConfig {

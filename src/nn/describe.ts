@@ -11,7 +11,7 @@ import { Dropout } from './dropout.js';
 import { Embedding } from './embedding.js';
 import { UnknownLayerError } from './errors.js';
 import { Flatten, Identity, Linear } from './linear.js';
-import { Module, type JsonValue, type LayerConfig } from './module.js';
+import type { AnyModule, JsonValue, LayerConfig, Module } from './module.js';
 import { BatchNorm1d, BatchNorm2d } from './norm.js';
 import { AvgPool2d, MaxPool2d } from './pooling.js';
 import { GRU, LSTM, RNN } from './rnn.js';
@@ -40,7 +40,7 @@ class Fields {
   }
 }
 
-export type LayerBuilder = (f: Fields, build: (d: unknown) => Module) => Module;
+export type LayerBuilder = (f: Fields, build: (d: unknown) => AnyModule) => AnyModule;
 
 const rnnOpts = (f: Fields) => ({
   numLayers: f.get('numLayers'),
@@ -98,9 +98,13 @@ export const layerTypes: readonly string[] = Object.freeze(Object.keys(LAYERS));
 /** Nesting deeper than this is refused (a hostile file could otherwise exhaust the stack). */
 const MAX_DEPTH = 64;
 
-/** Rebuild a module from describe(module)'s output (weights are loaded separately, with loadStateDict). */
+/**
+ * Rebuild a module from describe(module)'s output (weights are loaded separately, with
+ * loadStateDict). Typed as the Tensor → Tensor model a model file holds; a description whose root
+ * is a recurrent layer builds that layer, whose forward returns its [output, state] pair.
+ */
 export function buildModule(description: unknown): Module {
-  const build = (d: unknown, depth: number): Module => {
+  const build = (d: unknown, depth: number): AnyModule => {
     if (depth > MAX_DEPTH) throw new ValueError(`buildModule: layers are nested more than ${MAX_DEPTH} deep`);
     if (d === null || typeof d !== 'object' || Array.isArray(d)) throw new ValueError('buildModule: a layer description must be an object with a string "type"');
     const cfg = d as Record<string, JsonValue>;
@@ -114,7 +118,7 @@ export function buildModule(description: unknown): Module {
     f.finish();
     return m;
   };
-  return build(description, 0);
+  return build(description, 0) as Module;
 }
 
 export type { LayerConfig };

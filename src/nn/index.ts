@@ -1,6 +1,7 @@
 // The nn package: Module system, layers, initialisers and losses (exported as `nn`).
 
 export { Module, describe } from './module.js';
+export type { AnyModule } from './module.js';
 export type { JsonValue, LayerConfig, StateDict, LoadStateDictResult } from './module.js';
 export { Parameter } from './parameter.js';
 export { StateDictError, UnknownLayerError } from './errors.js';

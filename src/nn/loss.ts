@@ -264,7 +264,7 @@ export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts
 
 // ---- loss Modules ----
 
-export class MSELoss extends Module {
+export class MSELoss extends Module<[input: Tensor, target: Tensor]> {
   readonly reduction: Reduction;
 
   constructor(opts: ReductionOptions = {}) {
@@ -278,7 +278,7 @@ export class MSELoss extends Module {
 }
 
 /** Class weights are registered as the buffer `weight`, as in PyTorch. */
-abstract class WeightedClassLoss extends Module {
+abstract class WeightedClassLoss extends Module<[input: Tensor, target: Tensor]> {
   readonly reduction: Reduction;
   readonly ignoreIndex: number;
   declare weight?: Tensor;
@@ -320,7 +320,7 @@ export class CrossEntropyLoss extends WeightedClassLoss {
   }
 }
 
-export class BCELoss extends Module {
+export class BCELoss extends Module<[input: Tensor, target: Tensor]> {
   readonly reduction: Reduction;
   declare weight?: Tensor;
 
@@ -336,7 +336,7 @@ export class BCELoss extends Module {
 }
 
 /** weight and posWeight are the buffers `weight` and `pos_weight` (PyTorch's state-dict names). */
-export class BCEWithLogitsLoss extends Module {
+export class BCEWithLogitsLoss extends Module<[input: Tensor, target: Tensor]> {
   readonly reduction: Reduction;
   declare weight?: Tensor;
   declare pos_weight?: Tensor;

@@ -9,7 +9,9 @@
 //
 // Calling a module: `module.forward(x)`. There is no callable-object trick (a class instance cannot
 // be a function without a Proxy or a prototype swap); forward is the call, and hooks, if ever needed,
-// go into a `call()` that wraps it.
+// go into a `call()` that wraps it. Module<In, Out> types forward's arguments and result: the
+// defaults are the common Tensor → Tensor layer; a loss is Module<[Tensor, Tensor]>, an LSTM
+// Module<[Tensor, ...], [Tensor, [Tensor, Tensor]]>.
 
 import { noGrad } from '../autograd.js';
 import { isDType, isFloat, type DType } from '../dtype.js';
@@ -36,16 +38,21 @@ export interface LoadStateDictResult {
   unexpectedKeys: string[];
 }
 
+/** Any module, whatever its forward's arguments and result: what traversal (children(),
+ *  modules(), apply()) hands out. Narrow with instanceof to call a child's forward with types. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyModule = Module<any[], unknown>;
+
 // Buffer names per module (name → persistent), kept off the instance so they are not walked.
-const bufferNames = new WeakMap<Module, Map<string, boolean>>();
+const bufferNames = new WeakMap<AnyModule, Map<string, boolean>>();
 
 interface Members {
   params: [string, Parameter][];
   buffers: [string, Tensor, boolean][];
-  children: [string, Module][];
+  children: [string, AnyModule][];
 }
 
-function members(m: Module): Members {
+function members(m: AnyModule): Members {
   const out: Members = { params: [], buffers: [], children: [] };
   const bufs = bufferNames.get(m);
   const obj = m as unknown as Record<string, unknown>;
@@ -70,7 +77,7 @@ const join = (prefix: string, name: string): string => (prefix ? `${prefix}.${na
 
 /** The members pick() lists of every module under root, with dotted names, each tensor once (a
  *  tensor shared by several modules keeps its first name). */
-function namedOnce<T extends Tensor>(root: Module, prefix: string, pick: (m: Members) => readonly (readonly [string, T, ...unknown[]])[]): [string, T][] {
+function namedOnce<T extends Tensor>(root: AnyModule, prefix: string, pick: (m: Members) => readonly (readonly [string, T, ...unknown[]])[]): [string, T][] {
   const out: [string, T][] = [];
   const seen = new Set<T>();
   for (const [mp, m] of root.namedModules(prefix)) {
@@ -108,13 +115,16 @@ function convertInPlace(t: Tensor, dtype: DType): void {
   if (t.grad) t.grad = toDType(t.grad.detach(), dtype);
 }
 
-export abstract class Module {
+/**
+ * Base class of layers and models (PyTorch's nn.Module). `In` is the tuple of forward's arguments
+ * and `Out` its result; the defaults describe a Tensor → Tensor layer.
+ */
+export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   /** Train mode (Dropout drops, BatchNorm uses batch statistics); set with train() / eval(). */
   training = true;
 
   /** The computation. Calling a module is calling forward: `model.forward(x)`. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  abstract forward(...args: any[]): any;
+  abstract forward(...args: In): Out;
 
   /** Constructor arguments and registry type, for model files; null for modules outside the registry. */
   config(): LayerConfig | null {
@@ -141,7 +151,7 @@ export abstract class Module {
     (this as unknown as Record<string, unknown>)[name] = param;
   }
 
-  registerModule(name: string, module: Module | null): void {
+  registerModule(name: string, module: AnyModule | null): void {
     checkName('registerModule', name);
     if (module !== null && !(module instanceof Module)) throw new ValueError(`registerModule: '${name}' must be a Module or null`);
     (this as unknown as Record<string, unknown>)[name] = module;
@@ -150,20 +160,20 @@ export abstract class Module {
   // ---- traversal ----
 
   /** Direct children with their property names. */
-  namedChildren(): [string, Module][] {
-    const seen = new Set<Module>();
+  namedChildren(): [string, AnyModule][] {
+    const seen = new Set<AnyModule>();
     return members(this).children.filter(([, c]) => !seen.has(c) && (seen.add(c), true));
   }
 
-  children(): Module[] {
+  children(): AnyModule[] {
     return this.namedChildren().map(([, c]) => c);
   }
 
   /** This module and every descendant, pre-order, each once ('' names this module). */
-  namedModules(prefix = ''): [string, Module][] {
-    const out: [string, Module][] = [];
-    const seen = new Set<Module>();
-    const visit = (m: Module, p: string): void => {
+  namedModules(prefix = ''): [string, AnyModule][] {
+    const out: [string, AnyModule][] = [];
+    const seen = new Set<AnyModule>();
+    const visit = (m: AnyModule, p: string): void => {
       if (seen.has(m)) return;
       seen.add(m);
       out.push([p, m]);
@@ -173,7 +183,7 @@ export abstract class Module {
     return out;
   }
 
-  modules(): Module[] {
+  modules(): AnyModule[] {
     return this.namedModules().map(([, m]) => m);
   }
 
@@ -196,8 +206,8 @@ export abstract class Module {
   }
 
   /** The module at a dotted path ('' = this); array members count as one name ('blocks.0'). */
-  getSubmodule(target: string): Module {
-    let m: Module = this;
+  getSubmodule(target: string): AnyModule {
+    let m: AnyModule = this;
     let rest = target;
     while (rest !== '') {
       const child = members(m).children.find(([n]) => rest === n || rest.startsWith(`${n}.`));
@@ -210,7 +220,7 @@ export abstract class Module {
 
   /** The parameter at a dotted path, e.g. 'fc1.weight'. */
   getParameter(target: string): Parameter {
-    let m: Module = this;
+    let m: AnyModule = this;
     let rest = target;
     for (;;) {
       const mem = members(m);
@@ -253,9 +263,9 @@ export abstract class Module {
   }
 
   /** fn on every descendant, then on this module (post-order, like PyTorch's Module.apply). */
-  apply(fn: (m: Module) => void): this {
-    const seen = new Set<Module>();
-    const visit = (m: Module): void => {
+  apply(fn: (m: AnyModule) => void): this {
+    const seen = new Set<AnyModule>();
+    const visit = (m: AnyModule): void => {
       if (seen.has(m)) return;
       seen.add(m);
       for (const [, c] of members(m).children) visit(c);
@@ -296,8 +306,8 @@ export abstract class Module {
   /** name → the live tensor (parameter or persistent buffer), PyTorch's state_dict order. */
   private stateEntries(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
-    const path = new Set<Module>();
-    const visit = (m: Module, prefix: string): void => {
+    const path = new Set<AnyModule>();
+    const visit = (m: AnyModule, prefix: string): void => {
       path.add(m);
       const mem = members(m);
       for (const [n, p] of mem.params) out.set(join(prefix, n), p);
@@ -383,7 +393,7 @@ export abstract class Module {
 }
 
 /** The JSON architecture description of a module built from registry layers (see buildModule). */
-export function describe(module: Module): LayerConfig {
+export function describe(module: AnyModule): LayerConfig {
   if (!(module instanceof Module)) throw new ValueError('describe: expected a Module');
   const cfg = module.config();
   if (cfg === null) {

@@ -42,7 +42,8 @@ interface LayerParams {
   bhh: Parameter | null;
 }
 
-abstract class RNNBase extends Module {
+/** H is the hidden state forward takes and returns: h for RNN and GRU, [h, c] for LSTM. */
+abstract class RNNBase<H> extends Module<[input: Tensor, hx?: H | null], [Tensor, H]> {
   readonly inputSize: number;
   readonly hiddenSize: number;
   readonly numLayers: number;
@@ -199,7 +200,7 @@ abstract class RNNBase extends Module {
 }
 
 /** Elman RNN: h' = act(W_ih x + b_ih + W_hh h + b_hh). forward returns [output, h_n]. */
-export class RNN extends RNNBase {
+export class RNN extends RNNBase<Tensor> {
   readonly nonlinearity: 'tanh' | 'relu';
 
   constructor(inputSize: number, hiddenSize: number, opts: RNNOptions = {}) {
@@ -218,7 +219,7 @@ export class RNN extends RNNBase {
 }
 
 /** LSTM, gates i, f, g, o. forward returns [output, [h_n, c_n]]. */
-export class LSTM extends RNNBase {
+export class LSTM extends RNNBase<[Tensor, Tensor]> {
   constructor(inputSize: number, hiddenSize: number, opts: RNNBaseOptions = {}) {
     super('LSTM', inputSize, hiddenSize, opts);
   }
@@ -238,7 +239,7 @@ export class LSTM extends RNNBase {
 }
 
 /** GRU, gates r, z, n. forward returns [output, h_n]. */
-export class GRU extends RNNBase {
+export class GRU extends RNNBase<Tensor> {
   constructor(inputSize: number, hiddenSize: number, opts: RNNBaseOptions = {}) {
     super('GRU', inputSize, hiddenSize, opts);
   }

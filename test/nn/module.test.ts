@@ -203,7 +203,7 @@ test('registration helpers validate names', () => {
 
 // ---- describe / buildModule ----
 
-function everyLayer(): nn.Module[] {
+function everyLayer(): nn.AnyModule[] {
   return [
     new nn.Linear(5, 4, { bias: false }),
     new nn.Conv2d(4, 6, [3, 2], { stride: [2, 1], padding: 1, dilation: [1, 2], groups: 2 }),

@@ -62,7 +62,7 @@ for (const [name, skip] of BACKENDS) {
       }
       const fused = run(seq, (x) => seq.forward(x));
       assert.equal(fusedCalls, 3);
-      const manual = run(seq, (x) => { let y = x; for (const m of seq) y = m.forward(y); return y; });
+      const manual = run(seq, (x) => { let y = x; for (const m of seq) y = m.forward(y) as Tensor; return y; });
       sameBits(fused.out, manual.out, 'output');
       fused.grads.forEach((g, i) => {
         const e = manual.grads[i];
