@@ -2,7 +2,7 @@
 // Flatten, Dense 64 ReLU, Dense 10; cross-entropy, Adam lr 1e-3, batch 32, 5 epochs.
 // Run: node dist/examples/cnn.js [epochs]
 
-import { data, fit, manualSeed, nn, optim, train } from '../src/index.js';
+import { data, fit, manualSeed, nn, optim, train } from 'nabla';
 
 manualSeed(0);
 const { train: trainSet, test: testSet } = data.loadMnistBundled();

@@ -2,7 +2,7 @@
 // 2 epochs. Written as an explicit training loop, PyTorch style.
 // Run: node dist/examples/mlp-sgd.js
 
-import { data, manualSeed, nn, noGrad, optim } from '../src/index.js';
+import { data, manualSeed, nn, noGrad, optim } from 'nabla';
 
 manualSeed(0);
 const { train: trainSet, test: testSet } = data.loadMnistBundled();

@@ -2,7 +2,7 @@
 // cross-entropy, Adam lr 1e-3, batch 64, 10 epochs; inputs scaled to [0,1] then (x − 0.5) / 0.5.
 // Run: node dist/examples/mlp.js [epochs]
 
-import { data, fit, manualSeed, nn, optim, train } from '../src/index.js';
+import { data, fit, manualSeed, nn, optim, train } from 'nabla';
 
 manualSeed(0);
 const { train: trainSet, test: testSet } = data.loadMnistBundled();

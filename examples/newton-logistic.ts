@@ -8,8 +8,8 @@
 //
 // Run: npx tsc -p tsconfig.json && node dist/examples/newton-logistic.js
 
-import { Generator, cat, log, exp, matmul, mean, mul, optim, ones, randn, sub, sum, tensor, zeros } from '../src/index.js';
-import type { Tensor } from '../src/index.js';
+import { Generator, cat, log, exp, matmul, mean, mul, optim, ones, randn, sub, sum, tensor, zeros } from 'nabla';
+import type { Tensor } from 'nabla';
 
 const N = 200;
 const LAMBDA = 1e-2;

@@ -2,7 +2,7 @@
 // descent — learning the AND and OR gates.
 // Run: node dist/examples/perceptron.js
 
-import { manualSeed, nn, noGrad, tensor } from '../src/index.js';
+import { manualSeed, nn, noGrad, tensor } from 'nabla';
 
 const x = tensor([[0, 0], [0, 1], [1, 0], [1, 1]]);
 for (const [gate, targets] of [['AND', [0, 0, 0, 1]], ['OR', [0, 1, 1, 1]]] as const) {

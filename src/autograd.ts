@@ -37,15 +37,8 @@ export function enableGrad<T>(fn: () => T): T {
 
 type Backward = (g: Tensor) => (Tensor | null | undefined)[];
 
-// Optional per-op output check (debug numerics mode); installed by debug.ts.
-let outputHook: ((name: string, out: Tensor, inputs: readonly Tensor[]) => void) | null = null;
-export function setOutputHook(h: typeof outputHook): void {
-  outputHook = h;
-}
-
 /** The single entry of every op: record the node when an input requires grad. */
 export function apply(name: string, out: Tensor, inputs: readonly Tensor[], backward: Backward): Tensor {
-  if (outputHook) outputHook(name, out, inputs);
   if (gradEnabled) {
     for (const t of inputs) {
       if (t.requiresGrad) {

@@ -5,6 +5,7 @@
 import './methods.js';
 
 export * from './errors.js';
+export { ConfigError, SETTINGS, type SettingName } from './config.js';
 export { type DType, type TypedArray, DTYPES } from './dtype.js';
 export { Tensor, tensor, zeros, ones, full, zerosLike, onesLike, fullLike, scalar, arange, linspace, eye } from './tensor.js';
 export type { TensorLike, NestedArray, TensorOptions } from './tensor.js';

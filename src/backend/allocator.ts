@@ -10,6 +10,7 @@
 // elsewhere, or when the user tunes malloc by environment or opts out (NABLA_MALLOC=0), a no-op.
 
 import { createRequire } from 'node:module';
+import { mallocTuningSetting } from '../config.js';
 
 // mallopt parameters from <malloc.h>.
 const M_TRIM_THRESHOLD = -1;
@@ -33,7 +34,7 @@ export function tuneAllocator(): { tuned: boolean; reason: string } {
 
 function apply(): { tuned: boolean; reason: string } {
   if (typeof process === 'undefined' || process.platform !== 'linux') return { tuned: false, reason: 'not Linux' };
-  if (process.env.NABLA_MALLOC === '0') return { tuned: false, reason: 'NABLA_MALLOC=0' };
+  if (!mallocTuningSetting()) return { tuned: false, reason: 'NABLA_MALLOC=0' };
   const userSet = Object.keys(process.env).filter((k) => /^MALLOC_.*_$/.test(k) || k.startsWith('GLIBC_TUNABLES'));
   if (userSet.length) return { tuned: false, reason: `left to the environment (${userSet.join(', ')})` };
   try {

@@ -4,6 +4,7 @@
 // `Kernels`. Kernels see only typed arrays and strided views: never tensors or autograd.
 
 import type { DType, TypedArray } from '../dtype.js';
+import { backendSetting } from '../config.js';
 import { ValueError } from '../errors.js';
 
 /** A strided window on a typed array: element (i0,i1,..) is data[offset + Σ ik*strides[k]]. */
@@ -123,7 +124,7 @@ export function listBackends(): Backend[] {
 export function getBackend(): Backend {
   if (!active) {
     start();
-    const wanted = typeof process === 'undefined' ? undefined : process.env?.NABLA_BACKEND;
+    const wanted = backendSetting();
     if (wanted) setBackend(wanted);
     else active = bestAvailable();
     if (!active) throw new Error('no backend registered');

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { getBackend, listBackends } from '../backend/backend.js';
 import { tuneAllocator } from '../backend/allocator.js';
+import { backendSetting } from '../config.js';
 import '../index.js';
 
 export function packageVersion(): string {
@@ -20,7 +21,7 @@ export function runInfo(opts: { json?: boolean }): void {
     cpus: cpus().length,
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     activeBackend: active,
-    selectedBy: process.env.NABLA_BACKEND ? 'NABLA_BACKEND' : 'default',
+    selectedBy: backendSetting() ? 'NABLA_BACKEND' : 'default',
     backends,
     allocator: tuneAllocator(),
   };

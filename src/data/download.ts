@@ -20,6 +20,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { cacheDirSetting, offlineSetting } from '../config.js';
 import { NablaError, ValueError } from '../errors.js';
 
 export interface Resource {
@@ -98,15 +99,14 @@ const MAX_REDIRECTS = 3;
 
 export function resolveCacheDir(cacheDir?: string): string {
   if (cacheDir) return resolve(cacheDir);
-  const env = process.env;
-  if (env.NABLA_CACHE) return resolve(env.NABLA_CACHE);
-  return resolve(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'nabla');
+  const fromEnv = cacheDirSetting();
+  if (fromEnv) return resolve(fromEnv);
+  return resolve(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'nabla');
 }
 
 export function isOffline(offline?: boolean): boolean {
   if (offline !== undefined) return offline;
-  const v = (process.env.NABLA_OFFLINE ?? '').toLowerCase();
-  return v === '1' || v === 'true' || v === 'yes';
+  return offlineSetting();
 }
 
 /** Where the verified blob of a resource lives in the cache. */

@@ -5,6 +5,7 @@
 // NABLA_THREADS is set, it is passed on, so one knob sizes both the wasm pool and OpenBLAS.
 
 import { createRequire } from 'node:module';
+import { blasLibSetting, threadsSetting } from '../../config.js';
 import type { TypedArray } from '../../dtype.js';
 
 /** Debian's libopenblas0-pthread (and most distributions) install this soname. */
@@ -54,7 +55,7 @@ let loadError = '';
 export function blasLib(): Blas | null {
   if (blas === undefined) {
     try {
-      blas = load(process.env.NABLA_BLAS_LIB || DEFAULT_LIB);
+      blas = load(blasLibSetting() ?? DEFAULT_LIB);
     } catch (e) {
       blas = null;
       loadError = e instanceof Error ? e.message : String(e);
@@ -106,8 +107,8 @@ function load(name: string): Blas {
   const getConfig = fn('const char *openblas_get_config()') as () => string;
   const getThreads = fn('int openblas_get_num_threads()') as () => number;
   const setThreads = fn('void openblas_set_num_threads(int n)') as (n: number) => void;
-  const wanted = Number(process.env.NABLA_THREADS);
-  if (!process.env.OPENBLAS_NUM_THREADS && Number.isInteger(wanted) && wanted >= 1) setThreads(wanted);
+  const wanted = threadsSetting();
+  if (!process.env.OPENBLAS_NUM_THREADS && wanted !== undefined) setThreads(wanted);
   const threads = getThreads();
   // Products below this many multiply-adds run on the calling thread alone: waking OpenBLAS's
   // workers for them costs more than it saves. Measured on 2 cores: with workers that spin after

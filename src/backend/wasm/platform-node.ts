@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
+import { setting, threadsSetting, type SettingName } from '../../config.js';
 import { setWasmPlatform, type PoolWorker, type WasmBuild, type WasmPlatform, type WorkerInit } from './platform.js';
 
 const FILES: Record<WasmBuild, URL> = {
@@ -50,7 +51,8 @@ export const nodePlatform: WasmPlatform = {
     return fileURLToPath(FILES[build]);
   },
   setting(name) {
-    return process.env[name];
+    // NABLA_THREADS is checked here (a ConfigError for anything but a positive integer).
+    return name === 'NABLA_THREADS' ? threadsSetting()?.toString() : setting(name as SettingName);
   },
   cores() {
     return availableParallelism();
