@@ -2,10 +2,15 @@
 // logs, pipes, files), where a redrawn bar would leave a wall of escape codes. Extra fields such as
 // CPU % and RSS can be fed from outside (setFields or the `fields` option) and are shown on both.
 
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
 import type { BatchLogs, Callback, History, HistoryEntry, TrainContext } from './callbacks.js';
 
 export type FieldValue = string | number | undefined;
+
+// cli-progress is loaded on the first bar drawn, so importing Nabla does not pay for it.
+let barLib: typeof cliProgress | undefined;
+const loadBarLib = (): typeof cliProgress => (barLib ??= createRequire(import.meta.url)('cli-progress') as typeof cliProgress);
 
 export interface ProgressBarOptions {
   /** Where to write. Default process.stdout. */
@@ -95,7 +100,8 @@ export class ProgressBar implements Callback {
     this.stepsDone = 0;
     this.lossEma = NaN;
     if (!this.useBar) return;
-    this.bar = new cliProgress.SingleBar(
+    const lib = loadBarLib();
+    this.bar = new lib.SingleBar(
       {
         stream: this.stream,
         fps: this.fps,
@@ -106,7 +112,7 @@ export class ProgressBar implements Callback {
         noTTYOutput: true,
         barsize: 24,
       },
-      cliProgress.Presets.shades_classic,
+      lib.Presets.shades_classic,
     );
     this.bar.start(ctx.stepsPerEpoch, ctx.batchInEpoch, this.payload(ctx));
   }

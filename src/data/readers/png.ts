@@ -2,8 +2,13 @@
 // picture of a digit into the 28×28 white-on-black layout an MNIST model expects.
 
 import { readFileSync } from 'node:fs';
-import { PNG } from 'pngjs';
+import { createRequire } from 'node:module';
+import type * as pngjs from 'pngjs';
 import { NablaError } from '../../errors.js';
+
+// pngjs is loaded on the first PNG read, so importing Nabla does not pay for it.
+let pngLib: typeof pngjs | undefined;
+const loadPngLib = (): typeof pngjs => (pngLib ??= createRequire(import.meta.url)('pngjs') as typeof pngjs);
 
 /** A PNG that cannot be read, is truncated or corrupt, or an image with an inconsistent size. */
 export class PngError extends NablaError {
@@ -55,9 +60,9 @@ export function readPng(source: string | Uint8Array, opts: ReadPngOptions = {}):
   if (w0 === 0 || h0 === 0 || w0 * h0 > MAX_PIXELS) {
     throw new PngError(`PNG ${name} declares ${w0}×${h0} pixels; expected a non-empty image of at most ${MAX_PIXELS} pixels`);
   }
-  let png: ReturnType<typeof PNG.sync.read>;
+  let png: ReturnType<typeof pngjs.PNG.sync.read>;
   try {
-    png = PNG.sync.read(bytes);
+    png = loadPngLib().PNG.sync.read(bytes);
   } catch (e) {
     throw new PngError(`PNG ${name} is corrupt or truncated: ${(e as Error).message}`);
   }
