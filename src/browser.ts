@@ -15,7 +15,8 @@ registerBackend(jsBackend);
 registerBackend(wasmBackend);
 
 export * from './core.js';
-export type { InitWasmOptions } from './backend/wasm/platform-browser.js';
+export type { InitWasmOptions, InitWasmResult } from './backend/wasm/platform-browser.js';
+export type { WasmBuild } from './backend/wasm/platform.js';
 export { wasmPoolReady } from './backend/wasm/pool.js';
 
 /**

@@ -79,7 +79,7 @@ export interface Kernels {
 export interface LUFactors {
   /** [B,n,n], contiguous, in a's dtype: unit-lower L below the diagonal, U on and above. */
   lu: TypedArray;
-  /** [B,n]: at step i, row i was swapped with row pivots[i] (0-based). */
+  /** `[B, n]`: at step i, row i was swapped with row pivots[i] (0-based). */
   pivots: Int32Array;
   /** [B], in a's dtype: the determinant of P, +1 or -1. */
   signs: TypedArray;

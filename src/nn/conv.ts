@@ -12,7 +12,8 @@ import { checkInputDType } from './linear.js';
 import { Module, type LayerConfig } from './module.js';
 import { Parameter } from './parameter.js';
 
-type Pair = number | [number, number];
+/** A size or stride per spatial dim: one number for both, or [height, width]. Stored as given, so config() round-trips it. */
+export type Pair = number | [number, number];
 
 export interface Conv2dOptions {
   stride?: Pair;

@@ -9,7 +9,7 @@ export { Sequential } from './container.js';
 export { Linear, Identity, Flatten } from './linear.js';
 export type { LinearOptions } from './linear.js';
 export { Conv2d } from './conv.js';
-export type { Conv2dOptions } from './conv.js';
+export type { Conv2dOptions, Pair } from './conv.js';
 export { MaxPool2d, AvgPool2d } from './pooling.js';
 export type { MaxPool2dOptions, AvgPool2dOptions } from './pooling.js';
 export { Dropout } from './dropout.js';

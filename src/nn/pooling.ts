@@ -3,13 +3,12 @@
 import { avgPool2d, maxPool2d, type AvgPool2dOptions, type MaxPool2dOptions, type Pair as PairArg } from '../ops/index.js';
 import type { Tensor } from '../tensor.js';
 import { checkBool, checkPair } from './args.js';
+import type { Pair } from './conv.js';
 import { Module, type LayerConfig } from './module.js';
 
 // The layers take the pooling ops' own options.
 export type { AvgPool2dOptions, MaxPool2dOptions };
 
-/** A size as stored on the layer: as given, so config() round-trips it. */
-type Pair = number | [number, number];
 
 export class MaxPool2d extends Module {
   readonly kernelSize: Pair;

@@ -6,6 +6,7 @@ export {
   type OptimizerStateDict, type FlatOptimizerState,
 } from './optimizer.js';
 export { SGD, type SGDHyper, type SGDOptions, type SGDState } from './sgd.js';
+export type { SgdStepHyper } from '../backend/fused.js';
 export { Adam, AdamW, type AdamHyper, type AdamOptions, type AdamState } from './adam.js';
 export { Adagrad, type AdagradHyper, type AdagradOptions, type AdagradState } from './adagrad.js';
 export { RMSprop, type RMSpropHyper, type RMSpropOptions, type RMSpropState } from './rmsprop.js';
