@@ -10,8 +10,8 @@ export { Tensor, tensor, zeros, ones, full, zerosLike, onesLike, fullLike, scala
 export type { TensorLike, NestedArray, TensorOptions } from './tensor.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, grad, backward } from './autograd.js';
 export { Generator, manualSeed, defaultGenerator, rand, randn, randint, bernoulli, randperm } from './random.js';
-export { getBackend, setBackend, listBackends, registerBackend } from './backend/backend.js';
-export type { Backend, Kernels } from './backend/backend.js';
+export { getBackend, setBackend, listBackends, registerBackend, listDevices, fallbackTo, DECLINE } from './backend/backend.js';
+export type { Backend, Kernels, DeviceBackend, DeviceStorage, Storage, StorageOps, View } from './backend/backend.js';
 export * from './ops/index.js';
 export * as optim from './optim/index.js';
 export { clipGradNorm, clipGradValue } from './optim/clip.js';
