@@ -4,7 +4,7 @@
 // reduces gradients to their input's (pre-broadcast) shape in one place: here.
 
 import { AutogradError, ShapeError } from './errors.js';
-import { kernels } from './backend/backend.js';
+import { kernels } from './dispatch.js';
 import { fmtShape, numel, shapeEqual } from './shape.js';
 import { Tensor, full, type GradFn } from './tensor.js';
 import type { DType } from './dtype.js';
@@ -66,7 +66,7 @@ export function expandTo(x: Tensor, shape: readonly number[]): Tensor {
       throw new ShapeError(`expand: the size ${x.shape[i]} of dimension ${i} of shape ${fmtShape(x.shape)} must match ${shape[j]} or be 1 to expand to ${fmtShape(shape)}`);
     }
   }
-  const out = new Tensor(x.data, [...shape], strides, x.offset);
+  const out = new Tensor(x.storage, [...shape], strides, x.offset);
   return apply('expand', out, [x], (g) => [sumToShape(g, x.shape)]);
 }
 
@@ -77,19 +77,19 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   if (lead < 0) throw new ShapeError(`sumToShape: gradient of shape ${fmtShape(g.shape)} cannot reduce to ${fmtShape(shape)}`);
   const axes: number[] = [];
   for (let i = 0; i < g.ndim; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
-  const data = kernels().reduce('sum', g, axes, g.dtype);
+  const data = kernels.reduce('sum', g, axes, g.dtype);
   const out = new Tensor(data, [...shape]);
   return apply('sumToShape', out, [g], (gg) => [expandTo(gg, g.shape)]);
 }
 
 function castTo(g: Tensor, dtype: DType): Tensor {
   if (g.dtype === dtype) return g;
-  const out = new Tensor(kernels().copy(g, dtype), g.shape);
+  const out = new Tensor(kernels.copy(g, dtype), g.shape);
   return apply('cast', out, [g], (gg) => [castTo(gg, g.dtype)]);
 }
 
 function addGrads(a: Tensor, b: Tensor): Tensor {
-  const out = new Tensor(kernels().binary('add', a, b, a.shape, a.dtype), a.shape);
+  const out = new Tensor(kernels.binary('add', a, b, a.shape, a.dtype), a.shape);
   return apply('add', out, [a, b], (g) => [g, g]);
 }
 
@@ -184,7 +184,7 @@ function seedGrad(op: string, root: Tensor, grad: Tensor | undefined): Tensor {
     if (numel(root.shape) !== 1) {
       throw new AutogradError(`${op}: grad can be implicitly created only for scalar outputs, got shape ${fmtShape(root.shape)}; pass a gradient of that shape`);
     }
-    return full(root.shape, 1, { dtype: root.dtype });
+    return full(root.shape, 1, { dtype: root.dtype, device: root.device });
   }
   if (!shapeEqual(grad.shape, root.shape)) {
     throw new ShapeError(`${op}: gradient shape ${fmtShape(grad.shape)} does not match the output shape ${fmtShape(root.shape)}`);
@@ -214,6 +214,6 @@ export function grad(
     const g = got.get(x);
     if (g) return g;
     if (!opts.allowUnused) throw new AutogradError(`grad: input ${i} (shape ${fmtShape(x.shape)}) is not used in the graph of the outputs; pass {allowUnused: true} to get zeros`);
-    return full(x.shape, 0, { dtype: x.dtype });
+    return full(x.shape, 0, { dtype: x.dtype, device: x.device });
   });
 }

@@ -11,8 +11,8 @@ export { Tensor, tensor, zeros, ones, full, zerosLike, onesLike, fullLike, scala
 export type { TensorLike, NestedArray, TensorOptions, GradFn } from './tensor.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, grad, backward, type BackwardOptions } from './autograd.js';
 export { Generator, manualSeed, defaultGenerator, rand, randn, randint, bernoulli, randperm, type GeneratorState, type RandomOptions } from './random.js';
-export { getBackend, setBackend, listBackends, registerBackend } from './backend/backend.js';
-export type { Backend, Kernels, View, UnaryOp, BinaryOp, ReduceOp, Conv2dGeometry, LUFactors } from './backend/backend.js';
+export { getBackend, setBackend, listBackends, registerBackend, listDevices, fallbackTo, DECLINE } from './backend/backend.js';
+export type { Backend, Kernels, DeviceBackend, DeviceStorage, Storage, StorageOps, View, UnaryOp, BinaryOp, ReduceOp, Conv2dGeometry, LUFactors } from './backend/backend.js';
 export * from './ops/index.js';
 export * as optim from './optim/index.js';
 export { clipGradNorm, clipGradValue } from './optim/clip.js';

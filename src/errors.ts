@@ -58,3 +58,18 @@ export class LinAlgError extends NablaError {
     super('E_LINALG', message);
   }
 }
+
+/** Tensors of one op on different devices, or a device that no registered backend serves. */
+export class DeviceError extends NablaError {
+  constructor(message: string) {
+    super('E_DEVICE', message);
+  }
+}
+
+/** A synchronous read (item(), toTypedArray(), tolist(), .data) of storage that a device can only
+ *  hand back asynchronously: the message names the async accessor to await instead. */
+export class DeviceSyncError extends NablaError {
+  constructor(message: string) {
+    super('E_DEVICE_SYNC', message);
+  }
+}

@@ -2,8 +2,9 @@
 // stay free functions and tensor.ts imports no ops.
 
 import { backward, type BackwardOptions } from './autograd.js';
-import type { DType } from './dtype.js';
+import { isDType, type DType } from './dtype.js';
 import * as ops from './ops/index.js';
+import { toDevice, toDeviceAsync } from './ops/device.js';
 import type { Dims, VarOptions } from './ops/reduce.js';
 import { Tensor, type TensorLike } from './tensor.js';
 
@@ -62,7 +63,14 @@ declare module './tensor.js' {
     matmul(o: Tensor): Tensor;
     gather(dim: number, index: Tensor): Tensor;
     indexSelect(dim: number, index: Tensor): Tensor;
-    to(dtype: DType): Tensor;
+    /**
+     * x.to(dtype) casts; x.to(device) ('cpu', 'webgpu', ...) copies to that device's storage (x
+     * itself when it is there already). Both are differentiable. Onto the host from a device that
+     * reads back only asynchronously (WebGPU), use await x.toAsync('cpu').
+     */
+    to(dtypeOrDevice: DType | string): Tensor;
+    /** x.to(device) on any pair of devices, for a device whose values come back asynchronously. */
+    toAsync(device: string): Promise<Tensor>;
     float(): Tensor;
     double(): Tensor;
     int(): Tensor;
@@ -140,7 +148,8 @@ P.repeat = function (r) { return ops.repeat(this, r); };
 P.matmul = function (o) { return ops.matmul(this, o); };
 P.gather = function (d, i) { return ops.gather(this, d, i); };
 P.indexSelect = function (d, i) { return ops.indexSelect(this, d, i); };
-P.to = function (d) { return ops.toDType(this, d); };
+P.to = function (d) { return isDType(d) ? ops.toDType(this, d) : toDevice(this, d); };
+P.toAsync = function (d) { return toDeviceAsync(this, d); };
 P.float = function () { return ops.toDType(this, 'float32'); };
 P.double = function () { return ops.toDType(this, 'float64'); };
 P.int = function () { return ops.toDType(this, 'int32'); };

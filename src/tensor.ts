@@ -1,11 +1,13 @@
-// Tensor: a strided view (shape, strides, offset) on a typed-array storage, plus autograd fields.
-// Views share storage; only kernels read or write the storage. Op methods (x.add(y), ...) are
-// attached in methods.ts so that this file stays free of op imports.
+// Tensor: a strided view (shape, strides, offset) on a storage, plus autograd fields. The storage
+// belongs to a backend: a typed array on the host ('cpu': the js, wasm and blas backends), or a
+// device backend's object (a GPU buffer). Views share storage; only kernels read or write it, through
+// src/dispatch.ts. Op methods (x.add(y), ...) are attached in methods.ts so that this file stays free
+// of op imports.
 
 import { allocate, dtypeOf, isDType, type DType, type TypedArray } from './dtype.js';
-import { DTypeError, IndexError, ShapeError, ValueError } from './errors.js';
+import { DeviceSyncError, DTypeError, IndexError, ShapeError, ValueError } from './errors.js';
 import { checkShape, contiguousStrides, fmtShape, numel } from './shape.js';
-import { kernels } from './backend/backend.js';
+import { HOST, allocateOn, fromHost, readAsync, readSync, type Storage } from './dispatch.js';
 
 export type NestedArray = number | boolean | NestedArray[];
 export type TensorLike = Tensor | number;
@@ -21,10 +23,15 @@ export interface GradFn {
 export interface TensorOptions {
   dtype?: DType;
   requiresGrad?: boolean;
+  /** Where the storage lives: 'cpu' (the default) or a device backend's name. */
+  device?: string;
 }
 
 export class Tensor {
-  readonly data: TypedArray;
+  /** The backend's storage: a typed array on the host, a device backend's object elsewhere. */
+  readonly storage: Storage;
+  /** Where the storage lives: 'cpu' (host memory) or a device backend's name ('webgpu', ...). */
+  readonly device: string;
   readonly shape: readonly number[];
   readonly strides: readonly number[];
   readonly offset: number;
@@ -35,12 +42,37 @@ export class Tensor {
   /** Keep .grad on a non-leaf during backward (PyTorch's retain_grad()). */
   retainsGrad = false;
 
-  constructor(data: TypedArray, shape: readonly number[], strides?: readonly number[], offset = 0) {
-    this.data = data;
+  constructor(storage: Storage, shape: readonly number[], strides?: readonly number[], offset = 0) {
+    this.storage = storage;
     this.shape = shape;
     this.strides = strides ?? contiguousStrides(shape);
     this.offset = offset;
-    this.dtype = dtypeOf(data);
+    if (ArrayBuffer.isView(storage)) {
+      this.device = HOST;
+      this.dtype = dtypeOf(storage);
+    } else {
+      const dev = storage as { device?: unknown; dtype?: unknown } | null;
+      if (!dev || typeof dev.device !== 'string' || !isDType(dev.dtype)) {
+        throw new DTypeError(`Tensor: storage must be a Float32Array, Float64Array or Int32Array, or a device backend's storage ({device, dtype, length}), got ${describe(storage)}`);
+      }
+      this.device = dev.device;
+      this.dtype = dev.dtype;
+    }
+  }
+
+  /**
+   * The host storage itself (a typed array shared by every view of it; read it with offset and
+   * strides). Only for tensors on the host: on a device it throws DeviceSyncError, naming
+   * `await x.toArrayAsync()`.
+   */
+  get data(): TypedArray {
+    if (this.device === HOST) return this.storage as TypedArray;
+    throw new DeviceSyncError(`.data: the tensor is on device '${this.device}', whose storage is not a typed array; use await x.toArrayAsync() for its values`);
+  }
+
+  /** Swaps the storage in place (Module.to's conversions keep a parameter's identity). */
+  set data(values: TypedArray) {
+    rebind(this, values, this.strides, this.offset);
   }
 
   get ndim(): number {
@@ -77,29 +109,41 @@ export class Tensor {
    * `arr.buffer` is exactly the values: small kernel outputs are views on a shared slab, dtype.ts).
    */
   toTypedArray(): TypedArray {
-    const out = kernels().copy(this, this.dtype);
-    return out.byteLength === out.buffer.byteLength ? out : out.slice();
+    return owning(readSync(this, 'toTypedArray', 'toArrayAsync'));
+  }
+
+  /** The same as toTypedArray, on any device: a device's values come back asynchronously. */
+  async toArrayAsync(): Promise<TypedArray> {
+    return owning(await readAsync(this));
   }
 
   /** The value of a one-element tensor. */
   item(): number {
+    this.checkItem('item');
+    if (this.device === HOST) return (this.storage as TypedArray)[this.offset];
+    return readSync(this, 'item', 'itemAsync')[0];
+  }
+
+  /** The value of a one-element tensor, on any device (a device's comes back asynchronously). */
+  async itemAsync(): Promise<number> {
+    this.checkItem('itemAsync');
+    return (await readAsync(this))[0];
+  }
+
+  private checkItem(op: string): void {
     if (this.numel() !== 1) {
-      throw new ShapeError(`item: only a tensor with one element can be converted to a number, got shape ${fmtShape(this.shape)}`);
+      throw new ShapeError(`${op}: only a tensor with one element can be converted to a number, got shape ${fmtShape(this.shape)}`);
     }
-    return this.data[this.offset];
   }
 
   /** Nested arrays of numbers (PyTorch's tolist()). */
   tolist(): NestedArray {
-    const flat = this.toTypedArray();
-    if (this.ndim === 0) return flat[0];
-    let p = 0;
-    const build = (d: number): NestedArray[] => {
-      const out: NestedArray[] = [];
-      for (let i = 0; i < this.shape[d]; i++) out.push(d === this.ndim - 1 ? flat[p++] : build(d + 1));
-      return out;
-    };
-    return build(0);
+    return nest(readSync(this, 'tolist', 'toArrayAsync'), this.shape);
+  }
+
+  /** PyTorch's tolist(), on any device. */
+  async tolistAsync(): Promise<NestedArray> {
+    return nest(await readAsync(this), this.shape);
   }
 
   /** Mark a leaf as requiring gradients (PyTorch's requires_grad_()). */
@@ -117,13 +161,50 @@ export class Tensor {
 
   /** Same storage, cut from the graph. */
   detach(): Tensor {
-    return new Tensor(this.data, this.shape, this.strides, this.offset);
+    return new Tensor(this.storage, this.shape, this.strides, this.offset);
   }
 
   toString(): string {
-    const body = JSON.stringify(this.tolist());
-    return `tensor(${body}, shape=${fmtShape(this.shape)}, dtype=${this.dtype}${this.requiresGrad ? ', requiresGrad=true' : ''})`;
+    // A device's values are not read here (that may need an await): the device is named instead.
+    const body = this.device === HOST ? JSON.stringify(this.tolist()) : `<${this.numel()} values on ${this.device}>`;
+    const where = this.device === HOST ? '' : `, device=${this.device}`;
+    return `tensor(${body}, shape=${fmtShape(this.shape)}, dtype=${this.dtype}${where}${this.requiresGrad ? ', requiresGrad=true' : ''})`;
   }
+}
+
+/** A copy that owns its whole ArrayBuffer (kernel outputs may be views on a shared slab, dtype.ts). */
+function owning(a: TypedArray): TypedArray {
+  return a.byteLength === a.buffer.byteLength ? a : a.slice();
+}
+
+function nest(flat: TypedArray, shape: readonly number[]): NestedArray {
+  if (shape.length === 0) return flat[0];
+  let p = 0;
+  const build = (d: number): NestedArray[] => {
+    const out: NestedArray[] = [];
+    for (let i = 0; i < shape[d]; i++) out.push(d === shape.length - 1 ? flat[p++] : build(d + 1));
+    return out;
+  };
+  return build(0);
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  return typeof x === 'object' ? (x as object).constructor?.name ?? 'an object' : typeof x;
+}
+
+/**
+ * Points t at other storage, in place: the one way a tensor's storage changes (Module.to's dtype
+ * and device conversions, so that optimisers and other holders of a parameter keep working).
+ */
+export function rebind(t: Tensor, storage: Storage, strides: readonly number[], offset: number): void {
+  const probe = new Tensor(storage, t.shape, strides, offset);
+  const w = t as unknown as { storage: Storage; device: string; dtype: DType; strides: readonly number[]; offset: number };
+  w.storage = storage;
+  w.device = probe.device;
+  w.dtype = probe.dtype;
+  w.strides = strides;
+  w.offset = offset;
 }
 
 // ---- creation ----------------------------------------------------------------------------
@@ -155,7 +236,9 @@ function checkDType(op: string, d: DType | undefined): void {
   if (d !== undefined && !isDType(d)) throw new DTypeError(`${op}: unknown dtype '${String(d)}'; expected float32, float64 or int32`);
 }
 
+/** t (just built on the host) on opts.device, requiring grad if asked. */
 function finish(t: Tensor, opts: TensorOptions): Tensor {
+  if (opts.device !== undefined && opts.device !== HOST) t = new Tensor(fromHost(t.storage as TypedArray, opts.device), t.shape);
   if (opts.requiresGrad) t.requiresGrad_(true);
   return t;
 }
@@ -188,16 +271,17 @@ export function tensor(data: NestedArray | TypedArray, opts: TensorOptions & { s
 export function full(shape: readonly number[], value: number, opts: TensorOptions = {}): Tensor {
   checkDType('full', opts.dtype);
   const s = checkShape('full', shape);
-  const store = allocate(opts.dtype ?? 'float32', numel(s));
-  if (value !== 0) store.fill(value);
-  return finish(new Tensor(store, s), opts);
+  const t = new Tensor(allocateOn(opts.device ?? HOST, opts.dtype ?? 'float32', numel(s), value), s);
+  if (opts.requiresGrad) t.requiresGrad_(true);
+  return t;
 }
 
 export const zeros = (shape: readonly number[], opts: TensorOptions = {}): Tensor => full(shape, 0, opts);
 export const ones = (shape: readonly number[], opts: TensorOptions = {}): Tensor => full(shape, 1, opts);
-export const zerosLike = (t: Tensor, opts: TensorOptions = {}): Tensor => full(t.shape, 0, { dtype: t.dtype, ...opts });
-export const onesLike = (t: Tensor, opts: TensorOptions = {}): Tensor => full(t.shape, 1, { dtype: t.dtype, ...opts });
-export const fullLike = (t: Tensor, v: number, opts: TensorOptions = {}): Tensor => full(t.shape, v, { dtype: t.dtype, ...opts });
+// Like PyTorch's *_like, on t's device unless opts say otherwise.
+export const zerosLike = (t: Tensor, opts: TensorOptions = {}): Tensor => full(t.shape, 0, { dtype: t.dtype, device: t.device, ...opts });
+export const onesLike = (t: Tensor, opts: TensorOptions = {}): Tensor => full(t.shape, 1, { dtype: t.dtype, device: t.device, ...opts });
+export const fullLike = (t: Tensor, v: number, opts: TensorOptions = {}): Tensor => full(t.shape, v, { dtype: t.dtype, device: t.device, ...opts });
 
 /** A 0-d tensor holding one number. */
 export function scalar(value: number, dtype: DType = 'float32'): Tensor {
@@ -226,6 +310,7 @@ export function linspace(start: number, end: number, steps: number, opts: Tensor
 
 export function eye(n: number, m = n, opts: TensorOptions = {}): Tensor {
   const t = zeros([n, m], { dtype: opts.dtype });
-  for (let i = 0; i < Math.min(n, m); i++) t.data[i * m + i] = 1;
+  const d = t.data;
+  for (let i = 0; i < Math.min(n, m); i++) d[i * m + i] = 1;
   return finish(t, opts);
 }

@@ -1,10 +1,10 @@
 // The fused conv2d kernels (fused.ts) spelled out as the primitive kernel calls that src/ops/conv.ts
-// makes for a groups = 1 convolution, with the same shapes and strides. A backend's fused
-// kernels fall back to this for what they do not handle themselves (other dtypes, empty sizes,
-// shapes that take another matmul path), so their results never differ from the composite's.
+// makes for a groups = 1 convolution, with the same shapes and strides, on any backend's kernels.
+// A backend whose own fused conv kernels decline a call (other dtypes, empty sizes, shapes that take
+// another matmul path) puts this behind them (fallbackTo), so its results never differ from the
+// composite's; the conv tests use it as their oracle.
 
-import type { TypedArray } from '../dtype.js';
-import { convOutSize, type Conv2dGeometry, type Kernels, type View } from './backend.js';
+import { convOutSize, viewDType, type Conv2dGeometry, type Kernels, type Storage, type View } from './backend.js';
 import type { ConvFusedKernels } from './fused.js';
 
 /** Sizes of a groups = 1 convolution; L = OH·OW. */
@@ -20,37 +20,37 @@ export function convDims(inputShape: readonly number[], O: number, g: Conv2dGeom
 }
 
 /** grad [N,O,OH,OW] seen as [O,N,OH,OW]: the permute whose reshape to [O, N·L] the composite copies. */
-export function gradTransposed(grad: View): View {
+export function gradTransposed<S extends Storage>(grad: View<S>): View<S> {
   const [N, O, OH, OW] = grad.shape, [sn, so, sh, sw] = grad.strides;
   return { data: grad.data, shape: [O, N, OH, OW], strides: [so, sn, sh, sw], offset: grad.offset };
 }
 
-const mat = (data: TypedArray, rows: number, cols: number, sr: number, sc: number, offset = 0): View =>
+const mat = <S extends Storage>(data: S, rows: number, cols: number, sr: number, sc: number, offset = 0): View<S> =>
   ({ data, shape: [1, rows, cols], strides: [0, sr, sc], offset });
 
-export function compositeConv(k: Kernels): ConvFusedKernels {
+export function compositeConv<S extends Storage>(k: Kernels<S>): ConvFusedKernels<S> {
   return {
     conv2d(x, weight, bias, g, relu = false) {
-      const dt = x.data instanceof Float64Array ? 'float64' : 'float32';
+      const dt = viewDType(x);
       const d = convDims(x.shape, weight.shape[0], g);
       const NL = d.N * d.L;
       const cols = k.im2col(x, g, 0, true);
       const prod = k.matmul(mat(weight.data, d.O, d.K, weight.strides[0], weight.strides[1], weight.offset), mat(cols, d.K, NL, NL, 1), dt);
       const shape = [d.N, d.O, d.OH, d.OW];
-      const out: View = { data: prod, shape, strides: [d.L, NL, d.OW, 1], offset: 0 };
+      const out: View<S> = { data: prod, shape, strides: [d.L, NL, d.OW, 1], offset: 0 };
       const y = bias
         ? k.binary('add', out, { data: bias.data, shape, strides: [0, bias.strides[0], 0, 0], offset: bias.offset }, shape, dt)
         : k.copy(out, dt);
       return relu ? k.unary('relu', { data: y, shape, strides: contiguousStrides(shape), offset: 0 }, dt) : y;
     },
     conv2dBackward(x, grad, weight, mask, g, want) {
-      const dt = grad.data instanceof Float64Array ? 'float64' : 'float32';
+      const dt = viewDType(grad);
       const d = convDims(x.shape, weight.shape[0], g);
       const NL = d.N * d.L;
       // The masked gradient is a fresh contiguous [N,O,OH,OW], as relu's backward hands it to conv2d's.
-      const gm: View = mask ? { data: k.binary('reluBackward', grad, mask, grad.shape, dt), shape: grad.shape, strides: contiguousStrides(grad.shape), offset: 0 } : grad;
+      const gm: View<S> = mask ? { data: k.binary('reluBackward', grad, mask, grad.shape, dt), shape: grad.shape, strides: contiguousStrides(grad.shape), offset: 0 } : grad;
       const gT = want.input || want.weight ? k.copy(gradTransposed(gm), dt) : null;
-      let input: TypedArray | null = null, dw: TypedArray | null = null;
+      let input: S | null = null, dw: S | null = null;
       if (want.input && gT) {
         const dcols = k.matmul(mat(weight.data, d.K, d.O, weight.strides[1], weight.strides[0], weight.offset), mat(gT, d.O, NL, NL, 1), dt);
         input = k.col2im({ data: dcols, shape: [d.K, d.N, d.L], strides: [NL, d.L, 1], offset: 0 }, g, [d.N, d.C, d.H, d.W], true);

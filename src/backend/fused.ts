@@ -1,9 +1,10 @@
 // Optional fused kernels: hot sequences of primitives that a backend may run as one pass. Each has
-// a composite fallback built from ops, so a backend that lacks one loses speed, never a feature.
+// a composite definition built from ops (in the op's file), so a backend that lacks one, or whose
+// kernel declines a call (returns DECLINE: a dtype, size or layout it does not handle), loses
+// speed, never a feature. src/dispatch.ts makes the choice; ops never look at a backend's table.
 
-import type { Conv2dGeometry, View } from './backend.js';
+import type { Backend, Conv2dGeometry, Declining, Int32Of, Storage, View } from './backend.js';
 import type { DType, TypedArray } from '../dtype.js';
-import { getBackend, type Backend } from './backend.js';
 
 export interface AdamStepHyper {
   lr: number;
@@ -27,46 +28,46 @@ export interface SgdStepHyper {
   maximize: boolean;
 }
 
-export interface FusedKernels {
+export interface FusedKernels<S extends Storage = TypedArray> {
   /**
    * One Adam/AdamW update of a contiguous parameter in place, with PyTorch 1.13's single-tensor
    * formula and the same order of roundings as the composite (so results match it to the ulp).
    */
-  adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpAvgSq: View | null, h: AdamStepHyper): void;
+  adamStep(param: View<S>, grad: View<S>, expAvg: View<S>, expAvgSq: View<S>, maxExpAvgSq: View<S> | null, h: AdamStepHyper): void;
   /**
    * Max pooling of x [N,C,H,W] in one pass: the window maxima [N,C,OH,OW] and, for each, the
    * flat index h·W + w of the first maximum in the input plane (NaN counts as the maximum).
    * Every window must hold at least one real pixel (padding ≤ half the kernel, as PyTorch requires).
    */
-  maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32Array };
+  maxPool2d(x: View<S>, g: Conv2dGeometry): { out: S; argmax: Int32Of<S> };
   /**
    * The adjoint of maxPool2d: zeros of inputShape [N,C,H,W] with each element of grad
    * [N,C,OH,OW] added at its plane's argmax index, in row-major order of grad (scatterAdd's).
    */
-  maxPool2dBackward(grad: View, argmax: Int32Array, inputShape: readonly [number, number, number, number]): TypedArray;
+  maxPool2dBackward(grad: View<S>, argmax: Int32Of<S>, inputShape: readonly [number, number, number, number]): S;
   /**
    * One SGD update of a contiguous parameter in place, with PyTorch 1.13's single-tensor formula
    * and the composite's roundings. With momentum ≠ 0, momentumBuffer is updated in place, or,
    * when `first`, set to this step's (decayed) gradient, PyTorch's first-step rule.
    */
-  sgdStep(param: View, grad: View, momentumBuffer: View | null, first: boolean, h: SgdStepHyper): void;
+  sgdStep(param: View<S>, grad: View<S>, momentumBuffer: View<S> | null, first: boolean, h: SgdStepHyper): void;
   /**
    * torch.nn.functional.linear's forward: x [M, K] · weightᵀ (weight [N, K]) + bias [N] added to
    * every row → [M, N] contiguous in outDtype (x, weight and bias share it). Equal to matmul then
    * add up to rounding: a product summed in several blocks may add the bias before the last block.
    */
-  linear(x: View, weight: View, bias: View | null, outDtype: DType): TypedArray;
+  linear(x: View<S>, weight: View<S>, bias: View<S> | null, outDtype: DType): S;
 }
 
-/** The fused kernels every backend has (js reference versions exist for each). */
-export type CoreFused = Pick<FusedKernels, 'adamStep' | 'maxPool2d' | 'maxPool2dBackward' | 'sgdStep'>;
+/** The fused kernels with js reference versions (the others' references are their composites). */
+export type CoreFused<S extends Storage = TypedArray> = Pick<FusedKernels<S>, 'adamStep' | 'maxPool2d' | 'maxPool2dBackward' | 'sgdStep'>;
 
 
 /**
  * Fused convolution (groups = 1), a separate group because the js reference has no use for it:
  * src/backend/conv-composite.ts spells each out as the primitive calls it replaces.
  */
-export interface ConvFusedKernels {
+export interface ConvFusedKernels<S extends Storage = TypedArray> {
   /**
    * conv2d with groups = 1 as one call: x [N,C,H,W], weight [O,K] (K = C·kh·kw, the conv weight
    * reshaped), bias [O] or null → [N,O,OH,OW], contiguous. Computes what the composite does,
@@ -75,7 +76,7 @@ export interface ConvFusedKernels {
    * then the product transposed to [N,O,L] and the bias added (a plain copy without bias).
    * With `relu`, relu(that) in the same pass, bitwise the relu kernel applied to it.
    */
-  conv2d(x: View, weight: View, bias: View | null, g: Conv2dGeometry, relu?: boolean): TypedArray;
+  conv2d(x: View<S>, weight: View<S>, bias: View<S> | null, g: Conv2dGeometry, relu?: boolean): S;
   /**
    * conv2d's gradients from one staging of grad [N,O,OH,OW] (any strides): the gradient, masked
    * when `mask` is given (the forward's relu output: mask > 0 ? grad : 0, reluBackward's rule), is
@@ -86,7 +87,7 @@ export interface ConvFusedKernels {
    * that `want` asks for (null for the others). dX and dW are bitwise the composite's; dBias is
    * summed in another order than the sum op's (within float32 rounding of it, not bitwise).
    */
-  conv2dBackward(x: View, grad: View, weight: View, mask: View | null, g: Conv2dGeometry, want: ConvGradWant): ConvGrads;
+  conv2dBackward(x: View<S>, grad: View<S>, weight: View<S>, mask: View<S> | null, g: Conv2dGeometry, want: ConvGradWant): ConvGrads<S>;
 }
 
 /** Which of conv2d's gradients to compute. */
@@ -96,15 +97,14 @@ export interface ConvGradWant {
   bias: boolean;
 }
 
-export interface ConvGrads {
-  input: TypedArray | null;
-  weight: TypedArray | null;
-  bias: TypedArray | null;
+export interface ConvGrads<S extends Storage = TypedArray> {
+  input: S | null;
+  weight: S | null;
+  bias: S | null;
 }
 
-export type BackendWithFused = Backend & { readonly fused?: Partial<FusedKernels & ConvFusedKernels> };
+/** Every fused kernel, each optional and each allowed to decline: a backend's `fused` table. */
+export type FusedTable<S extends Storage = TypedArray> = Declining<FusedKernels<S> & ConvFusedKernels<S>>;
 
-/** The active backend's fused kernels (possibly none). */
-export function fused(): Partial<FusedKernels & ConvFusedKernels> {
-  return (getBackend() as BackendWithFused).fused ?? {};
-}
+/** A backend with its fused table (every Backend has the field now; the name stays for its users). */
+export type BackendWithFused = Backend;

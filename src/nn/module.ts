@@ -18,7 +18,8 @@ import { isDType, isFloat, type DType } from '../dtype.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { copy_, toDType } from '../ops/index.js';
 import { fmtShape, shapeEqual } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, rebind } from '../tensor.js';
+import { toDevice } from '../ops/device.js';
 import { StateDictError } from './errors.js';
 import { Parameter } from './parameter.js';
 
@@ -278,8 +279,11 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   /**
    * Convert floating-point parameters and buffers (and existing gradients) to dtype, in place:
    * the Parameter objects stay the same, so an optimiser built before still holds them.
+   * `to(device)` ('cpu', 'webgpu', ...) moves every parameter, buffer and gradient to that device
+   * the same way (PyTorch's module.to(device)); a no-op for those already there.
    */
-  to(dtype: DType): this {
+  to(dtype: DType | string): this {
+    if (!isDType(dtype) && !['float16', 'bfloat16', 'int64', 'int8', 'uint8', 'bool'].includes(dtype)) return this.toDevice(dtype);
     if (!isDType(dtype) || !isFloat(dtype)) {
       throw new DTypeError(`Module.to: only floating-point dtypes (float32, float64) are accepted, got ${String(dtype)}`);
     }
@@ -288,6 +292,19 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
         const mem = members(m);
         for (const [, p] of mem.params) convertInPlace(p, dtype);
         for (const [, b] of mem.buffers) if (isFloat(b.dtype)) convertInPlace(b, dtype);
+      }
+    });
+    return this;
+  }
+
+  /** Module.to(device): each tensor's storage swapped in place for a copy on the device. */
+  private toDevice(device: string): this {
+    noGrad(() => {
+      for (const t of [...this.parameters(), ...this.buffers()]) {
+        if (t.device === device) continue;
+        const moved = toDevice(t, device);
+        rebind(t, moved.storage, moved.strides, moved.offset);
+        if (t.grad) t.grad = toDevice(t.grad.detach(), device);
       }
     });
     return this;

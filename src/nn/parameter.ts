@@ -7,7 +7,7 @@ import { Tensor } from '../tensor.js';
 export class Parameter extends Tensor {
   /** Wraps data's storage (shared, not copied) as a leaf; requiresGrad defaults to true like torch.nn.Parameter. */
   constructor(data: Tensor, requiresGrad = true) {
-    super(data.data, data.shape, data.strides, data.offset);
+    super(data.storage, data.shape, data.strides, data.offset);
     if (requiresGrad) this.requiresGrad_(true);
   }
 

@@ -1,9 +1,11 @@
 // Convolution and pooling, composed from the im2col/col2im primitives and matmul, argmax, gather
 // and mean. im2col and col2im are each other's adjoint, so each is the other's gradient and
-// every op here differentiates any number of times.
+// every op here differentiates any number of times. conv2d, conv2dRelu and maxPool2d are also
+// fused kernels a backend may have: the dispatch runs the backend's, and where it has none or
+// declines, the composite below runs.
 
 import { apply, isGradEnabled, sumToShape } from '../autograd.js';
-import { convOutSize, kernels, type Conv2dGeometry } from '../backend/backend.js';
+import { DECLINE, convOutSize, fused, kernels, type Conv2dGeometry } from '../dispatch.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { fmtShape } from '../shape.js';
 import { Tensor, ones } from '../tensor.js';
@@ -12,7 +14,6 @@ import { matmul } from './matmul.js';
 import { contiguous, permute, reshape, squeeze, transpose, unsqueeze } from './movement.js';
 import { argmax, mean, sum } from './reduce.js';
 import { gather, scatterAdd } from './indexing.js';
-import { fused, type ConvFusedKernels, type FusedKernels } from '../backend/fused.js';
 import { assertTensor, requireFloat } from './util.js';
 
 /** A size given once for both spatial dims, or as [height, width]. */
@@ -86,7 +87,7 @@ export function im2col(x: Tensor, geometry: Conv2dGeometry, padValue = 0, batchI
   const [OH, OW] = outHW('im2col', x.shape, g);
   const [N, C] = x.shape;
   const R = C * g.kernel[0] * g.kernel[1];
-  const out = new Tensor(kernels().im2col(x, g, padValue, batchInner), batchInner ? [R, N, OH * OW] : [N, R, OH * OW]);
+  const out = new Tensor(kernels.im2col(x, g, padValue, batchInner), batchInner ? [R, N, OH * OW] : [N, R, OH * OW]);
   return apply('im2col', out, [x], (gr) => [col2im(gr, g, [N, C, x.shape[2], x.shape[3]], batchInner)]);
 }
 
@@ -105,7 +106,7 @@ export function col2im(cols: Tensor, geometry: Conv2dGeometry, inputShape: reado
     throw new ShapeError(`col2im: columns of shape ${fmtShape(cols.shape)} do not match ${fmtShape(want)} for input shape ${fmtShape(inputShape)}`);
   }
   const shape: [number, number, number, number] = [inputShape[0], inputShape[1], inputShape[2], inputShape[3]];
-  const out = new Tensor(kernels().col2im(cols, g, shape, batchInner), shape);
+  const out = new Tensor(kernels.col2im(cols, g, shape, batchInner), shape);
   return apply('col2im', out, [cols], (gr) => [im2col(gr, g, 0, batchInner)]);
 }
 
@@ -127,8 +128,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
 
 /**
  * relu(conv2d(x, weight, bias, opts)), exactly (torch.ao.nn.intrinsic.ConvReLU2d's fusion). With the
- * backend's fused conv kernels (float32, groups = 1), the relu runs in the pass that lays out the
- * output, and the backward masks the gradient in the pass that lays it out for the products, so
+ * backend's fused conv kernels (wasm and blas: groups = 1), the relu runs in the pass that lays out
+ * the output, and the backward masks the gradient in the pass that lays it out for the products, so
  * neither relu, its backward nor the bias gradient's sum is a pass of its own.
  */
 export function conv2dRelu(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
@@ -166,10 +167,13 @@ function convolve(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | u
     const [OH, OW] = outHW(op, x4.shape, g);
     const K = Cg * kh * kw, L = OH * OW;
     if (groups === 1) {
-      const f = fused();
-      if (f.conv2d && f.conv2dBackward && x4.dtype === 'float32') {
-        const w2 = reshape(weight, [O, K]);
-        if (!isTransposedMatrix(w2)) return convFused(op, x4, w2, bias ?? null, g, f as ConvFusedKernels, withRelu);
+      // The fused kernels' contract is groups = 1. A weight stored as a transposed matrix keeps the
+      // composite: its gradient there takes matmul's transposed path (another summation order, a
+      // transposed .grad), which the fused backward does not reproduce bit for bit.
+      const w2 = reshape(weight, [O, K]);
+      if (!isTransposedMatrix(w2)) {
+        const y = convFused(op, x4, w2, bias ?? null, g, withRelu);
+        if (y) return y;
       }
       // The whole batch as one product, weight [O, K] · columns [K, N·L]: one large matrix
       // product uses every core and keeps the weight gradient a single product too (its sum over
@@ -196,21 +200,26 @@ function isTransposedMatrix(w: Tensor): boolean {
 }
 
 /**
- * conv2d (groups = 1), relu'd when asked, through the backend's fused kernels: the same results as
- * the composite above, without its intermediates (columns, product, permute copy) as JS arrays.
- * The backward stages the gradient once and computes only the gradients that are wanted, the
- * columns being recomputed for the weight's; the bias gradient is summed in the same pass, in
- * another order than the sum op's. When the gradient needs a graph of its own (double backward),
- * it is built from the composite's ops.
+ * conv2d (groups = 1), relu'd when asked, through the backend's fused kernels, or null where it has
+ * none or they decline: the same results as the composite above, without its intermediates
+ * (columns, product, permute copy) as arrays of their own. The backward stages the gradient once
+ * and computes only the gradients that are wanted, the columns being recomputed for the weight's;
+ * the bias gradient is summed in the same pass, in another order than the sum op's. When the
+ * gradient needs a graph of its own (double backward), or the backward kernel declines, it is
+ * built from the composite's ops.
  */
-function convFused(op: string, x: Tensor, w2: Tensor, bias: Tensor | null, g: Conv2dGeometry, f: ConvFusedKernels, withRelu: boolean): Tensor {
+function convFused(op: string, x: Tensor, w2: Tensor, bias: Tensor | null, g: Conv2dGeometry, withRelu: boolean): Tensor | null {
   const [N, C, H, W] = x.shape;
   const [O, K] = w2.shape;
   const [OH, OW] = outHW(op, x.shape, g);
   const inputShape: [number, number, number, number] = [N, C, H, W];
-  const out = new Tensor(f.conv2d(x, w2, bias, g, withRelu), [N, O, OH, OW]);
+  const y = fused.conv2d(x, w2, bias, g, withRelu);
+  if (y === DECLINE) return null;
+  const out = new Tensor(y, [N, O, OH, OW]);
   return apply(op, out, bias ? [x, w2, bias] : [x, w2], (gr) => {
-    if (gr.requiresGrad && isGradEnabled()) {
+    const want = { input: x.requiresGrad, weight: w2.requiresGrad, bias: bias?.requiresGrad ?? false };
+    const r = gr.requiresGrad && isGradEnabled() ? DECLINE : fused.conv2dBackward(x, gr, w2, withRelu ? out : null, g, want);
+    if (r === DECLINE) {
       // relu's backward as ops: out > 0 exactly where relu's input was > 0 (NaN and ±0 excluded).
       const gm = withRelu ? where(gt(out, 0), gr, 0) : gr;
       const gT = reshape(permute(gm, [1, 0, 2, 3]), [O, N * OH * OW]);
@@ -218,8 +227,6 @@ function convFused(op: string, x: Tensor, w2: Tensor, bias: Tensor | null, g: Co
       const dw = w2.requiresGrad ? matmul(gT, transpose(reshape(im2col(x, g, 0, true), [K, N * OH * OW]))) : null;
       return [dx, dw, bias?.requiresGrad ? reshape(sumToShape(gm, [1, O, 1, 1]), [O]) : null];
     }
-    const want = { input: x.requiresGrad, weight: w2.requiresGrad, bias: bias?.requiresGrad ?? false };
-    const r = f.conv2dBackward(x, gr, w2, withRelu ? out : null, g, want);
     return [
       r.input ? new Tensor(r.input, inputShape) : null,
       r.weight ? new Tensor(r.weight, [O, K]) : null,
@@ -251,8 +258,9 @@ export function maxPool2d(x: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = 
   return batched('maxPool2d', x, (x4) => {
     requireFloat('maxPool2d', x4);
     const g = poolGeometry('maxPool2d', kernelSize, opts.stride, opts.padding ?? 0, opts.dilation ?? 1);
-    const kernel = fused().maxPool2d;
-    if (kernel && g.padding[0] * 2 <= g.kernel[0] && g.padding[1] * 2 <= g.kernel[1]) return maxPoolFused(x4, g, kernel);
+    // The fused kernel's contract (windows hold a real pixel) is poolGeometry's padding rule.
+    const fast = maxPoolFused(x4, g);
+    if (fast) return fast;
     const { cols, outShape } = windows('maxPool2d', x4, g, -Infinity);
     const idx = argmax(cols, 1, true);
     return reshape(gather(cols, 1, idx), outShape);
@@ -260,18 +268,20 @@ export function maxPool2d(x: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = 
 }
 
 /**
- * One-pass max pooling; the gradient scatters into the argmax positions. When that gradient needs
- * a graph of its own (double backward), the scatter is the scatterAdd op, whose gradient is a
- * gather; otherwise a fused backward kernel, when the backend has one, does it in one pass.
+ * One-pass max pooling through the backend's fused kernel, or null where it has none or declines;
+ * the gradient scatters into the argmax positions. When that gradient needs a graph of its own
+ * (double backward), the scatter is the scatterAdd op, whose gradient is a gather; otherwise a
+ * fused backward kernel, when the backend has one that takes the call, does it in one pass.
  */
-function maxPoolFused(x: Tensor, g: Conv2dGeometry, kernel: NonNullable<FusedKernels['maxPool2d']>): Tensor {
+function maxPoolFused(x: Tensor, g: Conv2dGeometry): Tensor | null {
   const [N, C, H, W] = x.shape;
   const [OH, OW] = outHW('maxPool2d', x.shape, g);
-  const r = kernel(x, g);
+  const r = fused.maxPool2d(x, g);
+  if (r === DECLINE) return null;
   const out = new Tensor(r.out, [N, C, OH, OW]);
   return apply('maxPool2d', out, [x], (gr) => {
-    const back = fused().maxPool2dBackward;
-    if (back && !(gr.requiresGrad && isGradEnabled())) return [new Tensor(back(gr, r.argmax, [N, C, H, W]), [N, C, H, W])];
+    const back = gr.requiresGrad && isGradEnabled() ? DECLINE : fused.maxPool2dBackward(gr, r.argmax, [N, C, H, W]);
+    if (back !== DECLINE) return [new Tensor(back, [N, C, H, W])];
     const idx = new Tensor(r.argmax, [N * C, OH * OW]);
     return [reshape(scatterAdd([N * C, H * W], 1, idx, reshape(gr, [N * C, OH * OW])), x.shape)];
   });
@@ -286,7 +296,7 @@ export function avgPool2d(x: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = 
     if (opts.countIncludePad ?? true) return reshape(mean(cols, 1), outShape);
     // Per-window count of real pixels: the same unfold applied to an image of ones.
     const [, , H, W] = x4.shape;
-    const count = sum(im2col(ones([1, 1, H, W], { dtype: x4.dtype }), g, 0), 1);
+    const count = sum(im2col(ones([1, 1, H, W], { dtype: x4.dtype, device: x4.device }), g, 0), 1);
     return reshape(div(sum(cols, 1), count), outShape);
   });
 }

@@ -2,7 +2,7 @@
 // Each op: check arguments → kernel → gradient rule, expressed with ops so it differentiates again.
 
 import { apply } from '../autograd.js';
-import { kernels, type BinaryOp, type UnaryOp } from '../backend/backend.js';
+import { kernels, type BinaryOp, type UnaryOp } from '../dispatch.js';
 import { isDType, type DType } from '../dtype.js';
 import { DTypeError, ValueError } from '../errors.js';
 import { broadcastShapes } from '../shape.js';
@@ -10,7 +10,7 @@ import { Tensor, type TensorLike } from '../tensor.js';
 import { asTensor, assertTensor, broadcastView, floatDType, requireFloat, resultDType } from './util.js';
 
 function unaryOp(op: UnaryOp, x: Tensor, outDtype: DType, backward: (g: Tensor, out: Tensor) => Tensor | null): Tensor {
-  const out = new Tensor(kernels().unary(op, x, outDtype), [...x.shape]);
+  const out = new Tensor(kernels.unary(op, x, outDtype), [...x.shape]);
   return apply(op, out, [x], (g) => [backward(g, out)]);
 }
 
@@ -21,7 +21,7 @@ function floatUnary(op: UnaryOp, x: Tensor, backward: (g: Tensor, out: Tensor) =
 
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, dtype: DType): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
-  const data = kernels().binary(op, broadcastView(a, shape), broadcastView(b, shape), shape, dtype);
+  const data = kernels.binary(op, broadcastView(a, shape), broadcastView(b, shape), shape, dtype);
   return new Tensor(data, shape);
 }
 
@@ -165,8 +165,7 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   assertTensor('where', cond, 'condition');
   const [x, y, dt] = prepare('where', a, b);
   const shape = broadcastShapes('where', cond.shape, x.shape, y.shape);
-  const k = kernels();
-  const data = k.where(broadcastView(cond, shape), broadcastView(x, shape), broadcastView(y, shape), shape, dt);
+  const data = kernels.where(broadcastView(cond, shape), broadcastView(x, shape), broadcastView(y, shape), shape, dt);
   return apply('where', new Tensor(data, shape), [x, y], (g) => [
     x.requiresGrad ? where(cond, g, 0) : null,
     y.requiresGrad ? where(cond, 0, g) : null,
@@ -181,7 +180,7 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
   let out = x.detach();
   if (lo !== undefined) out = maximum(out, lo);
   if (hi !== undefined) out = minimum(out, hi);
-  const res = new Tensor(out.data, out.shape);
+  const res = new Tensor(out.storage, out.shape);
   return apply('clamp', res, [x], (g) => {
     let mask: Tensor = g;
     if (lo !== undefined) mask = where(ge(x, lo), mask, 0);
@@ -197,7 +196,7 @@ export function toDType(x: Tensor, dtype: DType): Tensor {
   assertTensor('to', x);
   if (!isDType(dtype)) throw new DTypeError(`to: unknown dtype '${String(dtype)}'; expected float32, float64 or int32`);
   if (x.dtype === dtype) return x;
-  const out = new Tensor(kernels().copy(x, dtype), [...x.shape]);
+  const out = new Tensor(kernels.copy(x, dtype), [...x.shape]);
   return apply('cast', out, [x], (g) => [dtype === 'int32' ? null : toDType(g, x.dtype)]);
 }
 

@@ -1,7 +1,7 @@
 // Indexing ops: gather, indexSelect, scatterAdd. Indices are int32 tensors.
 
 import { apply } from '../autograd.js';
-import { kernels } from '../backend/backend.js';
+import { HOST, kernels } from '../dispatch.js';
 import { DTypeError, IndexError, ShapeError } from '../errors.js';
 import { fmtShape, normAxis } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -11,9 +11,12 @@ import { assertTensor } from './util.js';
 function checkIndex(op: string, index: Tensor, size: number, dim: number): void {
   assertTensor(op, index, 'index');
   if (index.dtype !== 'int32') throw new DTypeError(`${op}: index must be an int32 tensor, got ${index.dtype}`);
+  // A device's indices are not read back to check them (that would stall it); its kernels must
+  // not read out of bounds (WebGPU clamps).
+  if (index.device !== HOST) return;
   // Dims broadcast with stride 0 repeat the same indices: check each distinct index once.
   const compact = index.strides.some((st, i) => st === 0 && index.shape[i] > 1)
-    ? new Tensor(index.data, index.shape.map((n, i) => (index.strides[i] === 0 ? Math.min(n, 1) : n)), index.strides, index.offset)
+    ? new Tensor(index.storage, index.shape.map((n, i) => (index.strides[i] === 0 ? Math.min(n, 1) : n)), index.strides, index.offset)
     : index;
   const v = compact.toTypedArray();
   for (let i = 0; i < v.length; i++) {
@@ -37,7 +40,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   // A 0-d input has no axis for the kernel to stride along: gather from its 1-element 1-d view.
   if (x.ndim === 0) return reshape(gather(reshape(x, [1]), 0, reshape(index, [1])), []);
   checkIndex('gather', index, x.shape[d], d);
-  const out = new Tensor(kernels().gather(x, d, index), [...index.shape]);
+  const out = new Tensor(kernels.gather(x, d, index), [...index.shape]);
   return apply('gather', out, [x], (g) => [scatterAdd(x.shape, d, index, g)]);
 }
 
@@ -51,7 +54,7 @@ export function scatterAdd(shape: readonly number[], dim: number, index: Tensor,
   }
   if (shape.length === 0) return reshape(scatterAdd([1], 0, reshape(index, [1]), reshape(src, [1])), []);
   checkIndex('scatterAdd', index, shape[d], d);
-  const out = new Tensor(kernels().scatterAdd(shape, d, index, src, src.dtype), [...shape]);
+  const out = new Tensor(kernels.scatterAdd(shape, d, index, src, src.dtype), [...shape]);
   return apply('scatterAdd', out, [src], (g) => [gather(g, d, index)]);
 }
 
@@ -69,6 +72,6 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   shape[d] = idx1.shape[0];
   const view = reshape(idx1, x.shape.map((_, i) => (i === d ? idx1.shape[0] : 1)));
   const strides = view.strides.map((s, i) => (i === d ? s : 0));
-  const full = new Tensor(view.data, shape, strides, view.offset);
+  const full = new Tensor(view.storage, shape, strides, view.offset);
   return gather(x, d, full);
 }

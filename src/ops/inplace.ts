@@ -2,7 +2,7 @@
 // noGrad. They write through the view into the shared storage, so every view of x sees them.
 
 import { isGradEnabled } from '../autograd.js';
-import { kernels } from '../backend/backend.js';
+import { kernels } from '../dispatch.js';
 import { AutogradError, ShapeError } from '../errors.js';
 import { fmtShape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
@@ -27,11 +27,11 @@ function write(op: string, x: Tensor, src: TensorLike): Tensor {
   guard(op, x);
   let s = toDType(asTensor(op, src, x.dtype), x.dtype);
   // A source sharing x's storage (x.copy_(x.t())) would be read while it is overwritten: copy it first.
-  if (s.data === x.data) s = new Tensor(kernels().copy(s, s.dtype), [...s.shape]);
+  if (s.storage === x.storage) s = new Tensor(kernels.copy(s, s.dtype), [...s.shape]);
   if (!broadcastsTo(s.shape, x.shape)) {
     throw new ShapeError(`${op}: a value of shape ${fmtShape(s.shape)} cannot be broadcast to the destination's shape ${fmtShape(x.shape)}`);
   }
-  if (x.numel() > 0) kernels().assign(x, broadcastView(s, x.shape));
+  if (x.numel() > 0) kernels.assign(x, broadcastView(s, x.shape));
   return x;
 }
 

@@ -3,7 +3,7 @@
 // solve), so they differentiate again.
 
 import { apply } from '../autograd.js';
-import { kernels, type View } from '../backend/backend.js';
+import { kernels, type Int32Of, type Storage, type View } from '../dispatch.js';
 import { DTypeError, LinAlgError, ShapeError } from '../errors.js';
 import { broadcastShapes, contiguousStrides, fmtShape, numel, shapeEqual } from '../shape.js';
 import { Tensor, eye, ones } from '../tensor.js';
@@ -23,10 +23,10 @@ function checkSquare(op: string, A: Tensor, name = 'A'): number {
 }
 
 /** The [B, r, c] kernel view of t broadcast to batch (copied so the batch dims collapse). */
-function batchMatrices(t: Tensor, batch: readonly number[]): View {
+function batchMatrices(t: Tensor, batch: readonly number[]): View<Storage> {
   const r = t.shape[t.ndim - 2], c = t.shape[t.ndim - 1];
   const x = contiguous(expand(t.detach(), [...batch, r, c]));
-  return { data: x.data, shape: [numel(batch), r, c], strides: [r * c, c, 1], offset: x.offset };
+  return { data: x.storage, shape: [numel(batch), r, c], strides: [r * c, c, 1], offset: x.offset };
 }
 
 /** Where in the batch the flat index b sits, for error messages. */
@@ -41,15 +41,15 @@ function batchPlace(b: number, batch: readonly number[]): string {
 }
 
 interface Factored {
-  lu: View;
-  pivots: Int32Array;
+  lu: View<Storage>;
+  pivots: Int32Of<Storage>;
   signs: Tensor;
   info: Int32Array;
 }
 
 function factor(A: Tensor, batch: readonly number[]): Factored {
   const a = batchMatrices(A, batch);
-  const f = kernels().luFactor(a);
+  const f = kernels.luFactor(a);
   return { lu: { data: f.lu, shape: a.shape, strides: a.strides, offset: 0 }, pivots: f.pivots, signs: new Tensor(f.signs, [...batch]), info: f.info };
 }
 
@@ -67,7 +67,7 @@ export function det(A: Tensor): Tensor {
   const n = checkSquare('det', A);
   const batch = A.shape.slice(0, -2);
   let value: Tensor;
-  if (n === 0) value = ones(batch, { dtype: A.dtype });
+  if (n === 0) value = ones(batch, { dtype: A.dtype, device: A.device });
   else {
     const f = factor(A, batch);
     // det = sign(P) · Π diag(U): the diagonal is a strided view of the packed factors.
@@ -75,7 +75,7 @@ export function det(A: Tensor): Tensor {
     const diag = new Tensor(f.lu.data, [...batch, n], [...bs, n + 1], 0);
     value = mul(prod(diag, -1), f.signs);
   }
-  const out = apply('det', new Tensor(value.data, value.shape, value.strides, value.offset), [A], (g) => [
+  const out = apply('det', new Tensor(value.storage, value.shape, value.strides, value.offset), [A], (g) => [
     // d det / dA = det · A^{-T}
     mul(unsqueeze(unsqueeze(mul(g, out), -1), -1), transpose(inverseOf('det (backward)', A))),
   ]);
@@ -87,8 +87,8 @@ function inverseOf(op: string, A: Tensor): Tensor {
   const batch = A.shape.slice(0, -2);
   const f = factor(A, batch);
   assertInvertible(op, f, batch);
-  const I = broadcastView(eye(n, n, { dtype: A.dtype }), [numel(batch), n, n]);
-  const out = new Tensor(kernels().luSolve(f.lu, f.pivots, I), [...batch, n, n]);
+  const I = broadcastView(eye(n, n, { dtype: A.dtype, device: A.device }), [numel(batch), n, n]);
+  const out = new Tensor(kernels.luSolve(f.lu, f.pivots, I), [...batch, n, n]);
   return apply('inv', out, [A], (g) => {
     // d(A^{-1}) = -A^{-1} dA A^{-1}, so gA = -X^T g X^T.
     const xt = transpose(out);
@@ -110,7 +110,7 @@ function solveMatrix(op: string, A: Tensor, B: Tensor): Tensor {
   const batch = broadcastShapes(op, A.shape.slice(0, -2), B.shape.slice(0, -2));
   const f = factor(A, batch);
   assertInvertible(op, f, batch);
-  const out = new Tensor(kernels().luSolve(f.lu, f.pivots, batchMatrices(B, batch)), [...batch, n, k]);
+  const out = new Tensor(kernels.luSolve(f.lu, f.pivots, batchMatrices(B, batch)), [...batch, n, k]);
   return apply('solve', out, [A, B], (g) => {
     // gB = A^{-T} g; gA = -gB X^T (the engine sums both back to their inputs' batch shapes).
     const gB = solveMatrix(op, transpose(A), g);

@@ -1,9 +1,10 @@
-// torch.nn.functional.linear: y = x·Wᵀ + b, the Linear layer's op. One graph node, so a backend
-// may compute it as one fused call (blas: a gemm/gemv that adds the bias as it writes, as PyTorch's
-// addmm does); its gradients are matmuls and a sum, written with ops so they differentiate again.
+// torch.nn.functional.linear: y = x·Wᵀ + b, the Linear layer's op. One graph node when the backend
+// has it as one fused call (blas: a gemm/gemv that adds the bias as it writes, as PyTorch's addmm
+// does); its gradients are matmuls and a sum, written with ops so they differentiate again. Where
+// the backend has no such kernel or it declines, the composite is matmul then add.
 
 import { apply } from '../autograd.js';
-import { fused } from '../backend/fused.js';
+import { DECLINE, fused } from '../dispatch.js';
 import { DTypeError, ShapeError } from '../errors.js';
 import { fmtShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -30,14 +31,14 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== N)) {
     throw new ShapeError(`linear: bias must have shape [${N}] (one per row of weight ${fmtShape(weight.shape)}), got ${fmtShape(bias.shape)}`);
   }
-  const kernel = fused().linear;
-  if (!kernel) {
-    const y = matmul(x, transpose(weight, 0, 1));
-    return bias ? add(y, bias) : y;
-  }
   const M = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
   const x2 = x.ndim === 2 ? x : reshape(x.detach(), [M, K]);
-  const out = new Tensor(kernel(x2, weight, bias ?? null, x.dtype), [...x.shape.slice(0, -1), N]);
+  const y = fused.linear(x2, weight, bias ?? null, x.dtype);
+  if (y === DECLINE) {
+    const prod = matmul(x, transpose(weight, 0, 1));
+    return bias ? add(prod, bias) : prod;
+  }
+  const out = new Tensor(y, [...x.shape.slice(0, -1), N]);
   return apply('linear', out, bias ? [x, weight, bias] : [x, weight], (g) => {
     const g2 = reshape(g, [M, N]);
     return [

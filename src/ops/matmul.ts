@@ -1,7 +1,7 @@
 // Matrix products: matmul with PyTorch's 1-D/2-D/batched broadcasting rules.
 
 import { apply } from '../autograd.js';
-import { kernels, type View } from '../backend/backend.js';
+import { kernels, type Storage, type View } from '../dispatch.js';
 import { promote } from '../dtype.js';
 import { DTypeError, ShapeError } from '../errors.js';
 import { broadcastShapes, fmtShape, numel } from '../shape.js';
@@ -12,7 +12,7 @@ import { assertTensor } from './util.js';
 import { sumToShape } from '../autograd.js';
 
 /** A [B, r, c] view of a batched matrix broadcast to `batch` (stride 0 on broadcast batch dims). */
-function batchView(t: Tensor, batch: readonly number[]): View {
+function batchView(t: Tensor, batch: readonly number[]): View<Storage> {
   const nb = t.ndim - 2;
   const lead = batch.length - nb;
   const r = t.shape[t.ndim - 2], c = t.shape[t.ndim - 1];
@@ -30,15 +30,15 @@ function batchView(t: Tensor, batch: readonly number[]): View {
     expected = bStrides[i] * batch[i];
   }
   if (ok) {
-    return { data: t.data, shape: [B, r, c], strides: [stride ?? 0, t.strides[t.ndim - 2], t.strides[t.ndim - 1]], offset: t.offset };
+    return { data: t.storage, shape: [B, r, c], strides: [stride ?? 0, t.strides[t.ndim - 2], t.strides[t.ndim - 1]], offset: t.offset };
   }
-  const expanded: View = {
-    data: t.data,
+  const expanded: View<Storage> = {
+    data: t.storage,
     shape: [...batch, r, c],
     strides: [...bStrides, t.strides[t.ndim - 2], t.strides[t.ndim - 1]],
     offset: t.offset,
   };
-  return { data: kernels().copy(expanded, t.dtype), shape: [B, r, c], strides: [r * c, c, 1], offset: 0 };
+  return { data: kernels.copy(expanded, t.dtype), shape: [B, r, c], strides: [r * c, c, 1], offset: 0 };
 }
 
 function matmul2(a: Tensor, b: Tensor): Tensor {
@@ -50,7 +50,7 @@ function matmul2(a: Tensor, b: Tensor): Tensor {
   }
   const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
   const dt = promote(a.dtype, b.dtype);
-  const data = kernels().matmul(batchView(a, batch), batchView(b, batch), dt);
+  const data = kernels.matmul(batchView(a, batch), batchView(b, batch), dt);
   const out = new Tensor(data, [...batch, M, N]);
   return apply('matmul', out, [a, b], (g) => [
     a.requiresGrad ? sumToShape(isTransposed(a) ? transpose(matmul2(b, transpose(g))) : matmul2(g, transpose(b)), a.shape) : null,

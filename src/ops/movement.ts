@@ -2,8 +2,7 @@
 // layout allows (no kernel runs); cat/stack/pad/contiguous copy.
 
 import { apply, expandTo } from '../autograd.js';
-import { kernels, type View } from '../backend/backend.js';
-import { allocate } from '../dtype.js';
+import { allocateOn, kernels } from '../dispatch.js';
 import { DTypeError, IndexError, ShapeError, ValueError } from '../errors.js';
 import { checkShape, contiguousStrides, fmtShape, normAxis, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -13,7 +12,7 @@ import { assertTensor, broadcastView } from './util.js';
 export function contiguous(x: Tensor): Tensor {
   assertTensor('contiguous', x);
   if (x.isContiguous()) return x;
-  const out = new Tensor(kernels().copy(x, x.dtype), [...x.shape]);
+  const out = new Tensor(kernels.copy(x, x.dtype), [...x.shape]);
   return apply('contiguous', out, [x], (g) => [g]);
 }
 
@@ -60,7 +59,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   target = checkShape('reshape', target);
   if (numel(target) !== n) throw new ShapeError(`reshape: shape ${fmtShape(shape)} is invalid for input of size ${n} (shape ${fmtShape(x.shape)})`);
   const strides = n === 0 ? contiguousStrides(target) : viewStrides(x, target);
-  const out = strides ? new Tensor(x.data, target, strides, x.offset) : new Tensor(kernels().copy(x, x.dtype), target);
+  const out = strides ? new Tensor(x.storage, target, strides, x.offset) : new Tensor(kernels.copy(x, x.dtype), target);
   return apply('reshape', out, [x], (g) => [reshape(g, x.shape)]);
 }
 
@@ -80,7 +79,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   if (dims.length !== x.ndim) throw new ShapeError(`permute: got ${dims.length} dims ${fmtShape(dims)} for a tensor of ${x.ndim} dimensions`);
   const p = dims.map((d) => normAxis('permute', d, x.ndim));
   if (new Set(p).size !== p.length) throw new ValueError(`permute: dims ${fmtShape(dims)} repeat a dimension`);
-  const out = new Tensor(x.data, p.map((d) => x.shape[d]), p.map((d) => x.strides[d]), x.offset);
+  const out = new Tensor(x.storage, p.map((d) => x.shape[d]), p.map((d) => x.strides[d]), x.offset);
   const inv = new Array<number>(p.length);
   p.forEach((d, i) => (inv[d] = i));
   return apply('permute', out, [x], (g) => [permute(g, inv)]);
@@ -107,7 +106,7 @@ export function squeeze(x: Tensor, dim?: number | readonly number[]): Tensor {
   assertTensor('squeeze', x);
   const dims = dim === undefined ? x.shape.map((_, i) => i) : (typeof dim === 'number' ? [dim] : dim).map((d) => normAxis('squeeze', d, x.ndim));
   const keep = x.shape.map((d, i) => !(dims.includes(i) && d === 1));
-  const out = new Tensor(x.data, x.shape.filter((_, i) => keep[i]), x.strides.filter((_, i) => keep[i]), x.offset);
+  const out = new Tensor(x.storage, x.shape.filter((_, i) => keep[i]), x.strides.filter((_, i) => keep[i]), x.offset);
   return apply('squeeze', out, [x], (g) => [reshape(g, x.shape)]);
 }
 
@@ -118,7 +117,7 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
   const strides = [...x.strides];
   shape.splice(d, 0, 1);
   strides.splice(d, 0, d < x.ndim ? x.strides[d] * x.shape[d] : 1);
-  const out = new Tensor(x.data, shape, strides, x.offset);
+  const out = new Tensor(x.storage, shape, strides, x.offset);
   return apply('unsqueeze', out, [x], (g) => [reshape(g, x.shape)]);
 }
 
@@ -141,21 +140,16 @@ export function slice(x: Tensor, dim: number, start = 0, end?: number, step = 1)
   shape[d] = len;
   const strides = [...x.strides];
   strides[d] = x.strides[d] * step;
-  const out = new Tensor(x.data, shape, strides, x.offset + (len > 0 ? s * x.strides[d] : 0));
+  const out = new Tensor(x.storage, shape, strides, x.offset + (len > 0 ? s * x.strides[d] : 0));
   return apply('slice', out, [x], (g) => [sliceBackward(g, x.shape, d, s, step)]);
 }
 
 /** zeros(shape) with g written into the slice [start::step] of dim (the adjoint of slice). */
 function sliceBackward(g: Tensor, shape: readonly number[], d: number, start: number, step: number): Tensor {
-  const data = allocate(g.dtype, numel(shape));
+  const data = allocateOn(g.device, g.dtype, numel(shape));
   const strides = contiguousStrides(shape);
-  const dst: View = {
-    data,
-    shape: g.shape,
-    strides: strides.map((s, i) => (i === d ? s * step : s)),
-    offset: start * strides[d],
-  };
-  if (g.numel() > 0) kernels().assign(dst, g);
+  const dst = { data, shape: g.shape, strides: strides.map((s, i) => (i === d ? s * step : s)), offset: start * strides[d] };
+  if (g.numel() > 0) kernels.assign(dst, g);
   const out = new Tensor(data, [...shape]);
   return apply('sliceBackward', out, [g], (gg) => [slice(gg, d, start, start + g.shape[d] * step, step)]);
 }
@@ -197,13 +191,13 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   }
   const shape = [...first.shape];
   shape[d] = tensors.reduce((s, t) => s + t.shape[d], 0);
-  const data = allocate(first.dtype, numel(shape));
+  const data = allocateOn(first.device, first.dtype, numel(shape));
   const strides = contiguousStrides(shape);
   let pos = 0;
   const starts: number[] = [];
   for (const t of tensors) {
     starts.push(pos);
-    if (t.numel() > 0) kernels().assign({ data, shape: t.shape, strides, offset: pos * strides[d] }, t);
+    if (t.numel() > 0) kernels.assign({ data, shape: t.shape, strides, offset: pos * strides[d] }, t);
     pos += t.shape[d];
   }
   return apply('cat', new Tensor(data, shape), tensors, (g) => tensors.map((t, i) => slice(g, d, starts[i], starts[i] + t.shape[d])));
@@ -250,11 +244,10 @@ export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
     before[d] = padding[2 * i];
     shape[d] += padding[2 * i] + padding[2 * i + 1];
   }
-  const data = allocate(x.dtype, numel(shape));
-  if (value !== 0) data.fill(value);
+  const data = allocateOn(x.device, x.dtype, numel(shape), value);
   const strides = contiguousStrides(shape);
   const offset = before.reduce((s, b, i) => s + b * strides[i], 0);
-  if (x.numel() > 0) kernels().assign({ data, shape: x.shape, strides, offset }, x);
+  if (x.numel() > 0) kernels.assign({ data, shape: x.shape, strides, offset }, x);
   return apply('pad', new Tensor(data, shape), [x], (g) => {
     let r = g;
     for (let d = 0; d < x.ndim; d++) if (before[d] !== 0 || shape[d] !== x.shape[d]) r = slice(r, d, before[d], before[d] + x.shape[d]);

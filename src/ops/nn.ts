@@ -3,6 +3,7 @@
 // recorded output), so backward is cheap and still differentiates again.
 
 import { apply } from '../autograd.js';
+import { HOST } from '../dispatch.js';
 import { DTypeError, IndexError, ShapeError, ValueError } from '../errors.js';
 import { fmtShape, normAxis } from '../shape.js';
 import { Tensor, arange } from '../tensor.js';
@@ -11,11 +12,12 @@ import { div, eq, exp, mul, sub, toDType, where } from './elementwise.js';
 import { reshape, unsqueeze } from './movement.js';
 import { logsumexp, max, sum } from './reduce.js';
 import { indexSelect } from './indexing.js';
+import { toDevice } from './device.js';
 import { assertTensor, requireFloat } from './util.js';
 
 /** A freshly computed value as a graph-free tensor, ready to be wrapped by apply(). */
 function fresh(t: Tensor): Tensor {
-  return new Tensor(t.data, t.shape, t.strides, t.offset);
+  return new Tensor(t.storage, t.shape, t.strides, t.offset);
 }
 
 /** exp(x) / Σ exp(x) along dim, computed stably (the max is subtracted first). */
@@ -56,7 +58,8 @@ export function dropout(x: Tensor, p = 0.5, training = true, generator?: Generat
   if (!training || p === 0) return x;
   requireFloat('dropout', x);
   if (p === 1) return mul(x, 0);
-  const keep = bernoulli(x.shape, 1 - p, { dtype: x.dtype, generator: generator ?? defaultGenerator });
+  // Drawn on the host (the generator is seeded JS), then moved to x's device.
+  const keep = toDevice(bernoulli(x.shape, 1 - p, { dtype: x.dtype, generator: generator ?? defaultGenerator }), x.device);
   return mul(x, mul(keep, 1 / (1 - p)));
 }
 
@@ -68,6 +71,9 @@ export interface EmbeddingOptions {
 function checkIndices(op: string, indices: Tensor, size: number, context: string): void {
   assertTensor(op, indices, 'indices');
   if (indices.dtype !== 'int32') throw new DTypeError(`${op}: indices must be an int32 tensor, got ${indices.dtype}`);
+  // A device's indices are not read back to check them (that would stall it); its kernels must
+  // not read out of bounds (WebGPU clamps).
+  if (indices.device !== HOST) return;
   const v = indices.toTypedArray();
   for (let i = 0; i < v.length; i++) {
     if (v[i] < 0 || v[i] >= size) throw new IndexError(`${op}: index ${v[i]} is out of range [0, ${size}) for ${context}`);
@@ -95,6 +101,7 @@ export function oneHot(indices: Tensor, numClasses = -1): Tensor {
   if (indices.dtype !== 'int32') throw new DTypeError(`oneHot: indices must be an int32 tensor, got ${indices.dtype}`);
   let n = numClasses;
   if (n === -1) {
+    if (indices.device !== HOST) throw new ValueError(`oneHot: pass numClasses for indices on device '${indices.device}' (inferring it would read them back)`);
     // PyTorch infers max + 1.
     const v = indices.toTypedArray();
     if (v.length === 0) throw new ValueError('oneHot: cannot infer the number of classes from an empty tensor; pass numClasses');
@@ -103,5 +110,5 @@ export function oneHot(indices: Tensor, numClasses = -1): Tensor {
   }
   if (!Number.isInteger(n) || n < 1) throw new ValueError(`oneHot: numClasses must be a positive integer (or -1 to infer), got ${numClasses}`);
   checkIndices('oneHot', indices, n, `numClasses ${n}`);
-  return toDType(eq(unsqueeze(indices, -1), arange(n, undefined, 1, { dtype: 'int32' })), 'float32');
+  return toDType(eq(unsqueeze(indices, -1), arange(n, undefined, 1, { dtype: 'int32', device: indices.device })), 'float32');
 }

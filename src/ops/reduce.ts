@@ -1,7 +1,7 @@
 // Reductions over any set of dims, with keepdim. Gradients broadcast back through expand.
 
 import { apply, expandTo } from '../autograd.js';
-import { kernels, type ReduceOp } from '../backend/backend.js';
+import { allocateOn, kernels, type ReduceOp } from '../dispatch.js';
 import { ValueError } from '../errors.js';
 import { normAxes, normAxis } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -17,7 +17,7 @@ function keptShape(shape: readonly number[], axes: readonly number[]): number[] 
 }
 
 function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean): Tensor {
-  const data = kernels().reduce(op, x, axes, x.dtype);
+  const data = kernels.reduce(op, x, axes, x.dtype);
   const shape = keepdim ? keptShape(x.shape, axes) : x.shape.filter((_, i) => !axes.includes(i));
   return new Tensor(data, shape);
 }
@@ -62,9 +62,9 @@ function extreme(op: 'max' | 'min', x: Tensor, dim: Dims | undefined, keepdim: b
 // zeros(shape) with g placed at idx along axis; differentiable in g.
 function scatterInto(g: Tensor, idx: Tensor, shape: readonly number[], axis: number, keepdim: boolean): Tensor {
   const gk = keepdim ? g : reshape(g, keptShape(shape, [axis]));
-  const data = kernels().scatterAdd(shape, axis, idx, gk, g.dtype);
+  const data = kernels.scatterAdd(shape, axis, idx, gk, g.dtype);
   return apply('scatterAdd', new Tensor(data, [...shape]), [gk], (gg) => {
-    const back = new Tensor(kernels().gather(gg, axis, idx), idx.shape);
+    const back = new Tensor(kernels.gather(gg, axis, idx), idx.shape);
     return [back];
   });
 }
@@ -77,13 +77,13 @@ function argReduce(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, 
   if (dim === undefined) {
     const flat = reshape(x, [-1]);
     if (flat.shape[0] === 0) throw new ValueError(`${op}: cannot take ${op} of an empty tensor`);
-    const r = new Tensor(kernels().argReduce(op, flat, 0), []);
+    const r = new Tensor(kernels.argReduce(op, flat, 0), []);
     return keepdim ? reshape(r, x.shape.map(() => 1)) : r;
   }
   const d = normAxis(op, dim, x.ndim);
   if (x.ndim > 0 && x.shape[d] === 0) throw new ValueError(`${op}: cannot reduce over dimension ${dim} of size 0`);
-  if (x.ndim === 0) return new Tensor(new Int32Array(1), []);
-  const r = new Tensor(kernels().argReduce(op, x, d), x.shape.filter((_, i) => i !== d));
+  if (x.ndim === 0) return new Tensor(allocateOn(x.device, 'int32', 1), []);
+  const r = new Tensor(kernels.argReduce(op, x, d), x.shape.filter((_, i) => i !== d));
   return keepdim ? reshape(r, keptShape(x.shape, [d])) : r;
 }
 

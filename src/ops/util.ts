@@ -1,6 +1,6 @@
 // Shared argument handling for ops: scalars to tensors, dtype promotion, broadcast views.
 
-import type { View } from '../backend/backend.js';
+import { storageOf, type Operand, type Storage, type View } from '../dispatch.js';
 import { isFloat, promote, type DType } from '../dtype.js';
 import { DTypeError, ShapeError } from '../errors.js';
 import { fmtShape, shapeEqual } from '../shape.js';
@@ -32,7 +32,7 @@ export function asTensor(op: string, x: TensorLike, dtype: DType): Tensor {
 }
 
 /** A kernel-facing view of t broadcast to shape (stride 0 where expanded); no autograd. */
-export function broadcastView(t: View, shape: readonly number[]): View {
+export function broadcastView(t: Operand, shape: readonly number[]): Operand {
   if (shapeEqual(t.shape, shape)) return t;
   const nd = shape.length;
   const strides = new Array<number>(nd).fill(0);
@@ -41,7 +41,12 @@ export function broadcastView(t: View, shape: readonly number[]): View {
     if (t.shape[i] === shape[j]) strides[j] = t.strides[i];
     else if (t.shape[i] !== 1) throw new ShapeError(`cannot broadcast ${fmtShape(t.shape)} to ${fmtShape(shape)}`);
   }
-  return { data: t.data, shape, strides, offset: t.offset };
+  return { data: storageOf(t), shape, strides, offset: t.offset };
+}
+
+/** A view on t's storage with other shape, strides and offset (for kernels; no autograd). */
+export function viewOn(t: Operand, shape: readonly number[], strides: readonly number[], offset: number): View<Storage> {
+  return { data: storageOf(t), shape, strides, offset };
 }
 
 export function requireFloat(op: string, t: Tensor): void {

@@ -1,10 +1,11 @@
 // Adam and AdamW: PyTorch 1.13's single-tensor update. They differ only in weight decay: Adam adds
-// λ·θ to the gradient (L2), AdamW shrinks θ by (1 − lr·λ) before the update (decoupled).
+// λ·θ to the gradient (L2), AdamW shrinks θ by (1 − lr·λ) before the update (decoupled). The update
+// is the backend's fused adamStep where it has one that takes the call, else the composite below.
 
 import { add, div, maximum, mul, neg, sqrt } from '../ops/elementwise.js';
 import { add_, copy_, mul_ } from '../ops/inplace.js';
 import { Tensor, zerosLike } from '../tensor.js';
-import { fused } from '../backend/fused.js';
+import { DECLINE, fused } from '../dispatch.js';
 import { Optimizer, addcdiv_, addcmul_, checkBetas, checkBoolean, checkNonNegative, type ParamGroup, type ParamsInput } from './optimizer.js';
 
 export interface AdamHyper {
@@ -25,19 +26,23 @@ const ADAM_DEFAULTS: AdamHyper = { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, wei
 /** The shared Adam update; `decoupled` selects AdamW's weight decay. */
 function adamUpdate(p: Tensor, grad: Tensor, s: AdamState, g: ParamGroup<AdamHyper>, decoupled: boolean): void {
   const [beta1, beta2] = g.betas;
-  const kernel = fused().adamStep;
   if (g.amsgrad) s.max_exp_avg_sq ??= zerosLike(p);
-  const parts = [p, s.exp_avg, s.exp_avg_sq, ...(g.amsgrad ? [s.max_exp_avg_sq!] : [])];
-  if (kernel && p.dtype !== 'int32' && grad.dtype === p.dtype && parts.every((t) => t.dtype === p.dtype && t.isContiguous())) {
-    // A strided gradient (e.g. one a user set by hand) is read once through a contiguous copy.
-    if (!grad.isContiguous()) grad = grad.contiguous();
-    // One pass instead of ~12 ops with their temporaries; same roundings as the composite below.
+  // A strided gradient (e.g. one a user set by hand) is read once through a contiguous copy.
+  const gc = grad.isContiguous() ? grad : grad.contiguous();
+  // One pass instead of ~12 ops with their temporaries; same roundings as the composite below.
+  const done = fused.adamStep(p, gc, s.exp_avg, s.exp_avg_sq, g.amsgrad ? s.max_exp_avg_sq! : null, {
+    lr: g.lr, beta1, beta2, eps: g.eps, weightDecay: g.weightDecay, decoupled, maximize: g.maximize, step: s.step + 1,
+  });
+  if (done !== DECLINE) {
     s.step += 1;
-    kernel(p, grad, s.exp_avg, s.exp_avg_sq, g.amsgrad ? s.max_exp_avg_sq! : null, {
-      lr: g.lr, beta1, beta2, eps: g.eps, weightDecay: g.weightDecay, decoupled, maximize: g.maximize, step: s.step,
-    });
     return;
   }
+  adamComposite(p, gc, s, g, decoupled);
+}
+
+/** Adam's update as ops, PyTorch 1.13's order of operations. */
+function adamComposite(p: Tensor, grad: Tensor, s: AdamState, g: ParamGroup<AdamHyper>, decoupled: boolean): void {
+  const [beta1, beta2] = g.betas;
   let gr = g.maximize ? neg(grad) : grad;
   s.step += 1;
   if (decoupled) mul_(p, 1 - g.lr * g.weightDecay);

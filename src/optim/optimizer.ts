@@ -55,7 +55,7 @@ export interface FlatOptimizerState {
 
 /** A contiguous copy with no graph; used for momentum buffers and state snapshots. */
 export function cloneTensor(t: Tensor, dtype = t.dtype): Tensor {
-  return copy_(zeros(t.shape, { dtype }), t.detach());
+  return copy_(zeros(t.shape, { dtype, device: t.device }), t.detach());
 }
 
 function describe(x: unknown): string {

@@ -1,11 +1,11 @@
 // SGD with momentum, dampening, Nesterov momentum, L2 weight decay and maximize: PyTorch 1.13's
-// single-tensor update, op for op.
+// single-tensor update, op for op; the backend's fused sgdStep where it has one that takes the call.
 
 import { add, mul, neg } from '../ops/elementwise.js';
 import { add_, mul_ } from '../ops/inplace.js';
 import { ValueError } from '../errors.js';
 import { zerosLike, type Tensor } from '../tensor.js';
-import { fused, type SgdStepHyper } from '../backend/fused.js';
+import { DECLINE, fused, type SgdStepHyper } from '../dispatch.js';
 import { Optimizer, checkBoolean, checkNonNegative, cloneTensor, type ParamGroup, type ParamsInput } from './optimizer.js';
 
 /** SGD's hyper-parameters: the fused step's (src/backend/fused.ts), one definition for both. */
@@ -39,15 +39,13 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
   }
 
   protected update(p: Tensor, grad: Tensor, s: SGDState, g: ParamGroup<SGDHyper>): void {
-    const kernel = fused().sgdStep;
     const useMom = g.momentum !== 0;
-    const buf = useMom ? s.momentum_buffer : undefined;
-    const parts = [p, grad, ...(buf ? [buf] : [])];
-    if (kernel && p.dtype !== 'int32' && parts.every((t) => t.dtype === p.dtype && t.isContiguous())) {
-      // One pass instead of up to 7 ops with their temporaries; same roundings as below.
-      const first = useMom && !buf;
-      if (first) s.momentum_buffer = zerosLike(p);
-      kernel(p, grad, useMom ? s.momentum_buffer! : null, first, g);
+    // One pass instead of up to 7 ops with their temporaries; same roundings as below. On the first
+    // momentum step the kernel fills a fresh buffer, kept only if it took the call.
+    const first = useMom && !s.momentum_buffer;
+    const buf = first ? zerosLike(p) : useMom ? s.momentum_buffer! : null;
+    if (fused.sgdStep(p, grad, buf, first, g) !== DECLINE) {
+      if (first) s.momentum_buffer = buf!;
       return;
     }
     let d = g.maximize ? neg(grad) : grad;

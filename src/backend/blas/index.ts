@@ -3,20 +3,23 @@
 // Registered everywhere; available only where libopenblas.so.0 and koffi load, and then preferred
 // over wasm (priority 20 > 10).
 
-import type { Kernels } from '../backend.js';
-import type { BackendWithFused } from '../fused.js';
+import { fallbackTo, fusedOver, type Backend, type Kernels } from '../backend.js';
 import { wasmBackend, wasmKernels } from '../wasm/index.js';
 import { blasConvFused } from './conv.js';
 import { blasLib, blasLoadError } from './lib.js';
 import { linear } from './linear.js';
 import { matmul } from './matmul.js';
 
-export const blasKernels = { ...wasmKernels, matmul } satisfies Kernels;
+/** sgemm/dgemm over wasm's kernels: products it declines (int32, mixed dtypes, beyond 32-bit sizes) run on wasm. */
+export const blasKernels: Kernels = fallbackTo({ matmul }, wasmKernels);
 
-export const blasBackend: BackendWithFused = {
+export const blasBackend: Backend = {
   name: 'blas',
+  device: 'cpu',
   priority: 20,
-  fused: { ...wasmBackend.fused, ...blasConvFused(blasKernels), linear },
+  // The convolutions over the composite of blas's own primitives (not wasm's fused ones: their
+  // products would not be sgemm's); linear has no fallback here, so the op composes it where it declines.
+  fused: fusedOver({ ...blasConvFused(blasKernels), linear }, wasmBackend.fused),
   available() {
     const lib = blasLib();
     if (!lib) return { ok: false, reason: blasLoadError() };

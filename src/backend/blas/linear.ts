@@ -1,13 +1,13 @@
 // The fused linear kernel (../fused.ts) on OpenBLAS: the output starts as the bias, one row per
 // sample, and one gemm (gemv for a single sample) adds x·Wᵀ into it with beta = 1, as PyTorch's
 // addmm does. Products the blas matmul would not take (int32, mixed dtypes, beyond 32-bit sizes)
-// are the composite: matmul then add, on the kernels this backend already has.
+// are declined: the op then composes matmul and add.
 
 import { allocate, type DType, type TypedArray } from '../../dtype.js';
-import type { View } from '../backend.js';
+import { DECLINE, type Decline, type View } from '../backend.js';
 import { wasmKernels } from '../wasm/index.js';
 import { blasLib, NO_TRANS, ROW_MAJOR, TRANS } from './lib.js';
-import { matmul, operand, sub, vectorProduct } from './matmul.js';
+import { operand, sub, vectorProduct } from './matmul.js';
 
 const INT_MAX = 2 ** 31 - 1;
 
@@ -15,18 +15,13 @@ const INT_MAX = 2 ** 31 - 1;
 const weightT = (w: View): View => ({ data: w.data, shape: [1, w.shape[1], w.shape[0]], strides: [0, w.strides[1], w.strides[0]], offset: w.offset });
 const as3 = (x: View): View => ({ data: x.data, shape: [1, ...x.shape], strides: [0, ...x.strides], offset: x.offset });
 
-export function linear(x: View, w: View, bias: View | null, outDtype: DType): TypedArray {
+export function linear(x: View, w: View, bias: View | null, outDtype: DType): TypedArray | Decline {
   const lib = blasLib();
   const [M, K] = x.shape;
   const N = w.shape[0];
   const f32 = outDtype === 'float32' && x.data instanceof Float32Array && w.data instanceof Float32Array;
   const f64 = outDtype === 'float64' && x.data instanceof Float64Array && w.data instanceof Float64Array;
-  if (!lib || !(f32 || f64) || Math.max(M, N, K) > INT_MAX || (bias && !(bias.data instanceof (f32 ? Float32Array : Float64Array)))) {
-    const y = matmul(as3(x), weightT(w), outDtype);
-    if (!bias) return y;
-    const rowBias: View = { data: bias.data, shape: [M, N], strides: [0, bias.strides[0]], offset: bias.offset };
-    return wasmKernels.binary('add', { data: y, shape: [M, N], strides: [N, 1], offset: 0 }, rowBias, [M, N], outDtype);
-  }
+  if (!lib || !(f32 || f64) || Math.max(M, N, K) > INT_MAX || (bias && !(bias.data instanceof (f32 ? Float32Array : Float64Array)))) return DECLINE;
   const out = allocate(outDtype, M * N);
   if (out.length === 0) return out;
   if (bias) {

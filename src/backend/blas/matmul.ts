@@ -3,10 +3,10 @@
 // of such (Trans), with the leading dimension taken from the view's strides; any other view is
 // made contiguous first (one matrix only when the batch is broadcast). Typed arrays go to the FFI
 // without a copy: a subarray points at each batch's first element. int32 products, mixed dtypes
-// sizes past 32-bit BLAS integers and batches of tiny products go to the wasm kernel.
+// sizes past 32-bit BLAS integers and batches of tiny products are declined (to the wasm kernel).
 
 import { allocate, type DType, type TypedArray } from '../../dtype.js';
-import type { View } from '../backend.js';
+import { DECLINE, type Decline, type View } from '../backend.js';
 import { wasmKernels } from '../wasm/index.js';
 import { blasLib, NO_TRANS, ROW_MAJOR, TRANS, type Gemm, type Gemv } from './lib.js';
 
@@ -57,15 +57,14 @@ export function operand(v: View, dtype: DType): Operand {
   return { data: wasmKernels.copy(v, dtype), base: 0, batchStride: rows * cols, trans: false, ld };
 }
 
-export function matmul(a: View, b: View, outDtype: DType): TypedArray {
+export function matmul(a: View, b: View, outDtype: DType): TypedArray | Decline {
   const lib = blasLib();
   const f32 = outDtype === 'float32' && a.data instanceof Float32Array && b.data instanceof Float32Array;
   const f64 = outDtype === 'float64' && a.data instanceof Float64Array && b.data instanceof Float64Array;
   const [B, M, K] = a.shape;
   const N = b.shape[2];
-  if (!lib || !(f32 || f64) || Math.max(M, N, K) > INT_MAX || (B > 1 && M * N * K < SMALL_MACS)) {
-    return wasmKernels.matmul(a, b, outDtype);
-  }
+  // Small batched products are declined: wasm's loop beats a BLAS call per matrix there.
+  if (!lib || !(f32 || f64) || Math.max(M, N, K) > INT_MAX || (B > 1 && M * N * K < SMALL_MACS)) return DECLINE;
   const out = allocate(outDtype, B * M * N);
   if (out.length === 0) return out;
   if (K === 0) return out; // a sum over nothing: zeros, which allocate() already gave

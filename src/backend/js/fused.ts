@@ -1,9 +1,10 @@
 // Fused reference kernels. For float32 storage every intermediate is rounded to float32 with
 // Math.fround, mirroring the composite op-by-op path (each op's output is a float32 tensor).
 
-import { convOutSize, type Conv2dGeometry, type View } from '../backend.js';
+import { convOutSize, DECLINE, type Conv2dGeometry, type Decline, type MayDecline, type View } from '../backend.js';
 import { allocate, type TypedArray } from '../../dtype.js';
 import type { AdamStepHyper, CoreFused, SgdStepHyper } from '../fused.js';
+import { isContiguous } from './strided.js';
 
 // Why the loops come in pairs: calling Math.fround through a variable (`r = f32 ? Math.fround :
 // identity`) made V8's optimised loops 5-10x slower after a re-optimisation; a direct
@@ -18,7 +19,23 @@ interface AdamScalars {
 
 type Arr = TypedArray;
 
-function adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpAvgSq: View | null, h: AdamStepHyper): void {
+/**
+ * The optimiser steps' contract: float operands of one dtype, contiguous, of one size (the loops
+ * walk them as flat arrays in place). The step declines anything else, and the optimiser runs its
+ * composite update.
+ */
+function stepOperands(views: (View | null)[]): boolean {
+  const p = views[0]!;
+  if (p.data instanceof Int32Array) return false;
+  const n = p.shape.reduce((a, b) => a * b, 1);
+  for (const v of views) {
+    if (v && (v.data.constructor !== p.data.constructor || v.shape.reduce((a, b) => a * b, 1) !== n || !isContiguous(v))) return false;
+  }
+  return true;
+}
+
+function adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpAvgSq: View | null, h: AdamStepHyper): void | Decline {
+  if (!stepOperands([param, grad, expAvg, expAvgSq, maxExpAvgSq])) return DECLINE;
   const n = param.shape.reduce((a, b) => a * b, 1);
   const f32 = param.data instanceof Float32Array;
   const r: (x: number) => number = f32 ? Math.fround : (x) => x;
@@ -144,7 +161,8 @@ interface SgdScalars {
   maximize: boolean; nesterov: boolean; useWd: boolean; useMom: boolean; first: boolean;
 }
 
-function sgdStep(param: View, grad: View, momentumBuffer: View | null, first: boolean, h: SgdStepHyper): void {
+function sgdStep(param: View, grad: View, momentumBuffer: View | null, first: boolean, h: SgdStepHyper): void | Decline {
+  if (!stepOperands([param, grad, h.momentum !== 0 ? momentumBuffer : null])) return DECLINE;
   const n = param.shape.reduce((x, y) => x * y, 1);
   const f32 = param.data instanceof Float32Array;
   const r: (x: number) => number = f32 ? Math.fround : (x) => x;
@@ -191,4 +209,11 @@ function sgdLoop64(p: Arr, po: number, g: Arr, go: number, b: Arr, bo: number, n
   }
 }
 
-export const jsFused: CoreFused = { adamStep, maxPool2d, maxPool2dBackward, sgdStep };
+/** The reference fused kernels: pooling takes any float view; the optimiser steps decline what
+ *  their flat loops cannot walk (see stepOperands). */
+export const jsFused: JsFused = { adamStep, maxPool2d, maxPool2dBackward, sgdStep };
+
+export type JsFused = Pick<CoreFused, 'maxPool2d' | 'maxPool2dBackward'> & {
+  adamStep: MayDecline<CoreFused['adamStep']>;
+  sgdStep: MayDecline<CoreFused['sgdStep']>;
+};

@@ -7,7 +7,6 @@ import { isContiguous, offsets, sizeOf, viewOffsets } from './strided.js';
 import { matmul } from './matmul.js';
 import { forEachRun2 } from './loops.js';
 import { jsFused } from './fused.js';
-import type { BackendWithFused } from '../fused.js';
 import { luFactor, luSolve } from './linalg.js';
 
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
@@ -122,7 +121,9 @@ function where(c: View, a: View, b: View, shape: readonly number[], outDtype: DT
   const co = offsets(shape, c.strides, c.offset);
   const ao = offsets(shape, a.strides, a.offset);
   const bo = offsets(shape, b.strides, b.offset);
-  for (let i = 0; i < n; i++) out[i] = c.data[co[i]] !== 0 ? a.data[ao[i]] : b.data[bo[i]];
+  // Loads hoisted: a tensor's .data is an accessor.
+  const cd = c.data, ad = a.data, bd = b.data;
+  for (let i = 0; i < n; i++) out[i] = cd[co[i]] !== 0 ? ad[ao[i]] : bd[bo[i]];
   return out;
 }
 
@@ -135,8 +136,9 @@ function copy(x: View, outDtype: DType): TypedArray {
     return out;
   }
   const off = viewOffsets(x);
-  if (toInt) for (let i = 0; i < n; i++) out[i] = Math.trunc(x.data[off[i]]);
-  else for (let i = 0; i < n; i++) out[i] = x.data[off[i]];
+  const d = x.data;
+  if (toInt) for (let i = 0; i < n; i++) out[i] = Math.trunc(d[off[i]]);
+  else for (let i = 0; i < n; i++) out[i] = d[off[i]];
   return out;
 }
 
@@ -148,7 +150,8 @@ function assign(dst: View, src: View): void {
   }
   const d = viewOffsets(dst);
   const s = offsets(dst.shape, src.strides, src.offset);
-  for (let i = 0; i < n; i++) dst.data[d[i]] = src.data[s[i]];
+  const dd = dst.data, sd = src.data;
+  for (let i = 0; i < n; i++) dd[d[i]] = sd[s[i]];
 }
 
 function reduce(op: ReduceOp, x: View, axes: readonly number[], outDtype: DType): TypedArray {
@@ -228,7 +231,8 @@ function gather(x: View, axis: number, index: View): TypedArray {
   // Position in x for every index element, with the gathered axis contribution replaced.
   const xo = offsets(index.shape, x.strides.map((s, i) => (i === axis ? 0 : s)), x.offset);
   const st = x.strides[axis];
-  for (let i = 0; i < n; i++) out[i] = x.data[xo[i] + index.data[io[i]] * st];
+  const xd = x.data, id = index.data;
+  for (let i = 0; i < n; i++) out[i] = xd[xo[i] + id[io[i]] * st];
   return out;
 }
 
@@ -240,7 +244,8 @@ function scatterAdd(shape: readonly number[], axis: number, index: View, src: Vi
   const so = offsets(index.shape, src.strides, src.offset);
   const oo = offsets(index.shape, strides.map((s, i) => (i === axis ? 0 : s)), 0);
   const st = strides[axis];
-  for (let i = 0; i < n; i++) out[oo[i] + index.data[io[i]] * st] += src.data[so[i]];
+  const id = index.data, sd = src.data;
+  for (let i = 0; i < n; i++) out[oo[i] + id[io[i]] * st] += sd[so[i]];
   return out;
 }
 
@@ -326,8 +331,9 @@ export const jsKernels = {
   luFactor, luSolve,
 } satisfies Kernels;
 
-export const jsBackend: BackendWithFused = {
+export const jsBackend: Backend = {
   name: 'js',
+  device: 'cpu',
   fused: jsFused,
   available: () => ({ ok: true, reason: 'pure TypeScript reference kernels, always available' }),
   kernels: jsKernels,

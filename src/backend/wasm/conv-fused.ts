@@ -7,7 +7,7 @@
 
 import type { TypedArray } from '../../dtype.js';
 import type { ConvFusedKernels, ConvGradWant, ConvGrads } from '../fused.js';
-import type { Conv2dGeometry, Kernels, View } from '../backend.js';
+import { DECLINE, fallbackTo, type Conv2dGeometry, type Decline, type Kernels, type View } from '../backend.js';
 import { compositeConv, convDims, type ConvDims } from '../conv-composite.js';
 import { batchSplit } from './conv.js';
 import { JOB_COL2IM, JOB_IM2COL, type Job } from './jobs.js';
@@ -120,49 +120,52 @@ export const nonEmpty = (d: ConvDims) => d.N > 0 && d.O > 0 && d.K > 0 && d.L > 
 
 const heapMat = (ptr: number, sr: number, sc: number): HeapMatrix => ({ ptr, sb: 0, sr, sc });
 
+/** The fused conv kernels on wasm, over the composite of `k`'s primitives for what they decline
+ *  (other dtypes, empty sizes, scratch that does not fit). */
 export function wasmConvFused(k: Kernels): ConvFusedKernels {
-  const composite = compositeConv(k);
-  return {
-    conv2d(x, weight, bias, g, relu = false): TypedArray {
-      const rt = wasmRuntime();
-      const d = convDims(x.shape, weight.shape[0], g);
-      if (!rt || !f32(x) || !f32(weight) || !f32(bias) || !nonEmpty(d)) return composite.conv2d(x, weight, bias, g, relu);
-      const NL = d.N * d.L, outSize = d.N * d.O * d.L;
-      const plan = gemmPlan(rt, 1, d.O, NL, d.K);
-      const sx = spanOf(x), sw = spanOf(weight), b = biasArray(bias);
-      const r = rt.scratch([sx.count * 4, sw.count * 4, d.O * 4, d.K * NL * 4, d.O * NL * 4, outSize * 4, ...plan.sizes]);
-      if (!r) return composite.conv2d(x, weight, bias, g, relu);
-      const [, , pb, pcols, pprod, pout] = r;
-      const [xs, ws] = stage(rt, [sx, sw], r);
-      if (b) rt.f32().set(b, pb >> 2);
-      im2colInto(rt, xs, d, g, pcols);
-      plan.run(r.slice(6), heapMat(ws.ptr, ws.strides[0], ws.strides[1]), heapMat(pcols, NL, 1), pprod);
-      productToOutput(rt, pprod, d, b ? pb : 0, pout, relu);
-      return rt.f32().slice(pout >> 2, (pout >> 2) + outSize);
-    },
-    conv2dBackward(x, grad, weight, mask, g, want): ConvGrads {
-      const rt = wasmRuntime();
-      const d = convDims(x.shape, weight.shape[0], g);
-      if (!rt || !f32(x) || !f32(grad) || !f32(weight) || !f32(mask) || !nonEmpty(d)) return composite.conv2dBackward(x, grad, weight, mask, g, want);
-      const NL = d.N * d.L;
-      const planX = want.input ? gemmPlan(rt, 1, d.K, NL, d.O) : null;
-      const planW = want.weight ? gemmPlan(rt, 1, d.O, d.K, NL) : null;
-      const nx = planX ? planX.sizes.length : 0;
-      const s = backwardScratch(rt, x, grad, weight, mask, d, want, [...(planX?.sizes ?? []), ...(planW?.sizes ?? [])]);
-      if (!s) return composite.conv2dBackward(x, grad, weight, mask, g, want);
-      const heap = () => rt.f32();
-      let input: TypedArray | null = null, dw: TypedArray | null = null;
-      if (planX && s.weight) {
-        planX.run(s.extra.slice(0, nx), heapMat(s.weight.ptr, s.weight.strides[1], s.weight.strides[0]), heapMat(s.rows, NL, 1), s.cols);
-        col2imInto(rt, s.cols, d, g, s.dx);
-        input = heap().slice(s.dx >> 2, (s.dx >> 2) + d.N * d.C * d.H * d.W);
-      }
-      if (planW && s.x) {
-        im2colInto(rt, s.x, d, g, s.cols);
-        planW.run(s.extra.slice(nx), heapMat(s.rows, NL, 1), heapMat(s.cols, 1, NL), s.dw);
-        dw = heap().slice(s.dw >> 2, (s.dw >> 2) + d.O * d.K);
-      }
-      return { input, weight: dw, bias: want.bias ? heap().slice(s.sums >> 2, (s.sums >> 2) + d.O) : null };
-    },
-  };
+  return fallbackTo(wasmConvOwn, compositeConv(k));
 }
+
+const wasmConvOwn = {
+  conv2d(x: View, weight: View, bias: View | null, g: Conv2dGeometry, relu = false): TypedArray | Decline {
+    const rt = wasmRuntime();
+    const d = convDims(x.shape, weight.shape[0], g);
+    if (!rt || !f32(x) || !f32(weight) || !f32(bias) || !nonEmpty(d)) return DECLINE;
+    const NL = d.N * d.L, outSize = d.N * d.O * d.L;
+    const plan = gemmPlan(rt, 1, d.O, NL, d.K);
+    const sx = spanOf(x), sw = spanOf(weight), b = biasArray(bias);
+    const r = rt.scratch([sx.count * 4, sw.count * 4, d.O * 4, d.K * NL * 4, d.O * NL * 4, outSize * 4, ...plan.sizes]);
+    if (!r) return DECLINE;
+    const [, , pb, pcols, pprod, pout] = r;
+    const [xs, ws] = stage(rt, [sx, sw], r);
+    if (b) rt.f32().set(b, pb >> 2);
+    im2colInto(rt, xs, d, g, pcols);
+    plan.run(r.slice(6), heapMat(ws.ptr, ws.strides[0], ws.strides[1]), heapMat(pcols, NL, 1), pprod);
+    productToOutput(rt, pprod, d, b ? pb : 0, pout, relu);
+    return rt.f32().slice(pout >> 2, (pout >> 2) + outSize);
+  },
+  conv2dBackward(x: View, grad: View, weight: View, mask: View | null, g: Conv2dGeometry, want: ConvGradWant): ConvGrads | Decline {
+    const rt = wasmRuntime();
+    const d = convDims(x.shape, weight.shape[0], g);
+    if (!rt || !f32(x) || !f32(grad) || !f32(weight) || !f32(mask) || !nonEmpty(d)) return DECLINE;
+    const NL = d.N * d.L;
+    const planX = want.input ? gemmPlan(rt, 1, d.K, NL, d.O) : null;
+    const planW = want.weight ? gemmPlan(rt, 1, d.O, d.K, NL) : null;
+    const nx = planX ? planX.sizes.length : 0;
+    const s = backwardScratch(rt, x, grad, weight, mask, d, want, [...(planX?.sizes ?? []), ...(planW?.sizes ?? [])]);
+    if (!s) return DECLINE;
+    const heap = () => rt.f32();
+    let input: TypedArray | null = null, dw: TypedArray | null = null;
+    if (planX && s.weight) {
+      planX.run(s.extra.slice(0, nx), heapMat(s.weight.ptr, s.weight.strides[1], s.weight.strides[0]), heapMat(s.rows, NL, 1), s.cols);
+      col2imInto(rt, s.cols, d, g, s.dx);
+      input = heap().slice(s.dx >> 2, (s.dx >> 2) + d.N * d.C * d.H * d.W);
+    }
+    if (planW && s.x) {
+      im2colInto(rt, s.x, d, g, s.cols);
+      planW.run(s.extra.slice(nx), heapMat(s.rows, NL, 1), heapMat(s.cols, 1, NL), s.dw);
+      dw = heap().slice(s.dw >> 2, (s.dw >> 2) + d.O * d.K);
+    }
+    return { input, weight: dw, bias: want.bias ? heap().slice(s.sums >> 2, (s.sums >> 2) + d.O) : null };
+  },
+};

@@ -1,8 +1,8 @@
 // float32 im2col / col2im on the wasm kernels (assembly/conv.as), split over the batch across the
-// worker pool when large; other dtypes use the reference kernels.
+// worker pool when large; other dtypes are declined (to the reference kernels).
 
 import type { TypedArray } from '../../dtype.js';
-import type { Conv2dGeometry, View } from '../backend.js';
+import { DECLINE, type Conv2dGeometry, type Decline, type View } from '../backend.js';
 import { convOutSize, jsKernels } from '../js/index.js';
 import { isContiguous } from '../js/strided.js';
 import { JOB_COL2IM, JOB_IM2COL, type Job } from './jobs.js';
@@ -25,9 +25,9 @@ export function batchSplit(rt: WasmRuntime, N: number, elements: number): [numbe
   return out;
 }
 
-export function im2col(x: View, g: Conv2dGeometry, padValue: number, batchInner = false): TypedArray {
+export function im2col(x: View, g: Conv2dGeometry, padValue: number, batchInner = false): TypedArray | Decline {
   const rt = wasmRuntime();
-  if (!rt || !(x.data instanceof Float32Array)) return jsKernels.im2col(x, g, padValue, batchInner);
+  if (!rt || !(x.data instanceof Float32Array)) return DECLINE;
   const [N, C, H, W] = x.shape;
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
   const OH = convOutSize(H, kh, sh, ph, dh), OW = convOutSize(W, kw, sw, pw, dw);
@@ -35,7 +35,7 @@ export function im2col(x: View, g: Conv2dGeometry, padValue: number, batchInner 
   if (size === 0) return new Float32Array(size);
   const sx = spanOf(x);
   const r = rt.scratch([sx.count * 4, size * 4]);
-  if (!r) return jsKernels.im2col(x, g, padValue, batchInner);
+  if (!r) return DECLINE;
   const [px, po] = r;
   const heap = rt.f32();
   writeSpan(heap, sx, px);
@@ -46,9 +46,9 @@ export function im2col(x: View, g: Conv2dGeometry, padValue: number, batchInner 
   return heap.slice(po >> 2, (po >> 2) + size);
 }
 
-export function col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number], batchInner = false): TypedArray {
+export function col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, number, number, number], batchInner = false): TypedArray | Decline {
   const rt = wasmRuntime();
-  if (!rt || !(cols.data instanceof Float32Array)) return jsKernels.col2im(cols, g, inputShape, batchInner);
+  if (!rt || !(cols.data instanceof Float32Array)) return DECLINE;
   const [N, C, H, W] = inputShape;
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
   const OH = convOutSize(H, kh, sh, ph, dh), OW = convOutSize(W, kw, sw, pw, dw);
@@ -60,7 +60,7 @@ export function col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [numb
     ? (cols.data as Float32Array).subarray(cols.offset, cols.offset + colSize)
     : (jsKernels.copy(cols, 'float32') as Float32Array);
   const r = rt.scratch([colSize * 4, size * 4]);
-  if (!r) return jsKernels.col2im(cols, g, inputShape, batchInner);
+  if (!r) return DECLINE;
   const [pc, po] = r;
   const heap = rt.f32();
   heap.set(src, pc >> 2);

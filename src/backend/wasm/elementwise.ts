@@ -1,14 +1,13 @@
 // float32 elementwise kernels on wasm SIMD (assembly/elementwise.as): binary ops (pow aside),
 // neg/abs/sqrt/relu/sign/floor/ceil, where, strided copy and strided assign. Each call stages its
 // operands' spans into wasm memory (stage.ts), passes the collapsed shape and strides through a
-// small i32 area, runs one export and slices the result out. Everything else falls back to the
-// js reference: other dtypes, pow and the transcendental unaries (they need Math.*'s accuracy),
+// small i32 area, runs one export and slices the result out. Everything else is declined (the
+// backend's table falls back to the js reference, index.ts): other dtypes, pow and the transcendental unaries (they need Math.*'s accuracy),
 // more than MAX_RANK dims after collapsing, sparse int32 views, and calls under MIN_ELEMENTS,
 // where staging costs more than the loop it replaces.
 
 import type { DType, TypedArray } from '../../dtype.js';
-import type { BinaryOp, UnaryOp, View } from '../backend.js';
-import { jsKernels } from '../js/index.js';
+import { DECLINE, type BinaryOp, type Decline, type UnaryOp, type View } from '../backend.js';
 import { collapse } from '../js/loops.js';
 import { isContiguous, sizeOf } from '../js/strided.js';
 import { localRuntime, type WasmRuntime } from './module.js';
@@ -104,7 +103,7 @@ function densify(rt: WasmRuntime, meta: number, shape: readonly number[], op: Op
   return { ptr: dense, strides: contiguousStrides(shape) };
 }
 
-export function binary(op: BinaryOp, a: View, b: View, shape: readonly number[], outDtype: DType): TypedArray {
+export function binary(op: BinaryOp, a: View, b: View, shape: readonly number[], outDtype: DType): TypedArray | Decline {
   const code = BINARY_CODE[op];
   const n = sizeOf(shape);
   const int = outDtype === 'int32';
@@ -113,13 +112,13 @@ export function binary(op: BinaryOp, a: View, b: View, shape: readonly number[],
   const types = (isF32(a) || isI32(a)) && (isF32(b) || isI32(b)) && (isF32(a) || isF32(b));
   const sa = rt && types ? spanFor(a) : null, sb = sa ? spanFor(b) : null;
   const c = sb ? collapse(shape, [sa!.strides, sb.strides]) : null;
-  if (!rt || !c || c.shape.length > MAX_RANK) return jsKernels.binary(op, a, b, shape, outDtype);
+  if (!rt || !c || c.shape.length > MAX_RANK) return DECLINE;
   const nd = c.shape.length;
   const [ta, tb] = c.strides;
   const r = rt.scratch([META_BYTES, sa!.count * 4, sb!.count * 4, n * 4, runUnit(ta[nd - 1]) ? 0 : n * 4, runUnit(tb[nd - 1]) ? 0 : n * 4]);
-  if (!r) return jsKernels.binary(op, a, b, shape, outDtype);
+  if (!r) return DECLINE;
   const [meta, pa, pb, po, da, db] = r;
-  if (!put(rt, sa!, pa) || !put(rt, sb!, pb)) return jsKernels.binary(op, a, b, shape, outDtype);
+  if (!put(rt, sa!, pa) || !put(rt, sb!, pb)) return DECLINE;
   const oa = densify(rt, meta, c.shape, { ptr: pa + sa!.origin * 4, strides: ta }, da);
   const ob = densify(rt, meta, c.shape, { ptr: pb + sb!.origin * 4, strides: tb }, db);
   writeMeta(rt, meta, c.shape, [oa.strides, ob.strides]);
@@ -127,13 +126,13 @@ export function binary(op: BinaryOp, a: View, b: View, shape: readonly number[],
   return int ? heapI32(rt).slice(po >> 2, (po >> 2) + n) : rt.f32().slice(po >> 2, (po >> 2) + n);
 }
 
-export function unary(op: UnaryOp, x: View, outDtype: DType): TypedArray {
+export function unary(op: UnaryOp, x: View, outDtype: DType): TypedArray | Decline {
   const code = UNARY_CODE[op];
   const n = sizeOf(x.shape);
   const rt = code !== undefined && outDtype === 'float32' && isF32(x) ? runtimeFor(n) : null;
-  if (!rt) return jsKernels.unary(op, x, outDtype);
+  if (!rt) return DECLINE;
   const out = copyInto(rt, x, n);
-  if (out === null) return jsKernels.unary(op, x, outDtype);
+  if (out === null) return DECLINE;
   ex(rt).ew_unary(code!, out, out, n);
   return rt.f32().slice(out >> 2, (out >> 2) + n);
 }
@@ -158,37 +157,37 @@ function copyInto(rt: WasmRuntime, x: View, n: number): number | null {
   return po;
 }
 
-export function copy(x: View, outDtype: DType): TypedArray {
+export function copy(x: View, outDtype: DType): TypedArray | Decline {
   const n = sizeOf(x.shape);
   // A contiguous source is one TypedArray.set in js already (int32 → float32 included).
   const worth = outDtype === 'float32' && (isI32(x) || isF32(x)) && !isContiguous(x);
   const rt = worth ? runtimeFor(n) : null;
   const out = rt ? copyInto(rt, x, n) : null;
-  if (out === null) return jsKernels.copy(x, outDtype);
+  if (out === null) return DECLINE;
   return rt!.f32().slice(out >> 2, (out >> 2) + n);
 }
 
-export function where(cond: View, a: View, b: View, shape: readonly number[], outDtype: DType): TypedArray {
+export function where(cond: View, a: View, b: View, shape: readonly number[], outDtype: DType): TypedArray | Decline {
   const n = sizeOf(shape);
   const ok = outDtype === 'float32' && (isF32(cond) || isI32(cond)) && (isF32(a) || isI32(a)) && (isF32(b) || isI32(b));
   const rt = ok ? runtimeFor(n) : null;
   const sc = rt ? spanFor(cond) : null, sa = sc ? spanFor(a) : null, sb = sa ? spanFor(b) : null;
   const c = sb ? collapse(shape, [sc!.strides, sa!.strides, sb.strides]) : null;
-  if (!rt || !c || c.shape.length > MAX_RANK) return jsKernels.where(cond, a, b, shape, outDtype);
+  if (!rt || !c || c.shape.length > MAX_RANK) return DECLINE;
   const r = rt.scratch([META_BYTES, sc!.count * 4, sa!.count * 4, sb!.count * 4, n * 4]);
-  if (!r) return jsKernels.where(cond, a, b, shape, outDtype);
+  if (!r) return DECLINE;
   const [meta, pc, pa, pb, po] = r;
   // The condition keeps its bits (int32 is tested as int32); a and b become float32.
   const cs = (sc!.src as Float32Array | Int32Array).subarray(sc!.lo, sc!.lo + sc!.count);
   if (cs instanceof Int32Array) heapI32(rt).set(cs, pc >> 2);
   else rt.f32().set(cs, pc >> 2);
-  if (!put(rt, sa!, pa) || !put(rt, sb!, pb)) return jsKernels.where(cond, a, b, shape, outDtype);
+  if (!put(rt, sa!, pa) || !put(rt, sb!, pb)) return DECLINE;
   writeMeta(rt, meta, c.shape, c.strides);
   ex(rt).ew_where(c.shape.length, meta, pc + sc!.origin * 4, isI32(cond) ? 1 : 0, pa + sa!.origin * 4, pb + sb!.origin * 4, po);
   return rt.f32().slice(po >> 2, (po >> 2) + n);
 }
 
-export function assign(dst: View, src: View): void {
+export function assign(dst: View, src: View): void | Decline {
   const n = sizeOf(dst.shape);
   // Contiguous into contiguous is one TypedArray.set in js; aliasing views keep js's order.
   const worth = isF32(dst) && isF32(src) && dst.data !== src.data && !(isContiguous(dst) && isContiguous(src));
@@ -196,9 +195,9 @@ export function assign(dst: View, src: View): void {
   const sd = rt ? spanOf(dst) : null, ss = sd ? spanOf(src) : null;
   // dst's span must be its own array (not a densified copy) to be written back.
   const c = ss && sd!.src === dst.data ? collapse(dst.shape, [sd!.strides, ss.strides]) : null;
-  if (!rt || !c || c.shape.length > MAX_RANK) return jsKernels.assign(dst, src);
+  if (!rt || !c || c.shape.length > MAX_RANK) return DECLINE;
   const r = rt.scratch([META_BYTES, sd!.count * 4, ss!.count * 4]);
-  if (!r) return jsKernels.assign(dst, src);
+  if (!r) return DECLINE;
   const [meta, pd, ps] = r;
   put(rt, sd!, pd);
   put(rt, ss!, ps);

@@ -1,12 +1,12 @@
 // The fused kernels (../fused.ts) for float32 on the wasm kernels in assembly/fused.as: the
 // operands are staged into scratch memory, the kernel runs, and the results are copied back (in
 // place, chunk by chunk, for the optimiser steps). Other dtypes, strided optimiser operands, tiny
-// parameters and anything that does not fit in scratch go to the js reference kernels, which give
-// the same bits.
+// parameters and anything that does not fit in scratch are declined, to the js reference kernels
+// (index.ts's table), which give the same bits.
 
 import type { TypedArray } from '../../dtype.js';
-import { convOutSize, type Conv2dGeometry, type View } from '../backend.js';
-import type { AdamStepHyper, CoreFused, SgdStepHyper } from '../fused.js';
+import { convOutSize, DECLINE, fallbackTo, type Conv2dGeometry, type Decline, type View } from '../backend.js';
+import type { AdamStepHyper, SgdStepHyper } from '../fused.js';
 import { jsFused } from '../js/fused.js';
 import { isContiguous } from '../js/strided.js';
 import { localRuntime, type WasmRuntime } from './module.js';
@@ -68,12 +68,12 @@ function chunked(heap: Float32Array, views: (View | null)[], out: (View | null)[
   }
 }
 
-function adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpAvgSq: View | null, h: AdamStepHyper): void {
+function adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpAvgSq: View | null, h: AdamStepHyper): void | Decline {
   const rt = localRuntime();
   const n = numel(param);
   const views = [param, grad, expAvg, expAvgSq, maxExpAvgSq];
   const r = rt && stepOperands(views, n) ? rt.scratch(views.map((v) => (v ? Math.min(n, STEP_CHUNK) * 4 : 0))) : null;
-  if (!rt || !r) return jsFused.adamStep(param, grad, expAvg, expAvgSq, maxExpAvgSq, h);
+  if (!rt || !r) return DECLINE;
   // The scalars exactly as the reference rounds them.
   const f = Math.fround, { lr, beta1: b1, beta2: b2 } = h;
   const flags = (h.maximize ? 1 : 0) | (h.decoupled ? 2 : 0) | (h.weightDecay !== 0 ? 4 : 0) | (maxExpAvgSq ? 8 : 0);
@@ -84,13 +84,13 @@ function adamStep(param: View, grad: View, expAvg: View, expAvgSq: View, maxExpA
     k.fu_adam(r[0], r[1], r[2], r[3], r[4], len, fb1, fb2, eps, wd, bc2, negStep, decay, c1, c2, flags));
 }
 
-function sgdStep(param: View, grad: View, momentumBuffer: View | null, first: boolean, h: SgdStepHyper): void {
+function sgdStep(param: View, grad: View, momentumBuffer: View | null, first: boolean, h: SgdStepHyper): void | Decline {
   const rt = localRuntime();
   const n = numel(param);
   const useMom = h.momentum !== 0;
   const views = [param, grad, useMom ? momentumBuffer : null];
   const r = rt && (!useMom || momentumBuffer) && stepOperands(views, n) ? rt.scratch(views.map((v) => (v ? Math.min(n, STEP_CHUNK) * 4 : 0))) : null;
-  if (!rt || !r) return jsFused.sgdStep(param, grad, momentumBuffer, first, h);
+  if (!rt || !r) return DECLINE;
   const f = Math.fround;
   const flags = (h.maximize ? 1 : 0) | (h.weightDecay !== 0 ? 2 : 0) | (useMom ? 4 : 0) | (first ? 8 : 0) | (h.nesterov ? 16 : 0);
   const wd = f(h.weightDecay), mom = f(h.momentum), damp1 = f(1 - h.dampening), negLr = f(-h.lr);
@@ -100,9 +100,9 @@ function sgdStep(param: View, grad: View, momentumBuffer: View | null, first: bo
     k.fu_sgd(r[0], r[1], r[2], len, wd, mom, damp1, negLr, flags));
 }
 
-function maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32Array } {
+function maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32Array } | Decline {
   const rt = localRuntime();
-  if (!rt || !(x.data instanceof Float32Array)) return jsFused.maxPool2d(x, g);
+  if (!rt || !(x.data instanceof Float32Array)) return DECLINE;
   const [N, C, H, W] = x.shape;
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
   const OH = convOutSize(H, kh, sh, ph, dh), OW = convOutSize(W, kw, sw, pw, dw);
@@ -110,7 +110,7 @@ function maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32
   if (size === 0) return { out: new Float32Array(0), argmax: new Int32Array(0) };
   const sx = spanOf(x);
   const r = rt.scratch([sx.count * 4, size * 4, size * 4]);
-  if (!r) return jsFused.maxPool2d(x, g);
+  if (!r) return DECLINE;
   const [px, po, pa] = r;
   const heap = rt.f32();
   writeSpan(heap, sx, px);
@@ -121,16 +121,16 @@ function maxPool2d(x: View, g: Conv2dGeometry): { out: TypedArray; argmax: Int32
   return { out, argmax };
 }
 
-function maxPool2dBackward(grad: View, argmax: Int32Array, inputShape: readonly [number, number, number, number]): TypedArray {
+function maxPool2dBackward(grad: View, argmax: Int32Array, inputShape: readonly [number, number, number, number]): TypedArray | Decline {
   const rt = localRuntime();
-  if (!rt || !(grad.data instanceof Float32Array)) return jsFused.maxPool2dBackward(grad, argmax, inputShape);
+  if (!rt || !(grad.data instanceof Float32Array)) return DECLINE;
   const [N, C, H, W] = inputShape;
   const [, , OH, OW] = grad.shape;
   const size = N * C * H * W, gsize = N * C * OH * OW;
   if (size === 0 || gsize === 0) return new Float32Array(size);
   const sg = spanOf(grad);
   const r = rt.scratch([sg.count * 4, gsize * 4, size * 4]);
-  if (!r) return jsFused.maxPool2dBackward(grad, argmax, inputShape);
+  if (!r) return DECLINE;
   const [pg, pa, po] = r;
   const heap = rt.f32();
   writeSpan(heap, sg, pg);
@@ -140,4 +140,5 @@ function maxPool2dBackward(grad: View, argmax: Int32Array, inputShape: readonly 
   return heap.slice(po >> 2, (po >> 2) + size);
 }
 
-export const wasmFused: CoreFused = { adamStep, maxPool2d, maxPool2dBackward, sgdStep };
+/** The wasm fused kernels over the js reference ones: what these decline, js runs. */
+export const wasmFused = fallbackTo({ adamStep, maxPool2d, maxPool2dBackward, sgdStep }, jsFused);

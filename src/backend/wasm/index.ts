@@ -1,10 +1,10 @@
 // The wasm backend: SIMD kernels compiled from AssemblyScript (./assembly) for the hot float32
-// primitives — matmul, im2col, col2im, elementwise, reductions, gather/scatter — and the reference js kernels for the rest, so no
-// primitive is ever missing (a fast backend may fall back to the reference kernel). Large float32
-// calls are split across worker threads (pool.ts) sharing the module's memory.
+// primitives — matmul, im2col, col2im, elementwise, reductions, gather/scatter. Each declines what
+// it does not handle (other dtypes, calls too small to pay for staging, scratch that does not fit),
+// and fallbackTo puts the js reference kernels behind it, so no primitive is ever missing. Large
+// float32 calls are split across worker threads (pool.ts) sharing the module's memory.
 
-import type { Kernels } from '../backend.js';
-import type { BackendWithFused } from '../fused.js';
+import { fallbackTo, type Backend, type Kernels } from '../backend.js';
 import { jsKernels } from '../js/index.js';
 import { col2im, im2col } from './conv.js';
 import { wasmConvFused } from './conv-fused.js';
@@ -15,10 +15,12 @@ import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
 import { redKernels } from './reduce.js';
 
-export const wasmKernels = { ...jsKernels, matmul, im2col, col2im, binary, unary, where, copy, assign, ...redKernels } satisfies Kernels;
+/** wasm's own kernels over js's: luFactor and luSolve are js's own functions. */
+export const wasmKernels: Kernels = fallbackTo({ matmul, im2col, col2im, binary, unary, where, copy, assign, ...redKernels }, jsKernels);
 
-export const wasmBackend: BackendWithFused = {
+export const wasmBackend: Backend = {
   name: 'wasm',
+  device: 'cpu',
   priority: 10,
   fused: { ...wasmFused, ...wasmConvFused(wasmKernels) },
   available() {

@@ -1,11 +1,10 @@
 // float32 batched matmul on the wasm kernels (assembly/matmul.as), split across the worker pool
 // when the product is big enough; float64 and int32 products, and anything that does not fit in
-// wasm32's 4 GiB, go to the reference kernel. The core (gemmPlan) also runs on operands that are
+// wasm32's 4 GiB, are declined (to the reference kernel). The core (gemmPlan) also runs on operands that are
 // already in wasm memory, for kernels that chain a product with other passes (conv-fused.ts).
 
 import type { DType, TypedArray } from '../../dtype.js';
-import type { View } from '../backend.js';
-import { matmul as jsMatmul } from '../js/matmul.js';
+import { DECLINE, type Decline, type View } from '../backend.js';
 import { JOB_ROWS, JOB_SGEMM, type Job } from './jobs.js';
 import { wasmRuntime, type WasmRuntime } from './module.js';
 import { poolThreads, readyThreads, runParallel } from './pool.js';
@@ -80,11 +79,9 @@ export function gemmPlan(rt: WasmRuntime, B: number, M: number, N: number, K: nu
   return { sizes, run };
 }
 
-export function matmul(a: View, b: View, outDtype: DType): TypedArray {
+export function matmul(a: View, b: View, outDtype: DType): TypedArray | Decline {
   const rt = wasmRuntime();
-  if (!rt || outDtype !== 'float32' || !(a.data instanceof Float32Array) || !(b.data instanceof Float32Array)) {
-    return jsMatmul(a, b, outDtype);
-  }
+  if (!rt || outDtype !== 'float32' || !(a.data instanceof Float32Array) || !(b.data instanceof Float32Array)) return DECLINE;
   const [B, M, K] = a.shape;
   const N = b.shape[2];
   const size = B * M * N;
@@ -92,7 +89,7 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray {
   const plan = gemmPlan(rt, B, M, N, K);
   const sa = spanOf(a), sb = spanOf(b);
   const r = rt.scratch([sa.count * 4, sb.count * 4, size * 4, ...plan.sizes]);
-  if (!r) return jsMatmul(a, b, outDtype);
+  if (!r) return DECLINE;
   const [pa, pb, pc] = r;
   const heap = rt.f32();
   writeSpan(heap, sa, pa);

@@ -2,11 +2,10 @@
 // (assembly/reduce.as). Results are bitwise the reference kernel's: sums and products accumulate
 // in f64 in the same row-major order over the reduced axes and round once; max/min/arg* keep the
 // first extreme and let the first NaN win. Small calls, other dtypes, and anything that does not
-// fit in wasm memory go to the reference kernels.
+// fit in wasm memory are declined (to the reference kernels).
 
 import type { DType, TypedArray } from '../../dtype.js';
-import type { ReduceOp, View } from '../backend.js';
-import { jsKernels } from '../js/index.js';
+import { DECLINE, type Decline, type ReduceOp, type View } from '../backend.js';
 import { offsets } from '../js/strided.js';
 import { gather, scatterAdd } from './indexing.js';
 import { localRuntime } from './module.js';
@@ -36,12 +35,12 @@ export function simplify(shape: readonly number[], strides: readonly number[]): 
 
 const product = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
-export function reduce(op: ReduceOp, x: View, axes: readonly number[], outDtype: DType): TypedArray {
+export function reduce(op: ReduceOp, x: View, axes: readonly number[], outDtype: DType): TypedArray | Decline {
   const rt = localRuntime();
-  if (!rt || outDtype !== 'float32' || !(x.data instanceof Float32Array)) return jsKernels.reduce(op, x, axes, outDtype);
+  if (!rt || outDtype !== 'float32' || !(x.data instanceof Float32Array)) return DECLINE;
   const K = product(x.shape.filter((_, i) => !axes.includes(i)));
   const R = product(axes.map((a) => x.shape[a]));
-  if (K === 0 || R === 0 || K * R < MIN_REDUCE_ELEMENTS) return jsKernels.reduce(op, x, axes, outDtype);
+  if (K === 0 || R === 0 || K * R < MIN_REDUCE_ELEMENTS) return DECLINE;
   const sx = spanOf(x);
   const kShape: number[] = [], kStrides: number[] = [], rShape: number[] = [], rStrides: number[] = [];
   x.shape.forEach((d, i) => {
@@ -55,7 +54,7 @@ export function reduce(op: ReduceOp, x: View, axes: readonly number[], outDtype:
   const koff = cols ? offsets(k.shape.slice(0, -1), k.strides.slice(0, -1), sx.origin) : offsets(k.shape, k.strides, sx.origin);
   const roff = cols || nr === 0 ? offsets(r.shape, r.strides, 0) : offsets(r.shape.slice(0, -1), r.strides.slice(0, -1), 0);
   const scratch = rt.scratch([sx.count * 4, koff.length * 4, roff.length * 4, K * 4, cols ? CHUNK * 8 : 0]);
-  if (!scratch) return jsKernels.reduce(op, x, axes, outDtype);
+  if (!scratch) return DECLINE;
   const [px, pk, pr, po, pacc] = scratch;
   const heap = rt.f32(), h32 = heapI32(rt);
   writeSpan(heap, sx, px);
@@ -71,19 +70,19 @@ export function reduce(op: ReduceOp, x: View, axes: readonly number[], outDtype:
   return heap.slice(po >> 2, (po >> 2) + K);
 }
 
-export function argReduce(op: 'argmax' | 'argmin', x: View, axis: number): Int32Array {
+export function argReduce(op: 'argmax' | 'argmin', x: View, axis: number): Int32Array | Decline {
   const rt = localRuntime();
-  if (!rt || !(x.data instanceof Float32Array)) return jsKernels.argReduce(op, x, axis);
+  if (!rt || !(x.data instanceof Float32Array)) return DECLINE;
   const L = x.shape[axis];
   const K = product(x.shape) / L;
-  if (!(L > 0) || K === 0 || K * L < MIN_ARG_ELEMENTS) return jsKernels.argReduce(op, x, axis);
+  if (!(L > 0) || K === 0 || K * L < MIN_ARG_ELEMENTS) return DECLINE;
   const sx = spanOf(x);
   const k = simplify(x.shape.filter((_, i) => i !== axis), sx.strides.filter((_, i) => i !== axis));
   const nk = k.shape.length;
   const cols = nk > 0 && k.strides[nk - 1] === 1 && k.shape[nk - 1] >= 4;
   const koff = cols ? offsets(k.shape.slice(0, -1), k.strides.slice(0, -1), sx.origin) : offsets(k.shape, k.strides, sx.origin);
   const scratch = rt.scratch([sx.count * 4, koff.length * 4, K * 4]);
-  if (!scratch) return jsKernels.argReduce(op, x, axis);
+  if (!scratch) return DECLINE;
   const [px, pk, po] = scratch;
   const h32 = heapI32(rt);
   writeSpan(rt.f32(), sx, px);
@@ -94,5 +93,5 @@ export function argReduce(op: 'argmax' | 'argmin', x: View, axis: number): Int32
   return h32.slice(po >> 2, (po >> 2) + K);
 }
 
-/** The kernels this file and indexing.ts give the wasm backend (index.ts spreads them in). */
+/** The kernels this file and indexing.ts give the wasm backend (index.ts puts them over js's). */
 export const redKernels = { reduce, argReduce, gather, scatterAdd };
