@@ -3,7 +3,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { cancelJob, connectQueue, QueueError, submitJob, trainJob, userPriority, type TrainJobResult } from '../jobs/queue.js';
+import { cancelJob, connectQueue, describeWorker, QueueError, submitJob, trainJob, userPriority, type TrainJobResult } from '../jobs/queue.js';
 import { startWorker } from '../jobs/worker.js';
 import { UsageError } from './errors.js';
 
@@ -31,7 +31,7 @@ export async function runWorker(a: WorkerArgs): Promise<void> {
   const say = (l: string) => console.log(`${new Date().toISOString()} ${l}`);
   const worker = startWorker(conn, { queueName: a.queueName, concurrency: a.concurrency, workDir: resolve(a.workDir), threads, lockMs: a.lockMs, log: say });
   await worker.waitUntilReady();
-  say(`nabla worker ${worker.name}: queue ${a.queueName}, ${a.concurrency} job(s) at a time, ${threads} thread(s) each, directories under ${resolve(a.workDir)}`);
+  say(`nabla worker ${describeWorker()}: queue ${a.queueName}, ${a.concurrency} job(s) at a time, ${threads} thread(s) each, directories under ${resolve(a.workDir)}`);
   await new Promise<void>((done) => {
     const stop = (sig: string) => {
       say(`${sig}: finishing the jobs in progress, taking no new ones`);
@@ -57,8 +57,8 @@ export async function runSubmit(command: string, rest: string[], a: SubmitArgs):
     throw new UsageError('jobs submit train: the worker chooses the run directory; leave out --out and --resume');
   }
   const conn = await connect(a.queue);
-  const queue = new Queue(a.queueName, { connection: conn.client() });
-  const events = a.wait ? new QueueEvents(a.queueName, { connection: conn.client() }) : undefined;
+  const queue = new Queue(a.queueName, { connection: conn.options() });
+  const events = a.wait ? new QueueEvents(a.queueName, { connection: conn.options() }) : undefined;
   try {
     await events?.waitUntilReady();
     const id = await submitJob(queue, trainJob(rest.filter((x) => x !== '--json')), { priority: a.priority, attempts: a.attempts });
@@ -90,7 +90,7 @@ const STATES = ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'fai
 export async function runList(a: { queue: string; queueName: string; state?: string; json?: boolean }): Promise<void> {
   if (a.state && a.state !== 'all' && !(STATES as readonly string[]).includes(a.state)) throw new UsageError(`--state expects one of all, ${STATES.join(', ')}, got '${a.state}'`);
   const conn = await connect(a.queue);
-  const queue = new Queue(a.queueName, { connection: conn.client() });
+  const queue = new Queue(a.queueName, { connection: conn.options() });
   try {
     const types = !a.state || a.state === 'all' ? [...STATES] : [a.state as (typeof STATES)[number]];
     const jobs = await queue.getJobs(types, 0, 999, true);
@@ -119,7 +119,7 @@ export async function runList(a: { queue: string; queueName: string; state?: str
 
 export async function runCancel(id: string, a: { queue: string; queueName: string }): Promise<void> {
   const conn = await connect(a.queue);
-  const queue = new Queue(a.queueName, { connection: conn.client() });
+  const queue = new Queue(a.queueName, { connection: conn.options() });
   const control = conn.client();
   try {
     const how = await cancelJob(queue, control, id);
@@ -133,7 +133,7 @@ export async function runCancel(id: string, a: { queue: string; queueName: strin
 
 export async function runLogs(id: string, a: { queue: string; queueName: string }): Promise<void> {
   const conn = await connect(a.queue);
-  const queue = new Queue(a.queueName, { connection: conn.client() });
+  const queue = new Queue(a.queueName, { connection: conn.options() });
   try {
     if (!(await queue.getJob(id))) throw new UsageError(`jobs logs: no job ${id} on queue ${a.queueName}`);
     const { logs } = await queue.getJobLogs(id, 0, -1, true);

@@ -26,8 +26,8 @@ export class QueueExecutor implements Executor {
   private readonly poll: NodeJS.Timeout;
 
   constructor(conn: Connection, queueName: string, readonly slots: number, private readonly priority: number, private readonly log: (l: string) => void = () => {}) {
-    this.queue = new Queue(queueName, { connection: conn.client() });
-    this.events = new QueueEvents(queueName, { connection: conn.client() });
+    this.queue = new Queue(queueName, { connection: conn.options() });
+    this.events = new QueueEvents(queueName, { connection: conn.options() });
     this.control = conn.client();
     this.events.on('progress', ({ jobId, data }) => this.progress(jobId, data));
     this.events.on('completed', ({ jobId }) => void this.check(jobId));

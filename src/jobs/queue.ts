@@ -3,7 +3,7 @@
 // instead of retrying forever as a BullMQ worker's connection does by default.
 
 import { hostname } from 'node:os';
-import { Queue, type JobsOptions } from 'bullmq';
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { NablaError } from '../errors.js';
 import { libraryVersion } from '../train/checkpoint.js';
@@ -48,8 +48,25 @@ export function userPriority(bull: number | undefined): number {
 
 export interface Connection {
   url: string;
-  /** A new client for one BullMQ object (BullMQ needs maxRetriesPerRequest null on workers). */
+  /** Options for one BullMQ object, which then owns (and closes) its connection. */
+  options(): ConnectionOptions;
+  /** A client of our own (cancel flags); the caller disconnects it. */
   client(): Redis;
+}
+
+/** ioredis options from a redis:// URL (BullMQ workers need maxRetriesPerRequest null). */
+function optionsFromUrl(url: string): RedisOptions {
+  const u = new URL(url);
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port ? Number(u.port) : 6379,
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: Number.isInteger(db) ? db : 0,
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+    maxRetriesPerRequest: null,
+  };
 }
 
 function redact(url: string): string {
@@ -60,19 +77,20 @@ function redact(url: string): string {
 export async function connectQueue(url: string, timeoutMs = 3000): Promise<Connection> {
   if (!/^rediss?:\/\/[^/]/.test(url)) throw new QueueError(`queue URL ${JSON.stringify(url)}: expected redis://HOST:PORT (or rediss:// for TLS)`);
   const probe = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  probe.on('error', () => {}); // reported through connect()'s rejection below
+  let lastError: Error | undefined;
+  probe.on('error', (e: Error) => (lastError = e)); // the cause, which connect()'s rejection lacks
   try {
     await Promise.race([
       probe.connect().then(() => probe.ping()),
       new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref()),
     ]);
   } catch (e) {
-    throw new QueueError(`cannot reach Redis at ${redact(url)}: ${(e as Error).message}`);
+    throw new QueueError(`cannot reach Redis at ${redact(url)}: ${(lastError ?? (e as Error)).message}`);
   } finally {
     probe.disconnect();
   }
-  const opts: RedisOptions = { maxRetriesPerRequest: null };
-  return { url, client: () => new Redis(url, opts) };
+  const opts = optionsFromUrl(url);
+  return { url, options: () => ({ ...opts }) as ConnectionOptions, client: () => new Redis({ ...opts }) };
 }
 
 export function describeWorker(): string {

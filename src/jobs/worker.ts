@@ -77,7 +77,7 @@ export function startWorker(conn: Connection, o: WorkerOptions): Worker<TrainJob
     return { status: out.status === 'stopped' ? 'stopped' : 'completed', epochs, final: out.final, worker: me, seconds: out.seconds };
   };
   const worker = new Worker<TrainJobData, TrainJobResult>(o.queueName, processor, {
-    connection: conn.client(),
+    connection: conn.options(),
     concurrency: o.concurrency,
     lockDuration: o.lockMs ?? 30_000,
     stalledInterval: o.stalledIntervalMs ?? Math.max(500, Math.floor((o.lockMs ?? 30_000) / 2)),
