@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { NablaError } from '../errors.js';
 import { fraction, nonNegativeInt, positiveFloat, positiveInt } from './args.js';
 import { UsageError } from './errors.js';
+import { registerTuneCommands } from './tune-commands.js';
 
 export const EXIT_USAGE = 2;
 
@@ -103,6 +104,7 @@ export function buildProgram(): Command {
       runInfo(opts);
     });
 
+  registerTuneCommands(program);
   return program;
 }
 

@@ -1,0 +1,17 @@
+// Entry of a trial's child process: runs `nabla <args>` like bin/nabla.js, but dies with its
+// parent. A tune or a worker killed with -9 cannot take its children along, and an orphaned trial
+// would go on writing into the run directory that the resumed tune (or the worker the job moved
+// to) is about to use. Training keeps the main thread busy, so the watch runs in a worker thread,
+// which has its own event loop, and kills the whole process when the parent pid changes.
+
+import { Worker } from 'node:worker_threads';
+import { main } from '../cli/main.js';
+
+const parent = process.ppid;
+const watch = new Worker(
+  `const { workerData } = require('node:worker_threads');
+   setInterval(() => { if (process.ppid !== workerData.parent) process.kill(process.pid, 'SIGKILL'); }, 250);`,
+  { eval: true, workerData: { parent } },
+);
+watch.unref();
+await main(process.argv.slice(2));

@@ -1,0 +1,111 @@
+// One `nabla train --json` child process, seen as a stream of events: each epoch's line, the final
+// line, and the outcome. Used by the tune's embedded executor and by queue workers alike.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export interface EpochReport {
+  epoch: number;
+  loss: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+  trainSeconds?: number;
+}
+
+export interface FinalReport {
+  test: { loss: number; accuracy: number; samples: number };
+  modelDir: string;
+  epochs: number;
+}
+
+export interface TrainOutcome {
+  status: 'completed' | 'stopped' | 'failed';
+  final?: FinalReport;
+  /** For a failure: the child's last error line (or its exit status). */
+  error?: string;
+  /** 2 = a usage error (bad flag, missing file): retrying cannot help. */
+  exitCode: number | null;
+  seconds: number;
+}
+
+export interface TrainProcessOptions {
+  /** `nabla` arguments, starting with the command (`train ...`); --json is added. */
+  args: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  onEpoch?: (e: EpochReport) => void;
+  /** Every stderr line (progress text, warnings), for logs. */
+  onLog?: (line: string) => void;
+}
+
+export interface TrainProcess {
+  readonly child: ChildProcess;
+  readonly done: Promise<TrainOutcome>;
+  /** SIGTERM now, SIGKILL after 5 s; the outcome is then 'stopped'. */
+  stop(): void;
+}
+
+const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
+
+function lines(onLine: (l: string) => void): (chunk: Buffer) => void {
+  let buf = '';
+  return (chunk) => {
+    buf += chunk.toString('utf8');
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const l = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (l.trim()) onLine(l);
+    }
+  };
+}
+
+export function startTrain(o: TrainProcessOptions): TrainProcess {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [CHILD, ...o.args, '--json'], {
+    cwd: o.cwd,
+    env: { ...process.env, ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let final: FinalReport | undefined;
+  let stopped = false;
+  const errLines: string[] = [];
+  child.stdout!.on('data', lines((l) => {
+    let v: unknown;
+    try {
+      v = JSON.parse(l);
+    } catch {
+      return; // not a report line
+    }
+    const r = v as Record<string, unknown>;
+    if (typeof r.epoch === 'number' && typeof r.loss === 'number') o.onEpoch?.(r as unknown as EpochReport);
+    else if (r.test && typeof r.modelDir === 'string') final = r as unknown as FinalReport;
+  }));
+  child.stderr!.on('data', lines((l) => {
+    errLines.push(l);
+    if (errLines.length > 50) errLines.shift();
+    o.onLog?.(l);
+  }));
+  const done = new Promise<TrainOutcome>((resolve) => {
+    child.on('error', (e) => resolve({ status: 'failed', error: `could not start nabla train: ${e.message}`, exitCode: null, seconds: (Date.now() - t0) / 1000 }));
+    child.on('close', (code, signal) => {
+      const seconds = (Date.now() - t0) / 1000;
+      if (stopped) resolve({ status: 'stopped', exitCode: code, seconds });
+      else if (code === 0 && final) resolve({ status: 'completed', final, exitCode: 0, seconds });
+      else {
+        const last = [...errLines].reverse().find((l) => l.startsWith('nabla:')) ?? errLines[errLines.length - 1];
+        resolve({ status: 'failed', error: last ?? (signal ? `killed by ${signal}` : `exit code ${code}`), exitCode: code, seconds });
+      }
+    });
+  });
+  return {
+    child,
+    done,
+    stop() {
+      if (stopped || child.exitCode !== null) return;
+      stopped = true;
+      child.kill('SIGTERM');
+      setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 5000).unref();
+    },
+  };
+}
