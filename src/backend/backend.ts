@@ -5,7 +5,7 @@
 
 import type { DType, TypedArray } from '../dtype.js';
 import { backendSetting } from '../config.js';
-import { ValueError } from '../errors.js';
+import { BackendError, ValueError } from '../errors.js';
 
 /** A strided window on a typed array: element (i0,i1,..) is data[offset + Σ ik*strides[k]]. */
 export interface View {
@@ -127,7 +127,7 @@ export function getBackend(): Backend {
     const wanted = backendSetting();
     if (wanted) setBackend(wanted);
     else active = bestAvailable();
-    if (!active) throw new Error('no backend registered');
+    if (!active) throw new BackendError('E_NO_BACKEND', 'no backend registered: import nabla (or nabla/browser), which registers the js reference backend');
   }
   return active;
 }
