@@ -83,7 +83,7 @@ export interface LUFactors {
   pivots: Int32Array;
   /** [B], in a's dtype: the determinant of P, +1 or -1. */
   signs: TypedArray;
-  /** [B]: 0, or k+1 for the first k where U[k,k] is exactly zero (the matrix is singular). */
+  /** `[B]`: 0, or k+1 for the first k where U[k,k] is exactly zero (the matrix is singular). */
   info: Int32Array;
 }
 
