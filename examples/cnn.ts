@@ -1,4 +1,4 @@
-// SPEC §1 `cnn`: Conv 3×3×32 ReLU, MaxPool 2, Conv 3×3×64 ReLU, MaxPool 2, Conv 3×3×64 ReLU,
+// The `cnn` reference model (`nabla train --model cnn`): Conv 3×3×32 ReLU, MaxPool 2, Conv 3×3×64 ReLU, MaxPool 2, Conv 3×3×64 ReLU,
 // Flatten, Dense 64 ReLU, Dense 10; cross-entropy, Adam lr 1e-3, batch 32, 5 epochs.
 // Run: node dist/examples/cnn.js [epochs]
 

@@ -1,4 +1,4 @@
-// SPEC §1 `mlp-sgd`: 784→256→128→10 with ReLU, no dropout; SGD lr 1e-3 momentum 0.9, batch 100,
+// The `mlp-sgd` reference model (`nabla train --model mlp-sgd`): 784→256→128→10 with ReLU, no dropout; SGD lr 1e-3 momentum 0.9, batch 100,
 // 2 epochs. Written as an explicit training loop, PyTorch style.
 // Run: node dist/examples/mlp-sgd.js
 

@@ -1,4 +1,4 @@
-// SPEC §1 `mlp`: Linear 784→256, ReLU, Dropout 0.5, Linear 256→128, ReLU, Dropout 0.5, Linear 128→10;
+// The `mlp` reference model (`nabla train --model mlp`): Linear 784→256, ReLU, Dropout 0.5, Linear 256→128, ReLU, Dropout 0.5, Linear 128→10;
 // cross-entropy, Adam lr 1e-3, batch 64, 10 epochs; inputs scaled to [0,1] then (x − 0.5) / 0.5.
 // Run: node dist/examples/mlp.js [epochs]
 

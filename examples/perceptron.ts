@@ -1,4 +1,4 @@
-// SPEC §1 `perceptron`: one sigmoid unit with two inputs, squared error ½(y − ŷ)², plain gradient
+// The `perceptron` reference model (`nabla train --model perceptron`): one sigmoid unit with two inputs, squared error ½(y − ŷ)², plain gradient
 // descent — learning the AND and OR gates.
 // Run: node dist/examples/perceptron.js
 

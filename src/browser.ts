@@ -6,6 +6,7 @@
 // cross-origin isolated). File formats, data sets, training loops and the server are Node-only.
 
 import { registerBackend, setBackend } from './backend/backend.js';
+import { BackendError } from './errors.js';
 import { jsBackend } from './backend/js/index.js';
 import { wasmBackend } from './backend/wasm/index.js';
 import { loadBrowserPlatform, type InitWasmOptions, type InitWasmResult } from './backend/wasm/platform-browser.js';
@@ -28,7 +29,7 @@ export { wasmPoolReady } from './backend/wasm/pool.js';
 export async function initWasm(opts: InitWasmOptions & { select?: boolean } = {}): Promise<InitWasmResult & { backend: string; threads: number; reason: string }> {
   const res = await loadBrowserPlatform(opts);
   const av = wasmBackend.available();
-  if (!av.ok) throw new Error(`initWasm: ${av.reason}`);
+  if (!av.ok) throw new BackendError('E_BACKEND_UNAVAILABLE', `initWasm: ${av.reason}`);
   const backend = opts.select === false ? null : setBackend('wasm');
   return { ...res, backend: backend?.name ?? 'unchanged', threads: poolThreads(), reason: av.reason };
 }

@@ -21,8 +21,8 @@ export function bytesPerElement(d: DType): number {
 }
 
 // Small arrays are carved from shared 64 KiB slabs, as Node's Buffer pool does: a fresh
-// ArrayBuffer costs ~1 µs whatever its size (malloc, zeroing, external-memory bookkeeping), a view
-// on a slab ~0.1 µs, and batch-1 inference allocates a few such outputs per layer. Slabs are only
+// ArrayBuffer pays a malloc, zeroing and external-memory bookkeeping whatever its size, a view on a
+// slab only the view, and batch-1 inference allocates a few such outputs per layer. Slabs are only
 // ever bumped, never reused, so every view starts zeroed; a slab lives while any view on it does,
 // so at most 64 KiB is held per long-lived small tensor. Arrays up to 64 bytes stay as they are
 // (V8 keeps those on its own heap, cheaper still) and those over 4 KiB get their own buffer.

@@ -45,6 +45,16 @@ export class AutogradError extends NablaError {
   }
 }
 
+/**
+ * A backend that cannot run here (E_BACKEND_UNAVAILABLE: its library or build is missing or
+ * unusable) or no backend at all (E_NO_BACKEND).
+ */
+export class BackendError extends NablaError {
+  constructor(code: 'E_BACKEND_UNAVAILABLE' | 'E_NO_BACKEND', message: string) {
+    super(code, message);
+  }
+}
+
 /** A bad argument value (negative size, unknown option, non-finite where finite is required, ...). */
 export class ValueError extends NablaError {
   constructor(message: string) {

@@ -7,7 +7,7 @@
 
 import type { DType, TypedArray } from '../dtype.js';
 import { backendSetting } from '../config.js';
-import { DeviceError, ValueError } from '../errors.js';
+import { BackendError, DeviceError, ValueError } from '../errors.js';
 import type { FusedTable } from './fused.js';
 
 /** The device of typed-array storage: main memory, shared by the js, wasm and blas backends. */
@@ -124,7 +124,7 @@ export interface LUFactors<S extends Storage = TypedArray> {
   pivots: Int32Of<S>;
   /** [B], in a's dtype: the determinant of P, +1 or -1. */
   signs: S;
-  /** [B], on the host (the ops raise on a singular matrix at once): 0, or k+1 for the first k where U[k,k] is exactly zero. */
+  /** `[B]`, on the host (the ops raise on a singular matrix at once): 0, or k+1 for the first k where U[k,k] is exactly zero. */
   info: Int32Array;
 }
 
@@ -260,7 +260,7 @@ export function getBackend(): AnyBackend {
     const wanted = backendSetting();
     if (wanted) setBackend(wanted);
     else active = bestAvailable(null);
-    if (!active) throw new Error('no backend registered');
+    if (!active) throw new BackendError('E_NO_BACKEND', 'no backend registered: import nabla (or nabla/browser), which registers the js reference backend');
   }
   return active;
 }

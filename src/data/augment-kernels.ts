@@ -105,7 +105,7 @@ export function flipHorizontal(src: FloatArray, offset: number, g: BatchGeometry
 /**
  * out[i] = src[i] + mean + std·z, z standard normal by Marsaglia's polar method on 32-bit
  * uniforms from `nextUint32` (one log and one sqrt per pair, no trigonometry; ~21% of pairs are
- * rejected and redrawn). Much faster than per-element randn on 60k-image epochs.
+ * rejected and redrawn), instead of one randn call per element.
  */
 export function addGaussianNoise(src: FloatArray, offset: number, count: number, mean: number, std: number, nextUint32: () => number, out: FloatArray): void {
   const SCALE = 2 / 4294967296;

@@ -1,6 +1,7 @@
 // DataLoader: batches, seeded per-epoch shuffling, and a position that can be saved and restored
 // exactly, so a run resumed from a mid-epoch checkpoint sees the same batches as one that never
-// stopped (RELIABILITY C9; Lightning #18780 shows what goes wrong without it).
+// stopped: the permutation is redrawn from the generator state saved at the epoch's start, not
+// from whatever the generator holds when the run resumes.
 
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import { Generator, defaultGenerator, randperm, type GeneratorState } from '../random.js';

@@ -353,34 +353,6 @@ export interface CheckpointManagerOptions {
   fsOps?: Partial<AtomicFsOps>;
 }
 
-function sleepMs(ms: number): void {
-  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/**
- * Test hook for kill -9 harnesses: NABLA_TEST_SLOW_CHECKPOINT=<ms> pauses half-way through the
- * temp-file write and again between committing a checkpoint and pruning the old ones, widening
- * the windows a kill must be able to hit.
- */
-function slowMs(): number {
-  const v = Number(process.env.NABLA_TEST_SLOW_CHECKPOINT ?? 0);
-  return Number.isFinite(v) && v > 0 ? v : 0;
-}
-
-function slowFsOps(ms: number): Partial<AtomicFsOps> | undefined {
-  if (ms <= 0) return undefined;
-  let slept = false;
-  return {
-    writeSync: (fd, buf, off, len, pos) => {
-      if (slept) return fs.writeSync(fd, buf, off, len, pos);
-      slept = true;
-      const n = fs.writeSync(fd, buf, off, Math.max(1, len >> 1), pos);
-      sleepMs(ms);
-      return n;
-    },
-  };
-}
-
 export class CheckpointManager {
   readonly dir: string;
   readonly keep: number;
@@ -429,7 +401,6 @@ export class CheckpointManager {
   save(data: CheckpointData): string {
     const path = this.pathFor(data.progress.globalStep);
     this.write(path, data);
-    sleepMs(slowMs());
     const stale = this.list().filter((c) => c.path !== path).slice(this.keep - 1);
     for (const c of stale) {
       try {
@@ -451,7 +422,7 @@ export class CheckpointManager {
   private write(path: string, data: CheckpointData): void {
     const bytes = serializeCheckpoint(data);
     fs.mkdirSync(this.dir, { recursive: true });
-    writeFileAtomic(path, bytes, { fsOps: { ...slowFsOps(slowMs()), ...this.fsOps } });
+    writeFileAtomic(path, bytes, { fsOps: this.fsOps });
     const back = fs.readFileSync(path);
     if (sha256(back) !== sha256(bytes)) throw new CheckpointError('E_CKPT_CORRUPT', `${path}: read-back after writing does not match what was written`, path);
   }

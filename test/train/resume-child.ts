@@ -4,6 +4,7 @@
 // the final parameter bytes to --out. Loaded any other way (e.g. by `node --test dist/test/`) it
 // does nothing.
 
+import './slow-fs.js'; // first: patches node:fs before the library loads, when RESUME_CHILD_SLOW_MS is set
 import { writeFileSync } from 'node:fs';
 import { argmax, data, manualSeed, matmul, nn, optim, randn, type Tensor } from '../../src/index.js';
 import { fit, type Callback, type FitOptions } from '../../src/train/index.js';

@@ -176,7 +176,7 @@ test('kill -9 at random moments (also mid-checkpoint-write), resume in a new pro
     const out = join(base, `t${i}.bin`);
     const step = 2 + rng.int(15); // ckpt-1 exists by then, so a resume is possible
     const delayMs = rng.int(60);
-    const slow = { NABLA_TEST_SLOW_CHECKPOINT: '15' };
+    const slow = { RESUME_CHILD_SLOW_MS: '15' }; // test/train/slow-fs.ts
     // Odd trials kill exactly while a checkpoint temp file is being written.
     const killed = await runChild(['--dir', dir], slow, { step, delayMs, onTempIn: i % 2 === 1 ? dir : undefined });
     if (killed.signal === 'SIGKILL') killedMidRun++;

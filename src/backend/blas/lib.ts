@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { blasLibSetting, threadsSetting } from '../../config.js';
 import type { TypedArray } from '../../dtype.js';
+import { BackendError } from '../../errors.js';
 
 /** Debian's libopenblas0-pthread (and most distributions) install this soname. */
 export const DEFAULT_LIB = 'libopenblas.so.0';
@@ -75,7 +76,7 @@ function load(name: string): Blas {
   try {
     koffi = createRequire(import.meta.url)('koffi') as Koffi;
   } catch (e) {
-    throw new Error(`the FFI library koffi could not be loaded (npm ci installs it): ${firstLine(e)}`);
+    throw new BackendError('E_BACKEND_UNAVAILABLE', `the FFI library koffi could not be loaded (npm ci installs it): ${firstLine(e)}`);
   }
   let lib: ReturnType<Koffi['load']>;
   // OpenBLAS's workers spin for 2^OPENBLAS_THREAD_TIMEOUT cycles (default 2^28, ~0.1 s) after each
@@ -87,7 +88,7 @@ function load(name: string): Blas {
   try {
     lib = koffi.load(name);
   } catch (e) {
-    throw new Error(`${name} not found; install Debian libopenblas0-pthread (${firstLine(e)})`);
+    throw new BackendError('E_BACKEND_UNAVAILABLE', `${name} not found; install Debian libopenblas0-pthread (${firstLine(e)})`);
   } finally {
     if (ownTimeout) delete process.env.OPENBLAS_THREAD_TIMEOUT;
   }
@@ -95,7 +96,7 @@ function load(name: string): Blas {
     try {
       return lib.func(proto);
     } catch (e) {
-      throw new Error(`${name} is not a usable OpenBLAS: ${firstLine(e)}`);
+      throw new BackendError('E_BACKEND_UNAVAILABLE', `${name} is not a usable OpenBLAS: ${firstLine(e)}`);
     }
   };
   const gemm = (p: 's' | 'd', t: 'float' | 'double') =>
