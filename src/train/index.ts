@@ -1,8 +1,8 @@
 // Training: the fit loop, callbacks, checkpoints with exact resume, progress display, metrics.
 
 export {
-  fit, evaluate, evaluateBatches, splitBatch, looksLikeClassification, batchAccuracy, NonFiniteError,
-  type FitOptions, type BatchLoader, type BatchMetric, type EvaluateOptions, type EvaluateResult,
+  fit, fitAsync, evaluate, evaluateBatches, splitBatch, looksLikeClassification, batchAccuracy, NonFiniteError,
+  type FitOptions, type FitAsyncOptions, type BatchLoader, type BatchMetric, type EvaluateOptions, type EvaluateResult,
 } from './fit.js';
 export {
   EarlyStopping, ModelCheckpoint, LRSchedulerCallback, isPlateauScheduler, resolveMode, monitored,
