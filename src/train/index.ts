@@ -17,3 +17,5 @@ export {
 } from './checkpoint.js';
 export { ProgressBar, formatDuration, formatEpoch, type ProgressBarOptions, type FieldValue } from './progress.js';
 export * from './metrics.js';
+export { DivergenceWarning, type DivergenceWarningOptions } from './divergence.js';
+export { makeDirectory, checkDirectoryCreatable, DirectoryError } from './dirs.js';
