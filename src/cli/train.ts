@@ -192,7 +192,8 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     resume: plan.fromCheckpoint ? join(runDir, 'checkpoints') : undefined,
     seed: cfg.seed,
     config: hashed,
-    log: say,
+    // A stop is shown once: by the progress display, the final JSON line, or the error line.
+    log: (line) => { if (!line.startsWith('stopped: ')) say(line); },
   });
   if (history.stopped && history.stopped.by === 'nonFinite') {
     throw new UsageError(`training stopped: ${history.stopped.reason}`);

@@ -34,7 +34,7 @@ export class DivergenceWarning implements Callback {
   onEpochEnd(ctx: TrainContext, logs: HistoryEntry): void {
     if (this.warning !== undefined || !(this.firstLoss > 0)) return;
     if (logs.loss > this.factor * this.firstLoss) {
-      const lr = logs.lr !== undefined ? ` (learning rate ${logs.lr})` : '';
+      const lr = logs.lr !== undefined ? ` (${logs.lr})` : '';
       this.warning = `the training loss exploded: ${logs.loss.toPrecision(4)} in epoch ${logs.epoch}, against ${this.firstLoss.toPrecision(4)} at the first step; ` +
         `the learning rate${lr} is probably too large, and the model is unlikely to be useful`;
       ctx.log(`warning: ${this.warning}`);
