@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { encodeIdx, readIdx, IdxFormatError } from '../../src/data/readers/idx.js';
-import { readCsv, csvToNumeric, CsvError } from '../../src/data/readers/csv.js';
+import { readCsv, csvToNumeric, CsvError, formatFloat32, csvField } from '../../src/data/readers/csv.js';
 import { readPng, toMnistInput, PngError, checkPngHeader, MAX_PNG_PIXELS } from '../../src/data/readers/png.js';
 import { deflateSync } from 'node:zlib';
 import { readText, readLines, TextFileError } from '../../src/data/readers/text.js';
@@ -139,6 +139,21 @@ test('csvToNumeric: a non-numeric feature names row and column', () => {
   assert.throws(() => csvToNumeric(t, { labelColumn: 'y' }), (e: unknown) => e instanceof CsvError && /row 2 \(line 3\), column "b": "abc" is not a number/.test(e.message));
   assert.throws(() => csvToNumeric(t, { labelColumn: 'nope' }), /no column named "nope"/);
   assert.throws(() => csvToNumeric(readCsv('a,y\n1,\n'), { labelColumn: 1 }), /label column "y" is missing/);
+});
+
+test('csvToNumeric without a label column; CSV writing helpers', () => {
+  const t = csvToNumeric(readCsv('a,b\n1,2\n3,\n'), { labelColumn: null });
+  assert.deepEqual(t.featureNames, ['a', 'b']);
+  assert.deepEqual(Array.from(t.features), [1, 2, 3, NaN]);
+  assert.equal(t.labels.length, 0);
+  assert.equal(t.labelColumn, null);
+  assert.equal(t.missing, 1);
+  assert.equal(formatFloat32(Math.fround(0.1)), '0.1');
+  assert.equal(formatFloat32(NaN), '');
+  assert.equal(Math.fround(Number(formatFloat32(Math.fround(1 / 3)))), Math.fround(1 / 3));
+  assert.equal(csvField('a,b'), '"a,b"');
+  assert.equal(csvField('say "hi"'), '"say ""hi"""');
+  assert.equal(csvField('plain'), 'plain');
 });
 
 test('csvToNumeric: numeric labels', () => {
