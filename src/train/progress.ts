@@ -18,7 +18,7 @@ export interface ProgressBarOptions {
   plainEvery?: number;
   /** Plain mode: at most about this many epoch lines (the first, every k-th and the last). Default 20. */
   maxEpochLines?: number;
-  /** Plain mode: step lines only for epochs of at least this many steps. Default 10. */
+  /** Plain mode without plainEvery: step lines only for epochs of at least this many steps. Default 10. */
   minStepsForStepLines?: number;
   /** Pulled at each update; merged over the fields given to setFields(). */
   fields?: () => Record<string, FieldValue>;
@@ -146,7 +146,8 @@ export class ProgressBar implements Callback {
       this.bar.update(ctx.batchInEpoch, this.payload(ctx));
       return;
     }
-    if (!this.shownEpoch(ctx, ctx.epoch) || ctx.stepsPerEpoch < this.minStepsForStepLines) return;
+    if (!this.shownEpoch(ctx, ctx.epoch)) return;
+    if (this.plainEvery === undefined && ctx.stepsPerEpoch < this.minStepsForStepLines) return;
     const every = this.plainEvery ?? Math.max(1, Math.ceil(ctx.stepsPerEpoch / 10));
     if (ctx.batchInEpoch % every === 0 || ctx.batchInEpoch === ctx.stepsPerEpoch) {
       const p = this.payload(ctx);
