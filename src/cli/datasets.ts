@@ -51,9 +51,14 @@ function gate(name: string): PreparedData {
   return { name, train: ds, test: ds, classes: ['0', '1'], input: { shape: [2], kind: 'tabular' }, target: 'float' };
 }
 
-/** MNIST's digits were centred by their ink's centre of mass in a 20×20 box; others (Fashion-MNIST) were scaled to fit. */
-function fitFor(name: string): PngFit {
-  return name === 'mnist' || name === 'mnist-bundled' ? 'digit' : 'pad';
+/**
+ * MNIST's digits were centred by their ink's centre of mass in a 20×20 box; Fashion-MNIST's
+ * pictures were scaled to fit. Another IDX directory of the ten digits is taken as MNIST-like.
+ */
+function fitFor(name: string, classes: string[]): PngFit {
+  if (name === 'mnist' || name === 'mnist-bundled') return 'digit';
+  if (name === 'fashion-mnist') return 'pad';
+  return classes.join() === '0,1,2,3,4,5,6,7,8,9' ? 'digit' : 'pad';
 }
 
 function images(name: string, set: TrainTest, layout: 'flat' | 'image', normalize?: { mean: number; std: number }): PreparedData {
@@ -66,7 +71,7 @@ function images(name: string, set: TrainTest, layout: 'flat' | 'image', normaliz
     classes: set.train.classes,
     input: { shape: shapeOf(set.train), normalize, kind: 'image' },
     target: 'index',
-    fit: fitFor(name),
+    fit: fitFor(name, set.train.classes),
   };
 }
 

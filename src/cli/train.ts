@@ -72,6 +72,8 @@ function planFresh(a: TrainArgs): RunPlan {
       throw new UsageError(`--out ${a.out}: holds an earlier run (run.json); continue it with --resume ${a.out}, or pass another --out`);
     }
     moveAsideTo = join(dirname(runDir), `run-${statSync(join(runDir, 'run.json')).mtime.toISOString().replace(/[:.]/g, '-')}`);
+  } else if (new CheckpointManager(join(runDir, 'checkpoints')).list().length > 0) {
+    throw new UsageError(`${flag} ${a.out ?? DEFAULT_OUT}: holds checkpoints but no run.json, so it cannot be resumed or reused; pass another --out`);
   }
   return { cfg, runDir, moveAsideTo, writeConfig: true, fromCheckpoint: false };
 }
