@@ -15,5 +15,5 @@ registerBackend(blasBackend);
 export * from './core.js';
 export * as data from './data/index.js';
 export * as train from './train/index.js';
-export { fit, evaluate } from './train/fit.js';
+export { fit, fitAsync, evaluate } from './train/fit.js';
 export { serve, ResourceMonitor, monitorCallback, type ServeOptions, type ServeHandle, type ModelSource, type MonitorOptions, type ResourceAlert, type ResourceSample } from './serve/index.js';

@@ -33,6 +33,16 @@ export function positiveFloat(flag: string) {
   };
 }
 
+export function nonNegativeFloat(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0) {
+      throw new InvalidArgumentError(`${flag} expects a non-negative number, got '${v}'.`);
+    }
+    return n;
+  };
+}
+
 export function fraction(flag: string) {
   return (v: string): number => {
     const n = Number(v);

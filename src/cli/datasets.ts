@@ -22,6 +22,22 @@ export interface PreparedData {
   input: InputSpec;
   /** Target layout: class indices (int32) or a float column (perceptron). */
   target: 'index' | 'float';
+  /** CSV: the feature columns, in order. */
+  featureNames?: string[];
+  /** Images: how `predict` should fit a picture into the input (recorded in model.json). */
+  fit?: PngFit;
+}
+
+/** How a picture is fitted into a 28×28 input: MNIST's own centring, padding, or stretching. */
+export type PngFit = 'digit' | 'pad' | 'stretch';
+
+/** For a model evaluated on a CSV file: its classes, columns and standardisation, matched by name. */
+export interface CsvModelSpec {
+  classes: string[];
+  featureNames?: string[];
+  standardize?: { mean: number[]; std: number[] };
+  /** Evaluate every row (another file than the training one), not the seeded 20% test split. */
+  allRows: boolean;
 }
 
 export const BUILTIN_DATASETS = ['mnist-bundled', 'mnist', 'fashion-mnist', 'and', 'or', 'xor'];
@@ -35,6 +51,16 @@ function gate(name: string): PreparedData {
   return { name, train: ds, test: ds, classes: ['0', '1'], input: { shape: [2], kind: 'tabular' }, target: 'float' };
 }
 
+/**
+ * MNIST's digits were centred by their ink's centre of mass in a 20×20 box; Fashion-MNIST's
+ * pictures were scaled to fit. Another IDX directory of the ten digits is taken as MNIST-like.
+ */
+function fitFor(name: string, classes: string[]): PngFit {
+  if (name === 'mnist' || name === 'mnist-bundled') return 'digit';
+  if (name === 'fashion-mnist') return 'pad';
+  return classes.join() === '0,1,2,3,4,5,6,7,8,9' ? 'digit' : 'pad';
+}
+
 function images(name: string, set: TrainTest, layout: 'flat' | 'image', normalize?: { mean: number; std: number }): PreparedData {
   const flatten = layout === 'flat';
   const shapeOf = (s: ImageSet) => (flatten ? [s.rows * s.cols] : [1, s.rows, s.cols]);
@@ -45,17 +71,25 @@ function images(name: string, set: TrainTest, layout: 'flat' | 'image', normaliz
     classes: set.train.classes,
     input: { shape: shapeOf(set.train), normalize, kind: 'image' },
     target: 'index',
+    fit: fitFor(name, set.train.classes),
   };
 }
 
-function csv(path: string, labelColumn: string, seed: number, target: 'index' | 'float'): PreparedData {
-  const table = csvToNumeric(readCsv(path), { labelColumn });
+function csv(path: string, labelColumn: string, seed: number, target: 'index' | 'float', model?: CsvModelSpec): PreparedData {
+  const raw = readCsv(path);
+  if (raw.rows.length < 2) {
+    throw new UsageError(`--dataset ${path}: ${raw.rows.length === 0 ? 'has a header but no data rows' : 'has only one data row'}; expected at least 2 rows (one to train on, one to test)`);
+  }
+  const table = csvToNumeric(raw, { labelColumn, classes: model?.classes });
   const n = table.labels.length;
   const d = table.numFeatures;
   if (table.missing > 0) {
-    throw new UsageError(`${path}: ${table.missing} feature values are missing; fill or drop them first (see the data quality tools)`);
+    throw new UsageError(`${path}: ${table.missing} feature values are missing; see where with \`nabla data report ${path}\`, fill or drop them with \`nabla data clean ${path} --fill mean --out clean.csv\``);
   }
-  // A seeded 80/20 split; features standardised with the training part's statistics.
+  if (model?.featureNames && model.featureNames.join('\u0000') !== table.featureNames.join('\u0000')) {
+    throw new UsageError(`--dataset ${path}: feature columns [${table.featureNames.join(', ')}] differ from the model's [${model.featureNames.join(', ')}]`);
+  }
+  // A seeded 80/20 split; features standardised with the training part's statistics (or the model's).
   const g = new Generator(seed);
   const order = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
@@ -63,11 +97,16 @@ function csv(path: string, labelColumn: string, seed: number, target: 'index' | 
     [order[i], order[j]] = [order[j], order[i]];
   }
   const nTest = Math.max(1, Math.round(n * 0.2));
-  const testIdx = order.slice(0, nTest), trainIdx = order.slice(nTest);
-  const mean = new Array<number>(d).fill(0), std = new Array<number>(d).fill(0);
-  for (const i of trainIdx) for (let j = 0; j < d; j++) mean[j] += table.features[i * d + j] / trainIdx.length;
-  for (const i of trainIdx) for (let j = 0; j < d; j++) std[j] += (table.features[i * d + j] - mean[j]) ** 2 / trainIdx.length;
-  for (let j = 0; j < d; j++) std[j] = Math.sqrt(std[j]) || 1;
+  const testIdx = model?.allRows ? order.slice() : order.slice(0, nTest), trainIdx = order.slice(nTest);
+  let mean = new Array<number>(d).fill(0), std = new Array<number>(d).fill(0);
+  if (model?.standardize) {
+    if (model.standardize.mean.length !== d) throw new UsageError(`--dataset ${path}: ${d} feature columns; the model was trained on ${model.standardize.mean.length}`);
+    ({ mean, std } = model.standardize);
+  } else {
+    for (const i of trainIdx) for (let j = 0; j < d; j++) mean[j] += table.features[i * d + j] / trainIdx.length;
+    for (const i of trainIdx) for (let j = 0; j < d; j++) std[j] += (table.features[i * d + j] - mean[j]) ** 2 / trainIdx.length;
+    for (let j = 0; j < d; j++) std[j] = Math.sqrt(std[j]) || 1;
+  }
   const take = (idx: number[]) => {
     const x = new Float32Array(idx.length * d);
     const y = target === 'index' ? new Int32Array(idx.length) : new Float32Array(idx.length);
@@ -84,12 +123,13 @@ function csv(path: string, labelColumn: string, seed: number, target: 'index' | 
     classes: table.classes,
     input: { shape: [d], standardize: { mean, std }, kind: 'tabular' },
     target,
+    featureNames: table.featureNames,
   };
 }
 
 export async function prepareDataset(
   spec: string,
-  opts: { layout: 'flat' | 'image'; normalize?: { mean: number; std: number }; seed: number; labelColumn: string; target: 'index' | 'float' },
+  opts: { layout: 'flat' | 'image'; normalize?: { mean: number; std: number }; seed: number; labelColumn: string; target: 'index' | 'float'; model?: CsvModelSpec },
 ): Promise<PreparedData> {
   if (spec in GATES) return gate(spec);
   if (opts.target === 'float' && !spec.endsWith('.csv')) {
@@ -107,6 +147,6 @@ export async function prepareDataset(
     throw new UsageError(`--dataset '${spec}' is neither a built-in dataset (${BUILTIN_DATASETS.join(', ')}) nor an existing directory or .csv file`);
   }
   if (statSync(spec).isDirectory()) return images(spec, loadIdxDir(spec), opts.layout, opts.normalize);
-  if (extname(spec).toLowerCase() === '.csv') return csv(spec, opts.labelColumn, opts.seed, opts.target);
+  if (extname(spec).toLowerCase() === '.csv') return csv(spec, opts.labelColumn, opts.seed, opts.target, opts.model);
   throw new UsageError(`--dataset ${spec}: expected a directory of IDX files or a .csv file`);
 }

@@ -1,17 +1,35 @@
-// `nabla` command line: train | eval | predict | serve | info. Argument errors print one line and exit 2.
+// `nabla` command line: train | eval | predict | serve | data | info. Argument errors print one
+// line and exit 2; so does any typed error; a closed stdout (`nabla train --json | head -2`) ends
+// the command quietly with exit 2.
 
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { NablaError } from '../errors.js';
-import { fraction, nonNegativeInt, positiveFloat, positiveInt } from './args.js';
+import { fraction, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './args.js';
 import { UsageError } from './errors.js';
 import { registerTuneCommands } from './tune-commands.js';
 
 export const EXIT_USAGE = 2;
 
 
+/** One line on stderr whatever the message holds (JSON.parse quotes the text it failed on). */
 function fail(message: string): never {
-  process.stderr.write(`nabla: ${message}\n`);
+  process.stderr.write(`nabla: ${message.replace(/\s*[\r\n]+\s*/g, ' ')}\n`);
   process.exit(EXIT_USAGE);
+}
+
+/**
+ * A reader that goes away (`| head`) makes the next write fail with EPIPE, reported as an 'error'
+ * event; without a listener Node prints a stack trace. Stop quietly instead: the output is no
+ * longer wanted. Other stream errors are one line, like every other failure.
+ */
+function handleClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_USAGE);
+      if (stream === process.stdout) fail(`cannot write the output: ${e.message}`);
+      process.exit(EXIT_USAGE);
+    });
+  }
 }
 
 export function buildProgram(): Command {
@@ -26,18 +44,23 @@ export function buildProgram(): Command {
   program
     .command('train')
     .description('Train a model (default: the `mlp` reference model on the bundled MNIST digits), evaluate it and save it.')
-    .option('--model <name|arch.json>', 'mlp | cnn | mlp-sgd | perceptron | path to an architecture JSON', 'mlp')
+    .option('--model <name|arch.json>', 'mlp | cnn | mlp-sgd | perceptron | path to an architecture JSON (default: mlp)')
     .option('--dataset <name|dir|file.csv>', 'mnist-bundled | mnist | fashion-mnist | and | or | xor | IDX directory | CSV file (default: per model)')
-    .option('--epochs <n>', 'epochs (default: per model)', positiveInt('--epochs'))
+    .option('--epochs <n>', 'epochs (default: per model); with --resume, a larger count extends the run', positiveInt('--epochs'))
     .option('--batch-size <n>', 'batch size (default: per model)', positiveInt('--batch-size'))
     .option('--lr <x>', 'learning rate (default: per model)', positiveFloat('--lr'))
     .addOption(new Option('--optimizer <name>', 'optimizer (default: per model)').choices(['sgd', 'adam', 'adamw', 'adagrad', 'rmsprop']))
-    .option('--seed <n>', 'random seed', nonNegativeInt('--seed'), 0)
+    .option('--lr-schedule <spec>', 'learning-rate schedule, stepped each epoch: inverse-time:BETA (lr/(1+BETA·epoch)) | step:SIZE[,GAMMA] | cosine[:ETA_MIN] | plateau[:PATIENCE[,FACTOR]]')
+    .option('--weight-decay <x>', 'L2 weight decay (decoupled for adamw)', nonNegativeFloat('--weight-decay'))
+    .option('--momentum <x>', 'momentum (sgd, rmsprop)', nonNegativeFloat('--momentum'))
+    .option('--dropout <p>', 'dropout rate of the reference models (mlp 0.5, mlp-sgd and cnn 0 by default)', fraction('--dropout'))
+    .option('--early-stopping <patience>', 'stop after this many epochs without improvement of the validation loss (training loss without validation)', nonNegativeInt('--early-stopping'))
+    .option('--seed <n>', 'random seed (default 0)', nonNegativeInt('--seed'))
     .option('--out <dir>', 'where to write the run (checkpoints) and the model (default: runs/latest; an earlier run there is first moved to runs/<its start time>)')
-    .option('--resume <dir>', 'resume an interrupted run from its directory (bit-exact)')
+    .option('--resume <dir>', 'continue a run from its directory (bit-exact; from step 0 if it has no checkpoint yet)')
     .option('--checkpoint-every <n>', 'write a checkpoint every N steps (default: every epoch)', positiveInt('--checkpoint-every'))
     .option('--val-split <fraction>', 'fraction of the training set held out for validation (default 0.1; 0 for none)', fraction('--val-split'))
-    .option('--label-column <name>', 'label column of a CSV dataset', 'label')
+    .option('--label-column <name>', 'label column of a CSV dataset (default: label)')
     .option('--backend <name>', 'compute backend (see `nabla info`)')
     .option('--json', 'print one JSON line per epoch and a final JSON line with the test metrics')
     .option('--alert-memory-mb <n>', 'warn when the resident memory exceeds this many MB', positiveFloat('--alert-memory-mb'))
@@ -50,10 +73,11 @@ export function buildProgram(): Command {
   program
     .command('eval')
     .description('Evaluate a saved model on a dataset: loss, accuracy, per-class precision/recall/F1, confusion matrix.')
-    .argument('<model-dir>', 'a model directory written by `nabla train`')
-    .option('--dataset <name|dir|file.csv>', 'dataset (default: the one the model was trained on)')
+    .argument('<model-dir>', 'a model directory written by `nabla train` (or its run directory)')
+    .option('--dataset <name|dir|file.csv>', 'dataset (default: the one the model was trained on, its test split); a CSV is matched to the model by column and label names')
     .option('--label-column <name>', 'label column of a CSV dataset', 'label')
     .option('--backend <name>', 'compute backend')
+    .option('--allow-non-finite', 'load a model whose weights hold NaN or ±Inf (refused by default)')
     .option('--json', 'print the metrics as one JSON line')
     .action(async (dir, opts) => {
       const { runEval } = await import('./eval.js');
@@ -63,8 +87,10 @@ export function buildProgram(): Command {
   program
     .command('predict')
     .description('Classify PNG images with a saved image model.')
-    .argument('<model-dir>', 'a model directory written by `nabla train`')
-    .argument('<files...>', 'PNG files (resized to the model input, converted to grey)')
+    .argument('<model-dir>', 'a model directory written by `nabla train` (or its run directory)')
+    .argument('<files...>', 'PNG files (converted to grey and fitted to the model input)')
+    .addOption(new Option('--fit <how>', "how a picture is fitted to 28×28: digit (MNIST's: ink cropped, longer side 20 px, centre of mass centred), pad (to a square), stretch (default: as recorded in model.json)").choices(['digit', 'pad', 'stretch']))
+    .option('--allow-non-finite', 'load a model whose weights hold NaN or ±Inf (refused by default)')
     .option('--backend <name>', 'compute backend')
     .option('--json', 'print one JSON line per file')
     .action(async (dir, files, opts) => {
@@ -95,6 +121,37 @@ export function buildProgram(): Command {
       await runServe(dirs, opts);
     });
 
+  const dataCmd = program.command('data').description('Inspect and clean tabular data (CSV) before training.');
+  dataCmd
+    .command('report')
+    .description('Data quality report: missing values, duplicates, invalid labels, value ranges, class balance, and consistency across several files.')
+    .argument('<sources...>', 'CSV files, or a directory of CSV files (several sources are compared column by column)')
+    .option('--label-column <name>', 'label column (default: label; none if the files have no such column)')
+    .option('--json', 'print the report as one JSON line')
+    .action(async (sources, opts) => {
+      const { runDataReport } = await import('./data.js');
+      runDataReport(sources, opts);
+    });
+  dataCmd
+    .command('clean')
+    .description('Write a cleaned CSV: merge the sources by column name, fill missing values, drop duplicate and invalid rows.')
+    .argument('<sources...>', 'CSV files to merge (columns matched by name) and clean')
+    .requiredOption('--out <file.csv>', 'where to write the cleaned CSV (written atomically)')
+    .option('--label-column <name>', 'label column (default: label; none if the files have no such column)')
+    .addOption(new Option('--fill <how>', 'fill missing feature values with the column mean, median or a constant (--fill-value); default: drop rows with missing values').choices(['mean', 'median', 'constant', 'drop']))
+    .option('--fill-value <x>', 'the constant for --fill constant', (v: string) => {
+      const n = Number(v);
+      if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`--fill-value expects a finite number, got '${v}'.`);
+      return n;
+    })
+    .option('--keep-duplicates', 'keep repeated rows (dropped by default)')
+    .addOption(new Option('--join <how>', 'columns kept when merging sources: outer (all, missing cells filled) or inner (shared only)').choices(['outer', 'inner']).default('outer'))
+    .option('--json', 'print what was changed as one JSON line')
+    .action(async (sources, opts) => {
+      const { runDataClean } = await import('./data.js');
+      runDataClean(sources, opts);
+    });
+
   program
     .command('info')
     .description('Show the version, the active backend and why the others are or are not available.')
@@ -110,6 +167,7 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
+  handleClosedPipes();
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
@@ -119,6 +177,9 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (e instanceof UsageError) fail(e.message);
     if (e instanceof NablaError) fail(`${e.message} [${e.code}]`);
+    // A system call that failed (ENOSPC, EACCES, EROFS, ...): the user's to fix, not a bug.
+    const sys = e as NodeJS.ErrnoException;
+    if (typeof sys?.code === 'string' && typeof sys.syscall === 'string') fail(sys.message);
     throw e;
   }
 }

@@ -6,27 +6,40 @@ import { readPng, toMnistInput } from '../data/readers/png.js';
 import { softmax } from '../ops/nn.js';
 import { noGrad } from '../autograd.js';
 import { tensor, type Tensor } from '../tensor.js';
+import type { PngFit } from './datasets.js';
 import { loadForCli } from './eval.js';
 import { UsageError } from './errors.js';
 
-export async function runPredict(dir: string, files: string[], opts: { backend?: string; json?: boolean }): Promise<void> {
-  const { model, meta } = loadForCli(dir, opts.backend);
+const FITS: readonly PngFit[] = ['digit', 'pad', 'stretch'];
+
+/**
+ * How pictures are fitted: --fit, else what model.json records (train writes MNIST's centring for
+ * MNIST models), else MNIST's centring for a digits model and padding for any other.
+ */
+function fitFor(recorded: unknown, classes: string[], flag?: PngFit): PngFit {
+  if (flag) return flag;
+  if (typeof recorded === 'string' && (FITS as readonly string[]).includes(recorded)) return recorded as PngFit;
+  return classes.join() === '0,1,2,3,4,5,6,7,8,9' ? 'digit' : 'pad';
+}
+
+export async function runPredict(dir: string, files: string[], opts: { backend?: string; json?: boolean; fit?: PngFit; allowNonFinite?: boolean }): Promise<void> {
+  const { model, meta } = loadForCli(dir, opts);
   if (meta.input.kind !== 'image') throw new UsageError(`predict: ${dir} is a ${meta.input.kind} model; PNG prediction needs an image model`);
   const shape = meta.input.shape;
   if (shape.reduce((a, b) => a * b, 1) !== 784) {
     throw new UsageError(`predict: ${dir} expects inputs of shape [${shape.join(', ')}]; PNG prediction supports 28×28 grey models (MNIST-style)`);
   }
+  const fit = fitFor((meta.input as { fit?: unknown }).fit, meta.classes, opts.fit);
   for (const f of files) if (!existsSync(f)) throw new UsageError(`predict: ${f}: no such file`);
   for (const f of files) {
-    const img = readPng(f);
-    const pixels = toMnistInput(img);
+    const pixels = toMnistInput(readPng(f), { fit });
     let x: Tensor = tensor(pixels, { shape: [1, ...shape] });
     if (meta.input.normalize) x = x.sub(meta.input.normalize.mean).div(meta.input.normalize.std);
     const probs = noGrad(() => softmax(model.forward(x) as Tensor, 1)).toTypedArray();
     let best = 0;
-    for (let i = 1; i < probs.length; i++) if (probs[i] > probs[best]) best = i;
-    const probabilities = Object.fromEntries(meta.classes.map((c, i) => [c, Number(probs[i].toFixed(6))]));
-    if (opts.json) process.stdout.write(JSON.stringify({ file: f, class: meta.classes[best], index: best, probability: probs[best], probabilities }) + '\n');
-    else console.log(`${f}: ${meta.classes[best]} (${(probs[best] * 100).toFixed(1)}%)`);
+    for (let i = 1; i < probs.length; i++) if (probs[i]! > probs[best]!) best = i;
+    const probabilities = Object.fromEntries(meta.classes.map((c, i) => [c, Number(probs[i]!.toFixed(6))]));
+    if (opts.json) process.stdout.write(JSON.stringify({ file: f, class: meta.classes[best], index: best, probability: probs[best], probabilities, fit }) + '\n');
+    else console.log(`${f}: ${meta.classes[best]} (${(probs[best]! * 100).toFixed(1)}%)`);
   }
 }

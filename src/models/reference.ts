@@ -42,8 +42,11 @@ export function mlp(inFeatures = 784, numClasses = 10, dropout = 0.5): Module {
   return new nn.Sequential(...layers);
 }
 
-/** Conv 3×3×32 ReLU, MaxPool 2, Conv 3×3×64 ReLU, MaxPool 2, Conv 3×3×64 ReLU, Flatten, Dense 64 ReLU, Dense 10. */
-export function cnn(inChannels = 1, size = 28, numClasses = 10): Module {
+/**
+ * Conv 3×3×32 ReLU, MaxPool 2, Conv 3×3×64 ReLU, MaxPool 2, Conv 3×3×64 ReLU, Flatten, Dense 64
+ * ReLU, Dense 10. With dropout > 0, a Dropout after the Flatten (where Keras' MNIST convnet puts it).
+ */
+export function cnn(inChannels = 1, size = 28, numClasses = 10, dropout = 0): Module {
   const s1 = Math.floor((size - 2) / 2);
   const s2 = Math.floor((s1 - 2) / 2);
   const s3 = s2 - 2;
@@ -52,6 +55,7 @@ export function cnn(inChannels = 1, size = 28, numClasses = 10): Module {
     new nn.Conv2d(inChannels, 32, 3), new nn.ReLU(), new nn.MaxPool2d(2),
     new nn.Conv2d(32, 64, 3), new nn.ReLU(), new nn.MaxPool2d(2),
     new nn.Conv2d(64, 64, 3), new nn.ReLU(), new nn.Flatten(),
+    ...(dropout > 0 ? [new nn.Dropout(dropout)] : []),
     new nn.Linear(64 * s3 * s3, 64), new nn.ReLU(), new nn.Linear(64, numClasses),
   );
 }
@@ -61,14 +65,19 @@ export function perceptron(inFeatures = 2): Module {
   return new nn.Sequential(new nn.Linear(inFeatures, 1), new nn.Sigmoid());
 }
 
-export function buildReference(name: ReferenceName, shape: { features: number; channels: number; size: number; classes: number }): Module {
+/** A reference network for the data's shape; `dropout` replaces the model's own rate (mlp 0.5, mlp-sgd and cnn 0). */
+export function buildReference(
+  name: ReferenceName,
+  shape: { features: number; channels: number; size: number; classes: number },
+  opts: { dropout?: number } = {},
+): Module {
   switch (name) {
     case 'mlp':
-      return mlp(shape.features, shape.classes);
+      return mlp(shape.features, shape.classes, opts.dropout ?? 0.5);
     case 'mlp-sgd':
-      return mlp(shape.features, shape.classes, 0);
+      return mlp(shape.features, shape.classes, opts.dropout ?? 0);
     case 'cnn':
-      return cnn(shape.channels, shape.size, shape.classes);
+      return cnn(shape.channels, shape.size, shape.classes, opts.dropout ?? 0);
     case 'perceptron':
       return perceptron(shape.features);
   }

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NablaError } from '../errors.js';
+import { makeDirectory } from './dirs.js';
 import { Tensor } from '../tensor.js';
 import { type DType, type TypedArray, dtypeOf } from '../dtype.js';
 import { type RawTensor, readSafetensorsFile, serializeSafetensors } from '../io/safetensors.js';
@@ -369,7 +370,7 @@ export class CheckpointManager {
 
   /** Creates the directory if needed and removes temp files a killed writer left; returns them. */
   prepare(): string[] {
-    fs.mkdirSync(this.dir, { recursive: true });
+    makeDirectory(this.dir);
     return removeOrphanTemps(this.dir);
   }
 
@@ -421,7 +422,7 @@ export class CheckpointManager {
 
   private write(path: string, data: CheckpointData): void {
     const bytes = serializeCheckpoint(data);
-    fs.mkdirSync(this.dir, { recursive: true });
+    makeDirectory(this.dir);
     writeFileAtomic(path, bytes, { fsOps: this.fsOps });
     const back = fs.readFileSync(path);
     if (sha256(back) !== sha256(bytes)) throw new CheckpointError('E_CKPT_CORRUPT', `${path}: read-back after writing does not match what was written`, path);

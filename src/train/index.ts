@@ -1,8 +1,8 @@
 // Training: the fit loop, callbacks, checkpoints with exact resume, progress display, metrics.
 
 export {
-  fit, evaluate, evaluateBatches, splitBatch, looksLikeClassification, batchAccuracy, NonFiniteError,
-  type FitOptions, type BatchLoader, type BatchMetric, type EvaluateOptions, type EvaluateResult,
+  fit, fitAsync, evaluate, evaluateBatches, splitBatch, looksLikeClassification, batchAccuracy, NonFiniteError,
+  type FitOptions, type FitAsyncOptions, type BatchLoader, type BatchMetric, type EvaluateOptions, type EvaluateResult,
 } from './fit.js';
 export {
   EarlyStopping, ModelCheckpoint, LRSchedulerCallback, isPlateauScheduler, resolveMode, monitored,
@@ -17,3 +17,5 @@ export {
 } from './checkpoint.js';
 export { ProgressBar, formatDuration, formatEpoch, type ProgressBarOptions, type FieldValue } from './progress.js';
 export * from './metrics.js';
+export { DivergenceWarning, type DivergenceWarningOptions } from './divergence.js';
+export { makeDirectory, checkDirectoryCreatable, DirectoryError } from './dirs.js';

@@ -1,6 +1,8 @@
 // Progress display for fit(): a live bar (cli-progress) on a terminal, plain lines otherwise (CI
 // logs, pipes, files), where a redrawn bar would leave a wall of escape codes. Extra fields such as
 // CPU % and RSS can be fed from outside (setFields or the `fields` option) and are shown on both.
+// Plain lines are a summary: a long run (the perceptron's 2,000 one-step epochs) prints about
+// `maxEpochLines` epoch lines, and step lines only for epochs long enough to need them.
 
 import type cliProgress from 'cli-progress';
 import { createRequire } from 'node:module';
@@ -19,6 +21,10 @@ export interface ProgressBarOptions {
   tty?: boolean;
   /** Plain mode: a line every this many steps. Default: about 10 lines per epoch. */
   plainEvery?: number;
+  /** Plain mode: at most about this many epoch lines (the first, every k-th and the last). Default 20. */
+  maxEpochLines?: number;
+  /** Plain mode without plainEvery: step lines only for epochs of at least this many steps. Default 10. */
+  minStepsForStepLines?: number;
   /** Pulled at each update; merged over the fields given to setFields(). */
   fields?: () => Record<string, FieldValue>;
   /** Bar redraws per second. Default 10. */
@@ -55,6 +61,9 @@ export class ProgressBar implements Callback {
   private readonly stream: NodeJS.WritableStream & { isTTY?: boolean };
   private readonly useBar: boolean;
   private readonly plainEvery: number | undefined;
+  private readonly maxEpochLines: number;
+  private readonly minStepsForStepLines: number;
+  private noted = false;
   private readonly pull: (() => Record<string, FieldValue>) | undefined;
   private readonly fps: number;
   private pushed: Record<string, FieldValue> = {};
@@ -68,6 +77,8 @@ export class ProgressBar implements Callback {
     this.stream = opts.stream ?? process.stdout;
     this.useBar = opts.tty ?? this.stream.isTTY === true;
     this.plainEvery = opts.plainEvery;
+    this.maxEpochLines = opts.maxEpochLines ?? 20;
+    this.minStepsForStepLines = opts.minStepsForStepLines ?? 10;
     this.pull = opts.fields;
     this.fps = opts.fps ?? 10;
   }
@@ -141,6 +152,8 @@ export class ProgressBar implements Callback {
       this.bar.update(ctx.batchInEpoch, this.payload(ctx));
       return;
     }
+    if (!this.shownEpoch(ctx, ctx.epoch)) return;
+    if (this.plainEvery === undefined && ctx.stepsPerEpoch < this.minStepsForStepLines) return;
     const every = this.plainEvery ?? Math.max(1, Math.ceil(ctx.stepsPerEpoch / 10));
     if (ctx.batchInEpoch % every === 0 || ctx.batchInEpoch === ctx.stepsPerEpoch) {
       const p = this.payload(ctx);
@@ -148,8 +161,20 @@ export class ProgressBar implements Callback {
     }
   }
 
+  /** Plain mode prints the first epoch, every k-th and the last; a bar shows them all. */
+  private shownEpoch(ctx: TrainContext, epoch: number): boolean {
+    if (this.useBar) return true;
+    const k = Math.ceil(ctx.epochs / Math.max(1, this.maxEpochLines));
+    return k <= 1 || epoch === 1 || epoch % k === 0 || epoch === ctx.epochs;
+  }
+
   onEpochEnd(ctx: TrainContext, logs: HistoryEntry): void {
     this.stopBar();
+    if (!this.shownEpoch(ctx, logs.epoch)) return;
+    if (!this.useBar && !this.noted && ctx.epochs > this.maxEpochLines) {
+      this.line(`(${ctx.epochs} epochs: showing every ${Math.ceil(ctx.epochs / this.maxEpochLines)}th; --json prints them all)`);
+      this.noted = true;
+    }
     this.line(formatEpoch(logs, ctx.epochs) + this.extras());
   }
 

@@ -14,12 +14,13 @@ import { mlp } from '../../src/models/reference.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/nabla.js', import.meta.url));
 
+const tmp = () => mkdtempSync(join(tmpdir(), 'nabla-cli-'));
+
+/** Runs the CLI in a fresh temporary directory, never the user's working directory (runs/latest). */
 function nabla(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NABLA_OFFLINE: '1', ...env }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: tmp(), encoding: 'utf8', env: { ...process.env, NABLA_OFFLINE: '1', ...env }, timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
-
-const tmp = () => mkdtempSync(join(tmpdir(), 'nabla-cli-'));
 
 /** Three separable Gaussian blobs in 4-D, as a CSV with a string label column. */
 function blobsCsv(dir: string, n = 240): string {
@@ -171,7 +172,7 @@ test('--resume after kill -9 ends with weights bit-identical to an uninterrupted
   assert.equal(full.code, 0, full.stderr);
 
   const run = join(dir, 'killed');
-  const child = spawn(process.execPath, [BIN, ...args, '--out', run], { stdio: 'ignore', env: { ...process.env, NABLA_OFFLINE: '1' } });
+  const child = spawn(process.execPath, [BIN, ...args, '--out', run], { cwd: dir, stdio: 'ignore', env: { ...process.env, NABLA_OFFLINE: '1' } });
   const ckptDir = join(run, 'checkpoints');
   await new Promise<void>((resolve, reject) => {
     const started = Date.now();

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { encodeIdx, readIdx, IdxFormatError } from '../../src/data/readers/idx.js';
-import { readCsv, csvToNumeric, CsvError } from '../../src/data/readers/csv.js';
-import { readPng, toMnistInput, PngError } from '../../src/data/readers/png.js';
+import { readCsv, csvToNumeric, CsvError, formatFloat32, csvField } from '../../src/data/readers/csv.js';
+import { readPng, toMnistInput, PngError, checkPngHeader, MAX_PNG_PIXELS } from '../../src/data/readers/png.js';
+import { deflateSync } from 'node:zlib';
 import { readText, readLines, TextFileError } from '../../src/data/readers/text.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nabla-readers-'));
@@ -140,6 +141,21 @@ test('csvToNumeric: a non-numeric feature names row and column', () => {
   assert.throws(() => csvToNumeric(readCsv('a,y\n1,\n'), { labelColumn: 1 }), /label column "y" is missing/);
 });
 
+test('csvToNumeric without a label column; CSV writing helpers', () => {
+  const t = csvToNumeric(readCsv('a,b\n1,2\n3,\n'), { labelColumn: null });
+  assert.deepEqual(t.featureNames, ['a', 'b']);
+  assert.deepEqual(Array.from(t.features), [1, 2, 3, NaN]);
+  assert.equal(t.labels.length, 0);
+  assert.equal(t.labelColumn, null);
+  assert.equal(t.missing, 1);
+  assert.equal(formatFloat32(Math.fround(0.1)), '0.1');
+  assert.equal(formatFloat32(NaN), '');
+  assert.equal(Math.fround(Number(formatFloat32(Math.fround(1 / 3)))), Math.fround(1 / 3));
+  assert.equal(csvField('a,b'), '"a,b"');
+  assert.equal(csvField('say "hi"'), '"say ""hi"""');
+  assert.equal(csvField('plain'), 'plain');
+});
+
 test('csvToNumeric: numeric labels', () => {
   const keep = csvToNumeric(readCsv('y,x\n2,1\n0,1\n1,1\n'), { labelColumn: 0 });
   assert.deepEqual(Array.from(keep.labels), [2, 0, 1]);
@@ -190,6 +206,33 @@ test('PNG: truncated or not a PNG → PngError', () => {
   assert.throws(() => readPng(bytes.subarray(0, bytes.length - 20), { name: 'cut.png' }), (e: unknown) => e instanceof PngError && e.code === 'E_PNG' && /cut\.png is corrupt or truncated/.test(e.message));
   assert.throws(() => readPng(file('fake.png', 'hello, not a png at all, no, not at all')), /is not a PNG file/);
   assert.throws(() => readPng(join(dir, 'none.png')), /cannot read PNG file/);
+});
+
+/** A PNG from raw chunks (CRCs zero: the header checks run before any CRC is read). */
+function rawPng(width: number, height: number, interlace: 0 | 1, idat: Buffer): Buffer {
+  const chunk = (type: string, body: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(body.length);
+    return Buffer.concat([len, Buffer.from(type, 'latin1'), body, Buffer.alloc(4)]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[12] = interlace;
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('PNG: one pixel limit in the reader (9000×9000 in 68 bytes refused before decoding); interlaced zlib bombs refused', () => {
+  assert.equal(MAX_PNG_PIXELS, 2048 * 2048);
+  const bomb = rawPng(9000, 9000, 0, deflateSync(Buffer.alloc(1)));
+  assert.ok(bomb.length < 80);
+  assert.throws(() => readPng(bomb, { name: 'bomb.png' }), (e: unknown) => e instanceof PngError && /bomb\.png declares 9000×9000 pixels; expected a non-empty image of at most 4194304 pixels/.test(e.message));
+  assert.throws(() => readPng(rawPng(0, 5, 0, deflateSync(Buffer.alloc(1)))), /declares 0×5 pixels/);
+  assert.doesNotThrow(() => checkPngHeader(rawPng(9000, 9000, 0, Buffer.alloc(0)), 'big', 9000 * 9000));
+  // 100×100 grey interlaced needs at most ~20 kB inflated; 10 MB of zeros is refused before pngjs sees it.
+  const zlibBomb = rawPng(100, 100, 1, deflateSync(Buffer.alloc(10_000_000)));
+  assert.throws(() => readPng(zlibBomb, { name: 'z.png' }), /z\.png: its image data inflates past/);
 });
 
 test('toMnistInput: 28×28 unchanged, downscale by area, auto-invert, padding, digit fit', () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { abs, nn, optim, sqrt, sub, type Tensor } from '../../src/index.js';
 import {
-  CheckpointManager, EarlyStopping, ModelCheckpoint, NonFiniteError, ProgressBar, assertFiniteState, evaluate, loadCheckpoint,
+  CheckpointManager, DivergenceWarning, EarlyStopping, ModelCheckpoint, NonFiniteError, ProgressBar, assertFiniteState, evaluate, loadCheckpoint,
   type HistoryEntry, type TrainContext,
 } from '../../src/train/index.js';
 import { fitSetup, makeSetup, paramBytes } from './resume-child.js';
@@ -283,6 +283,31 @@ test('ProgressBar prints plain lines (no escape codes) when the stream is not a 
   assert.match(lines[0]!, /^epoch 1\/2 step 2\/6 \(global 2\) loss \d\.\d{4} \| \d+ samples\/s \| ETA \d+:\d\d \| cpu 50% \| rss 10 MB$/);
   assert.match(lines[3]!, /^epoch 1\/2 - loss \d\.\d{4} - accuracy .* - valAccuracy .* - lr 0\.0100 - \d+\.\ds - \d+ samples\/s \| cpu 50% \| rss 10 MB$/);
   assert.match(lines[4]!, /^epoch 2\/2 step 2\/6 \(global 8\)/);
+});
+
+test('ProgressBar summarises a long run on a plain stream: the first, every k-th and the last epoch, no step lines for short epochs', () => {
+  const { stream, text } = fakeStream(false);
+  fitSetup(makeSetup({ samples: 16 }), { epochs: 40, validation: undefined, callbacks: [new ProgressBar({ stream, maxEpochLines: 10 })] });
+  const lines = text().trimEnd().split('\n');
+  assert.equal(lines[0], '(40 epochs: showing every 4th; --json prints them all)');
+  assert.deepEqual(lines.slice(1).map((l) => Number(/^epoch (\d+)\/40 - loss/.exec(l)?.[1])), [1, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40]);
+});
+
+test('DivergenceWarning: warns once when an epoch loss exceeds 10× the first step loss; its state rides in checkpoints', () => {
+  const s = makeSetup({ optimizer: 'sgd', lr: 30 });
+  const lines: string[] = [];
+  const dw = new DivergenceWarning();
+  const h = fitSetup(s, { epochs: 3, callbacks: [dw], stopOnNonFinite: false, log: (l) => lines.push(l) });
+  assert.ok(h.epochs.some((e) => e.loss > 10 * dw.firstLoss), `no epoch exploded: ${h.epochs.map((e) => e.loss)}`);
+  assert.match(dw.warning ?? '', /the training loss exploded: .* in epoch \d, against .* at the first step; the learning rate \(30\) is probably too large/);
+  assert.equal(lines.filter((l) => l.startsWith('warning: the training loss exploded')).length, 1);
+  const calm = new DivergenceWarning();
+  fitSetup(makeSetup(), { epochs: 2, callbacks: [calm] });
+  assert.equal(calm.warning, undefined);
+  const back = new DivergenceWarning();
+  back.loadStateDict(dw.stateDict());
+  assert.equal(back.warning, dw.warning);
+  assert.throws(() => new DivergenceWarning({ factor: 1 }), /factor must be a finite number > 1/);
 });
 
 test('ProgressBar draws a live bar on a TTY and releases it at the end', () => {

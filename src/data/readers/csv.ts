@@ -153,8 +153,8 @@ function countLineBreaks(s: string): number {
 }
 
 export interface CsvToNumericOptions {
-  /** Column holding the class label: a header name or a 0-based index. */
-  labelColumn: string | number;
+  /** Column holding the class label: a header name or a 0-based index; null for a table without labels. */
+  labelColumn: string | number | null;
   /** Cell values read as missing (NaN). Default: '', 'NA', 'N/A', 'NaN', 'nan', 'null', '?'. */
   missingValues?: string[];
   /**
@@ -169,8 +169,12 @@ export interface NumericTable {
   features: Float32Array;
   numFeatures: number;
   featureNames: string[];
+  /** One class index per row (empty when labelColumn is null). */
   labels: Int32Array;
+  /** Empty when labelColumn is null. */
   classes: string[];
+  /** The label column's name, or null. */
+  labelColumn: string | null;
   /** Number of missing (NaN) feature cells. */
   missing: number;
 }
@@ -188,7 +192,7 @@ const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
  */
 export function csvToNumeric(table: CsvTable, opts: CsvToNumericOptions): NumericTable {
   const { columns, rows, lines, source } = table;
-  const labelIdx = resolveColumn(columns, opts.labelColumn, source);
+  const labelIdx = opts.labelColumn === null ? -1 : resolveColumn(columns, opts.labelColumn, source);
   const missingSet = new Set(opts.missingValues ?? DEFAULT_MISSING);
   const featureCols = columns.map((_, i) => i).filter((i) => i !== labelIdx);
   const nf = featureCols.length;
@@ -213,12 +217,14 @@ export function csvToNumeric(table: CsvTable, opts: CsvToNumericOptions): Numeri
       }
       features[r * nf + k] = v;
     }
+    if (labelIdx < 0) continue;
     const label = row[labelIdx]!.trim();
     if (missingSet.has(label)) {
       throw new CsvError(`CSV ${source} row ${r + 1} (line ${lines[r] ?? '?'}): label column ${JSON.stringify(columns[labelIdx])} is missing; every row needs a label`);
     }
     rawLabels[r] = label;
   }
+  if (labelIdx < 0) return { features, numFeatures: nf, featureNames: featureCols.map((c) => columns[c]!), labels: new Int32Array(0), classes: [], labelColumn: null, missing };
   const { classes, index } = opts.classes ? fixedClasses(opts.classes) : inferClasses(rawLabels);
   const labels = new Int32Array(rows.length);
   for (let r = 0; r < rows.length; r++) {
@@ -228,7 +234,22 @@ export function csvToNumeric(table: CsvTable, opts: CsvToNumericOptions): Numeri
     }
     labels[r] = id;
   }
-  return { features, numFeatures: nf, featureNames: featureCols.map((c) => columns[c]!), labels, classes, missing };
+  return { features, numFeatures: nf, featureNames: featureCols.map((c) => columns[c]!), labels, classes, labelColumn: columns[labelIdx]!, missing };
+}
+
+/** Shortest decimal that reads back as the same float32 (0.1, not 0.10000000149011612). */
+export function formatFloat32(v: number): string {
+  if (!Number.isFinite(v)) return Number.isNaN(v) ? '' : v > 0 ? 'Infinity' : '-Infinity';
+  for (let p = 1; p < 9; p++) {
+    const s = Number(v.toPrecision(p));
+    if (Math.fround(s) === v) return String(s);
+  }
+  return String(v);
+}
+
+/** A field quoted when it holds the delimiter, a quote or a line break (RFC 4180). */
+export function csvField(s: string, delimiter = ','): string {
+  return s.includes(delimiter) || /["\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 function resolveColumn(columns: string[], col: string | number, source: string): number {

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { inflateSync } from 'node:zlib';
 import type * as pngjs from 'pngjs';
 import { NablaError } from '../../errors.js';
 
@@ -33,10 +34,62 @@ export interface ReadPngOptions {
    * black on a transparent canvas then reads as ink on paper, the way a viewer shows it.
    */
   background?: number;
+  /** Largest width × height decoded (default MAX_PNG_PIXELS). */
+  maxPixels?: number;
 }
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-const MAX_PIXELS = 100_000_000; // refuse decompression bombs before pngjs allocates RGBA
+
+/**
+ * The one pixel limit of every PNG path (predict, the server's /predict, the library): a PNG is
+ * compressed, so 68 bytes can declare 9000×9000 pixels, which pngjs would decode into 324 MB of
+ * RGBA and our float copy. 2048×2048 is plenty for a picture of a digit.
+ */
+export const MAX_PNG_PIXELS = 2048 * 2048;
+
+/** Channels per colour type (PNG spec, IHDR). */
+const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/**
+ * Check a PNG's header, and for an interlaced image its inflated size, before anything is
+ * decoded: the signature, IHDR first, a non-empty size within `maxPixels`, a valid colour type
+ * and bit depth. pngjs bounds a non-interlaced image's inflation by its size itself, but inflates
+ * an interlaced one without a limit, so a zlib bomb would otherwise allocate gigabytes.
+ */
+export function checkPngHeader(bytes: Uint8Array, name = '<bytes>', maxPixels = MAX_PNG_PIXELS): { width: number; height: number } {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length < 33 || PNG_SIGNATURE.some((x, i) => b[i] !== x)) {
+    throw new PngError(`${name} is not a PNG file: missing the 8-byte PNG signature or the IHDR chunk (${b.length} bytes)`);
+  }
+  if (b.toString('latin1', 12, 16) !== 'IHDR') throw new PngError(`PNG ${name}: expected the IHDR chunk first`);
+  const width = b.readUInt32BE(16);
+  const height = b.readUInt32BE(20);
+  if (width === 0 || height === 0 || width * height > maxPixels) {
+    throw new PngError(`PNG ${name} declares ${width}×${height} pixels; expected a non-empty image of at most ${maxPixels} pixels`);
+  }
+  const depth = b[24]!;
+  const channels = CHANNELS[b[25]!];
+  if (channels === undefined || ![1, 2, 4, 8, 16].includes(depth)) throw new PngError(`PNG ${name}: colour type ${b[25]} with bit depth ${depth} is not valid`);
+  if (b[28] === 0) return { width, height };
+  // Adam7: at most 7 passes, each row with a filter byte; twice the plain size is a safe bound.
+  const limit = 2 * (Math.ceil((width * channels * depth) / 8) + 1) * height + 64;
+  const idat: Buffer[] = [];
+  for (let p = 8; p + 12 <= b.length; ) {
+    const len = b.readUInt32BE(p);
+    const type = b.toString('latin1', p + 4, p + 8);
+    if (p + 12 + len > b.length) break; // truncated; the decoder reports it
+    if (type === 'IDAT') idat.push(b.subarray(p + 8, p + 8 + len));
+    if (type === 'IEND') break;
+    p += 12 + len;
+  }
+  try {
+    inflateSync(Buffer.concat(idat), { maxOutputLength: limit });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new PngError(`PNG ${name}: its image data inflates past the ${limit} bytes a ${width}×${height} image needs`);
+    throw new PngError(`PNG ${name} is corrupt or truncated (${(e as Error).message})`);
+  }
+  return { width, height };
+}
 
 /** Read a PNG (any bit depth / colour type pngjs supports) as a grey image by Rec. 601 luminance. */
 export function readPng(source: string | Uint8Array, opts: ReadPngOptions = {}): GreyImage {
@@ -51,20 +104,13 @@ export function readPng(source: string | Uint8Array, opts: ReadPngOptions = {}):
   } else {
     bytes = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
   }
-  if (bytes.length < 33 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) {
-    throw new PngError(`${name} is not a PNG file: missing the 8-byte PNG signature or the IHDR chunk (${bytes.length} bytes)`);
-  }
-  // IHDR is always first: width and height at offsets 16 and 20.
-  const w0 = bytes.readUInt32BE(16);
-  const h0 = bytes.readUInt32BE(20);
-  if (w0 === 0 || h0 === 0 || w0 * h0 > MAX_PIXELS) {
-    throw new PngError(`PNG ${name} declares ${w0}×${h0} pixels; expected a non-empty image of at most ${MAX_PIXELS} pixels`);
-  }
+  checkPngHeader(bytes, name, opts.maxPixels ?? MAX_PNG_PIXELS);
   let png: ReturnType<typeof pngjs.PNG.sync.read>;
   try {
     png = loadPngLib().PNG.sync.read(bytes);
   } catch (e) {
-    throw new PngError(`PNG ${name} is corrupt or truncated: ${(e as Error).message}`);
+    // pngjs's own wording ("have should not go down") means nothing to a user; name the file.
+    throw new PngError(`PNG ${name} is corrupt or truncated (the decoder failed: ${(e as Error).message})`);
   }
   const { width, height } = png;
   const rgba = png.data;
@@ -88,10 +134,13 @@ export interface MnistInputOptions {
    */
   invert?: boolean | 'auto';
   /**
-   * 'pad' (default): pad to a square with black, keeping the aspect ratio, then resize.
+   * 'pad' (default): pad to a square with black, keeping the aspect ratio, then resize (the whole
+   * picture shrinks, margins included).
+   * 'digit': MNIST's own preprocessing — crop to the ink, scale its longer side to 20 px keeping
+   * the aspect ratio and put its centre of mass at the centre of the 28×28 image: what a model
+   * trained on MNIST expects, whatever the picture's size or margins. `nabla train` records the
+   * fit its dataset needs in model.json (`input.fit`), and `nabla predict` uses it.
    * 'stretch': resize the whole image to 28×28.
-   * 'digit': MNIST's own preprocessing — crop to the ink, scale its longer side to 20 px and put
-   * its centre of mass at the image centre. Best for photos or drawings with lots of margin.
    */
   fit?: 'pad' | 'stretch' | 'digit';
 }
@@ -108,6 +157,7 @@ export function toMnistInput(img: GreyImage, opts: MnistInputOptions = {}): Floa
     for (let i = 0; i < src.length; i++) src[i] = 1 - src[i]!;
   }
   const fit = opts.fit ?? 'pad';
+  if (fit !== 'digit' && fit !== 'pad' && fit !== 'stretch') throw new PngError(`toMnistInput: fit must be 'digit', 'pad' or 'stretch', got ${String(fit)}`);
   if (fit === 'digit') return fitDigit(src, w, h);
   if (w === 28 && h === 28) return src;
   if (fit === 'stretch') return resize(src, w, h, 28, 28);
