@@ -84,7 +84,10 @@ function onAll(what: string, xs: (Operand | null)[]): { b: AnyBackend; v: (View<
   return { b, v };
 }
 
+// The host checks of the hot paths: no arrays are built when every operand is on the host.
+const onHost = (x: Operand | null) => x === null || devOf(x) === HOST;
 const allHost2 = (a: Operand, b: Operand) => devOf(a) === HOST && devOf(b) === HOST;
+const host = () => hostKernelsBackend() as AnyBackend;
 
 /** The primitives, on whichever backend keeps the operands. Same signatures as Kernels. */
 export const kernels = {
@@ -97,6 +100,7 @@ export const kernels = {
     return be.kernels.binary(op, v[0]!, v[1]!, shape, outDtype);
   },
   where(cond: Operand, a: Operand, b: Operand, shape: readonly number[], outDtype: DType): Storage {
+    if (onHost(cond) && allHost2(a, b)) return hostKernelsBackend().kernels.where(cond as View, a as View, b as View, shape, outDtype);
     const { b: be, v } = onAll('where', [cond, a, b]);
     return be.kernels.where(v[0]!, v[1]!, v[2]!, shape, outDtype);
   },
@@ -120,10 +124,12 @@ export const kernels = {
     return be.kernels.matmul(v[0]!, v[1]!, outDtype);
   },
   gather(x: Operand, axis: number, index: Operand): Storage {
+    if (allHost2(x, index)) return hostKernelsBackend().kernels.gather(x as View, axis, index as View);
     const { b, v } = onAll('gather', [x, index]);
     return b.kernels.gather(v[0]!, axis, v[1]!);
   },
   scatterAdd(shape: readonly number[], axis: number, index: Operand, src: Operand, outDtype: DType): Storage {
+    if (allHost2(index, src)) return hostKernelsBackend().kernels.scatterAdd(shape, axis, index as View, src as View, outDtype);
     const { b, v } = onAll('scatterAdd', [index, src]);
     return b.kernels.scatterAdd(shape, axis, v[0]!, v[1]!, outDtype);
   },
@@ -148,11 +154,19 @@ export const kernels = {
  */
 export const fused = {
   linear(x: Operand, weight: Operand, bias: Operand | null, outDtype: DType): Storage | Decline {
+    if (allHost2(x, weight) && onHost(bias)) {
+      const k = host().fused?.linear;
+      return k ? k(x as View, weight as View, bias as View | null, outDtype) : DECLINE;
+    }
     const { b, v } = onAll('linear', [x, weight, bias]);
     const k = b.fused?.linear;
     return k ? k(v[0]!, v[1]!, v[2], outDtype) : DECLINE;
   },
   conv2d(x: Operand, weight: Operand, bias: Operand | null, g: Conv2dGeometry, relu: boolean): Storage | Decline {
+    if (allHost2(x, weight) && onHost(bias)) {
+      const k = host().fused?.conv2d;
+      return k ? k(x as View, weight as View, bias as View | null, g, relu) : DECLINE;
+    }
     const { b, v } = onAll('conv2d', [x, weight, bias]);
     const k = b.fused?.conv2d;
     return k ? k(v[0]!, v[1]!, v[2], g, relu) : DECLINE;
@@ -173,11 +187,19 @@ export const fused = {
     return k ? k(kv(grad), argmax, inputShape) : DECLINE;
   },
   adamStep(param: Operand, grad: Operand, expAvg: Operand, expAvgSq: Operand, maxExpAvgSq: Operand | null, h: AdamStepHyper): void | Decline {
+    if (allHost2(param, grad) && allHost2(expAvg, expAvgSq) && onHost(maxExpAvgSq)) {
+      const k = host().fused?.adamStep;
+      return k ? k(param as View, grad as View, expAvg as View, expAvgSq as View, maxExpAvgSq as View | null, h) : DECLINE;
+    }
     const { b, v } = onAll('adamStep', [param, grad, expAvg, expAvgSq, maxExpAvgSq]);
     const k = b.fused?.adamStep;
     return k ? k(v[0]!, v[1]!, v[2]!, v[3]!, v[4], h) : DECLINE;
   },
   sgdStep(param: Operand, grad: Operand, momentumBuffer: Operand | null, first: boolean, h: SgdStepHyper): void | Decline {
+    if (allHost2(param, grad) && onHost(momentumBuffer)) {
+      const k = host().fused?.sgdStep;
+      return k ? k(param as View, grad as View, momentumBuffer as View | null, first, h) : DECLINE;
+    }
     const { b, v } = onAll('sgdStep', [param, grad, momentumBuffer]);
     const k = b.fused?.sgdStep;
     return k ? k(v[0]!, v[1]!, v[2], first, h) : DECLINE;

@@ -135,7 +135,6 @@ export const DECLINE: unique symbol = Symbol('nabla.decline');
 export type Decline = typeof DECLINE;
 
 /** A kernel that may return DECLINE instead of a result. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type MayDecline<F> = F extends (...args: infer A) => infer R ? (...args: A) => R | Decline : never;
 
 /** Some of T's kernels, each of which may decline. */
