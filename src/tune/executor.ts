@@ -2,7 +2,7 @@
 // this machine, with the cores divided between the trials that run at once and the free memory
 // checked before each starts; the queue executor (queue-executor.ts) hands them to BullMQ workers.
 
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, freemem } from 'node:os';
 import { join } from 'node:path';
 import { startTrain, type EpochReport, type TrainOutcome } from '../jobs/train-process.js';
@@ -16,7 +16,10 @@ export interface TrialLaunch {
   runDir: string;
   /** Queue executor: a job already submitted for this trial, to follow instead of submitting again. */
   jobId?: string;
+  /** Embedded executor: the process a killed tune left running for this trial, if any. */
+  pid?: number;
   onEpoch(e: EpochReport): void;
+  onPid?(pid: number): void;
   onJob?(jobId: string): void;
 }
 
@@ -40,6 +43,23 @@ export function threadsPerTrial(parallel: number, cores = cpus().length): number
   return Math.max(1, Math.floor(cores / parallel));
 }
 
+/** SIGKILL a leftover trial process (only one running our child entry) and wait until it is gone. */
+function killStale(pid: number): void {
+  let cmd: string;
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return; // gone (or no /proc: then the watchdog's 250 ms is all we rely on)
+  }
+  if (!cmd.includes('jobs/child.js')) return; // the pid was reused by something else
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 200 && existsSync(`/proc/${pid}`); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+}
+
 export class LocalExecutor implements Executor {
   refusal = '';
   constructor(readonly slots: number, private readonly threads: number, private readonly memoryMb: number) {}
@@ -52,6 +72,9 @@ export class LocalExecutor implements Executor {
   }
 
   start(l: TrialLaunch): RunningTrial {
+    // A trial process of a killed tune dies within a moment (jobs/child.ts), but until then it may
+    // still write its run directory: make sure it is gone before deciding fresh start or resume.
+    if (l.pid !== undefined) killStale(l.pid);
     let args: string[];
     if (existsSync(join(l.runDir, 'run.json'))) {
       // A trial cut off by a killed tune: continue it from its checkpoint with its own settings.
@@ -66,6 +89,7 @@ export class LocalExecutor implements Executor {
       }
     }
     const p = startTrain({ args, env: { NABLA_THREADS: String(this.threads) }, onEpoch: l.onEpoch });
+    if (p.child.pid !== undefined) l.onPid?.(p.child.pid);
     return { done: p.done, stop: () => p.stop() };
   }
 

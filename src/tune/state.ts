@@ -70,6 +70,8 @@ export interface TrialRecord {
   /** Queue executor: the job and the worker that ran it. */
   jobId?: string;
   worker?: string;
+  /** Embedded executor: the trial's process while it runs. */
+  pid?: number;
 }
 
 export interface TuneState {

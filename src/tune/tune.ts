@@ -199,6 +199,11 @@ export class Tune {
       architecture,
       runDir: join(this.o.dir, t.dir),
       jobId: t.jobId,
+      pid: t.pid,
+      onPid: (pid) => {
+        t.pid = pid;
+        saveState(this.o.dir, this.state);
+      },
       onEpoch: (e) => this.onEpoch(t, e, () => this.running.get(t.id)),
       onJob: (id) => {
         t.jobId = id;
@@ -209,6 +214,7 @@ export class Tune {
     this.log(`trial ${t.id}${t.kind === 'repeat' ? ` (repeat of ${t.repeatOf}, seed ${t.seed})` : ''}: ${JSON.stringify(t.params)}`);
     return h.done.then((out) => {
       this.running.delete(t.id);
+      delete t.pid;
       t.status = out.status;
       t.seconds = (t.seconds ?? 0) + out.seconds;
       if (out.worker) t.worker = out.worker;
