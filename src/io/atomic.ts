@@ -156,3 +156,17 @@ export function sha256File(path: string): string {
   }
   return h.digest('hex');
 }
+
+/** Hex SHA-256 of everything from the start of the file open on `fd` (read by position, so the
+ *  descriptor can be read again afterwards). */
+export function sha256Fd(fd: number): string {
+  const h = createHash('sha256');
+  const buf = new Uint8Array(1 << 20);
+  for (let pos = 0; ; ) {
+    const n = fs.readSync(fd, buf, 0, buf.length, pos);
+    if (n === 0) break;
+    h.update(buf.subarray(0, n));
+    pos += n;
+  }
+  return h.digest('hex');
+}
