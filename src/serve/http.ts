@@ -115,6 +115,8 @@ export function createApp(o: HttpOptions): FastifyInstance {
 function linger(req: FastifyRequest, reply: FastifyReply): void {
   const res = reply.raw;
   if (res.headersSent) return;
+  // a client that asked to close gets its close, but only once all it sent has been read
+  const wantsClose = !res.shouldKeepAlive;
   res.shouldKeepAlive = true;
   reply.removeHeader('connection');
   const socket = req.raw.socket;
@@ -124,8 +126,19 @@ function linger(req: FastifyRequest, reply: FastifyReply): void {
     if (n > LINGER_BYTES) socket.destroy();
   });
   req.raw.resume();
+  let finished = false;
+  let ended = false;
+  const closeIfDone = () => {
+    if (finished && ended && wantsClose) socket.end();
+  };
+  req.raw.once('end', () => {
+    ended = true;
+    closeIfDone();
+  });
   res.once('finish', () => {
-    if (req.raw.complete) return;
+    finished = true;
+    closeIfDone();
+    if (ended) return;
     const t = setTimeout(() => socket.destroy(), LINGER_MS);
     t.unref();
     req.raw.once('end', () => clearTimeout(t));
