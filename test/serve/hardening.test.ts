@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { serve } from '../../src/index.js';
 import { parseModelSource } from '../../src/serve/repository.js';
+import { sha256 } from '../../src/io/atomic.js';
 import { inferBody, makeModelDir, metric, pngBytes, postJson, randomInput, request, tempDir } from './helpers.js';
 
 const good = randomInput(784, 7);
@@ -210,6 +211,35 @@ describe('serve: what errors tell clients (18)', () => {
       assert.doesNotMatch(r.json.error, /have should not go down|\(|zlib|inflate|at [A-Za-z]+ \(/i);
     } finally {
       await s.close();
+      t.cleanup();
+    }
+  });
+});
+
+describe('serve: non-finite weights (13)', () => {
+  it('refused with E_ST_NON_FINITE by default, served with allowNonFinite', async () => {
+    const t = tempDir();
+    const dir = makeModelDir(`${t.dir}/inf`);
+    // an Inf written by a foreign tool (our writer refuses them), with the manifest to match
+    const bytes = readFileSync(`${dir}/model.safetensors`);
+    const n = Number(bytes.readBigUInt64LE(0));
+    bytes.writeFloatLE(Number.POSITIVE_INFINITY, 8 + n);
+    writeFileSync(`${dir}/model.safetensors`, bytes);
+    const manifest = JSON.parse(readFileSync(`${dir}/manifest.json`, 'utf8'));
+    manifest.files['model.safetensors'] = sha256(bytes);
+    writeFileSync(`${dir}/manifest.json`, JSON.stringify(manifest));
+    const strict = await serve({ models: [dir], port: 0 });
+    const lax = await serve({ models: [dir], port: 0, allowNonFinite: true });
+    try {
+      await Promise.all([strict.loaded, lax.loaded]);
+      const r = await request(`${strict.url}/v2/models/inf/ready`);
+      assert.equal(r.status, 503);
+      assert.match(r.json.error, /E_ST_NON_FINITE/);
+      assert.match(r.json.error, /--allow-non-finite/);
+      assert.equal((await request(`${lax.url}/v2/models/inf/ready`)).status, 200);
+    } finally {
+      await strict.close();
+      await lax.close();
       t.cleanup();
     }
   });
