@@ -83,3 +83,35 @@ export class DeviceSyncError extends NablaError {
     super('E_DEVICE_SYNC', message);
   }
 }
+
+/** A request the server answers with `status` and `{"error": message}` (plus optional headers). */
+export class HttpError extends NablaError {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}, code = httpCode(status)) {
+    super(code, message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+function httpCode(status: number): string {
+  const known: Record<number, string> = { 400: 'E_BAD_REQUEST', 403: 'E_FORBIDDEN', 404: 'E_NOT_FOUND', 405: 'E_METHOD', 408: 'E_REQUEST_TIMEOUT', 413: 'E_TOO_LARGE', 415: 'E_MEDIA_TYPE', 503: 'E_UNAVAILABLE', 504: 'E_TIMEOUT' };
+  return known[status] ?? (status >= 500 ? 'E_INTERNAL' : 'E_BAD_REQUEST');
+}
+
+/** A bounded queue that is full: the caller should retry later (the server answers 503). */
+export class QueueFullError extends NablaError {
+  constructor(message: string) {
+    super('E_QUEUE_FULL', message);
+  }
+}
+
+/** A deadline passed while queued or computing (the server answers 504). */
+export class TimeoutError extends NablaError {
+  readonly phase: 'queue' | 'compute';
+  constructor(message: string, phase: 'queue' | 'compute') {
+    super('E_TIMEOUT', message);
+    this.phase = phase;
+  }
+}

@@ -105,6 +105,8 @@ export function buildProgram(): Command {
     .option('--port <n>', 'TCP port (0 picks a free one)', nonNegativeInt('--port'), 8000)
     .option('--host <address>', 'address to bind (default loopback only; 0.0.0.0 exposes the server to the network)', '127.0.0.1')
     .option('--max-batch <n>', 'most samples per forward pass when batching concurrent requests', positiveInt('--max-batch'), 32)
+    .option('--max-rows <n>', 'most samples one request may carry (400 beyond; larger requests run in slices of --max-batch)', positiveInt('--max-rows'), 1024)
+    .option('--allow-non-finite', 'serve models whose weights hold NaN or infinite values (refused by default)')
     .option('--max-wait-ms <n>', 'how long a request may wait for others to batch with', nonNegativeInt('--max-wait-ms'), 0)
     .option('--max-queue <n>', 'most requests queued per model; beyond it 503 with Retry-After', positiveInt('--max-queue'), 256)
     .option('--timeout-ms <n>', 'deadline per request for queueing and compute (504 past it)', positiveInt('--timeout-ms'), 30000)

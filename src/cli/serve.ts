@@ -12,6 +12,10 @@ export interface ServeArgs {
   port: number;
   host: string;
   maxBatch: number;
+  /** Most samples per request (400 beyond). */
+  maxRows?: number;
+  /** Serve models whose weights hold NaN or ±Inf. */
+  allowNonFinite?: boolean;
   maxWaitMs: number;
   maxQueue: number;
   timeoutMs: number;
@@ -51,6 +55,8 @@ export async function runServe(dirs: string[], a: ServeArgs): Promise<void> {
     port: a.port,
     host: a.host,
     maxBatch: a.maxBatch,
+    maxRows: a.maxRows,
+    allowNonFinite: a.allowNonFinite,
     maxWaitMs: a.maxWaitMs,
     maxQueue: a.maxQueue,
     timeoutMs: a.timeoutMs,

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
+import { NablaError } from '../errors.js';
 
 /** The fs calls the writer makes; injectable so tests can fail each step (ENOSPC, EIO, ...). */
 export interface AtomicFsOps {
@@ -64,7 +65,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, opts: A
     let off = 0;
     while (off < bytes.length) {
       const n = ops.writeSync(fd, bytes, off, Math.min(bytes.length - off, MAX_WRITE), null);
-      if (!(n > 0)) throw new Error(`write to ${tmp} made no progress at byte ${off} of ${bytes.length}`);
+      if (!(n > 0)) throw new NablaError('E_IO_NO_PROGRESS', `write to ${tmp} made no progress at byte ${off} of ${bytes.length}`);
       off += n;
     }
     ops.fsyncSync(fd);
@@ -153,6 +154,20 @@ export function sha256File(path: string): string {
     }
   } finally {
     fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+/** Hex SHA-256 of everything from the start of the file open on `fd` (read by position, so the
+ *  descriptor can be read again afterwards). */
+export function sha256Fd(fd: number): string {
+  const h = createHash('sha256');
+  const buf = new Uint8Array(1 << 20);
+  for (let pos = 0; ; ) {
+    const n = fs.readSync(fd, buf, 0, buf.length, pos);
+    if (n === 0) break;
+    h.update(buf.subarray(0, n));
+    pos += n;
   }
   return h.digest('hex');
 }

@@ -3,16 +3,20 @@
 //   model.json         architecture (buildModule description), input spec, classes, metrics
 //   model.safetensors  weights, PyTorch state-dict names
 //   manifest.json      SHA-256 of the two files above; written last, so it is the commit marker
-// Loading verifies the manifest, rebuilds the module from the fixed layer registry (no code is
-// ever evaluated) and checks every tensor against the architecture (strict).
+// Loading verifies the manifest, checks the weight header against the architecture's shapes
+// before anything is allocated, rebuilds the module from the fixed layer registry (no code is
+// ever evaluated), checks every tensor against it (strict) and refuses non-finite weights unless
+// told otherwise. Each file is opened once, without following links or blocking on a FIFO, and
+// must be a regular file; it is hashed and read through that one descriptor.
 
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { NablaError } from '../errors.js';
 import { buildModule, describe, type LayerConfig, type Module } from '../nn/index.js';
 import { Tensor, tensor } from '../tensor.js';
-import { removeOrphanTemps, sha256, sha256File, writeFileAtomic } from './atomic.js';
-import { assertFinite, readSafetensorsFile, serializeSafetensors, validateAgainst, type RawTensor } from './safetensors.js';
+import { expectedStateShapes } from './arch-shapes.js';
+import { removeOrphanTemps, sha256, sha256Fd, writeFileAtomic } from './atomic.js';
+import { assertFinite, readSafetensorsHeader, serializeSafetensors, validateAgainst, type RawTensor } from './safetensors.js';
 
 export const MODEL_FORMAT = 'nabla.model';
 export const MODEL_FORMAT_VERSION = 1;
@@ -71,12 +75,47 @@ export function saveModelDir(dir: string, model: Module, meta: Omit<ModelMeta, '
   return dir;
 }
 
-function readJson(path: string, what: string): unknown {
-  let text: string;
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Open a model file for reading: a symbolic link is not followed (O_NOFOLLOW), a FIFO does not
+ * block the open (O_NONBLOCK), and what was opened must be a regular file (fstat on the open
+ * descriptor, so nothing can be swapped in between the check and the read).
+ */
+function openRegular(path: string, what: string): number {
+  let fd: number;
   try {
-    text = readFileSync(path, 'utf8');
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ModelDirError('E_MODEL_MISSING_FILE', `${what} ${path} is missing`);
+    if (code === 'ELOOP') throw new ModelDirError('E_MODEL_NOT_A_FILE', `${what} ${path} is a symbolic link; expected a regular file (links in a model directory are not followed)`);
+    throw new ModelDirError('E_MODEL_MISSING_FILE', `${what} ${path} cannot be opened: ${(e as Error).message}`);
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw new ModelDirError('E_MODEL_NOT_A_FILE', `${what} ${path} is ${kindOf(st)}; expected a regular file`);
+  }
+  return fd;
+}
+
+function readJson(path: string, what: string, fd?: number): unknown {
+  let text: string;
+  const own = fd === undefined;
+  const f = fd ?? openRegular(path, what);
+  try {
+    text = readFileSync(f, 'utf8');
   } catch (e) {
     throw new ModelDirError('E_MODEL_MISSING_FILE', `${what} ${path} cannot be read: ${(e as Error).message}`);
+  } finally {
+    if (own) closeSync(f);
   }
   try {
     return JSON.parse(text);
@@ -108,32 +147,52 @@ function checkMeta(meta: unknown, path: string): ModelMeta {
   return meta as unknown as ModelMeta;
 }
 
+export interface LoadModelOptions {
+  /** Load weights holding NaN or ±Inf (refused by default with E_ST_NON_FINITE: such a model
+   *  answers NaN, and eval, predict and serve all follow this one rule). */
+  allowNonFinite?: boolean;
+}
+
 /** Load and verify a model directory. */
-export function loadModelDir(dir: string, opts: { requireFinite?: boolean } = {}): LoadedModel {
+export function loadModelDir(dir: string, opts: LoadModelOptions = {}): LoadedModel {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new ModelDirError('E_MODEL_NOT_FOUND', `model directory ${dir} does not exist (expected a directory written by \`nabla train\`)`);
   }
   const manifestPath = join(dir, 'manifest.json');
   const manifest = readJson(manifestPath, 'manifest');
   if (!isObj(manifest) || !isObj(manifest.files)) throw new ModelDirError('E_MODEL_BAD_MANIFEST', `${manifestPath}: expected {"files": {name: sha256}}`);
-  for (const name of ['model.json', 'model.safetensors']) {
-    const want = manifest.files[name];
-    if (typeof want !== 'string') throw new ModelDirError('E_MODEL_BAD_MANIFEST', `${manifestPath}: no SHA-256 for ${name}`);
-    const path = join(dir, name);
-    if (!existsSync(path)) throw new ModelDirError('E_MODEL_MISSING_FILE', `${path} is missing`);
-    const got = sha256File(path);
-    if (got !== want) throw new ModelDirError('E_MODEL_INTEGRITY', `${path}: SHA-256 ${got} does not match the manifest (${want}); the file is corrupt or was modified`);
+  const files = manifest.files;
+  const fds: number[] = [];
+  try {
+    const [jsonFd, weightsFd] = (['model.json', 'model.safetensors'] as const).map((name) => {
+      const want = files[name];
+      if (typeof want !== 'string') throw new ModelDirError('E_MODEL_BAD_MANIFEST', `${manifestPath}: no SHA-256 for ${name}`);
+      const path = join(dir, name);
+      const fd = openRegular(path, name === 'model.json' ? 'model description' : 'weights');
+      fds.push(fd);
+      const got = sha256Fd(fd);
+      if (got !== want) throw new ModelDirError('E_MODEL_INTEGRITY', `${path}: SHA-256 ${got} does not match the manifest (${want}); the file is corrupt or was modified`);
+      return fd;
+    }) as [number, number];
+    const jsonPath = join(dir, 'model.json');
+    const meta = checkMeta(readJson(jsonPath, 'model description', jsonFd), jsonPath);
+    // The file's shapes against the architecture's, before any layer is built: a description
+    // asking for a huge layer is refused here, not after allocating it.
+    const header = readSafetensorsHeader(weightsFd);
+    const implied = expectedStateShapes(meta.architecture);
+    if (implied) validateAgainst(header.tensors, implied, { strict: true });
+    const model = buildModule(meta.architecture);
+    const expected = new Map<string, { shape: number[]; dtype: Tensor['dtype'] }>();
+    for (const [name, t] of model.stateDict()) expected.set(name, { shape: [...t.shape], dtype: t.dtype });
+    validateAgainst(header.tensors, expected, { strict: true });
+    const { tensors } = header.read();
+    if (!opts.allowNonFinite) assertFinite(tensors);
+    const sd = new Map<string, Tensor>();
+    for (const [name, r] of tensors) sd.set(name, tensor(r.data, { shape: r.shape, dtype: r.dtype }));
+    model.loadStateDict(sd);
+    model.eval();
+    return { model, meta };
+  } finally {
+    for (const fd of fds) closeSync(fd);
   }
-  const meta = checkMeta(readJson(join(dir, 'model.json'), 'model description'), join(dir, 'model.json'));
-  const model = buildModule(meta.architecture);
-  const { tensors } = readSafetensorsFile(join(dir, 'model.safetensors'));
-  const expected = new Map<string, { shape: number[]; dtype: Tensor['dtype'] }>();
-  for (const [name, t] of model.stateDict()) expected.set(name, { shape: [...t.shape], dtype: t.dtype });
-  validateAgainst(tensors, expected, { strict: true });
-  if (opts.requireFinite) assertFinite(tensors);
-  const sd = new Map<string, Tensor>();
-  for (const [name, r] of tensors) sd.set(name, tensor(r.data, { shape: r.shape, dtype: r.dtype }));
-  model.loadStateDict(sd);
-  model.eval();
-  return { model, meta };
 }

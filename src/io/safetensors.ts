@@ -74,156 +74,6 @@ const q = (s: string): string => JSON.stringify(s);
 const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;
 
 // ---------------------------------------------------------------------------------------------
-// Strict JSON: JSON.parse keeps the last of duplicate keys and turns 1e309 into Infinity and
-// 2^60 into a rounded float, so the header is parsed here, keeping numbers as raw tokens.
-
-type JNode =
-  | { k: 'o'; keys: string[]; vals: JNode[] }
-  | { k: 'a'; items: JNode[] }
-  | { k: 's'; v: string }
-  | { k: 'n'; raw: string }
-  | { k: 'lit'; raw: 'true' | 'false' | 'null' };
-
-const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-const ESCAPES = new Map([['"', '"'], ['\\', '\\'], ['/', '/'], ['b', '\b'], ['f', '\f'], ['n', '\n'], ['r', '\r'], ['t', '\t']]);
-
-class StrictJson {
-  private i = 0;
-  constructor(private readonly s: string) {}
-
-  parse(): JNode {
-    const v = this.value(0, undefined);
-    this.ws();
-    if (this.i !== this.s.length) this.bad('unexpected content after the top-level value');
-    return v;
-  }
-
-  private bad(what: string, at = this.i): never {
-    return fail('E_ST_INVALID_JSON', `header is not valid JSON: ${what} at character ${at}`);
-  }
-
-  private ws(): void {
-    for (let c = this.s.charCodeAt(this.i); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = this.s.charCodeAt(++this.i));
-  }
-
-  // `entry` is the top-level key the value sits under; error messages are built only on failure.
-  private value(depth: number, entry: string | undefined): JNode {
-    if (depth > MAX_JSON_DEPTH) {
-      fail('E_ST_HEADER_TOO_DEEP', `header JSON nests deeper than ${MAX_JSON_DEPTH} levels in ${where(entry)}; expected at most 3`);
-    }
-    this.ws();
-    const c = this.s[this.i];
-    if (c === '{') return this.object(depth, entry);
-    if (c === '[') return this.array(depth, entry);
-    if (c === '"') return { k: 's', v: this.string() };
-    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) {
-      NUMBER_RE.lastIndex = this.i;
-      const m = NUMBER_RE.exec(this.s) ?? this.bad('malformed number');
-      this.i += m[0].length;
-      return { k: 'n', raw: m[0] };
-    }
-    for (const raw of ['true', 'false', 'null'] as const) {
-      if (this.s.startsWith(raw, this.i)) {
-        this.i += raw.length;
-        return { k: 'lit', raw };
-      }
-    }
-    return this.bad(c === undefined ? 'unexpected end of header, expected a value' : `unexpected character ${q(c)}`);
-  }
-
-  /** True (and consumes it) if the next non-space character is `close`: an empty container. */
-  private closesAt(close: string): boolean {
-    this.ws();
-    if (this.s[this.i] !== close) return false;
-    this.i++;
-    return true;
-  }
-
-  private object(depth: number, entry: string | undefined): JNode {
-    this.i++;
-    const node = { k: 'o' as const, keys: [] as string[], vals: [] as JNode[] };
-    if (this.closesAt('}')) return node;
-    const seen = new Set<string>();
-    for (;;) {
-      this.ws();
-      if (this.s[this.i] !== '"') this.bad('expected a string key');
-      const key = this.string();
-      if (seen.has(key)) {
-        fail('E_ST_DUPLICATE_KEY', `duplicate key ${q(key)} in ${where(entry)}; keys must be unique (JSON.parse would silently keep the last)`);
-      }
-      seen.add(key);
-      this.ws();
-      if (this.s[this.i++] !== ':') this.bad('expected ":" after a key', this.i - 1);
-      node.keys.push(key);
-      node.vals.push(this.value(depth + 1, depth === 0 ? key : entry));
-      this.ws();
-      const c = this.s[this.i++];
-      if (c === '}') return node;
-      if (c !== ',') this.bad('expected "," or "}" in an object', this.i - 1);
-    }
-  }
-
-  private array(depth: number, entry: string | undefined): JNode {
-    this.i++;
-    const node = { k: 'a' as const, items: [] as JNode[] };
-    if (this.closesAt(']')) return node;
-    for (;;) {
-      node.items.push(this.value(depth + 1, entry));
-      this.ws();
-      const c = this.s[this.i++];
-      if (c === ']') return node;
-      if (c !== ',') this.bad('expected "," or "]" in an array', this.i - 1);
-    }
-  }
-
-  private string(): string {
-    const s = this.s;
-    let i = this.i + 1;
-    let start = i;
-    let out = '';
-    let escapedUnit = false;
-    for (let c = s.charCodeAt(i); c !== 0x22; c = s.charCodeAt(i)) {
-      if (i >= s.length) this.bad('unterminated string', i);
-      if (c < 0x20) this.bad(`raw control character U+${c.toString(16).padStart(4, '0')} in a string`, i);
-      if (c !== 0x5c) {
-        i++;
-        continue;
-      }
-      out += s.slice(start, i);
-      const simple = ESCAPES.get(s[i + 1] ?? '');
-      if (simple !== undefined) {
-        out += simple;
-        i += 2;
-      } else if (s[i + 1] === 'u' && /^[0-9a-fA-F]{4}$/.test(s.slice(i + 2, i + 6))) {
-        out += String.fromCharCode(parseInt(s.slice(i + 2, i + 6), 16));
-        escapedUnit = true;
-        i += 6;
-      } else {
-        this.bad('invalid escape sequence', i);
-      }
-      start = i;
-    }
-    this.i = i + 1;
-    out += s.slice(start, i);
-    // A \uD800-style escape without its pair is not a Unicode string and has no UTF-8 form.
-    if (escapedUnit && LONE_SURROGATE.test(out)) this.bad('unpaired surrogate escape in a string');
-    return out;
-  }
-}
-
-/** A JSON number token that is a plain non-negative integer and exactly representable. */
-function safeUint(n: JNode): number | undefined {
-  if (n.k !== 'n' || !/^(?:0|[1-9][0-9]*)$/.test(n.raw)) return undefined;
-  const v = Number(n.raw);
-  return Number.isSafeInteger(v) ? v : undefined;
-}
-
-const where = (entry: string | undefined): string => (entry === undefined ? 'the header object' : `entry ${q(entry)}`);
-
-const describe = (n: JNode): string =>
-  n.k === 'n' ? n.raw : n.k === 'lit' ? n.raw : n.k === 's' ? `string ${q(n.v.slice(0, 40))}` : n.k === 'a' ? 'an array' : 'an object';
-
-// ---------------------------------------------------------------------------------------------
 // Validation
 
 interface Entry {
@@ -266,6 +116,406 @@ function headerLength(prefix: Uint8Array, totalLength: number, cap: number): num
   return n;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Strict JSON, read against the header's schema. JSON.parse keeps the last of duplicate keys and
+// turns 1e309 into Infinity and 2^60 into a rounded float, so the header is parsed here. It is
+// parsed in one pass that keeps only what the format defines (metadata strings, each tensor's
+// dtype, shape and offsets): any other value (a number array in __metadata__, say) is checked
+// for JSON syntax and skipped without being built, so a 90 MB header costs its own size in time
+// and memory, not gigabytes of parse tree. JSON errors are raised at once; the first violation
+// of the schema is held until the whole header has proved to be JSON, so the verdict is the one a
+// parse-then-validate reader gives.
+
+const ESCAPES = new Map([['"', '"'], ['\\', '\\'], ['/', '/'], ['b', '\b'], ['f', '\f'], ['n', '\n'], ['r', '\r'], ['t', '\t']]);
+const FIELDS = ['dtype', 'shape', 'data_offsets'];
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+const where = (entry: string | undefined): string => (entry === undefined ? 'the header object' : `entry ${q(entry)}`);
+const preview = (raw: string): string => (raw.length > 40 ? `${raw.slice(0, 40)}…` : raw);
+
+/** A field as read: its string / numbers when of the expected type, else a description. */
+interface ShapeRead {
+  dims?: number[];
+  err?: SafetensorsError;
+  desc?: string;
+}
+interface OffsetsRead {
+  items?: (number | undefined)[]; // the first 3
+  descs?: string[];
+  count?: number;
+  desc?: string;
+}
+interface EntryRead {
+  unknown?: string;
+  seen: Set<string>;
+  dtype?: { str?: string; desc: string };
+  shape?: ShapeRead;
+  offsets?: OffsetsRead;
+}
+
+class HeaderParser {
+  private i = 0;
+  private deferred: SafetensorsError | undefined;
+  readonly metadata: Record<string, string> = {};
+  readonly entries: Entry[] = [];
+  constructor(private readonly s: string) {}
+
+  /** Parses the whole header; returns whether its root is an object (describing it if not). */
+  parse(): { isObject: boolean; desc: string } {
+    this.ws();
+    let res: { isObject: boolean; desc: string };
+    if (this.s.charCodeAt(this.i) === 0x7b) {
+      this.root();
+      res = { isObject: true, desc: 'an object' };
+    } else {
+      const desc = this.describeAt();
+      this.skip(0, undefined);
+      res = { isObject: false, desc };
+    }
+    this.ws();
+    if (this.i !== this.s.length) this.bad('unexpected content after the top-level value');
+    return res;
+  }
+
+  /** The first schema violation, if any (raised by the caller after its own checks). */
+  get violation(): SafetensorsError | undefined {
+    return this.deferred;
+  }
+
+  private defer(code: SafetensorsErrorCode, msg: string, tensor?: string): void {
+    if (!this.deferred) this.deferred = new SafetensorsError(code, msg, tensor);
+  }
+
+  private bad(what: string, at = this.i): never {
+    return fail('E_ST_INVALID_JSON', `header is not valid JSON: ${what} at character ${at}`);
+  }
+
+  private ws(): void {
+    for (let c = this.s.charCodeAt(this.i); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = this.s.charCodeAt(++this.i));
+  }
+
+  private expect(ch: number, what: string): void {
+    this.ws();
+    if (this.s.charCodeAt(this.i) !== ch) this.bad(what);
+    this.i++;
+  }
+
+  /** After a value in a container: true at its end (consumed), false after a comma. */
+  private next(close: number, what: string): boolean {
+    this.ws();
+    const c = this.s.charCodeAt(this.i++);
+    if (c === close) return true;
+    if (c !== 0x2c) this.bad(what, this.i - 1);
+    return false;
+  }
+
+  /** True (and consumes it) if the next non-space character is `close`: an empty container. */
+  private closesAt(close: number): boolean {
+    this.ws();
+    if (this.s.charCodeAt(this.i) !== close) return false;
+    this.i++;
+    return true;
+  }
+
+  /** Reads `"key":` of an object whose keys so far are `seen`. */
+  private key(seen: Set<string>, entry: string | undefined): string {
+    this.ws();
+    if (this.s.charCodeAt(this.i) !== 0x22) this.bad('expected a string key');
+    const key = this.string();
+    if (seen.has(key)) fail('E_ST_DUPLICATE_KEY', `duplicate key ${q(key)} in ${where(entry)}; keys must be unique (JSON.parse would silently keep the last)`);
+    seen.add(key);
+    this.expect(0x3a, 'expected ":" after a key');
+    this.ws();
+    return key;
+  }
+
+  private root(): void {
+    this.i++;
+    if (this.closesAt(0x7d)) return;
+    const seen = new Set<string>();
+    do {
+      const name = this.key(seen, undefined);
+      if (name === '__metadata__') this.metadataValue();
+      else this.entryValue(name);
+    } while (!this.next(0x7d, 'expected "," or "}" in an object'));
+  }
+
+  private metadataValue(): void {
+    if (this.s.charCodeAt(this.i) !== 0x7b) {
+      if (!this.deferred) this.defer('E_ST_BAD_METADATA', `__metadata__ is ${this.describeAt()}; expected an object of string values`);
+      this.skip(1, '__metadata__');
+      return;
+    }
+    this.i++;
+    if (this.closesAt(0x7d)) return;
+    const seen = new Set<string>();
+    do {
+      const mk = this.key(seen, '__metadata__');
+      if (this.s.charCodeAt(this.i) === 0x22) {
+        // defineProperty so that a key like "__proto__" stays plain data
+        Object.defineProperty(this.metadata, mk, { value: this.string(), enumerable: true, writable: true, configurable: true });
+      } else {
+        if (!this.deferred) this.defer('E_ST_BAD_METADATA', `__metadata__[${q(mk)}] is ${this.describeAt()}; expected a string`);
+        this.skip(2, '__metadata__');
+      }
+    } while (!this.next(0x7d, 'expected "," or "}" in an object'));
+  }
+
+  private entryValue(name: string): void {
+    if (name === '') this.defer('E_ST_EMPTY_NAME', 'a tensor has an empty name; expected a non-empty string', name);
+    if (this.s.charCodeAt(this.i) !== 0x7b) {
+      if (!this.deferred) this.defer('E_ST_ENTRY_NOT_OBJECT', `tensor ${q(name)} is ${this.describeAt()}; expected an object with dtype, shape, data_offsets`, name);
+      this.skip(1, name);
+      return;
+    }
+    this.i++;
+    const r: EntryRead = { seen: new Set() };
+    if (!this.closesAt(0x7d)) {
+      do this.field(name, r);
+      while (!this.next(0x7d, 'expected "," or "}" in an object'));
+    }
+    if (this.deferred) return;
+    const e = checkEntry(name, r);
+    if (e instanceof SafetensorsError) this.deferred = e;
+    else this.entries.push(e);
+  }
+
+  private field(name: string, r: EntryRead): void {
+    const k = this.key(r.seen, name);
+    const c = this.s.charCodeAt(this.i);
+    if (!FIELDS.includes(k)) {
+      r.unknown ??= k;
+      this.skip(2, name);
+    } else if (k === 'dtype') {
+      if (c === 0x22) {
+        const str = this.string();
+        r.dtype = { str, desc: `string ${q(str.slice(0, 40))}` };
+      } else {
+        r.dtype = { desc: this.describeAt() };
+        this.skip(2, name);
+      }
+    } else if (c !== 0x5b) {
+      const desc = this.describeAt();
+      this.skip(2, name);
+      if (k === 'shape') r.shape = { desc };
+      else r.offsets = { desc };
+    } else if (k === 'shape') r.shape = this.shape(name);
+    else r.offsets = this.offsets(name);
+  }
+
+  /** A shape array: dims checked as read (the element count left to right, like the reference). */
+  private shape(name: string): ShapeRead {
+    const who = `tensor ${q(name)}`;
+    const dims: number[] = [];
+    let err: SafetensorsError | undefined;
+    let numel = 1;
+    this.i++;
+    if (this.closesAt(0x5d)) return { dims };
+    do {
+      this.ws();
+      const v = this.uintItem(3, name);
+      if (err) continue;
+      if (typeof v === 'string') {
+        err = new SafetensorsError('E_ST_BAD_SHAPE', `${who} has shape entry ${v}; expected a non-negative integer <= 2^53-1`, name);
+        continue;
+      }
+      dims.push(v);
+      numel *= v;
+      if (!Number.isSafeInteger(numel)) err = new SafetensorsError('E_ST_SIZE_OVERFLOW', `${who} has shape ${fmtShape(dims)}... whose element count exceeds 2^53-1`, name);
+    } while (!this.next(0x5d, 'expected "," or "]" in an array'));
+    return err ? { err } : { dims };
+  }
+
+  private offsets(name: string): OffsetsRead {
+    const items: (number | undefined)[] = [];
+    const descs: string[] = [];
+    let count = 0;
+    this.i++;
+    if (!this.closesAt(0x5d)) {
+      do {
+        this.ws();
+        const start = this.i;
+        const v = this.uintItem(3, name);
+        if (count++ < 3) {
+          items.push(typeof v === 'number' ? v : undefined);
+          descs.push(typeof v === 'number' ? this.s.slice(start, this.i) : v);
+        }
+      } while (!this.next(0x5d, 'expected "," or "]" in an array'));
+    }
+    return { items, descs, count };
+  }
+
+  /** An array item that should be a plain non-negative safe integer: the number, else (after
+   *  skipping the value) its description. */
+  private uintItem(depth: number, entry: string): number | string {
+    const c = this.s.charCodeAt(this.i);
+    if (c === 0x2d || isDigit(c)) {
+      const start = this.i;
+      const plain = this.number();
+      const raw = this.s.slice(start, this.i);
+      const v = plain ? Number(raw) : NaN;
+      return Number.isSafeInteger(v) ? v : preview(raw);
+    }
+    const desc = this.describeAt();
+    this.skip(depth, entry);
+    return desc;
+  }
+
+  /** What the value at the cursor is, for an error message (the cursor does not move). */
+  private describeAt(): string {
+    const at = this.i;
+    const c = this.s.charCodeAt(at);
+    try {
+      if (c === 0x7b) return 'an object';
+      if (c === 0x5b) return 'an array';
+      if (c === 0x22) return `string ${q(this.string().slice(0, 40))}`;
+      if (c === 0x2d || isDigit(c)) {
+        this.number();
+        return preview(this.s.slice(at, this.i));
+      }
+      for (const raw of ['true', 'false', 'null']) if (this.s.startsWith(raw, at)) return raw;
+      return 'not a value';
+    } finally {
+      this.i = at;
+    }
+  }
+
+  /** Checks and passes over any JSON value, building nothing (depth bounded, keys unique). */
+  private skip(depth: number, entry: string | undefined): void {
+    if (depth > MAX_JSON_DEPTH) {
+      fail('E_ST_HEADER_TOO_DEEP', `header JSON nests deeper than ${MAX_JSON_DEPTH} levels in ${where(entry)}; expected at most 3`);
+    }
+    this.ws();
+    const s = this.s;
+    const c = s.charCodeAt(this.i);
+    if (c === 0x7b) {
+      this.i++;
+      if (this.closesAt(0x7d)) return;
+      const seen = new Set<string>();
+      do {
+        const k = this.key(seen, entry);
+        this.skip(depth + 1, depth === 0 ? k : entry);
+      } while (!this.next(0x7d, 'expected "," or "}" in an object'));
+    } else if (c === 0x5b) {
+      this.i++;
+      if (this.closesAt(0x5d)) return;
+      do this.skip(depth + 1, entry);
+      while (!this.next(0x5d, 'expected "," or "]" in an array'));
+    } else if (c === 0x22) this.string();
+    else if (c === 0x2d || isDigit(c)) this.number();
+    else {
+      for (const raw of ['true', 'false', 'null']) {
+        if (s.startsWith(raw, this.i)) {
+          this.i += raw.length;
+          return;
+        }
+      }
+      this.bad(Number.isNaN(c) ? 'unexpected end of header, expected a value' : `unexpected character ${q(s[this.i]!)}`);
+    }
+  }
+
+  /** Passes over a JSON number; returns whether it is a plain non-negative integer (no sign,
+   *  fraction or exponent). */
+  private number(): boolean {
+    const s = this.s;
+    let i = this.i;
+    const start = i;
+    let plain = true;
+    if (s.charCodeAt(i) === 0x2d) {
+      plain = false;
+      i++;
+    }
+    const c = s.charCodeAt(i);
+    if (c === 0x30) i++;
+    else if (c >= 0x31 && c <= 0x39) while (isDigit(s.charCodeAt(++i)));
+    else this.bad('malformed number', start);
+    if (s.charCodeAt(i) === 0x2e) {
+      plain = false;
+      if (!isDigit(s.charCodeAt(++i))) this.bad('malformed number', start);
+      while (isDigit(s.charCodeAt(++i)));
+    }
+    const e = s.charCodeAt(i);
+    if (e === 0x65 || e === 0x45) {
+      plain = false;
+      const sign = s.charCodeAt(++i);
+      if (sign === 0x2b || sign === 0x2d) i++;
+      if (!isDigit(s.charCodeAt(i))) this.bad('malformed number', start);
+      while (isDigit(s.charCodeAt(++i)));
+    }
+    this.i = i;
+    return plain;
+  }
+
+  private string(): string {
+    const s = this.s;
+    let i = this.i + 1;
+    let start = i;
+    let out = '';
+    let escapedUnit = false;
+    for (let c = s.charCodeAt(i); c !== 0x22; c = s.charCodeAt(i)) {
+      if (i >= s.length) this.bad('unterminated string', i);
+      if (c < 0x20) this.bad(`raw control character U+${c.toString(16).padStart(4, '0')} in a string`, i);
+      if (c !== 0x5c) {
+        i++;
+        continue;
+      }
+      out += s.slice(start, i);
+      const simple = ESCAPES.get(s[i + 1] ?? '');
+      if (simple !== undefined) {
+        out += simple;
+        i += 2;
+      } else if (s[i + 1] === 'u' && /^[0-9a-fA-F]{4}$/.test(s.slice(i + 2, i + 6))) {
+        out += String.fromCharCode(parseInt(s.slice(i + 2, i + 6), 16));
+        escapedUnit = true;
+        i += 6;
+      } else {
+        this.bad('invalid escape sequence', i);
+      }
+      start = i;
+    }
+    this.i = i + 1;
+    out += s.slice(start, i);
+    // A \uD800-style escape without its pair is not a Unicode string and has no UTF-8 form.
+    if (escapedUnit && LONE_SURROGATE.test(out)) this.bad('unpaired surrogate escape in a string');
+    return out;
+  }
+}
+
+/** The checks of one tensor entry, in the reference's order of precedence. */
+function checkEntry(name: string, r: EntryRead): Entry | SafetensorsError {
+  const who = `tensor ${q(name)}`;
+  const err = (code: SafetensorsErrorCode, msg: string) => new SafetensorsError(code, msg, name);
+  if (r.unknown !== undefined) return err('E_ST_ENTRY_UNKNOWN_FIELD', `${who} has unknown field ${q(r.unknown)}; expected only dtype, shape, data_offsets`);
+  const { dtype: dt, shape: sh, offsets: off } = r;
+  for (const [f, v] of [['dtype', dt], ['shape', sh], ['data_offsets', off]] as const) {
+    if (v === undefined) return err('E_ST_ENTRY_MISSING_FIELD', `${who} has no ${q(f)} field; expected dtype, shape, data_offsets`);
+  }
+  const st = dt!.str;
+  const bits = st === undefined ? undefined : ST_BITS.get(st);
+  if (st === undefined || bits === undefined) return err('E_ST_UNKNOWN_DTYPE', `${who} has dtype ${dt!.desc}; expected one of ${[...ST_BITS.keys()].join(', ')}`);
+  if (sh!.desc !== undefined) return err('E_ST_BAD_SHAPE', `${who} has shape ${sh!.desc}; expected an array of non-negative integers`);
+  if (sh!.err) return sh!.err;
+  const shape = sh!.dims!;
+  let numel = 1;
+  for (const d of shape) numel *= d;
+  // Whole bytes per element: count bytes directly; sub-byte dtypes: count bits, must end on a byte.
+  const b = bits;
+  const size = b % 8 === 0 ? numel * (b / 8) : (numel * b) / 8;
+  if (!Number.isSafeInteger(b % 8 === 0 ? size : numel * b)) return err('E_ST_SIZE_OVERFLOW', `${who}: ${numel} elements of ${st} need more than 2^53-1 bytes`);
+  const o = off!;
+  const begin = o.count === 2 ? o.items![0] : undefined;
+  const end = o.count === 2 ? o.items![1] : undefined;
+  if (begin === undefined || end === undefined) {
+    const got = o.desc ?? `[${o.descs!.join(',')}${o.count! > 3 ? ',…' : ''}]`;
+    return err('E_ST_BAD_OFFSETS', `${who} has data_offsets ${got}; expected [begin, end], two non-negative integers <= 2^53-1`);
+  }
+  if (begin > end) return err('E_ST_BAD_OFFSETS', `${who} has data_offsets [${begin},${end}]; expected begin <= end`);
+  if (end - begin !== size) {
+    const need = Number.isInteger(size) ? `${size} bytes` : `${numel * b} bits, not a whole number of bytes,`;
+    return err('E_ST_LENGTH_MISMATCH', `${who} (${st} ${fmtShape(shape)}) needs ${need} but data_offsets [${begin},${end}] span ${end - begin}`);
+  }
+  return { name, st, shape, numel, begin, end };
+}
+
 /** Validates the header completely against the data section length; allocates no tensor data. */
 function planFromHeader(header: Uint8Array, dataLength: number): Plan {
   let text: string;
@@ -274,28 +524,13 @@ function planFromHeader(header: Uint8Array, dataLength: number): Plan {
   } catch {
     return fail('E_ST_HEADER_NOT_UTF8', `header (${header.length} bytes) is not valid UTF-8`);
   }
-  const root = new StrictJson(text).parse();
-  if (root.k !== 'o') fail('E_ST_HEADER_NOT_OBJECT', `header is ${describe(root)}; expected a JSON object`);
+  const parser = new HeaderParser(text);
+  const root = parser.parse();
+  if (!root.isObject) fail('E_ST_HEADER_NOT_OBJECT', `header is ${root.desc}; expected a JSON object`);
   // JSON allows leading whitespace; the format does not (stricter than upstream, RELIABILITY B3).
   if (header[0] !== 0x7b) fail('E_ST_HEADER_BAD_START', `header starts with byte 0x${header[0]!.toString(16)}; expected "{"`);
-  const { keys, vals } = root;
-  const metadata: Record<string, string> = {};
-  const entries: Entry[] = [];
-  for (let t = 0; t < keys.length; t++) {
-    const name = keys[t]!;
-    const node = vals[t]!;
-    if (name === '__metadata__') {
-      if (node.k !== 'o') fail('E_ST_BAD_METADATA', `__metadata__ is ${describe(node)}; expected an object of string values`);
-      node.keys.forEach((mk, j) => {
-        const mv = node.vals[j]!;
-        if (mv.k !== 's') fail('E_ST_BAD_METADATA', `__metadata__[${q(mk)}] is ${describe(mv)}; expected a string`);
-        // defineProperty so that a key like "__proto__" stays plain data
-        Object.defineProperty(metadata, mk, { value: mv.v, enumerable: true, writable: true, configurable: true });
-      });
-      continue;
-    }
-    entries.push(checkEntry(name, node));
-  }
+  if (parser.violation) throw parser.violation;
+  const { metadata, entries } = parser;
 
   // Header key order is free; the data must tile [0, dataLength) exactly once sorted by offset.
   const sorted = entries.slice().sort((a, b) => a.begin - b.begin || a.end - b.end);
@@ -319,63 +554,6 @@ function planFromHeader(header: Uint8Array, dataLength: number): Plan {
     }
   }
   return { metadata, entries };
-}
-
-const FIELDS = ['dtype', 'shape', 'data_offsets'];
-
-function checkEntry(name: string, node: JNode): Entry {
-  const who = `tensor ${q(name)}`;
-  if (name === '') fail('E_ST_EMPTY_NAME', 'a tensor has an empty name; expected a non-empty string', name);
-  if (node.k !== 'o') fail('E_ST_ENTRY_NOT_OBJECT', `${who} is ${describe(node)}; expected an object with dtype, shape, data_offsets`, name);
-  const { keys, vals } = node;
-  for (const k of keys) {
-    if (!FIELDS.includes(k)) fail('E_ST_ENTRY_UNKNOWN_FIELD', `${who} has unknown field ${q(k)}; expected only dtype, shape, data_offsets`, name);
-  }
-  const get = (f: string): JNode => {
-    const j = keys.indexOf(f);
-    return j < 0 ? fail('E_ST_ENTRY_MISSING_FIELD', `${who} has no ${q(f)} field; expected dtype, shape, data_offsets`, name) : vals[j]!;
-  };
-  const dt = get('dtype');
-  const sh = get('shape');
-  const off = get('data_offsets');
-
-  const st = dt.k === 's' ? dt.v : undefined;
-  const bits = st === undefined ? undefined : ST_BITS.get(st);
-  if (st === undefined || bits === undefined) {
-    return fail('E_ST_UNKNOWN_DTYPE', `${who} has dtype ${describe(dt)}; expected one of ${[...ST_BITS.keys()].join(', ')}`, name);
-  }
-
-  if (sh.k !== 'a') fail('E_ST_BAD_SHAPE', `${who} has shape ${describe(sh)}; expected an array of non-negative integers`, name);
-  const shape: number[] = [];
-  let numel = 1;
-  for (const d of sh.items) {
-    const v = safeUint(d);
-    if (v === undefined) fail('E_ST_BAD_SHAPE', `${who} has shape entry ${describe(d)}; expected a non-negative integer <= 2^53-1`, name);
-    shape.push(v);
-    numel *= v;
-    // Checked left to right like the reference, so files it refuses are refused here too.
-    if (!Number.isSafeInteger(numel)) fail('E_ST_SIZE_OVERFLOW', `${who} has shape ${fmtShape(shape)}... whose element count exceeds 2^53-1`, name);
-  }
-  // Whole bytes per element: count bytes directly; sub-byte dtypes: count bits, must end on a byte.
-  const b = bits;
-  const size = b % 8 === 0 ? numel * (b / 8) : (numel * b) / 8;
-  if (!Number.isSafeInteger(b % 8 === 0 ? size : numel * b)) {
-    fail('E_ST_SIZE_OVERFLOW', `${who}: ${numel} elements of ${st} need more than 2^53-1 bytes`, name);
-  }
-
-  const o = off.k === 'a' ? off.items : undefined;
-  const begin = o?.length === 2 ? safeUint(o[0]!) : undefined;
-  const end = o?.length === 2 ? safeUint(o[1]!) : undefined;
-  if (begin === undefined || end === undefined) {
-    const got = o ? `[${o.map(describe).join(',')}]` : describe(off);
-    return fail('E_ST_BAD_OFFSETS', `${who} has data_offsets ${got}; expected [begin, end], two non-negative integers <= 2^53-1`, name);
-  }
-  if (begin > end) fail('E_ST_BAD_OFFSETS', `${who} has data_offsets [${begin},${end}]; expected begin <= end`, name);
-  if (end - begin !== size) {
-    const need = Number.isInteger(size) ? `${size} bytes` : `${numel * b} bits, not a whole number of bytes,`;
-    fail('E_ST_LENGTH_MISMATCH', `${who} (${st} ${fmtShape(shape)}) needs ${need} but data_offsets [${begin},${end}] span ${end - begin}`, name);
-  }
-  return { name, st, shape, numel, begin, end };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,21 +602,41 @@ function readInto(fd: number, buf: Uint8Array, position: number): Uint8Array {
   return buf;
 }
 
+/** A validated header of an open file, before any tensor data is read. */
+export interface SafetensorsHeader {
+  metadata: Record<string, string>;
+  /** Every tensor's shape and dtype, in header order. */
+  tensors: Map<string, TensorSpec>;
+  /** Reads each tensor straight into its own typed array (memory: the data section). */
+  read(): ParsedSafetensors;
+}
+
 /**
- * Reads a safetensors file: the length field and header are read and validated against the file
- * size first, so a tiny file claiming a huge header or huge tensors fails before any big
- * allocation; then each tensor is read straight into its own typed array (memory: header + data).
+ * Reads and validates the header of the safetensors file open on `fd` (a regular file): the
+ * length field and header are checked against the file size first, so a tiny file claiming a huge
+ * header or huge tensors fails before any big allocation. Nothing else is read until read().
+ */
+export function readSafetensorsHeader(fd: number, opts?: ParseOptions): SafetensorsHeader {
+  const cap = headerCap(opts);
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) fail('E_ST_NOT_A_FILE', 'the weights are not a regular file');
+  const n = headerLength(st.size >= 8 ? readInto(fd, new Uint8Array(8), 0) : new Uint8Array(8), st.size, cap);
+  const base = 8 + n;
+  const plan = planFromHeader(readInto(fd, new Uint8Array(n), 8), st.size - base);
+  const tensors = new Map<string, TensorSpec>();
+  for (const e of plan.entries) tensors.set(e.name, { shape: e.shape, dtype: FROM_ST.get(e.st)! });
+  return { metadata: plan.metadata, tensors, read: () => materialize(plan, (e, dst) => readInto(fd, dst, base + e.begin)) };
+}
+
+/**
+ * Reads a safetensors file (see readSafetensorsHeader). A FIFO or device in its place is refused
+ * without blocking on it: the file is opened non-blocking and checked with fstat on the open fd.
  */
 export function readSafetensorsFile(path: string, opts?: ParseOptions): ParsedSafetensors {
-  const cap = headerCap(opts);
-  const fd = fs.openSync(path, 'r');
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) fail('E_ST_NOT_A_FILE', `${path} is not a regular file`);
-    const n = headerLength(st.size >= 8 ? readInto(fd, new Uint8Array(8), 0) : new Uint8Array(8), st.size, cap);
-    const base = 8 + n;
-    const plan = planFromHeader(readInto(fd, new Uint8Array(n), 8), st.size - base);
-    return materialize(plan, (e, dst) => readInto(fd, dst, base + e.begin));
+    if (!fs.fstatSync(fd).isFile()) fail('E_ST_NOT_A_FILE', `${path} is not a regular file`);
+    return readSafetensorsHeader(fd, opts).read();
   } finally {
     fs.closeSync(fd);
   }
@@ -559,11 +757,11 @@ function listed(items: string[]): string {
  * E_ST_DTYPE_MISMATCH; each message lists every tensor in that class with its shapes.
  */
 export function validateAgainst(
-  tensors: Map<string, RawTensor> | Record<string, RawTensor>,
+  tensors: Map<string, TensorSpec> | Record<string, TensorSpec>,
   expected: Map<string, TensorSpec> | Record<string, TensorSpec>,
   opts: { strict?: boolean } = {},
 ): void {
-  const have = new Map(entriesOf(tensors) as [string, RawTensor][]);
+  const have = new Map(entriesOf(tensors) as [string, TensorSpec][]);
   const want = new Map(entriesOf(expected) as [string, TensorSpec][]);
   const missing: string[] = [];
   const shapeBad: string[] = [];

@@ -3,18 +3,13 @@
 // computed independently of the others in its batch (matmul, elementwise and per-row reductions
 // accumulate in a fixed order), so a batched answer is bitwise the single-request answer; the
 // tests check it. The queue is bounded (full → QueueFullError at once) and every request has a
-// deadline covering queueing and compute (→ TimeoutError).
+// deadline covering queueing and compute (→ TimeoutError). `run` may be asynchronous (the server
+// computes a large batch in slices, yielding to the event loop between them); one batch runs at a
+// time either way.
 
-export class QueueFullError extends Error {
-  readonly code = 'E_QUEUE_FULL';
-}
+import { QueueFullError, TimeoutError } from '../errors.js';
 
-export class TimeoutError extends Error {
-  readonly code = 'E_TIMEOUT';
-  constructor(message: string, readonly phase: 'queue' | 'compute') {
-    super(message);
-  }
-}
+export { QueueFullError, TimeoutError };
 
 export interface BatcherOptions {
   /** Most rows in one forward pass. A single request with more rows runs alone. */
@@ -29,7 +24,7 @@ export interface BatcherOptions {
   /** Deadline of each request from submit(), in ms. */
   timeoutMs: number;
   /** Runs the model on `rows` samples laid out contiguously in `input`; returns outputs row-major. */
-  run: (input: Float32Array, rows: number) => Float32Array[];
+  run: (input: Float32Array, rows: number) => Float32Array[] | Promise<Float32Array[]>;
   /** Observers for metrics. */
   onBatch?: (info: { rows: number; requests: number; computeSeconds: number }) => void;
   onDequeue?: (queueSeconds: number) => void;
@@ -143,11 +138,18 @@ export class Batcher {
   private drain(): void {
     this.scheduled = false;
     const batch = this.take();
-    if (batch.length > 0) this.runBatch(batch);
-    if (this.depth > 0) this.kick();
+    if (batch.length === 0) {
+      if (this.depth > 0) this.kick();
+      return;
+    }
+    this.running = true;
+    void this.runBatch(batch).finally(() => {
+      this.running = false;
+      if (this.depth > 0) this.kick();
+    });
   }
 
-  private runBatch(batch: Pending[]): void {
+  private async runBatch(batch: Pending[]): Promise<void> {
     let rows = 0;
     for (const p of batch) rows += p.rows;
     const started = performance.now();
@@ -163,14 +165,11 @@ export class Batcher {
       }
     }
     let outputs: Float32Array[];
-    this.running = true;
     try {
-      outputs = this.opts.run(input, rows);
+      outputs = await this.opts.run(input, rows);
     } catch (e) {
       for (const p of batch) p.reject(e as Error);
       return;
-    } finally {
-      this.running = false;
     }
     const done = performance.now();
     const computeSeconds = (done - started) / 1000;

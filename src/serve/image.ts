@@ -48,9 +48,11 @@ export function checkPngBounds(bytes: Buffer): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ERR_BUFFER_TOO_LARGE') throw bad(`the PNG's image data inflates past the ${limit} bytes a ${w}×${h} image needs`);
-    throw bad(`the PNG's image data is corrupt or truncated (${(e as Error).message})`);
+    throw bad(`the PNG's image data is corrupt or truncated`);
   }
 }
+
+const CORRUPT = 'is corrupt or truncated';
 
 /** 784 pixels in [0, 1], white digit on black, from a PNG body. */
 export function pngToMnist(bytes: Buffer): Float32Array {
@@ -58,6 +60,9 @@ export function pngToMnist(bytes: Buffer): Float32Array {
   try {
     return toMnistInput(readPng(bytes, { name: 'body' }));
   } catch (e) {
-    throw bad((e as Error).message.replace(/^PNG body /, 'the PNG '));
+    // the reader's own words, without what the decoder library said after them (its internals)
+    const m = (e as Error).message.replace(/^PNG body /, 'the PNG ');
+    const cut = m.indexOf(CORRUPT);
+    throw bad(cut >= 0 ? m.slice(0, cut + CORRUPT.length) : m);
   }
 }

@@ -2,26 +2,64 @@
 // (checked field by field, with errors that name the field and what was expected) and the infer
 // response. Nothing here touches HTTP; errors carry the status the server answers with.
 
+import { HttpError } from '../errors.js';
 import type { ModelMeta } from '../io/model-dir.js';
 
-/** An error answered as `{"error": message}` with `status` (and optional headers). */
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
-  }
-}
+export { HttpError };
 
 export const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
-/** A short, printable rendering of an untrusted value for an error message. */
-export function show(v: unknown, max = 60): string {
-  let s: string;
-  try {
-    s = typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v);
-  } catch {
-    s = String(v);
+/** Deepest JSON nesting a request may have; an infer request needs 7 (body, inputs, tensor, data
+ *  nested by a 4-d sample shape). Deeper bodies are refused before JSON.parse sees them. */
+export const MAX_JSON_DEPTH = 32;
+
+/** Whether `text` (any string; strings inside it are skipped) nests arrays/objects deeper than `limit`. */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0, n = text.length; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // skip a string, honouring backslash escapes
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
   }
-  return s.length > max ? `${s.slice(0, max)}…` : s;
+  return false;
+}
+
+/**
+ * A short, printable rendering of an untrusted value for an error message. It walks at most a few
+ * levels and stops at `max` characters, so a value nested thousands deep or megabytes long costs
+ * O(max) (JSON.stringify would overflow the stack on the first and copy all of the second).
+ */
+export function show(v: unknown, max = 60): string {
+  let out = '';
+  const put = (s: string): boolean => {
+    out += s;
+    return out.length <= max;
+  };
+  const walk = (x: unknown, depth: number): boolean => {
+    if (typeof x === 'string') return put(JSON.stringify(x.length > max ? x.slice(0, max + 1) : x));
+    if (x === null || typeof x !== 'object') return put(x === undefined ? 'undefined' : String(x));
+    const isArr = Array.isArray(x);
+    if (depth >= 4) return put(isArr ? '[…]' : '{…}');
+    if (!put(isArr ? '[' : '{')) return false;
+    const keys = isArr ? null : Object.keys(x);
+    const n = isArr ? (x as unknown[]).length : keys!.length;
+    for (let i = 0; i < n; i++) {
+      if (i > 0 && !put(',')) return false;
+      if (keys && !put(`${JSON.stringify(keys[i]!.slice(0, max + 1))}:`)) return false;
+      if (!walk(isArr ? (x as unknown[])[i] : (x as Record<string, unknown>)[keys![i]!], depth + 1)) return false;
+    }
+    return put(isArr ? ']' : '}');
+  };
+  walk(v, 0);
+  return out.length > max ? `${out.slice(0, max)}…` : out;
 }
 
 /** Model names are matched against the configured models only; this check keeps junk out of logs. */
@@ -138,7 +176,7 @@ function copyNested(values: unknown[], shape: number[], d: number, out: Float32A
   return o;
 }
 
-function checkShape(raw: unknown, sig: Signature, field: string): number {
+function checkShape(raw: unknown, sig: Signature, field: string, maxRows: number): number {
   const want = `[N, ${sig.sampleShape.join(', ')}]${sig.sampleShape.length > 1 ? ` or [N, ${sig.sampleSize}]` : ''}`;
   if (!Array.isArray(raw) || !raw.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
     throw new HttpError(400, `${field}: expected an array of non-negative integers ${want}, got ${show(raw)}`);
@@ -150,11 +188,14 @@ function checkShape(raw: unknown, sig: Signature, field: string): number {
     throw new HttpError(400, `${field}: expected ${want} with N ≥ 1 samples, got [${shape.join(', ')}]`);
   }
   if (shape[0]! < 1) throw new HttpError(400, `${field}: expected at least one sample (N ≥ 1), got [${shape.join(', ')}]`);
+  if (shape[0]! > maxRows) {
+    throw new HttpError(400, `${field}: ${shape[0]} samples in one request; this server takes at most ${maxRows} (--max-rows): split the request`, {}, 'E_TOO_MANY_ROWS');
+  }
   return shape[0]!;
 }
 
-/** Check an OIP infer request body against the model's signature. */
-export function parseInferRequest(body: unknown, sig: Signature): InferRequest {
+/** Check an OIP infer request body against the model's signature (at most `maxRows` samples). */
+export function parseInferRequest(body: unknown, sig: Signature, maxRows = Number.MAX_SAFE_INTEGER): InferRequest {
   if (!isObj(body)) throw new HttpError(400, `body: expected a JSON object with an "inputs" array, got ${Array.isArray(body) ? 'an array' : show(body, 30)}`);
   let id: string | undefined;
   if (body.id !== undefined) {
@@ -171,7 +212,7 @@ export function parseInferRequest(body: unknown, sig: Signature): InferRequest {
   if (isObj(t.parameters) && t.parameters.binary_data_size !== undefined) {
     throw new HttpError(400, 'inputs[0].parameters.binary_data_size: binary tensor data is not supported; send the values in "data" as JSON numbers');
   }
-  const rows = checkShape(t.shape, sig, 'inputs[0].shape');
+  const rows = checkShape(t.shape, sig, 'inputs[0].shape', maxRows);
   const shape = t.shape as number[];
   const n = rows * sig.sampleSize;
   const data = t.data;

@@ -77,14 +77,15 @@ describe('serve: batching', () => {
           const { model, meta } = loadModelDir(dirs[kind]);
           const v = new ModelVersion(kind, '1', model, meta, { batching: { maxBatch: 8, maxWaitMs: 0, maxQueue: 8, timeoutMs: 1000 }, metrics: new ServeMetrics() });
           const mode = v.calibrate();
-          t.diagnostic(`${backend.name} ${kind}: ${mode}`);
-          if (backend.name === 'blas' && kind === 'cnn' && !wideProductUniform()) {
-            // this machine's OpenBLAS rounds a column by its place in a wide product (see
-            // wideProductUniform), and a convolution's samples share one such product: no row
-            // count keeps them apart, so calibrate() must fall back to one row at a time
-            assert.equal(mode, 'single', 'blas cnn: position-dependent sgemm must not be batched');
-            t.diagnostic('blas cnn: OpenBLAS sgemm here is position-dependent along a wide product; serving one row at a time is the only batch-independent mode');
-          } else assert.notEqual(mode, 'single', `${backend.name} ${kind} could not batch at all`);
+          t.diagnostic(`${backend.name} ${kind}: ${mode}${v.kernels ? ` on the ${v.kernels} kernels` : ''}`);
+          if (backend.name === 'blas' && !wideProductUniform()) {
+            // this machine's OpenBLAS rounds a column by its place in a wide product (a
+            // convolution's samples share one), so where its own kernels cannot batch the server
+            // must batch on kernels that keep rows apart
+            t.diagnostic(`blas here is position-dependent along a wide product; ${kind} runs on ${v.kernels ?? 'blas'}`);
+          }
+          // every backend batches (issue 16 #17): one row at a time is never the default
+          assert.notEqual(mode, 'single', `${backend.name} ${kind} could not batch at all`);
           if (backend.name === 'js' || backend.name === 'wasm') assert.equal(mode, 'rows', `${backend.name} kernels compute each row alone`);
           const x = new Float32Array(randomInput(11 * 784, 99));
           for (const rows of [3, 8, 11]) {
@@ -100,6 +101,31 @@ describe('serve: batching', () => {
       }
     } finally {
       setBackend(active);
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('serve: the execution count', () => {
+  it('counts forward passes actually run: one per batch when rows batch, one per row when they cannot', async () => {
+    const tmp = tempDir();
+    try {
+      const { model, meta } = loadModelDir(makeModelDir(`${tmp.dir}/m`));
+      const metrics = new ServeMetrics();
+      const v = new ModelVersion('m', '1', model, meta, { batching: { maxBatch: 8, maxWaitMs: 0, maxQueue: 8, timeoutMs: 10_000 }, metrics });
+      const execs = async () => metric(await metrics.registry.metrics(), 'nabla_inference_exec_count_total{model="m"}') ?? 0;
+      const x = new Float32Array(randomInput(5 * 784, 3));
+      v.mode = 'rows';
+      await v.infer(x, 5);
+      assert.equal(await execs(), 1);
+      v.mode = 'single';
+      await v.infer(x, 5);
+      assert.equal(await execs(), 6, 'one row at a time: five passes');
+      // a request of 20 rows with maxBatch 8 runs in slices of 8, 8, 4: three passes
+      v.mode = 'rows';
+      await v.infer(new Float32Array(randomInput(20 * 784, 4)), 20);
+      assert.equal(await execs(), 9);
+    } finally {
       tmp.cleanup();
     }
   });

@@ -121,8 +121,11 @@ describe('serve: error contract', () => {
       [tensorBody({ shape: [1.5, 784] }), 'inputs[0].shape'],
       [tensorBody({ shape: [1e20, 784] }), 'inputs[0].shape'],
       // a declared shape never sizes an allocation by itself (found by the fuzz test)
-      [tensorBody({ shape: [1e9, 784] }), 'inputs[0].data', 'expected 784000000000 values'],
-      [JSON.stringify({ inputs: [{ name: 'input', shape: [1e6, 784], datatype: 'FP32', data: [[], []] }] }), 'inputs[0].data', 'expected 1000000 elements along dimension 0'],
+      [tensorBody({ shape: [1000, 784] }), 'inputs[0].data', 'expected 784000 values'],
+      [JSON.stringify({ inputs: [{ name: 'input', shape: [1000, 784], datatype: 'FP32', data: [[], []] }] }), 'inputs[0].data', 'expected 1000 elements along dimension 0'],
+      // more rows than --max-rows (default 1024): refused by the shape alone
+      [tensorBody({ shape: [1e9, 784] }), 'inputs[0].shape', '1000000000 samples', '--max-rows'],
+      [tensorBody({ shape: [1025, 784] }), 'inputs[0].shape', 'at most 1024'],
       [tensorBody({ shape: [2, 784] }), 'inputs[0].data', 'expected 1568 values', 'got 784'],
       [tensorBody({ data: good.slice(1) }), 'inputs[0].data', 'expected 784 values'],
       [tensorBody({ data: 'abc' }), 'inputs[0].data', 'array'],

@@ -26,14 +26,12 @@ describe('serve: lifecycle', () => {
       assert.equal(early.status, 503);
       assert.match(early.json.error, /still loading/);
       assert.equal(early.headers['retry-after'], '1');
-      let liveAt = 0, readyAt = 0;
-      const t0 = performance.now();
-      while (!readyAt) {
-        if (!liveAt && (await request(`${s.url}/v2/health/live`)).status === 200) liveAt = performance.now() - t0;
-        if ((await request(`${s.url}/v2/health/ready`)).status === 200) readyAt = performance.now() - t0;
-        else await new Promise((r) => setTimeout(r, 50));
+      // the order of events, not their times: live stays 200 while ready turns from 503 to 200
+      for (;;) {
+        assert.equal((await request(`${s.url}/v2/health/live`)).status, 200);
+        if ((await request(`${s.url}/v2/health/ready`)).status === 200) break;
+        await new Promise((r) => setTimeout(r, 20));
       }
-      assert.ok(liveAt <= readyAt && readyAt > 500, `live at ${liveAt} ms, ready at ${readyAt} ms`);
       assert.equal((await postJson(`${s.url}/v2/models/slow/infer`, inferBody(x))).status, 200);
     } finally {
       await s.close();
@@ -91,26 +89,34 @@ describe('serve: lifecycle', () => {
       let stop = false;
       const statuses = new Map<number, number>();
       const versions = new Set<string>();
+      let answered = 0;
+      let wake: (() => void) | null = null;
+      // phases start on events (answers received), not after sleeps
+      const answers = async (n: number) => {
+        const target = answered + n;
+        while (answered < target) await new Promise<void>((r) => (wake = r));
+      };
       const worker = async () => {
         while (!stop) {
           const r = await postJson(url, inferBody(x), agent);
           statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
           if (r.status === 200) versions.add(r.json.model_version);
+          answered++;
+          wake?.();
         }
       };
       const load = Promise.all(Array.from({ length: 16 }, worker));
       for (let i = 0; i < 3; i++) {
-        await new Promise((r) => setTimeout(r, 150));
+        await answers(20);
         if (i === 1) makeModelDir(`${t.dir}/m`, { seed: 2 }); // a new version on disk
         const r = await request(`${s.url}/v2/repository/models/m/load`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
         assert.equal(r.status, 200, r.text);
       }
       await s.reload('m');
-      await new Promise((r) => setTimeout(r, 150));
+      await answers(20);
       stop = true;
       await load;
       assert.deepEqual([...statuses.keys()], [200], `statuses: ${JSON.stringify([...statuses])}`);
-      assert.ok(statuses.get(200)! > 50, `enough load: ${statuses.get(200)} requests`);
       assert.ok(versions.size >= 3, `versions seen: ${[...versions]}`);
       const final = await postJson(url, inferBody(x));
       assert.equal(final.json.model_version, '5');
@@ -149,10 +155,7 @@ describe('serve: lifecycle', () => {
         const m = (await request(`${s.url}/metrics`, { agent: new http.Agent({ keepAlive: false }) })).text;
         return (metric(m, 'nabla_inference_in_flight{model="m"}') ?? 0) + (metric(m, 'nabla_inference_request_success_total{model="m"}') ?? 0);
       };
-      for (const t0 = Date.now(); (await seen()) < 12; ) {
-        assert.ok(Date.now() - t0 < 10_000, 'the 12 requests did not reach the server within 10 s');
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      while ((await seen()) < 12) await new Promise((r) => setTimeout(r, 5));
       const closing = s.close();
       assert.equal(s.ready, false);
       assert.equal(s.draining, true);
