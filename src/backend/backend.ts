@@ -14,7 +14,7 @@ export interface View {
   readonly offset: number;
 }
 
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'sign' | 'floor' | 'ceil' | 'sin' | 'cos';
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'sign' | 'floor' | 'ceil' | 'sin' | 'cos' | 'erf';
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
   | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'
@@ -72,6 +72,8 @@ export interface Kernels {
   luFactor(a: View): LUFactors;
   /** Solve A X = b for each batch from luFactor's lu [B,n,n] and pivots; b [B,n,k] → X [B,n,k]. */
   luSolve(lu: View, pivots: Int32Array, b: View): TypedArray;
+  /** Stable argsort along axis (NaN largest, PyTorch's order); output shape = x.shape. */
+  argsort(x: View, axis: number, descending: boolean): Int32Array;
 }
 
 /** What luFactor returns: P A = L U for each matrix of the batch. */

@@ -15,7 +15,8 @@ import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
 import { redKernels } from './reduce.js';
 
-export const wasmKernels = { ...jsKernels, matmul, im2col, col2im, binary, unary, where, copy, assign, ...redKernels } satisfies Kernels;
+// argsort (and the erf unary) have no wasm kernel: the js reference runs them, named here so the fallback is visible.
+export const wasmKernels = { ...jsKernels, argsort: jsKernels.argsort, matmul, im2col, col2im, binary, unary, where, copy, assign, ...redKernels } satisfies Kernels;
 
 export const wasmBackend: BackendWithFused = {
   name: 'wasm',
