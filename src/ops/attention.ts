@@ -37,7 +37,8 @@ export function attentionWeights(op: string, q: Tensor, k: Tensor, opts: ScaledD
   const E = q.shape[q.ndim - 1];
   const scale = opts.scale ?? 1 / Math.sqrt(E);
   if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new ValueError(`${op}: scale must be a finite number, got ${scale}`);
-  let scores = mul(matmul(q, transpose(k, -2, -1)), scale);
+  // Scaling q (L·E values) rather than the scores (L·S) saves a pass over the largest tensor.
+  let scores = matmul(mul(q, scale), transpose(k, -2, -1));
   const L = q.shape[q.ndim - 2], S = k.shape[k.ndim - 2];
   const mask = opts.attnMask ?? null;
   if (opts.isCausal) {
