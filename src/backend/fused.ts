@@ -4,6 +4,7 @@
 import type { Conv2dGeometry, View } from './backend.js';
 import type { DType, TypedArray } from '../dtype.js';
 import { getBackend, type Backend } from './backend.js';
+import type { AttentionKernel } from './attention.js';
 
 export interface AdamStepHyper {
   lr: number;
@@ -56,6 +57,11 @@ export interface FusedKernels {
    * add up to rounding: a product summed in several blocks may add the bias before the last block.
    */
   linear(x: View, weight: View, bias: View | null, outDtype: DType): TypedArray;
+  /**
+   * Scaled dot-product attention's forward in query blocks (./attention.ts): q [B, L, E],
+   * k [B, S, E], v [B, S, Ev] → [B, L, Ev] contiguous, with O(S) scores held per block.
+   */
+  attention: AttentionKernel;
 }
 
 /** The fused kernels every backend has (js reference versions exist for each). */

@@ -3,7 +3,9 @@
 
 import { convOutSize, type Conv2dGeometry, type View } from '../backend.js';
 import { allocate, type TypedArray } from '../../dtype.js';
-import type { AdamStepHyper, CoreFused, SgdStepHyper } from '../fused.js';
+import type { AdamStepHyper, CoreFused, FusedKernels, SgdStepHyper } from '../fused.js';
+import { attentionKernel } from '../attention.js';
+import { matmul } from './matmul.js';
 
 // Why the loops come in pairs: calling Math.fround through a variable (`r = f32 ? Math.fround :
 // identity`) made V8's optimised loops 5-10x slower after a re-optimisation; a direct
@@ -191,4 +193,4 @@ function sgdLoop64(p: Arr, po: number, g: Arr, go: number, b: Arr, bo: number, n
   }
 }
 
-export const jsFused: CoreFused = { adamStep, maxPool2d, maxPool2dBackward, sgdStep };
+export const jsFused: CoreFused & Pick<FusedKernels, 'attention'> = { adamStep, maxPool2d, maxPool2dBackward, sgdStep, attention: attentionKernel(matmul) };

@@ -10,6 +10,7 @@ import { col2im, im2col } from './conv.js';
 import { wasmConvFused } from './conv-fused.js';
 import { assign, binary, copy, unary, where } from './elementwise.js';
 import { wasmFused } from './fused.js';
+import { attentionKernel } from '../attention.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
@@ -21,7 +22,7 @@ export const wasmKernels = { ...jsKernels, argsort: jsKernels.argsort, matmul, i
 export const wasmBackend: BackendWithFused = {
   name: 'wasm',
   priority: 10,
-  fused: { ...wasmFused, ...wasmConvFused(wasmKernels) },
+  fused: { ...wasmFused, ...wasmConvFused(wasmKernels), attention: attentionKernel(wasmKernels.matmul) },
   available() {
     const rt = wasmRuntime();
     if (!rt) return { ok: false, reason: `WebAssembly kernels could not be loaded: ${wasmLoadError()}` };
