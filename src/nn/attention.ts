@@ -141,11 +141,17 @@ export class MultiheadAttention extends Module {
       mask = mask ? add(mask, a) : a;
     }
     const q = this.project(q0, 0), k = this.project(k0, 1), v = this.project(v0, 2);
+    if (!(opts.needWeights ?? true)) {
+      // No weights to return: scaledDotProductAttention, which runs the fused kernel when nothing
+      // needs a gradient (the encoder layers call it this way).
+      const o = scaledDotProductAttention(q, k, v, { attnMask: mask, dropoutP: this.training ? this.dropout : 0, generator: this.generator });
+      const y = this.merge(o);
+      return [!batched ? squeeze(y, 0) : this.batchFirst ? y : transpose(y, 0, 1), null];
+    }
     let w = attentionWeights(op, q, k, { attnMask: mask });
     if (this.dropout > 0 && this.training) w = dropout(w, this.dropout, true, this.generator);
     let out = this.merge(matmul(w, v));
     out = !batched ? squeeze(out, 0) : this.batchFirst ? out : transpose(out, 0, 1);
-    if (!(opts.needWeights ?? true)) return [out, null];
     let weights = opts.averageAttnWeights ?? true ? mean(w, 1) : w;
     if (!batched) weights = squeeze(weights, 0);
     return [out, weights];

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { Tensor, loadSafetensors, nn, saveSafetensors, sub, type DType } from '../../src/index.js';
+import { Tensor, loadSafetensors, nn, noGrad, saveSafetensors, sub, type DType } from '../../src/index.js';
 import { readSafetensorsFile } from '../../src/io/safetensors.js';
 import { fx } from './helpers.js';
 import { FIXTURE_DIR, transformerFixtures, type InterchangeCase } from '../helpers/transformer-fixtures.js';
@@ -40,8 +40,11 @@ for (const c of transformerFixtures().interchange.filter((k) => k.name.startsWit
     const dtype: DType = c.dtype;
     const out = layer.forward(fx(c.input, dtype), null, fx(c.src_key_padding_mask!, dtype));
     const err = maxAbsDiff(out, fx(c.output, 'float64'));
-    t.diagnostic(`max |Nabla − PyTorch| = ${err.toExponential(2)}`);
+    // Under noGrad (inference) attention runs the fused kernel: the same outputs.
+    const errFused = maxAbsDiff(noGrad(() => layer.forward(fx(c.input, dtype), null, fx(c.src_key_padding_mask!, dtype))), fx(c.output, 'float64'));
+    t.diagnostic(`max |Nabla − PyTorch| = ${err.toExponential(2)} (composite), ${errFused.toExponential(2)} (fused, noGrad)`);
     assert.ok(err <= TOLERANCE[c.dtype], `max abs difference ${err} exceeds ${TOLERANCE[c.dtype]}`);
+    assert.ok(errFused <= TOLERANCE[c.dtype], `fused: max abs difference ${errFused} exceeds ${TOLERANCE[c.dtype]}`);
   });
 
   test(`Nabla's TransformerEncoderLayer state dict (${c.dtype}) saves as safetensors with PyTorch's names, shapes, dtypes and values`, () => {

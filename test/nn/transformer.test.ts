@@ -168,6 +168,20 @@ test('GPTBlock: decoding with the key/value cache equals the full causal forward
     pieces.push(h);
   }
   assertClose(nb.cat(pieces, 1), full, { rtol: 1e-12, atol: 1e-12 }, 'cached pieces vs full');
+  // Generation runs under noGrad, where attention is the fused kernel: one token at a time.
+  const steps = noGrad(() => {
+    const cs: (nn.KVCache | null)[] = [null, null];
+    const outs: Tensor[] = [];
+    for (let t = 0; t < 7; t++) {
+      let h = nb.narrow(x, 1, t, 1);
+      blocks.forEach((b, i) => {
+        [h, cs[i]] = b.forward(h, cs[i]);
+      });
+      outs.push(h);
+    }
+    return nb.cat(outs, 1);
+  });
+  assertClose(steps, full, { rtol: 1e-12, atol: 1e-12 }, 'noGrad token-by-token vs full');
   assert.deepEqual(caches[0]!.key.shape, [2, 4, 7, 4]);
   // A cache whose shape does not fit is refused with a clear error.
   assert.throws(() => blocks[0].forward(nb.narrow(x, 1, 0, 1), { key: nb.zeros([2, 3, 1, 4], { dtype: 'float64' }), value: nb.zeros([2, 3, 1, 4], { dtype: 'float64' }) }), /cache.key must be/);

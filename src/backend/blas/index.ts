@@ -10,14 +10,13 @@ import { blasConvFused } from './conv.js';
 import { blasLib, blasLoadError } from './lib.js';
 import { linear } from './linear.js';
 import { matmul } from './matmul.js';
-import { attentionKernel } from '../attention.js';
 
 export const blasKernels = { ...wasmKernels, matmul } satisfies Kernels;
 
 export const blasBackend: BackendWithFused = {
   name: 'blas',
   priority: 20,
-  fused: { ...wasmBackend.fused, ...blasConvFused(blasKernels), linear, attention: attentionKernel(blasKernels.matmul) },
+  fused: { ...wasmBackend.fused, ...blasConvFused(blasKernels), linear },
   available() {
     const lib = blasLib();
     if (!lib) return { ok: false, reason: blasLoadError() };
