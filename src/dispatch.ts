@@ -15,6 +15,7 @@ import {
   type LUFactors, type ReduceOp, type Storage, type UnaryOp, type View,
 } from './backend/backend.js';
 import type { AdamStepHyper, ConvGrads, ConvGradWant, SgdStepHyper } from './backend/fused.js';
+import type { AttentionOptions } from './backend/attention.js';
 import { allocate, type DType, type TypedArray } from './dtype.js';
 import { DeviceError, DeviceSyncError } from './errors.js';
 import type { Tensor } from './tensor.js';
@@ -142,6 +143,9 @@ export const kernels = {
   luFactor(a: Operand): LUFactors<Storage> {
     return on1(a).kernels.luFactor(kv(a));
   },
+  argsort(x: Operand, axis: number, descending: boolean): Int32Of<Storage> {
+    return on1(x).kernels.argsort(kv(x), axis, descending);
+  },
   luSolve(lu: Operand, pivots: Int32Of<Storage>, b: Operand): Storage {
     const { b: be, v } = onAll('luSolve', [lu, b]);
     return be.kernels.luSolve(v[0]!, pivots, v[1]!);
@@ -194,6 +198,12 @@ export const fused = {
     const { b, v } = onAll('adamStep', [param, grad, expAvg, expAvgSq, maxExpAvgSq]);
     const k = b.fused?.adamStep;
     return k ? k(v[0]!, v[1]!, v[2]!, v[3]!, v[4], h) : DECLINE;
+  },
+  /** Attention's forward in query blocks (backend/attention.ts); the mask view rides with q's device. */
+  attention(q: Operand, k: Operand, v: Operand, o: AttentionOptions<Storage>): Storage | Decline {
+    const { b, v: w } = onAll('attention', [q, k, v]);
+    const f = b.fused?.attention;
+    return f ? f(w[0]!, w[1]!, w[2]!, o) : DECLINE;
   },
   sgdStep(param: Operand, grad: Operand, momentumBuffer: Operand | null, first: boolean, h: SgdStepHyper): void | Decline {
     if (allHost2(param, grad) && onHost(momentumBuffer)) {

@@ -17,3 +17,4 @@ export * as data from './data/index.js';
 export * as train from './train/index.js';
 export { fit, fitAsync, evaluate } from './train/fit.js';
 export { serve, ResourceMonitor, monitorCallback, type ServeOptions, type ServeHandle, type ModelSource, type MonitorOptions, type ResourceAlert, type ResourceSample } from './serve/index.js';
+export { loadSafetensors, saveSafetensors, safetensorsBytes } from './io/state-dict.js';

@@ -92,6 +92,21 @@ declare module './tensor.js' {
     logSoftmax(dim: number): Tensor;
     det(): Tensor;
     inverse(): Tensor;
+    clone(): Tensor;
+    erf(): Tensor;
+    gelu(approximate?: 'none' | 'tanh'): Tensor;
+    silu(): Tensor;
+    softplus(beta?: number, threshold?: number): Tensor;
+    cumsum(dim: number): Tensor;
+    argsort(dim?: number, descending?: boolean): Tensor;
+    sort(dim?: number, descending?: boolean): [Tensor, Tensor];
+    topk(k: number, dim?: number, largest?: boolean, sorted?: boolean): [Tensor, Tensor];
+    split(splitSizeOrSections: number | readonly number[], dim?: number): Tensor[];
+    chunk(chunks: number, dim?: number): Tensor[];
+    maskedFill(mask: Tensor, value: number | Tensor): Tensor;
+    triu(diagonal?: number): Tensor;
+    tril(diagonal?: number): Tensor;
+    multinomial(numSamples: number, replacement?: boolean, generator?: import('./random.js').Generator): Tensor;
   }
 }
 
@@ -171,3 +186,18 @@ P.softmax = function (d) { return ops.softmax(this, d); };
 P.logSoftmax = function (d) { return ops.logSoftmax(this, d); };
 P.det = function () { return ops.det(this); };
 P.inverse = function () { return ops.inv(this); };
+P.clone = function () { return ops.clone(this); };
+P.erf = function () { return ops.erf(this); };
+P.gelu = function (a) { return ops.gelu(this, a); };
+P.silu = function () { return ops.silu(this); };
+P.softplus = function (b, t) { return ops.softplus(this, b, t); };
+P.cumsum = function (d) { return ops.cumsum(this, d); };
+P.argsort = function (d, desc) { return ops.argsort(this, d, desc); };
+P.sort = function (d, desc) { return ops.sort(this, d, desc); };
+P.topk = function (k, d, l, s) { return ops.topk(this, k, d, l, s); };
+P.split = function (s, d) { return ops.split(this, s, d); };
+P.chunk = function (c, d) { return ops.chunk(this, c, d); };
+P.maskedFill = function (m, v) { return ops.maskedFill(this, m, v); };
+P.triu = function (d) { return ops.triu(this, d); };
+P.tril = function (d) { return ops.tril(this, d); };
+P.multinomial = function (n, r, g) { return ops.multinomial(this, n, r, g); };

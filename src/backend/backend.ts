@@ -55,7 +55,7 @@ export const viewDType = (v: View<Storage>): DType => storageDType(v.data);
 /** Int32 storage of the same kind as S (an Int32Array on the host): indices, argmax, pivots. */
 export type Int32Of<S extends Storage> = S extends TypedArray ? Int32Array : S;
 
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'sign' | 'floor' | 'ceil' | 'sin' | 'cos';
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'sign' | 'floor' | 'ceil' | 'sin' | 'cos' | 'erf';
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
   | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'
@@ -114,6 +114,8 @@ export interface Kernels<S extends Storage = TypedArray> {
   luFactor(a: View<S>): LUFactors<S>;
   /** Solve A X = b for each batch from luFactor's lu [B,n,n] and pivots; b [B,n,k] → X [B,n,k]. */
   luSolve(lu: View<S>, pivots: Int32Of<S>, b: View<S>): S;
+  /** Stable argsort along axis (NaN largest, PyTorch's order); output shape = x.shape. */
+  argsort(x: View<S>, axis: number, descending: boolean): Int32Of<S>;
 }
 
 /** What luFactor returns: P A = L U for each matrix of the batch. */

@@ -5,6 +5,7 @@
 
 import type { Backend, Conv2dGeometry, Declining, Int32Of, Storage, View } from './backend.js';
 import type { DType, TypedArray } from '../dtype.js';
+import type { AttentionKernel } from './attention.js';
 
 export interface AdamStepHyper {
   lr: number;
@@ -57,6 +58,11 @@ export interface FusedKernels<S extends Storage = TypedArray> {
    * add up to rounding: a product summed in several blocks may add the bias before the last block.
    */
   linear(x: View<S>, weight: View<S>, bias: View<S> | null, outDtype: DType): S;
+  /**
+   * Scaled dot-product attention's forward in query blocks (./attention.ts): q [B, L, E],
+   * k [B, S, E], v [B, S, Ev] → [B, L, Ev] contiguous, with O(S) scores held per block.
+   */
+  attention: AttentionKernel<S>;
 }
 
 /** The fused kernels with js reference versions (the others' references are their composites). */

@@ -1,8 +1,8 @@
 // Activation layers: thin Modules over the elementwise and softmax ops.
 
-import { leakyRelu, logSoftmax, relu, sigmoid, softmax, tanh } from '../ops/index.js';
+import { gelu, leakyRelu, logSoftmax, relu, sigmoid, silu, softmax, softplus, tanh } from '../ops/index.js';
 import type { Tensor } from '../tensor.js';
-import { checkInt, checkNumber } from './args.js';
+import { checkInt, checkNumber, checkOneOf } from './args.js';
 import { Module, type LayerConfig } from './module.js';
 
 export class ReLU extends Module {
@@ -85,5 +85,53 @@ export class LogSoftmax extends Module {
 
   override config(): LayerConfig {
     return { type: 'LogSoftmax', dim: this.dim };
+  }
+}
+
+/** GELU, exact (approximate 'none', the default) or PyTorch's tanh approximation. */
+export class GELU extends Module {
+  readonly approximate: 'none' | 'tanh';
+
+  constructor(approximate: 'none' | 'tanh' = 'none') {
+    super();
+    this.approximate = checkOneOf('GELU', 'approximate', approximate, ['none', 'tanh'] as const);
+  }
+
+  override forward(x: Tensor): Tensor {
+    return gelu(x, this.approximate);
+  }
+
+  override config(): LayerConfig {
+    return { type: 'GELU', approximate: this.approximate };
+  }
+}
+
+export class SiLU extends Module {
+  override forward(x: Tensor): Tensor {
+    return silu(x);
+  }
+
+  override config(): LayerConfig {
+    return { type: 'SiLU' };
+  }
+}
+
+/** Softplus: log(1 + e^(βx))/β, linear above threshold. */
+export class Softplus extends Module {
+  readonly beta: number;
+  readonly threshold: number;
+
+  constructor(beta = 1, threshold = 20) {
+    super();
+    this.beta = checkNumber('Softplus', 'beta', beta);
+    this.threshold = checkNumber('Softplus', 'threshold', threshold);
+  }
+
+  override forward(x: Tensor): Tensor {
+    return softplus(x, this.beta, this.threshold);
+  }
+
+  override config(): LayerConfig {
+    return { type: 'Softplus', beta: this.beta, threshold: this.threshold };
   }
 }

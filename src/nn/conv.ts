@@ -2,7 +2,7 @@
 
 import type { DType } from '../dtype.js';
 import { ShapeError, ValueError } from '../errors.js';
-import { conv2d, conv2dRelu } from '../ops/index.js';
+import { conv1d, conv2d, conv2dRelu } from '../ops/index.js';
 import type { Generator } from '../random.js';
 import { fmtShape } from '../shape.js';
 import { zeros, type Tensor } from '../tensor.js';
@@ -99,6 +99,72 @@ export class Conv2d extends Module {
       groups: this.groups,
       bias: this.bias !== null,
       dtype: this.weight.dtype,
+    };
+  }
+}
+
+export interface Conv1dOptions {
+  stride?: number;
+  padding?: number;
+  dilation?: number;
+  groups?: number;
+  bias?: boolean;
+  dtype?: DType;
+  generator?: Generator;
+}
+
+/** Conv1d over [N, C, L] (or [C, L]): conv2d on a unit height (ops/conv1d.ts). Weight [O, C/groups, k]. */
+export class Conv1d extends Module {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: number;
+  readonly stride: number;
+  readonly padding: number;
+  readonly dilation: number;
+  readonly groups: number;
+  weight: Parameter;
+  bias: Parameter | null;
+
+  constructor(inChannels: number, outChannels: number, kernelSize: number, opts: Conv1dOptions = {}) {
+    super();
+    const op = 'Conv1d';
+    this.inChannels = checkInt(op, 'inChannels', inChannels, 1);
+    this.outChannels = checkInt(op, 'outChannels', outChannels, 1);
+    this.kernelSize = checkInt(op, 'kernelSize', kernelSize, 1);
+    this.stride = checkInt(op, 'stride', opts.stride ?? 1, 1);
+    this.padding = checkInt(op, 'padding', opts.padding ?? 0, 0);
+    this.dilation = checkInt(op, 'dilation', opts.dilation ?? 1, 1);
+    this.groups = checkInt(op, 'groups', opts.groups ?? 1, 1);
+    if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
+      throw new ValueError(`Conv1d: inChannels (${inChannels}) and outChannels (${outChannels}) must both be divisible by groups (${this.groups})`);
+    }
+    const dtype = checkParamDType(op, opts.dtype);
+    this.weight = new Parameter(zeros([outChannels, inChannels / this.groups, kernelSize], { dtype }));
+    this.bias = checkBool(op, 'bias', opts.bias ?? true) ? new Parameter(zeros([outChannels], { dtype })) : null;
+    this.resetParameters(opts.generator);
+  }
+
+  /** PyTorch's default: W ~ U(±1/√fanIn), b ~ U(±1/√fanIn), fanIn = C/groups·k. */
+  resetParameters(generator?: Generator): void {
+    kaimingUniform_(this.weight, { a: Math.sqrt(5), generator });
+    if (this.bias) {
+      const [fanIn] = calculateFanInAndFanOut(this.weight);
+      const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
+      uniform_(this.bias, -bound, bound, generator);
+    }
+  }
+
+  override forward(x: Tensor): Tensor {
+    checkInputDType('Conv1d', x, this.weight);
+    const c = x.ndim === 3 ? x.shape[1] : x.ndim === 2 ? x.shape[0] : -1;
+    if (c !== this.inChannels) throw new ShapeError(`Conv1d: expected input [N, ${this.inChannels}, L] or [${this.inChannels}, L], got shape ${fmtShape(x.shape)}`);
+    return conv1d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  }
+
+  override config(): LayerConfig {
+    return {
+      type: 'Conv1d', inChannels: this.inChannels, outChannels: this.outChannels, kernelSize: this.kernelSize, stride: this.stride,
+      padding: this.padding, dilation: this.dilation, groups: this.groups, bias: this.bias !== null, dtype: this.weight.dtype,
     };
   }
 }

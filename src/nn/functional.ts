@@ -5,3 +5,7 @@ export type { Reduction, ReductionOptions, NLLLossOptions, CrossEntropyOptions, 
 export {
   relu, leakyRelu, sigmoid, tanh, softmax, logSoftmax, dropout, embedding, oneHot, conv2d, maxPool2d, avgPool2d,
 } from '../ops/index.js';
+export {
+  linear, gelu, silu, softplus, layerNorm, scaledDotProductAttention, conv1d, erf,
+} from '../ops/index.js';
+export type { GeluApproximate, ScaledDotProductAttentionOptions, Conv1dOptions } from '../ops/index.js';

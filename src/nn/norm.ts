@@ -5,7 +5,7 @@
 import { noGrad } from '../autograd.js';
 import type { DType } from '../dtype.js';
 import { ShapeError, ValueError } from '../errors.js';
-import { add, copy_, div, mean, mul, reshape, sqrt, sub } from '../ops/index.js';
+import { add, copy_, div, layerNorm, mean, mul, reshape, sqrt, sub } from '../ops/index.js';
 import { fmtShape } from '../shape.js';
 import { full, zeros, type Tensor } from '../tensor.js';
 import { checkBool, checkInt, checkNumber, checkParamDType } from './args.js';
@@ -147,5 +147,42 @@ export class BatchNorm2d extends BatchNormBase {
 
   protected checkInput(x: Tensor): void {
     if (x.ndim !== 4) throw new ShapeError(`BatchNorm2d: expected a 4-D [N, C, H, W] input, got shape ${fmtShape(x.shape)}`);
+  }
+}
+
+export interface LayerNormOptions {
+  eps?: number;
+  /** Learnable per-element weight (ones) and bias (zeros) of normalizedShape. Default true. */
+  elementwiseAffine?: boolean;
+  dtype?: DType;
+}
+
+/** LayerNorm over the trailing normalizedShape dims (PyTorch's names: weight, bias). */
+export class LayerNorm extends Module {
+  readonly normalizedShape: number[];
+  readonly eps: number;
+  readonly elementwiseAffine: boolean;
+  weight: Parameter | null;
+  bias: Parameter | null;
+
+  constructor(normalizedShape: number | readonly number[], opts: LayerNormOptions = {}) {
+    super();
+    const ns = typeof normalizedShape === 'number' ? [normalizedShape] : Array.isArray(normalizedShape) ? [...normalizedShape] : null;
+    if (!ns || ns.length === 0) throw new ValueError(`LayerNorm: normalizedShape must be a positive integer or a non-empty array of them, got ${JSON.stringify(normalizedShape)}`);
+    this.normalizedShape = ns.map((d) => checkInt('LayerNorm', 'normalizedShape', d, 1));
+    this.eps = checkNumber('LayerNorm', 'eps', opts.eps ?? 1e-5, 0);
+    this.elementwiseAffine = checkBool('LayerNorm', 'elementwiseAffine', opts.elementwiseAffine ?? true);
+    const dtype = checkParamDType('LayerNorm', opts.dtype);
+    this.weight = this.elementwiseAffine ? new Parameter(full(this.normalizedShape, 1, { dtype })) : null;
+    this.bias = this.elementwiseAffine ? new Parameter(zeros(this.normalizedShape, { dtype })) : null;
+  }
+
+  override forward(x: Tensor): Tensor {
+    if (this.weight) checkInputDType('LayerNorm', x, this.weight);
+    return layerNorm(x, this.normalizedShape, this.weight, this.bias, this.eps);
+  }
+
+  override config(): LayerConfig {
+    return { type: 'LayerNorm', normalizedShape: this.normalizedShape, eps: this.eps, elementwiseAffine: this.elementwiseAffine, dtype: this.weight?.dtype ?? 'float32' };
   }
 }

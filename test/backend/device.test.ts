@@ -39,6 +39,7 @@ function remoteBackend(device: string, syncReads: boolean): DeviceBackend<Remote
     assign: (dst, src) => (k('assign'), jsKernels.assign(un(dst), un(src))),
     reduce: (op, x, axes, dt) => (k('reduce'), wrap(jsKernels.reduce(op, un(x), axes, dt))),
     argReduce: (op, x, axis) => (k('argReduce'), wrap(jsKernels.argReduce(op, un(x), axis))),
+    argsort: (x, axis, desc) => (k('argsort'), wrap(jsKernels.argsort(un(x), axis, desc))),
     matmul: (a, b, dt) => (k('matmul'), wrap(jsKernels.matmul(un(a), un(b), dt))),
     gather: (x, axis, index) => (k('gather'), wrap(jsKernels.gather(un(x), axis, un(index)))),
     scatterAdd: (shape, axis, index, src, dt) => (k('scatterAdd'), wrap(jsKernels.scatterAdd(shape, axis, un(index), un(src), dt))),

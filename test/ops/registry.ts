@@ -17,6 +17,13 @@ export * from './registry-kit.js';
 /** Exported functions that are not ops, each with the reason it has no entry. */
 export const NOT_OPS: Readonly<Record<string, string>> = {
   broadcastView: 'kernel-level helper returning a backend View (no Tensor, no autograd); exercised by every broadcasting sample',
+  // The registry's harness runs ops that return one Tensor; these return several. Each is a thin
+  // composition of registered ops; test/ops/transformer-ops.test.ts gradchecks every piece and
+  // compares values with PyTorch.
+  sort: 'returns [values, indices]: argsort (registered) then gather (registered)',
+  topk: 'returns [values, indices]: argsort (registered), slice and gather (registered)',
+  split: 'returns an array of pieces, each a slice (registered)',
+  chunk: 'returns an array of pieces, each a slice (registered), via split',
 };
 
 // ---- elementwise -------------------------------------------------------------------------------
@@ -674,8 +681,164 @@ const linalgOps: OpInfo[] = [
   }),
 ];
 
+// ---- Transformer ops (issue 11) ----------------------------------------------------------------
+// Compared with PyTorch in test/ops/transformer-ops.test.ts (test/fixtures/torch/transformer.json),
+// not through torchFixture, which names cases of ops.json.
+
+const ROWS_MASK = () => i32([1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1], [3, 4]); // every row keeps ≥1 key
+const seeded = (m: Maker) => new Generator(m.rng.nextUint32());
+
+const transformerOps: OpInfo[] = [
+  unary('erf', ops.erf, { low: -3, high: 3 }, NO_FIXTURE),
+  op({
+    name: 'gelu', fn: ops.gelu, methodName: 'gelu', dtypes: FLOAT,
+    samples: (m) => [...unarySamples(m, { low: -3, high: 3 }), S('tanh approximation', m.t([3, 4], { low: -3, high: 3 }), 'tanh'), S('tanh, transposed', m.t([3, 4], T), 'tanh')],
+    errors: () => [notTensor('gelu'), intRejected('gelu'), E('unknown approximation', [f64([1]), 'fast'], ValueError, 'gelu', 'approximate')],
+  }),
+  op({
+    name: 'silu', fn: ops.silu, methodName: 'silu', dtypes: FLOAT,
+    samples: (m) => unarySamples(m, { low: -4, high: 4 }),
+    errors: () => [notTensor('silu'), intRejected('silu')],
+  }),
+  op({
+    name: 'softplus', fn: ops.softplus, methodName: 'softplus', dtypes: FLOAT,
+    samples: (m) => [
+      ...unarySamples(m, { low: -4, high: 4, away: 0.05 }),
+      // |βx| stays away from the threshold, where softplus switches to x (a kink of size e^(−20)).
+      S('beta 2, threshold 1.5', m.t([3, 4], { low: -2, high: 2 }), 2, 3.5), S('large inputs pass through', m.t([2, 3], { low: 25, high: 30 })),
+      S('beta 0.5', m.t([3, 4], T), 0.5),
+    ],
+    errors: () => [notTensor('softplus'), intRejected('softplus'), E('beta 0', [f64([1]), 0], ValueError, 'softplus', 'beta')],
+  }),
+  op({
+    name: 'layerNorm', fn: ops.layerNorm, dtypes: FLOAT, sampleGaps: { zeroDim: 'normalizedShape names at least one trailing dim (an error input checks a shape that does not match)' },
+    samples: (m) => [
+      S('last dim, affine', m.t([2, 3, 4]), [4], m.t([4]), m.t([4])), S('two dims, affine', m.t([2, 3, 4]), [3, 4], m.t([3, 4]), m.t([3, 4])),
+      S('no affine, eps 1e-3', m.t([3, 5]), 5, null, null, 1e-3), S('weight only', m.t([3, 4]), [4], m.t([4])), S('1-d', m.t([6]), [6]),
+      S('transposed input', m.t([3, 4], T), [4], m.t([4]), m.t([4])), S('sliced input and weight', m.t([2, 4], SL), [4], m.t([4], SL), null),
+      S('empty batch', m.t([0, 4]), [4], m.t([4]), m.t([4])),
+    ],
+    errors: () => [
+      E('shape does not end in normalizedShape', [f64([1, 2, 3, 4, 5, 6], [2, 3]), [2]], ShapeError, 'layerNorm', 'normalizedShape'),
+      E('weight of the wrong shape', [f64([1, 2, 3, 4, 5, 6], [2, 3]), [3], f64([1, 2])], ShapeError, 'layerNorm', 'weight'),
+      E('negative eps', [f64([1, 2, 3]), [3], null, null, -1], ValueError, 'layerNorm', 'eps'),
+      intRejected('layerNorm', [2]), notTensor('layerNorm', [2]),
+    ],
+  }),
+  op({
+    name: 'scaledDotProductAttention', fn: ops.scaledDotProductAttention, dtypes: FLOAT,
+    sampleGaps: { zeroDim: 'query, key and value are at least [L, E] (an error input checks 1-d)' },
+    samples: (m) => [
+      S('[2,3,4] self-shaped', m.t([2, 3, 4]), m.t([2, 5, 4]), m.t([2, 5, 3])),
+      S('heads [2,2,3,4], causal L = S', m.t([2, 2, 3, 4]), m.t([2, 2, 3, 4]), m.t([2, 2, 3, 4]), { isCausal: true }),
+      S('causal L < S', m.t([1, 3, 4]), m.t([1, 5, 4]), m.t([1, 5, 2]), { isCausal: true }),
+      S('boolean mask', m.t([2, 3, 4]), m.t([2, 4, 4]), m.t([2, 4, 3]), { attnMask: ROWS_MASK() }),
+      S('additive float mask, scale 0.3', m.t([2, 3, 4]), m.t([2, 4, 4]), m.t([2, 4, 2]), { attnMask: m.t([3, 4]), scale: 0.3 }),
+      S('broadcast batch', m.t([2, 1, 3, 4]), m.t([3, 5, 4]), m.t([3, 5, 4])),
+      { ...S('dropout 0.3 (seeded)', m.t([2, 3, 4]), m.t([2, 3, 4]), m.t([2, 3, 4]), { dropoutP: 0.3, generator: seeded(m) }),
+        skipGrad: 'the generator sits in the options object, which the harness does not rewind between calls; test/ops/transformer-ops.test.ts gradchecks this case with a rewinding wrapper' },
+      S('transposed key, sliced value', m.t([2, 3, 4]), m.t([2, 4, 4], T), m.t([2, 4, 3], SL)),
+      S('2-d', m.t([3, 4]), m.t([5, 4]), m.t([5, 2])),
+      S('empty batch', m.t([0, 3, 4]), m.t([0, 5, 4]), m.t([0, 5, 2])),
+    ],
+    errors: () => [
+      E('embedding dims differ', [f64([1, 2, 3, 4], [2, 2]), f64([1, 2, 3], [1, 3]), f64([1, 2], [1, 2])], ShapeError, 'scaledDotProductAttention', 'embedding'),
+      E('key and value lengths differ', [f64([1, 2], [1, 2]), f64([1, 2, 3, 4], [2, 2]), f64([1, 2], [1, 2])], ShapeError, 'scaledDotProductAttention', 'sequence length'),
+      E('mask and causal', [f64([1, 2], [1, 2]), f64([1, 2], [1, 2]), f64([1, 2], [1, 2]), { isCausal: true, attnMask: i32([1], [1, 1]) }], ValueError, 'scaledDotProductAttention', 'not both'),
+      E('mask does not broadcast', [f64([1, 2], [1, 2]), f64([1, 2], [1, 2]), f64([1, 2], [1, 2]), { attnMask: i32([1, 1, 1], [1, 3]) }], ShapeError, 'scaledDotProductAttention', 'broadcast'),
+      E('float64 mask for float32 inputs', [tensor([1, 2], { shape: [1, 2] }), tensor([1, 2], { shape: [1, 2] }), tensor([1, 2], { shape: [1, 2] }), { attnMask: f64([0], [1, 1]) }], DTypeError, 'scaledDotProductAttention', 'attnMask'),
+      E('dropoutP above 1', [f64([1, 2], [1, 2]), f64([1, 2], [1, 2]), f64([1, 2], [1, 2]), { dropoutP: 2 }], ValueError, 'scaledDotProductAttention', 'dropoutP'),
+      E('1-d query', [f64([1, 2]), f64([1, 2], [1, 2]), f64([1, 2], [1, 2])], ShapeError, 'scaledDotProductAttention', 'at least 2 dims'),
+      E('int32 inputs', [i32([1, 2], [1, 2]), i32([1, 2], [1, 2]), i32([1, 2], [1, 2])], DTypeError, 'scaledDotProductAttention', 'int32'),
+    ],
+  }),
+  op({
+    name: 'argsort', fn: ops.argsort, methodName: 'argsort', supportsGrad: false, noGradReason: 'int32 indices, not differentiable',
+    samples: (m) => [
+      S('last dim', m.t([3, 5])), S('dim 0, descending', m.t([4, 3]), 0, true), S('ties are stable', m.t([3, 6], { grid: true, low: 0, high: 2 }), 1),
+      S('ties, descending', m.t([2, 6], { grid: true, low: 0, high: 2 }), -1, true), S('3-d middle dim', m.t([2, 4, 3]), 1),
+      S('0-d', m.t([])), S('empty', m.t([0, 3]), 1), S('transposed', m.t([3, 4], T), 1), S('sliced', m.t([2, 5], SL)),
+      X('stable ties, ascending', [1, 3, 0, 2], tensor([2, 1, 2, 1], { dtype: m.dtype })),
+      X('stable ties, descending', [0, 2, 1, 3], tensor([2, 1, 2, 1], { dtype: m.dtype }), 0, true),
+      ...(m.ints ? [] : [X('NaN sorts last (PyTorch)', [2, 0, 1], tensor([1, NaN, -1], { dtype: m.dtype }))]),
+    ],
+    errors: () => [E('dim out of range', [f64([1, 2]), 1], AxisError, 'argsort', 'out of range'), notTensor('argsort')],
+  }),
+  op({
+    name: 'multinomial', fn: ops.multinomial, methodName: 'multinomial', dtypes: FLOAT, supportsGrad: false, noGradReason: 'draws integer category indices',
+    sampleGaps: { zeroDim: 'weights are [C] or [R, C] (an error input checks 0-d)' },
+    samples: (m) => {
+      const g = () => new Generator(m.rng.nextUint32());
+      return [
+        S('1-d, with replacement', m.t([5], POS), 8, true, g()), S('2-d, without replacement', m.t([3, 6], POS), 4, false, g()),
+        S('all categories, without replacement', m.t([2, 4], POS), 4, false, g()), S('transposed', m.t([4, 3], with_(POS, T)), 2, true, g()),
+        S('sliced', m.t([2, 5], with_(POS, SL)), 3, false, g()), S('no rows', m.t([0, 3], POS), 2, true, g()),
+        X('zero weights are never drawn', [1, 1, 1, 1], tensor([0, 2, 0], { dtype: m.dtype }), 4, true, g()),
+      ];
+    },
+    errors: () => [
+      E('too many samples without replacement', [f64([1, 1]), 3], ValueError, 'multinomial', 'without replacement'),
+      E('not enough positive weights', [f64([1, 0, 0]), 2, false], ValueError, 'multinomial', 'positive weight'),
+      E('negative weight', [f64([1, -1]), 1], ValueError, 'multinomial', 'non-negative'),
+      E('all zero', [f64([0, 0]), 1, true], ValueError, 'multinomial', 'sums to 0'),
+      E('0-d input', [f64([1], []), 1], ShapeError, 'multinomial', '1-D'),
+      E('numSamples 0', [f64([1, 2]), 0], ValueError, 'multinomial', 'numSamples'),
+      intRejected('multinomial', 1),
+    ],
+  }),
+  op({
+    name: 'cumsum', fn: ops.cumsum, methodName: 'cumsum',
+    samples: (m) => [
+      S('dim 1', m.t([3, 5]), 1), S('dim 0', m.t([4, 3]), 0), S('length 7 (not a power of 2)', m.t([2, 7]), -1), S('3-d middle', m.t([2, 6, 3]), 1),
+      S('0-d', m.t([]), 0), S('empty', m.t([0, 3]), 1), S('length 1', m.t([3, 1]), 1), S('transposed', m.t([3, 4], T), 1), S('sliced', m.t([2, 5], SL), -1),
+    ],
+    errors: () => [E('dim out of range', [f64([1, 2]), 1], AxisError, 'cumsum', 'out of range'), notTensor('cumsum', 0)],
+  }),
+  op({
+    name: 'clone', fn: ops.clone, methodName: 'clone',
+    samples: (m) => [S('[3,4]', m.t([3, 4])), S('0-d', m.t([])), S('empty', m.t([0, 2])), S('transposed', m.t([3, 4], T)), S('sliced', m.t([2, 3], SL))],
+    errors: () => [notTensor('clone')],
+  }),
+  op({
+    name: 'maskedFill', fn: ops.maskedFill, methodName: 'maskedFill',
+    samples: (m) => [
+      S('same shape', m.t([3, 4]), m.mask([3, 4]), -1), S('broadcast mask', m.t([2, 3, 4]), m.mask([3, 1]), 2), { ...S('-inf', m.t([3, 4]), m.mask([4]), m.ints ? -7 : -Infinity), skipGrad: 'finite differences of a tensor holding −∞ are NaN (∞ − ∞)' },
+      S('0-d value tensor', m.t([3, 4]), m.mask([3, 4]), tensor(0.5 * (m.ints ? 2 : 1), { dtype: m.dtype })), S('0-d', m.t([]), m.mask([]), 3),
+      S('empty', m.t([0, 3]), m.mask([3]), 1), S('transposed input, sliced mask', m.t([3, 4], T), m.t([3, 4], { grid: true, low: 0, high: 1, layout: 'sliced' }).to('int32'), 0),
+    ],
+    errors: () => [
+      E('float mask', [f64([1, 2]), f64([1, 0]), 0], DTypeError, 'maskedFill', 'int32'),
+      E('mask larger than the input', [f64([1, 2]), i32([1, 0, 1, 0], [2, 2]), 0], ShapeError, 'maskedFill', 'broadcast'),
+      E('fraction into int32', [i32([1, 2]), i32([1, 0]), 0.5], ValueError, 'maskedFill', 'int32'),
+      notTensor('maskedFill', i32([1]), 0),
+    ],
+  }),
+  ...(['triu', 'tril'] as const).map((name) => op({
+    name, fn: ops[name], methodName: name, sampleGaps: { zeroDim: 'needs the last two dims of a matrix (an error input checks 1-d)' },
+    samples: (m) => [
+      S('square', m.t([4, 4])), S('diagonal 1', m.t([3, 5]), 1), S('diagonal -1', m.t([5, 3]), -1), S('batched', m.t([2, 3, 4]), 0),
+      S('diagonal past the matrix', m.t([3, 3]), 5), S('empty', m.t([0, 3])), S('transposed', m.t([3, 4], T), 1), S('sliced', m.t([2, 3, 4], SL), -2),
+    ],
+    errors: () => [E('1-d input', [f64([1, 2])], ShapeError, name, 'at least 2'), E('fractional diagonal', [f64([1, 2, 3, 4], [2, 2]), 0.5], ValueError, name, 'diagonal'), notTensor(name)],
+  })),
+  op({
+    name: 'conv1d', fn: ops.conv1d, dtypes: FLOAT, sampleGaps: { zeroDim: 'sequences are [N, C, L] or [C, L] (an error input checks other ranks)' },
+    samples: (m) => [
+      S('basic with bias', m.t([2, 3, 7]), m.t([4, 3, 3]), m.t([4])), S('stride 2, padding 1', m.t([1, 2, 6]), m.t([3, 2, 3]), null, { stride: 2, padding: 1 }),
+      S('dilation 2, groups 2', m.t([1, 4, 8]), m.t([4, 2, 2]), m.t([4]), { dilation: 2, groups: 2 }), S('unbatched [C, L]', m.t([2, 5]), m.t([3, 2, 2]), m.t([3])),
+      S('transposed input', m.t([1, 2, 5], T), m.t([2, 2, 3]), m.t([2])), S('empty batch', m.t([0, 2, 5]), m.t([3, 2, 2]), null),
+    ],
+    errors: () => [
+      E('4-d input', [f64([1, 2, 3, 4], [1, 1, 2, 2]), f64([1], [1, 1, 1])], ShapeError, 'conv1d', '3-D input'),
+      E('2-d weight', [f64([1, 2, 3, 4], [1, 1, 4]), f64([1], [1, 1])], ShapeError, 'conv1d', '3-D weight'),
+      E('channels do not match', [f64([1, 2, 3, 4], [1, 2, 2]), f64([1, 2, 3], [1, 3, 1])], ShapeError, 'conv1d', 'channels'),
+      notTensor('conv1d', f64([1], [1, 1, 1])),
+    ],
+  }),
+];
+
 /** Every op, in family order. */
-export const REGISTRY: readonly OpInfo[] = [...elementwise, ...reductions, ...movement, ...matmulOps, ...indexing, ...inplaceOps, ...convOps, ...nnOps, ...linalgOps];
+export const REGISTRY: readonly OpInfo[] = [...elementwise, ...reductions, ...movement, ...matmulOps, ...indexing, ...inplaceOps, ...convOps, ...nnOps, ...linalgOps, ...transformerOps];
 
 /** The entry whose name or alias is `name`. */
 export function opInfo(name: string): OpInfo | undefined {

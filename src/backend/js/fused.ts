@@ -3,8 +3,10 @@
 
 import { convOutSize, DECLINE, type Conv2dGeometry, type Decline, type MayDecline, type View } from '../backend.js';
 import { allocate, type TypedArray } from '../../dtype.js';
-import type { AdamStepHyper, CoreFused, SgdStepHyper } from '../fused.js';
+import type { AdamStepHyper, CoreFused, FusedKernels, SgdStepHyper } from '../fused.js';
 import { isContiguous } from './strided.js';
+import { attentionKernel } from '../attention.js';
+import { matmul } from './matmul.js';
 
 // Why the loops come in pairs: calling Math.fround through a variable (`r = f32 ? Math.fround :
 // identity`) made V8's optimised loops 5-10x slower after a re-optimisation; a direct
@@ -211,9 +213,10 @@ function sgdLoop64(p: Arr, po: number, g: Arr, go: number, b: Arr, bo: number, n
 
 /** The reference fused kernels: pooling takes any float view; the optimiser steps decline what
  *  their flat loops cannot walk (see stepOperands). */
-export const jsFused: JsFused = { adamStep, maxPool2d, maxPool2dBackward, sgdStep };
+export const jsFused: JsFused = { adamStep, maxPool2d, maxPool2dBackward, sgdStep, attention: attentionKernel(matmul) };
 
 export type JsFused = Pick<CoreFused, 'maxPool2d' | 'maxPool2dBackward'> & {
   adamStep: MayDecline<CoreFused['adamStep']>;
   sgdStep: MayDecline<CoreFused['sgdStep']>;
+  attention: FusedKernels['attention'];
 };

@@ -8,6 +8,8 @@ import { matmul } from './matmul.js';
 import { forEachRun2 } from './loops.js';
 import { jsFused } from './fused.js';
 import { luFactor, luSolve } from './linalg.js';
+import { argsort } from './sort.js';
+import { erf } from './special.js';
 
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
@@ -25,6 +27,7 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   ceil: Math.ceil,
   sin: Math.sin,
   cos: Math.cos,
+  erf,
 };
 
 // maximum/minimum propagate NaN like PyTorch.
@@ -328,7 +331,7 @@ function col2im(cols: View, g: Conv2dGeometry, inputShape: readonly [number, num
 
 export const jsKernels = {
   unary, binary, where, copy, assign, reduce, argReduce, matmul, gather, scatterAdd, im2col, col2im,
-  luFactor, luSolve,
+  luFactor, luSolve, argsort,
 } satisfies Kernels;
 
 export const jsBackend: Backend = {

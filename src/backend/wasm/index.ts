@@ -10,19 +10,20 @@ import { col2im, im2col } from './conv.js';
 import { wasmConvFused } from './conv-fused.js';
 import { assign, binary, copy, unary, where } from './elementwise.js';
 import { wasmFused } from './fused.js';
+import { attentionKernel } from '../attention.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
 import { redKernels } from './reduce.js';
 
-/** wasm's own kernels over js's: luFactor and luSolve are js's own functions. */
+/** wasm's own kernels over js's: luFactor, luSolve and argsort (and the erf unary, declined) are js's own functions. */
 export const wasmKernels: Kernels = fallbackTo({ matmul, im2col, col2im, binary, unary, where, copy, assign, ...redKernels }, jsKernels);
 
 export const wasmBackend: Backend = {
   name: 'wasm',
   device: 'cpu',
   priority: 10,
-  fused: { ...wasmFused, ...wasmConvFused(wasmKernels) },
+  fused: { ...wasmFused, ...wasmConvFused(wasmKernels), attention: attentionKernel(wasmKernels.matmul) },
   available() {
     const rt = wasmRuntime();
     if (!rt) return { ok: false, reason: `WebAssembly kernels could not be loaded: ${wasmLoadError()}` };
