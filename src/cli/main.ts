@@ -95,6 +95,17 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('summary')
+    .description('Show a saved model layer by layer: output shapes and parameter counts.')
+    .argument('<model-dir>', 'a model directory (nabla train or saveModel())')
+    .option('--batch-size <n>', 'batch size of the probe input', positiveInt('--batch-size'), 1)
+    .option('--json', 'print as JSON')
+    .action(async (dir, opts) => {
+      const { runSummary } = await import('./summary.js');
+      runSummary(dir, opts);
+    });
+
+  program
     .command('info')
     .description('Show the version, the active backend and why the others are or are not available.')
     .option('--json', 'print as JSON')
