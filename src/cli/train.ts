@@ -17,6 +17,7 @@ import type { Tensor } from '../tensor.js';
 import { evaluate, fit, ProgressBar, formatConfusionMatrix, formatReport, type Callback, type HistoryEntry } from '../train/index.js';
 import { ResourceMonitor, monitorCallback } from '../serve/monitor.js';
 import { UsageError } from './errors.js';
+import { startTracking, type TrackArgs } from '../track/train-hook.js';
 import { prepareDataset, type PreparedData } from './datasets.js';
 
 const DEFAULT_OUT = 'runs/latest';
@@ -202,6 +203,8 @@ export async function runTrain(a: TrainArgs): Promise<void> {
   const monitor = new ResourceMonitor({ alertMemoryMb: a.alertMemoryMb, alertCpuPercent: a.alertCpuPercent });
   const callbacks: Callback[] = a.json ? [new JsonLines()] : [new ProgressBar({ fields: () => monitor.fields() })];
   callbacks.push(monitorCallback(monitor));
+  const tracking = startTracking(a as TrackArgs, { runDir, config: { ...cfg }, dataset: cfg.dataset, data });
+  callbacks.push(...tracking.callbacks);
   const history = fit(model, trainLoader, {
     epochs: cfg.epochs,
     optimizer,
@@ -249,6 +252,7 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     classes: data.classes,
     training: { model: cfg.model, dataset: cfg.dataset, epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, optimizer: cfg.optimizer, seed: cfg.seed, testAccuracy: test.accuracy, testLoss: test.loss },
   });
+  tracking.finish(test, modelDir, data.classes);
   if (a.json) {
     process.stdout.write(JSON.stringify({ test: { loss: test.loss, accuracy: test.accuracy, samples: test.samples, macro: test.macro ?? null }, modelDir, epochs: history.epochs.length, globalStep: history.globalStep }) + '\n');
   } else {
