@@ -24,7 +24,7 @@ export interface TrackerOptions {
   runDir?: string;
   /** Code version; default `git describe --always --dirty` of the working directory, when it is a git checkout. */
   codeVersion?: string | null;
-  /** Longest time between writes during an epoch. Default 1000 ms. */
+  /** Longest time between writes (steps and epochs are buffered meanwhile). Default 1000 ms. */
   flushEveryMs?: number;
   /** Record every k-th step's loss. Default 1. */
   stepEvery?: number;
@@ -72,6 +72,7 @@ export class Tracker implements Callback {
   /** Set by loadStateDict on resume: continue this run instead of creating one. */
   private resumeId: number | undefined;
   private pending: MetricRow[] = [];
+  private pendingSummary: Record<string, number | null> = {};
   private lastFlush = 0;
   private cpuPrev = { cpu: 0, wall: 0 };
   private step = 0;
@@ -141,14 +142,14 @@ export class Tracker implements Callback {
       loss: e.loss, accuracy: e.accuracy, valLoss: e.valLoss, valAccuracy: e.valAccuracy, lr: e.lr,
       samplesPerSecond: e.samplesPerSecond, trainSeconds: e.trainSeconds, ...e.metrics,
     };
-    const summary: Record<string, number | null> = {};
     for (const [key, value] of Object.entries(values)) {
       if (typeof value !== 'number') continue;
       this.pending.push({ scope: 'epoch', key, step, epoch: e.epoch, value });
-      summary[key] = Number.isFinite(value) ? value : null;
+      this.pendingSummary[key] = Number.isFinite(value) ? value : null;
     }
     this.epoch = e.epoch;
-    this.flush(summary);
+    // tiny epochs (the perceptron's are one step) must not cost a transaction each
+    if (performance.now() - this.lastFlush >= this.flushEveryMs) this.flush();
   }
 
   onTrainEnd(_ctx: TrainContext, history: History): void {
@@ -167,12 +168,14 @@ export class Tracker implements Callback {
   }
 
   /** Write what is buffered (with a CPU/memory sample and the heartbeat). */
-  flush(summary?: Record<string, number | null>): void {
+  flush(): void {
     if (this.id === undefined) return;
     const { sample, next } = readSystem(this.cpuPrev);
     this.cpuPrev = next;
     const metrics = this.pending;
+    const summary = this.pendingSummary;
     this.pending = [];
+    this.pendingSummary = {};
     this.store.flush(this.id, { metrics, system: [{ ...sample, step: this.step }], step: this.step, epoch: this.epoch, summary });
     this.lastFlush = performance.now();
   }
