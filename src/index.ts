@@ -25,3 +25,6 @@ export { CheckpointError, type CheckpointErrorCode } from './train/checkpoint.js
 export { NonFiniteError } from './train/fit.js';
 export { StateDictError, UnknownLayerError } from './nn/errors.js';
 export { summary, formatSummary, type ModelSummary, type LayerSummary, type SummaryOptions } from './nn/summary.js';
+// Experiment tracking, model registry, TensorBoard files, and the dashboard (issue 13).
+export * from './track/index.js';
+export { startUi, type UiOptions, type UiHandle } from './ui/server.js';
