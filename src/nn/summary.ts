@@ -38,8 +38,8 @@ export interface ModelSummary {
 export interface SummaryOptions {
   /** Rows in the probe batch (default 1). */
   batchSize?: number;
-  /** dtype of the probe input (default float32). */
-  dtype?: 'float32' | 'float64';
+  /** dtype of the probe input (default float32; int32 zeros for a model that starts with an Embedding). */
+  dtype?: 'float32' | 'float64' | 'int32';
 }
 
 function firstTensor(out: unknown): Tensor | null {

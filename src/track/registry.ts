@@ -4,6 +4,7 @@
 // the server reloads the model from the new directory (the old version keeps answering until the
 // new one is loaded and warmed, as for any reload).
 
+import { existsSync } from 'node:fs';
 import { NablaError } from '../errors.js';
 import { MODEL_NAME_RE } from '../serve/oip.js';
 import { TrackingStore, type ModelVersionRow } from './store.js';
@@ -60,6 +61,8 @@ export function resolveRegistrySpecs(specs: string[], storePath: string): Resolv
   const refs: ResolvedSpecs['refs'] = [];
   const parsed = specs.map((s) => ({ s, r: parseRegistryRef(s) }));
   if (!parsed.some((p) => p.r)) return { specs, refs };
+  // never create a store as a side effect of serving
+  if (!existsSync(storePath)) throw new RegistryError(`${parsed.find((p) => p.r)!.s}: no tracking store at ${storePath} (pass --store PATH)`);
   const store = TrackingStore.open(storePath);
   try {
     const out = parsed.map(({ s, r }) => {

@@ -7,6 +7,7 @@ import type { Tensor } from '../tensor.js';
 import type { Callback } from '../train/callbacks.js';
 import { TensorBoardCallback } from './tensorboard.js';
 import { hashTensors, Tracker } from './tracker.js';
+import { StoreError, TrackingStore } from './store.js';
 
 export interface TrackArgs {
   /** Store path (default: nabla.db beside the run directory, i.e. runs/nabla.db by default). */
@@ -32,8 +33,14 @@ export function startTracking(a: TrackArgs, info: { runDir: string; config: Reco
   const callbacks: Callback[] = [];
   let tracker: Tracker | undefined;
   if (a.track !== false) {
+    const store = a.store ?? defaultStorePath(info.runDir);
+    try {
+      TrackingStore.open(store).close(); // fail before training, with the way out in the message
+    } catch (e) {
+      throw new StoreError((e as StoreError).code ?? 'E_STORE_OPEN', `${(e as Error).message} (pass --store PATH for another store, or --no-track)`);
+    }
     tracker = new Tracker({
-      store: a.store ?? defaultStorePath(info.runDir),
+      store,
       runName: info.runDir.split(/[\\/]/).filter(Boolean).at(-1),
       config: info.config,
       dataset: { name: info.dataset, hash: hashTensors([...info.data.train.tensors, ...info.data.test.tensors]) },

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -96,6 +96,10 @@ test('nabla runs list | show | compare | rm, as text and --json; unknown ids exi
     const missing = nabla(['runs', 'list', '--store', join(dir, 'nope.db')], dir);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /no tracking store there/);
+    const serveMissing = nabla(['serve', 'registry:digits@production', '--store', join(dir, 'nope.db')], dir);
+    assert.equal(serveMissing.code, 2);
+    assert.match(serveMissing.stderr, /no tracking store at .*nope\.db/);
+    assert.equal(existsSync(join(dir, 'nope.db')), false, 'serving must not create a store');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
