@@ -6,7 +6,7 @@
 //      (TrackingStore.listRuns and GET /api/runs of `nabla ui`), and one 5-run series query;
 //   3. with Chromium: the dashboard drawing a 5-run comparison (time from the fifth selection
 //      until its 5 × --steps points are in the chart).
-//   node dist/bench/tracking.js [--epochs 3] [--runs 1000] [--steps 10000] [--no-store] [--no-browser] [--json]
+//   node dist/bench/tracking.js [--epochs 3] [--runs 1000] [--steps 10000] [--store PATH] [--no-overhead] [--no-store] [--no-browser] [--json]
 
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -141,9 +141,12 @@ function buildStore(path: string): void {
 }
 
 async function storeScale(dir: string): Promise<string> {
-  const path = join(dir, 'big.db');
+  // --store PATH keeps the big store there and reuses it on the next run (building it takes minutes)
+  const keep = argv.indexOf('--store') >= 0 ? argv[argv.indexOf('--store') + 1]! : undefined;
+  const path = keep ?? join(dir, 'big.db');
   say(`store: ${RUNS} runs × ${STEPS} steps in ${path}`);
-  buildStore(path);
+  if (!keep || !existsSync(path)) buildStore(path);
+  else say('  (reusing it)');
   const store = TrackingStore.open(path);
   const list: number[] = [];
   for (let i = 0; i < 7; i++) {
@@ -210,7 +213,7 @@ async function browser(path: string): Promise<void> {
 
 const dir = mkdtempSync(join(tmpdir(), 'nabla-bench-tracking-'));
 try {
-  await overhead(dir);
+  if (!argv.includes('--no-overhead')) await overhead(dir);
   if (!argv.includes('--no-store')) {
     const path = await storeScale(dir);
     if (!argv.includes('--no-browser')) await browser(path);

@@ -191,17 +191,40 @@
     }
   }
 
+  /** Selection marks in place (rebuilding a table of a thousand runs per click costs a frame or ten). */
+  function markSelection() {
+    for (const tr of $('runs').tBodies[0].rows) {
+      const id = Number(tr.dataset.id);
+      const on = state.selected.includes(id);
+      tr.classList.toggle('selected', on);
+      tr.setAttribute('aria-selected', String(on));
+      const cb = tr.cells[0].querySelector('input');
+      if (cb.checked !== on) cb.checked = on;
+      let sw = tr.cells[0].querySelector('.swatch');
+      if (on && !sw) {
+        sw = document.createElement('span');
+        sw.className = 'swatch';
+        tr.cells[0].append(sw);
+      }
+      if (on) sw.style.background = colorOf(id);
+      else sw?.remove();
+    }
+    state.tableSig = '';
+  }
+
   function toggle(id) {
     const i = state.selected.indexOf(id);
-    if (i >= 0) state.selected.splice(i, 1);
-    else state.selected.push(id);
+    if (i >= 0) {
+      state.selected.splice(i, 1);
+      state.series.delete(id);
+    } else state.selected.push(id);
     state.focusId = id;
     state.detailId = i >= 0 ? state.selected.at(-1) ?? null : id;
-    const focused = $('runs').contains(document.activeElement);
-    renderTable(true);
-    if (focused) $('runs').querySelector(`tr[data-id="${id}"]`)?.focus();
-    void reloadSeries();
-    void renderDetail();
+    markSelection();
+    const fail = (e) => say(`cannot load run ${id}: ${e.message}`);
+    if (i >= 0) drawCurves();
+    else loadSeriesOf([id]).catch(fail);
+    renderDetail().catch(fail);
   }
 
   // ---- curves ----
@@ -217,6 +240,7 @@
 
   function drawCurves() {
     const el = $('curve');
+    if (state.selected.some((id) => !state.series.has(id))) return; // a fetch is on its way
     const data = curveData();
     $('curve-empty').hidden = data !== null;
     let points = 0;
@@ -247,19 +271,27 @@
     charts.curve._key = keyOf;
   }
 
-  async function reloadSeries() {
-    const [scope, key] = state.metric.split(':');
-    state.series = new Map();
-    if (state.selected.length) {
-      const r = await api(`/api/series?runs=${state.selected.join(',')}&key=${encodeURIComponent(key)}&scope=${scope}`);
-      for (const [id, s] of Object.entries(r.series)) state.series.set(Number(id), s);
+  /** Fetch whole series of `ids` for the current metric (those already loaded stay). */
+  async function loadSeriesOf(ids) {
+    const metric = state.metric;
+    const [scope, key] = metric.split(':');
+    if (ids.length) {
+      const r = await api(`/api/series?runs=${ids.join(',')}&key=${encodeURIComponent(key)}&scope=${scope}`);
+      if (metric !== state.metric) return;
+      for (const [id, s] of Object.entries(r.series)) if (state.selected.includes(Number(id))) state.series.set(Number(id), s);
     }
     drawCurves();
+  }
+
+  async function reloadSeries() {
+    state.series = new Map();
+    await loadSeriesOf([...state.selected]);
   }
 
   async function pollSeries() {
     if (!state.selected.length) return;
     const [scope, key] = state.metric.split(':');
+    if (state.selected.some((id) => !state.series.has(id))) return;
     const after = state.selected.map((id) => `${id}:${state.series.get(id)?.step.at(-1) ?? -1}`).join(',');
     const want = state.metric + state.selected.join(',');
     const r = await api(`/api/series?runs=${state.selected.join(',')}&key=${encodeURIComponent(key)}&scope=${scope}&after=${after}`);
@@ -516,7 +548,7 @@
   });
   $('metric').addEventListener('change', (e) => {
     state.metric = e.target.value;
-    void reloadSeries();
+    reloadSeries().catch((err) => say(`cannot load the curves: ${err.message}`));
   });
   $('hp-param').addEventListener('change', drawHp);
   $('hp-metric').addEventListener('change', drawHp);
