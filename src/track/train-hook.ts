@@ -37,7 +37,7 @@ export function startTracking(a: TrackArgs, info: { runDir: string; config: Reco
     try {
       TrackingStore.open(store).close(); // fail before training, with the way out in the message
     } catch (e) {
-      throw new StoreError((e as StoreError).code ?? 'E_STORE_OPEN', `${(e as Error).message} (pass --store PATH for another store, or --no-track)`);
+      throw new StoreError(e instanceof StoreError ? e.code : 'E_STORE_OPEN', `${(e as Error).message} (pass --store PATH for another store, or --no-track)`);
     }
     tracker = new Tracker({
       store,

@@ -5,6 +5,8 @@
 import { TrackingStore } from '../../src/track/store.js';
 
 const [storePath, runArg, perArg, countArg, sharedArg] = process.argv.slice(2);
+// `node --test dist/test/` also runs this helper on its own, without arguments: nothing to do then
+if (storePath === undefined) process.exit(0);
 const store = TrackingStore.open(storePath!);
 const per = Number(perArg);
 const count = Number(countArg);
