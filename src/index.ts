@@ -18,3 +18,14 @@ export * as train from './train/index.js';
 export { fit, fitAsync, evaluate } from './train/fit.js';
 export { serve, ResourceMonitor, monitorCallback, type ServeOptions, type ServeHandle, type ModelSource, type MonitorOptions, type ResourceAlert, type ResourceSample } from './serve/index.js';
 export { loadSafetensors, saveSafetensors, safetensorsBytes } from './io/state-dict.js';
+// Model files from code (issue 13): the same directories and strict checks as the CLI.
+export { saveModel, loadModel, readSafetensors, writeSafetensors, type SaveModelOptions, type LoadModelOptions, type LoadedModel, type ModelMeta, type InputSpec } from './io/model-api.js';
+export { ModelDirError, MODEL_FORMAT, MODEL_FORMAT_VERSION } from './io/model-dir.js';
+export { SafetensorsError, SAFETENSORS_ERROR_CODES, type SafetensorsErrorCode, type RawTensor } from './io/safetensors.js';
+export { CheckpointError, type CheckpointErrorCode } from './train/checkpoint.js';
+export { NonFiniteError } from './train/fit.js';
+export { StateDictError, UnknownLayerError } from './nn/errors.js';
+export { summary, formatSummary, type ModelSummary, type LayerSummary, type SummaryOptions } from './nn/summary.js';
+// Experiment tracking, model registry, TensorBoard files, and the dashboard (issue 13).
+export * from './track/index.js';
+export { startUi, type UiOptions, type UiHandle } from './ui/server.js';

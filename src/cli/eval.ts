@@ -35,9 +35,8 @@ export function loadForCli(dir: string, opts: LoadOptions = {}): LoadedModel {
     }
   }
   // One policy for non-finite weights everywhere (eval, predict, serve): refuse unless asked.
-  // `requireFinite` is this loader's switch; `allowNonFinite` is the name the loader takes next.
   const allow = opts.allowNonFinite === true;
-  const loadOpts = { requireFinite: !allow, allowNonFinite: allow } as Parameters<typeof loadModelDir>[1];
+  const loadOpts: Parameters<typeof loadModelDir>[1] = { allowNonFinite: allow };
   return loadModelDir(resolveModelDir(dir), loadOpts);
 }
 

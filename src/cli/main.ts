@@ -65,6 +65,9 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON line per epoch and a final JSON line with the test metrics')
     .option('--alert-memory-mb <n>', 'warn when the resident memory exceeds this many MB', positiveFloat('--alert-memory-mb'))
     .option('--alert-cpu-percent <n>', 'warn when CPU use exceeds this percentage (100 = one core)', positiveFloat('--alert-cpu-percent'))
+    .option('--store <path>', 'tracking store (default: nabla.db beside the run directory, runs/nabla.db by default)')
+    .option('--no-track', 'do not record the run in the tracking store')
+    .option('--tensorboard <dir>', 'also write TensorBoard event files to this directory')
     .action(async (opts) => {
       const { runTrain } = await import('./train.js');
       await runTrain(opts);
@@ -101,7 +104,7 @@ export function buildProgram(): Command {
   program
     .command('serve')
     .description('Serve model directories over HTTP (Open Inference Protocol v2): health, metadata, infer, PNG predict, Prometheus /metrics.')
-    .argument('<model-dir...>', 'model directories written by `nabla train` (name=dir to choose the model name)')
+    .argument('<model-dir...>', 'model directories written by `nabla train` (name=dir to choose the model name), or registry:NAME@STAGE')
     .option('--port <n>', 'TCP port (0 picks a free one)', nonNegativeInt('--port'), 8000)
     .option('--host <address>', 'address to bind (default loopback only; 0.0.0.0 exposes the server to the network)', '127.0.0.1')
     .option('--max-batch <n>', 'most samples per forward pass when batching concurrent requests', positiveInt('--max-batch'), 32)
@@ -117,6 +120,8 @@ export function buildProgram(): Command {
     .option('--alert-memory-mb <n>', 'warn (and count in /metrics) when the resident memory exceeds this many MB', positiveFloat('--alert-memory-mb'))
     .option('--alert-cpu-percent <n>', 'warn (and count in /metrics) when CPU use exceeds this percentage (100 = one core)', positiveFloat('--alert-cpu-percent'))
     .option('--backend <name>', 'compute backend')
+    .option('--store <path>', 'tracking store for registry:NAME@STAGE models', 'runs/nabla.db')
+    .option('--registry-poll-ms <n>', 'how often to check the registry for a new promotion', positiveInt('--registry-poll-ms'), 2000)
     .addOption(new Option('--load-delay-ms <n>', 'delay each model load (testing)').argParser(nonNegativeInt('--load-delay-ms')).hideHelp())
     .action(async (dirs, opts) => {
       const { runServe } = await import('./serve.js');
@@ -152,6 +157,54 @@ export function buildProgram(): Command {
     .action(async (sources, opts) => {
       const { runDataClean } = await import('./data.js');
       runDataClean(sources, opts);
+    });
+
+  const runs = program.command('runs').description('Runs recorded in the tracking store: list, show, compare, rm.');
+  const storeOpt = () => new Option('--store <path>', 'tracking store').default('runs/nabla.db');
+  runs.command('list').description('List runs, newest first.').addOption(storeOpt()).option('--json', 'print as JSON')
+    .addOption(new Option('--status <status>', 'only runs with this status').choices(['running', 'finished', 'failed', 'stopped']))
+    .option('--limit <n>', 'at most this many runs', positiveInt('--limit'))
+    .action(async (opts) => (await import('./runs.js')).runsList(opts));
+  runs.command('show').description('One run: config, code version, dataset, metrics, evaluation, artefacts.').argument('<run>', 'run id')
+    .addOption(storeOpt()).option('--json', 'print as JSON')
+    .action(async (id, opts) => (await import('./runs.js')).runsShow(id, opts));
+  runs.command('compare').description('Runs side by side: the config that differs and every metric.').argument('<runs...>', 'two or more run ids')
+    .addOption(storeOpt()).option('--json', 'print as JSON')
+    .action(async (ids, opts) => (await import('./runs.js')).runsCompare(ids, opts));
+  runs.command('rm').description('Delete runs from the store (their files on disk stay).').argument('<runs...>', 'run ids')
+    .addOption(storeOpt()).option('--json', 'print as JSON')
+    .action(async (ids, opts) => (await import('./runs.js')).runsRm(ids, opts));
+
+  const models = program.command('models').description('The model registry: register a run\'s model as a version, promote versions through stages.');
+  models.command('register').description('Register the model of a run as the next version of NAME.').argument('<run>', 'run id')
+    .requiredOption('--name <name>', 'registered model name').addOption(storeOpt()).option('--json', 'print as JSON')
+    .action(async (run, opts) => (await import('./models.js')).modelsRegister(run, opts));
+  models.command('promote').description('Move a version to a stage (production and staging hold one version; the previous one is archived).').argument('<name>', 'registered model name')
+    .requiredOption('--version <k>', 'version number', positiveInt('--version'))
+    .addOption(new Option('--stage <stage>', 'target stage').choices(['production', 'staging', 'archived', 'none']).makeOptionMandatory())
+    .addOption(storeOpt()).option('--json', 'print as JSON')
+    .action(async (name, opts) => (await import('./models.js')).modelsPromote(name, opts));
+  models.command('list').description('Registered models and their versions, stages and runs.').argument('[name]', 'only this model')
+    .addOption(storeOpt()).option('--json', 'print as JSON')
+    .action(async (name, opts) => (await import('./models.js')).modelsList(name, opts));
+
+  program
+    .command('ui')
+    .description('Local web dashboard of the tracking store: runs, curves, confusion matrices, registry.')
+    .addOption(storeOpt())
+    .option('--port <n>', 'TCP port (0 picks a free one)', nonNegativeInt('--port'), 6006)
+    .option('--host <address>', 'address to bind (default loopback only)', '127.0.0.1')
+    .action(async (opts) => (await import('./ui.js')).runUi(opts));
+
+  program
+    .command('summary')
+    .description('Show a saved model layer by layer: output shapes and parameter counts.')
+    .argument('<model-dir>', 'a model directory (nabla train or saveModel())')
+    .option('--batch-size <n>', 'batch size of the probe input', positiveInt('--batch-size'), 1)
+    .option('--json', 'print as JSON')
+    .action(async (dir, opts) => {
+      const { runSummary } = await import('./summary.js');
+      runSummary(dir, opts);
     });
 
   program

@@ -7,6 +7,7 @@ import '../index.js';
 import { parseModelSource, type ModelSource } from '../serve/repository.js';
 import { serve } from '../serve/server.js';
 import { UsageError } from './errors.js';
+import { resolveRegistrySpecs, watchRegistry } from '../track/registry.js';
 
 export interface ServeArgs {
   port: number;
@@ -26,6 +27,8 @@ export interface ServeArgs {
   alertMemoryMb?: number;
   alertCpuPercent?: number;
   backend?: string;
+  store?: string;
+  registryPollMs?: number;
   /** Hidden test hook: delay each model load. */
   loadDelayMs?: number;
 }
@@ -40,8 +43,9 @@ export async function runServe(dirs: string[], a: ServeArgs): Promise<void> {
   }
   if (a.port > 65535) throw new UsageError(`--port expects a port number from 0 to 65535, got ${a.port}`);
   let models: ModelSource[];
+  const registry = resolveRegistrySpecs(dirs, a.store ?? 'runs/nabla.db'); // registry:NAME@STAGE → name=dir
   try {
-    models = dirs.map(parseModelSource);
+    models = registry.specs.map(parseModelSource);
   } catch (e) {
     throw new UsageError(`serve: ${(e as Error).message}`);
   }
@@ -72,6 +76,7 @@ export async function runServe(dirs: string[], a: ServeArgs): Promise<void> {
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new UsageError(`cannot listen on ${a.host}:${a.port}: ${e.message}`);
     throw e;
   });
+  watchRegistry(a.store ?? 'runs/nabla.db', registry, handle, say, a.registryPollMs); // reload on promotion
   say(`listening on ${handle.url} (${models.map((m) => m.name).join(', ')}); live at /v2/health/live, ready at /v2/health/ready, metrics at /metrics`);
 
   let stopping = false;

@@ -25,6 +25,7 @@ import { prepareDataset } from './datasets.js';
 import { buildModel, makeOptimizer, makeScheduler, plural, resolveConfig, resumeConfig, type RunConfig, type TrainArgs } from './train-config.js';
 
 export type { TrainArgs } from './train-config.js';
+import { startTracking, type TrackArgs } from '../track/train-hook.js';
 
 const DEFAULT_OUT = 'runs/latest';
 
@@ -179,6 +180,8 @@ export async function runTrain(a: TrainArgs): Promise<void> {
   const callbacks: Callback[] = [a.json ? new JsonLines() : new ProgressBar({ fields: () => monitor.fields() }), divergence];
   if (cfg.earlyStopping !== undefined) callbacks.push(new EarlyStopping({ patience: cfg.earlyStopping }));
   callbacks.push(monitorCallback(monitor));
+  const tracking = startTracking(a as TrackArgs, { runDir, config: { ...cfg }, dataset: cfg.dataset, data });
+  callbacks.push(...tracking.callbacks);
   const { epochs: _epochs, ...hashed } = cfg; // the epoch count may grow on --resume
   const history = await fitAsync(model, trainLoader, {
     epochs: cfg.epochs,
@@ -236,6 +239,7 @@ export async function runTrain(a: TrainArgs): Promise<void> {
       seed: cfg.seed, features: data.featureNames, testAccuracy: test.accuracy, testLoss: test.loss, stopped: history.stopped?.reason, warnings,
     },
   });
+  tracking.finish(test, modelDir, data.classes);
   if (a.json) {
     process.stdout.write(JSON.stringify({
       test: { loss: test.loss, accuracy: test.accuracy, samples: test.samples, macro: test.macro ?? null }, modelDir, epochs: history.epochs.length,
