@@ -7,7 +7,7 @@
 import { DTypeError, NablaError, ValueError } from '../../errors.js';
 import type { DType, TypedArray } from '../../dtype.js';
 import { BufferPool } from './pool.js';
-import { BufferUsage, MapMode, type GPUBufferLike, type GPUCommandEncoderLike, type GPUComputePassLike, type GPUComputePipelineLike, type GPUDeviceLike } from './gpu-types.js';
+import { BufferUsage, MapMode, type GPUBufferLike, type GPUCommandEncoderLike, type GPUComputePassLike, type GPUComputePipelineLike, type GPUDeviceLike, type GPUErrorEventLike } from './gpu-types.js';
 import { prelude } from './wgsl.js';
 
 /** Dtypes that live on the device. WGSL has no f64: float64 stays on the CPU backends. */
@@ -133,9 +133,14 @@ export class GpuContext {
     this.maxBatch = opts.maxBatch ?? 64;
     this.pool = new BufferPool(device, STORAGE, opts.maxPoolBytes ?? 2 ** 30, 'nabla');
     this.readPool = new BufferPool(device, BufferUsage.MAP_READ | BufferUsage.COPY_DST, 2 ** 28, 'nabla-read');
-    device.onuncapturederror = (ev) => {
+    // Recorded and thrown at the next sync or readback; preventDefault keeps Dawn from also
+    // printing it to stderr.
+    const onError = (ev: GPUErrorEventLike) => {
+      ev.preventDefault?.();
       this.error ??= ev.error.message;
     };
+    if (device.addEventListener) device.addEventListener('uncapturederror', onError);
+    else device.onuncapturederror = onError;
   }
 
   /** A fresh contiguous array of n elements (contents undefined until a kernel writes them). */

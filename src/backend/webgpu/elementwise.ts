@@ -106,13 +106,14 @@ function binaryF32(op: BinaryOp): string {
     case 'pow': return 'powF(a, b)';
     case 'maximum': return 'select(max(a, b), fNaN(), isNan(a) || isNan(b))';
     case 'minimum': return 'select(min(a, b), fNaN(), isNan(a) || isNan(b))';
-    case 'eq': return 'select(0.0, 1.0, a == b)';
-    case 'ne': return 'select(0.0, 1.0, a != b)';
-    case 'lt': return 'select(0.0, 1.0, a < b)';
-    case 'le': return 'select(0.0, 1.0, a <= b)';
-    case 'gt': return 'select(0.0, 1.0, a > b)';
-    case 'ge': return 'select(0.0, 1.0, a >= b)';
-    case 'reluBackward': return 'select(0.0, a, b > 0.0)';
+    // Drivers differ on ordered vs unordered comparisons: NaN is decided explicitly.
+    case 'eq': return 'select(0.0, 1.0, a == b && !nan2(a, b))';
+    case 'ne': return 'select(0.0, 1.0, a != b || nan2(a, b))';
+    case 'lt': return 'select(0.0, 1.0, a < b && !nan2(a, b))';
+    case 'le': return 'select(0.0, 1.0, a <= b && !nan2(a, b))';
+    case 'gt': return 'select(0.0, 1.0, a > b && !nan2(a, b))';
+    case 'ge': return 'select(0.0, 1.0, a >= b && !nan2(a, b))';
+    case 'reluBackward': return 'select(0.0, a, b > 0.0 && !isNan(b))';
   }
 }
 
@@ -136,7 +137,7 @@ function binaryI32(op: BinaryOp): string {
 }
 
 /** One output element per invocation over `shape`, reading `inputs` through their strides. */
-function elementwise(ctx: GpuContext, label: string, inputs: readonly GpuView[], shape: readonly number[], outDtype: GpuDType, expr: (loads: string[]) => string, helpers = ''): GpuArray {
+function elementwise(ctx: GpuContext, label: string, inputs: readonly GpuView[], shape: readonly number[], outDtype: GpuDType, expr: (loads: string[]) => string, helpers = '', bitsOut = false): GpuArray {
   const n = sizeOf(shape);
   const out = ctx.alloc(outDtype, n);
   if (n === 0) return out;
@@ -149,7 +150,8 @@ function elementwise(ctx: GpuContext, label: string, inputs: readonly GpuView[],
     code += storage(k + 1, `in${k}`, wgslType(v.dtype), false);
     code += viewCode(p, `off${k}`, { offset: v.offset, strides: c.strides[k] }, c.shape, shapeAt);
   });
-  code += storage(inputs.length + 1, 'out', wgslType(outDtype), true);
+  // bitsOut: expr gives the float32 result's bits as a u32, stored untouched by float rules.
+  code += storage(inputs.length + 1, 'out', bitsOut ? 'u32' : wgslType(outDtype), true);
   const loads = inputs.map((_, k) => `in${k}[off${k}(i)]`);
   code += main1d(nAt, `  out[i] = ${expr(loads)};`);
   ctx.dispatch(label, code, p, [...inputs.map((v) => v.buffer), out.buffer], groups1d(n));
@@ -158,6 +160,14 @@ function elementwise(ctx: GpuContext, label: string, inputs: readonly GpuView[],
 
 export function unary(ctx: GpuContext, op: UnaryOp, x: GpuView, outDtype: GpuDType): GpuArray {
   const intOp = x.dtype === 'int32' && INT_UNARY[op] !== undefined;
+  if (op === 'sign' && !intOp && outDtype === 'float32') {
+    // llvmpipe compiles float code without signed zeros (LLVM's "nsz"), and folded even a
+    // select of integer bit patterns into -0 for sign(±0); +0's bits come from the parameter
+    // block (word 0 holds NaN's bits, so word 0 ^ NaN is 0, unknown to the compiler) and are
+    // stored as bits.
+    return elementwise(ctx, 'unary-sign', [x], x.shape, outDtype, ([a]) => `signBits(${convert(a, x.dtype, 'float32')})`,
+      'fn signBits(x: f32) -> u32 { if (isNan(x)) { return bitcast<u32>(x); } return select(select(pw(0u) ^ 0x7fc00000u, 0xbf800000u, x < 0.0), 0x3f800000u, x > 0.0); }\n', true);
+  }
   return elementwise(ctx, `unary-${op}`, [x], x.shape, outDtype, ([a]) => {
     if (intOp) return convert(`unaryI(${a})`, 'int32', outDtype);
     return convert(`unaryF(${convert(a, x.dtype, 'float32')})`, 'float32', outDtype);
@@ -171,13 +181,14 @@ export function binary(ctx: GpuContext, op: BinaryOp, a: GpuView, b: GpuView, sh
   const t: GpuDType = ints ? 'int32' : 'float32';
   const fn = ints
     ? `${op === 'pow' ? I32_HELPERS : ''}fn binaryOp(a: i32, b: i32) -> i32 { return ${binaryI32(op)}; }\n`
-    : `${op === 'pow' ? F32_HELPERS : ''}fn binaryOp(a: f32, b: f32) -> f32 { return ${binaryF32(op)}; }\n`;
+    : `${op === 'pow' ? F32_HELPERS : ''}fn nan2(a: f32, b: f32) -> bool { return isNan(a) || isNan(b); }\nfn binaryOp(a: f32, b: f32) -> f32 { return ${binaryF32(op)}; }\n`;
   return elementwise(ctx, `binary-${op}`, [a, b], shape, outDtype, ([x, y]) => convert(`binaryOp(${convert(x, a.dtype, t)}, ${convert(y, b.dtype, t)})`, t, outDtype), fn);
 }
 
 export function where(ctx: GpuContext, cond: GpuView, a: GpuView, b: GpuView, shape: readonly number[], outDtype: GpuDType): GpuArray {
-  const zero = cond.dtype === 'float32' ? '0.0' : '0';
-  return elementwise(ctx, 'where', [cond, a, b], shape, outDtype, ([c, x, y]) => `select(${convert(y, b.dtype, outDtype)}, ${convert(x, a.dtype, outDtype)}, ${c} != ${zero})`);
+  // A NaN condition is true (NaN != 0), whichever way the driver orders the comparison.
+  const test = cond.dtype === 'float32' ? (c: string) => `(bitcast<u32>(${c}) & 0x7fffffffu) != 0u` : (c: string) => `${c} != 0`;
+  return elementwise(ctx, 'where', [cond, a, b], shape, outDtype, ([c, x, y]) => `select(${convert(y, b.dtype, outDtype)}, ${convert(x, a.dtype, outDtype)}, ${test(c)})`);
 }
 
 /** Contiguous copy of a view with a dtype cast (float→int32 truncates toward zero). */

@@ -68,11 +68,17 @@ export interface GPUBufferBinding {
   resource: { buffer: GPUBufferLike; offset?: number; size?: number };
 }
 
+export interface GPUErrorEventLike {
+  readonly error: { message: string };
+  preventDefault?(): void;
+}
+
 export interface GPUDeviceLike {
   readonly limits: GPULimitsLike;
   readonly queue: GPUQueueLike;
   readonly lost: Promise<{ reason: string; message: string }>;
-  onuncapturederror: ((ev: { error: { message: string } }) => void) | null;
+  onuncapturederror: ((ev: GPUErrorEventLike) => void) | null;
+  addEventListener?(type: 'uncapturederror', listener: (ev: GPUErrorEventLike) => void): void;
   createBuffer(descriptor: { size: number; usage: number; mappedAtCreation?: boolean; label?: string }): GPUBufferLike;
   createShaderModule(descriptor: { code: string; label?: string }): GPUShaderModuleLike;
   createComputePipeline(descriptor: { layout: 'auto'; compute: { module: GPUShaderModuleLike; entryPoint: string }; label?: string }): GPUComputePipelineLike;
