@@ -38,7 +38,9 @@ test('unary: every op on every layout; exact ops bit for bit, transcendental wit
     // Every layout on a 3-d shape, then the odd shapes (1, 0-d, empty, wide) on rotating layouts.
     const cases: [number[], (typeof LAYOUTS)[number]][] = [...LAYOUTS.map((l) => [[3, 5, 7], l] as [number[], (typeof LAYOUTS)[number]]), ...shapes.map((sh, i) => [sh, LAYOUTS[(i + op.length) % LAYOUTS.length]] as [number[], (typeof LAYOUTS)[number]])];
     for (const [shape, layout] of cases) {
-      const x = makeView(shape, layout, (n) => values(n, r, true));
+      // sin/cos: the documented range of the GPU's argument reduction is |x| < 2e5 (elementwise.ts).
+      const trig = op === 'sin' || op === 'cos';
+      const x = makeView(shape, layout, (n) => values(n, r, true).map((v) => (trig && Math.abs(v) > 2e5 && Number.isFinite(v) ? v * 1e-34 : trig && Math.round(v) === v ? v * 4321.5 : v)));
       const got = await S().unary(op, x, 'float32');
       assert.ok(got instanceof Float32Array);
       const what = `${op} ${layout} [${shape}]`;

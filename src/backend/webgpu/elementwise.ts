@@ -73,6 +73,16 @@ fn powI(a: i32, b: i32) -> i32 {
 }
 `;
 
+// WGSL's sin/cos are accurate only on [-π, π]: arguments are first reduced by 2π in three parts
+// (Cody-Waite; k·6.28125 and k·C2hi are exact for |k| < 2^15), accurate to float32 rounding for
+// |x| < 2e5. Beyond that the reduction loses digits (a Payne-Hanek reduction would be needed).
+const TRIG = `
+fn reduce2pi(x: f32) -> f32 {
+  let k = round(x * 0.15915494309189535);
+  return ((x - k * 6.28125) - k * 0.0019340515136719) - k * 0.0000012556659146;
+}
+`;
+
 function unaryF32(op: UnaryOp): string {
   switch (op) {
     case 'neg': return '-x';
@@ -88,8 +98,8 @@ function unaryF32(op: UnaryOp): string {
     case 'sign': return 'select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0)';
     case 'floor': return 'floor(x)';
     case 'ceil': return 'ceil(x)';
-    case 'sin': return 'select(sin(x), fNaN(), !isFinite(x))';
-    case 'cos': return 'select(cos(x), fNaN(), !isFinite(x))';
+    case 'sin': return 'select(sin(reduce2pi(x)), fNaN(), !isFinite(x))';
+    case 'cos': return 'select(cos(reduce2pi(x)), fNaN(), !isFinite(x))';
   }
 }
 
@@ -173,7 +183,7 @@ export function unary(ctx: GpuContext, op: UnaryOp, x: GpuView, outDtype: GpuDTy
     return convert(`unaryF(${convert(a, x.dtype, 'float32')})`, 'float32', outDtype);
   }, intOp
     ? `fn unaryI(x: i32) -> i32 { return ${INT_UNARY[op]}; }\n`
-    : `fn unaryF(x: f32) -> f32 { if (isNan(x)) { return x; } return ${unaryF32(op)}; }\n`);
+    : `${op === 'sin' || op === 'cos' ? TRIG : ''}fn unaryF(x: f32) -> f32 { if (isNan(x)) { return x; } return ${unaryF32(op)}; }\n`);
 }
 
 export function binary(ctx: GpuContext, op: BinaryOp, a: GpuView, b: GpuView, shape: readonly number[], outDtype: GpuDType): GpuArray {
