@@ -216,7 +216,8 @@ export class GpuContext {
     const module = this.device.createShaderModule({ code, label });
     p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
     void this.device.popErrorScope().then((err) => {
-      if (err) this.error ??= `kernel ${label} was rejected: ${err.message}`;
+      // The root cause: later errors only say the pipeline is invalid.
+      if (err) this.error = `kernel ${label} was rejected: ${err.message}`;
     });
     this.pipelines.set(code, p);
     this.counters.compiled++;

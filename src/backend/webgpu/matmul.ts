@@ -58,7 +58,7 @@ function tileLoader(side: 'A' | 'B', mode: LoadMode, R: number, T: string): { re
     units = BK * R4;
     fetchOne = (u, reg) => `{ let k = ${u} / ${R4}u; let r = (${u} % ${R4}u) * 4u; let g = ${base} + r; let kk = k0 + k;
       ${reg} = select(${V}(0), ${name}4[(${name}Base + i32(kk) * ${name}SK + i32(g)) / 4], g < ${limMN} && kk < K); }`;
-    storeOne = (u, reg) => `${sm}[buf + (${u} / ${R4}u) * ${R4}u + (${u} % ${R4}u)] = ${reg};`;
+    storeOne = (u, reg) => `{ ${sm}[buf + (${u} / ${R4}u) * ${R4}u + (${u} % ${R4}u)] = ${reg}; }`;
   } else {
     units = R * BK;
     fetchOne = (u, reg) => `{ let k = ${u} % ${BK}u; let r = ${u} / ${BK}u; let g = ${base} + r; let kk = k0 + k;

@@ -144,9 +144,9 @@ function rowKernel(ctx: GpuContext, mode: 'softmax' | 'logSoftmax' | 'crossEntro
   if (target) {
     const tc = coalesce(target.shape, [target.strides]);
     const tAt = pushShape(p, tc.shape);
-    code += storage(3, 'target', 'i32', false);
+    code += storage(3, 'labels', 'i32', false);
     code += viewCode(p, 'offT', { offset: target.offset, strides: tc.strides[0] }, tc.shape, tAt);
-    tgt = 'target';
+    tgt = 'labels';
   }
   const write =
     mode === 'softmax' ? `for (var j = tid; j < C; j += 256u) { out[row * C + j] = exp(x[base + i32(j) * st] - m) / total; }`
