@@ -10,7 +10,7 @@ import type { BinaryOp, ReduceOp, UnaryOp, View } from '../../src/backend/backen
 import type { DType } from '../../src/dtype.js';
 import { jsKernels } from '../../src/backend/js/index.js';
 import { webgpuAvailable, webgpuInfo, sizeClass, GpuError } from '../../src/backend/webgpu/index.js';
-import { DTypeError } from '../../src/errors.js';
+import { DTypeError, ValueError } from '../../src/errors.js';
 import { G, LAYOUTS, S, assertClose, assertSame, gpuSkip, ints, makeView, numel, rng, to64, values } from './webgpu-helpers.js';
 
 const skip = gpuSkip;
@@ -248,6 +248,7 @@ test('machinery: buffers are pooled by size class, pipelines compiled once, disp
   assert.equal(b.buffer, buf, 'a released buffer of the same class is handed out again');
   assert.equal(pool.reused, reusedBefore + 1);
   b.release();
+  assert.throws(() => k.ctx.alloc('float32', k.ctx.maxBinding / 4 + 1), (e: Error) => e instanceof ValueError && /storage binding/.test(e.message));
 
   const x = k.upload(Float32Array.from({ length: 64 }, (_, i) => i - 32));
   await k.sync();

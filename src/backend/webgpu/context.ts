@@ -126,12 +126,15 @@ export class GpuContext {
   private readonly maxBatch: number;
   // A GpuArray forgotten without release() gives its buffer back when collected.
   private readonly finalizer = new FinalizationRegistry<GPUBufferLike>((b) => this.pool.release(b));
+  /** Bytes one storage binding may span on this device: the largest array a kernel can take. */
+  readonly maxBinding: number;
   /** Counters for tests and tuning: batches submitted, pipelines compiled. */
   readonly counters = { submits: 0, compiled: 0, dispatches: 0 };
 
   constructor(readonly device: GPUDeviceLike, opts: ContextOptions = {}) {
     this.maxBatch = opts.maxBatch ?? 64;
-    this.pool = new BufferPool(device, STORAGE, opts.maxPoolBytes ?? 2 ** 30, 'nabla');
+    this.maxBinding = device.limits.maxStorageBufferBindingSize ?? 2 ** 27;
+    this.pool = new BufferPool(device, STORAGE, opts.maxPoolBytes ?? 2 ** 30, 'nabla', Math.floor(this.maxBinding / 16) * 16);
     this.readPool = new BufferPool(device, BufferUsage.MAP_READ | BufferUsage.COPY_DST, 2 ** 28, 'nabla-read');
     // Recorded and thrown at the next sync or readback; preventDefault keeps Dawn from also
     // printing it to stderr.
@@ -145,6 +148,9 @@ export class GpuContext {
 
   /** A fresh contiguous array of n elements (contents undefined until a kernel writes them). */
   alloc(dtype: GpuDType, n: number): GpuArray {
+    if (n * 4 > this.maxBinding) {
+      throw new ValueError(`webgpu: an array of ${n} elements (${n * 4} bytes) exceeds this device's largest storage binding (${this.maxBinding} bytes)`);
+    }
     const buf = this.pool.acquire(Math.max(16, n * 4));
     const arr = new GpuArray(this, buf, dtype, n);
     this.finalizer.register(arr, buf, arr);

@@ -31,10 +31,12 @@ export class BufferPool {
     /** Above this many idle bytes, released buffers are destroyed instead of kept. */
     private readonly maxIdleBytes: number,
     private readonly label: string,
+    /** The largest buffer worth making (the device's storage binding limit): classes stop there. */
+    private readonly maxSize = Infinity,
   ) {}
 
   acquire(bytes: number): GPUBufferLike {
-    const size = sizeClass(bytes);
+    const size = Math.max(Math.min(sizeClass(bytes), this.maxSize), bytes);
     const list = this.free.get(size);
     const b = list?.pop();
     if (b) {
