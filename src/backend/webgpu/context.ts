@@ -7,7 +7,7 @@
 import { DTypeError, NablaError, ValueError } from '../../errors.js';
 import type { DType, TypedArray } from '../../dtype.js';
 import { BufferPool } from './pool.js';
-import { BufferUsage, MapMode, type GPUBufferLike, type GPUCommandEncoderLike, type GPUComputePassLike, type GPUComputePipelineLike, type GPUDeviceLike, type GPUErrorEventLike } from './gpu-types.js';
+import { BufferUsage, MapMode, type GPUBindGroupLayoutLike, type GPUBufferLike, type GPUCommandEncoderLike, type GPUComputePassLike, type GPUComputePipelineLike, type GPUDeviceLike, type GPUErrorEventLike } from './gpu-types.js';
 import { prelude } from './wgsl.js';
 
 /** Dtypes that live on the device. WGSL has no f64: float64 stays on the CPU backends. */
@@ -89,7 +89,11 @@ export class GpuArray {
     readonly dtype: GpuDType,
     readonly length: number,
   ) {}
-  /** The whole array as a view of the given shape (row-major, offset 0). */
+  /**
+   * The whole array as a view of the given shape (row-major, offset 0). A view holds the buffer,
+   * not this handle: keep the GpuArray reachable while its views are in use, or the collector
+   * returns the buffer to the pool under them.
+   */
   view(shape: readonly number[] = [this.length]): GpuView {
     return { buffer: this.buffer, dtype: this.dtype, shape, strides: contiguousStrides(shape), offset: 0 };
   }
@@ -113,7 +117,7 @@ export function contiguousStrides(shape: readonly number[]): number[] {
 export class GpuContext {
   readonly pool: BufferPool;
   private readonly readPool: BufferPool;
-  private readonly pipelines = new Map<string, GPUComputePipelineLike>();
+  private readonly pipelines = new Map<string, { pipeline: GPUComputePipelineLike; layout: GPUBindGroupLayoutLike }>();
   private encoder: GPUCommandEncoderLike | null = null;
   private pass: GPUComputePassLike | null = null;
   private arena: GPUBufferLike | null = null;
@@ -162,7 +166,7 @@ export class GpuContext {
     const arr = this.alloc(dtype, n);
     if (n > 0) {
       this.endPass();
-      this.enc().clearBuffer(arr.buffer, 0, Math.ceil((n * 4) / 4) * 4);
+      this.enc().clearBuffer(arr.buffer, 0, n * 4);
     }
     return arr;
   }
@@ -214,13 +218,14 @@ export class GpuContext {
   }
 
   /** The compiled pipeline for a shader body (compiled once per device; the prelude is added). */
-  pipeline(body: string, vec4s: number, label: string): GPUComputePipelineLike {
+  pipeline(body: string, vec4s: number, label: string): { pipeline: GPUComputePipelineLike; layout: GPUBindGroupLayoutLike } {
     const code = prelude(vec4s) + body;
     let p = this.pipelines.get(code);
     if (p) return p;
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label });
-    p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
+    const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
+    p = { pipeline, layout: pipeline.getBindGroupLayout(0) };
     void this.device.popErrorScope().then((err) => {
       // The root cause: later errors only say the pipeline is invalid.
       if (err) this.error = `kernel ${label} was rejected: ${err.message}`;
@@ -238,7 +243,7 @@ export class GpuContext {
     const vec4s = params.vec4s;
     const blockBytes = vec4s * 16;
     if (blockBytes > ARENA_BYTES) throw new ValueError(`webgpu ${label}: ${params.words.length} parameter words exceed the uniform arena (rank too high?)`);
-    const pipeline = this.pipeline(body, vec4s, label);
+    const { pipeline, layout } = this.pipeline(body, vec4s, label);
     if (this.arenaUsed + blockBytes > ARENA_BYTES || this.dispatches >= this.maxBatch) this.flush();
     if (!this.arena) this.arena = this.arenas.pop() ?? this.device.createBuffer({ size: ARENA_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST, label: 'nabla-params' });
     const at = this.arenaUsed;
@@ -246,7 +251,7 @@ export class GpuContext {
     this.arenaUsed += blockBytes;
     const entries = [{ binding: 0, resource: { buffer: this.arena, offset: at, size: blockBytes } }];
     buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b, offset: 0, size: b.size } }));
-    const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const group = this.device.createBindGroup({ layout, entries });
     if (!this.pass) this.pass = this.enc().beginComputePass();
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, group);
