@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 
 const index = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'index.js');
-const LAZY = ['fastify', 'prom-client', 'commander', 'cli-progress', 'pngjs', 'koffi', 'mnist'];
+const LAZY = ['fastify', 'prom-client', 'commander', 'cli-progress', 'pngjs', 'koffi', 'mnist', 'better-sqlite3', 'bullmq', 'ioredis', 'protobufjs', 'webgpu'];
 
 test('importing the package loads none of the lazily loaded dependencies', () => {
   const script = `

@@ -63,7 +63,8 @@ export interface RunConfig {
 }
 
 /** Flags that may accompany --resume: they change how the run is shown or how far it goes, not what it computes. */
-const RESUME_FLAGS = new Set(['resume', 'epochs', 'json', 'backend', 'alertMemoryMb', 'alertCpuPercent']);
+// Flags that do not change what is trained: where it is recorded and how it is shown.
+const RESUME_FLAGS = new Set(['resume', 'epochs', 'json', 'backend', 'alertMemoryMb', 'alertCpuPercent', 'track', 'store', 'tensorboard']);
 
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 

@@ -5,13 +5,18 @@
 // state, which SQLite's journal guarantees. A run whose process died without finishing is found
 // by its pid (same host) or a stale heartbeat (other hosts) and marked failed when read.
 
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { NablaError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
+
+// better-sqlite3 (a native addon) is loaded when a store is first opened, not on `import 'nabla'`.
+let sqlite: typeof BetterSqlite3 | undefined;
+const loadSqlite = (): typeof BetterSqlite3 => (sqlite ??= createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3);
 export type StoreErrorCode = 'E_STORE_OPEN' | 'E_STORE_VERSION' | 'E_RUN_NOT_FOUND' | 'E_MODEL_NOT_FOUND' | 'E_STORE_ARG';
 
 export class StoreError extends NablaError {
@@ -146,7 +151,7 @@ const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : nul
 
 export class TrackingStore {
   readonly path: string;
-  readonly db: Database.Database;
+  readonly db: BetterSqlite3.Database;
   private readonly staleAfter: number;
   private readonly stmts;
 
@@ -155,7 +160,7 @@ export class TrackingStore {
     this.staleAfter = opts.staleAfterSeconds ?? 300;
     try {
       if (!opts.readonly) mkdirSync(dirname(path), { recursive: true });
-      this.db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+      this.db = new (loadSqlite())(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
       this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
       if (!opts.readonly) {
         this.db.pragma('journal_mode = WAL');

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NablaError, ValueError } from '../errors.js';
 import { STAGES, TrackingStore, type Stage } from '../track/store.js';
 
@@ -64,6 +64,7 @@ export async function startUi(opts: UiOptions): Promise<UiHandle> {
   const store = typeof opts.store === 'string' ? TrackingStore.open(opts.store) : opts.store;
   const ownsStore = typeof opts.store === 'string';
   const pollMs = opts.pollMs ?? 2000;
+  const { default: Fastify } = await import('fastify');
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply: FastifyReply) => {
