@@ -29,7 +29,7 @@ test('an adapter is found, or the reason is given (and under CI it must be found
 });
 
 const EXACT_UNARY: UnaryOp[] = ['neg', 'abs', 'relu', 'sign', 'floor', 'ceil'];
-const MATH_UNARY: UnaryOp[] = ['exp', 'log', 'sqrt', 'sigmoid', 'tanh', 'sin', 'cos'];
+const MATH_UNARY: UnaryOp[] = ['exp', 'log', 'sqrt', 'sigmoid', 'tanh', 'sin', 'cos', 'erf'];
 
 test('unary: every op on every layout; exact ops bit for bit, transcendental within float32 rounding', { skip }, async () => {
   const r = rng(1);

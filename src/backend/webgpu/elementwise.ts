@@ -76,6 +76,21 @@ fn powI(a: i32, b: i32) -> i32 {
 // WGSL's sin/cos are accurate only on [-π, π]: arguments are first reduced by 2π in three parts
 // (Cody-Waite; k·6.28125 and k·C2hi are exact for |k| < 2^15), accurate to float32 rounding for
 // |x| < 2e5. Beyond that the reduction loses digits (a Payne-Hanek reduction would be needed).
+// erf: the Taylor series below |x| = 0.5 (relative accuracy where erf(x) ≈ x), above it 1 − erfc
+// with Numerical Recipes' erfcc rational form (fractional error < 1.2e-7): float32 accuracy.
+const ERF = `
+fn erfF(x: f32) -> f32 {
+  let a = abs(x);
+  if (a < 0.5) {
+    let z = x * x;
+    return x * 1.1283791670955126 * (1.0 + z * (-0.3333333333 + z * (0.1 + z * (-0.0238095238 + z * (0.0046296296 + z * (-0.0007575758 + z * 0.0001068376))))));
+  }
+  let t = 1.0 / (1.0 + 0.5 * a);
+  let erfc = t * exp(-a * a - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return sign(x) * (1.0 - erfc);
+}
+`;
+
 const TRIG = `
 fn reduce2pi(x: f32) -> f32 {
   let k = round(x * 0.15915494309189535);
@@ -100,6 +115,7 @@ function unaryF32(op: UnaryOp): string {
     case 'ceil': return 'ceil(x)';
     case 'sin': return 'select(sin(reduce2pi(x)), fNaN(), !isFinite(x))';
     case 'cos': return 'select(cos(reduce2pi(x)), fNaN(), !isFinite(x))';
+    case 'erf': return 'erfF(x)';
   }
 }
 
@@ -183,7 +199,7 @@ export function unary(ctx: GpuContext, op: UnaryOp, x: GpuView, outDtype: GpuDTy
     return convert(`unaryF(${convert(a, x.dtype, 'float32')})`, 'float32', outDtype);
   }, intOp
     ? `fn unaryI(x: i32) -> i32 { return ${INT_UNARY[op]}; }\n`
-    : `${op === 'sin' || op === 'cos' ? TRIG : ''}fn unaryF(x: f32) -> f32 { if (isNan(x)) { return x; } return ${unaryF32(op)}; }\n`);
+    : `${op === 'sin' || op === 'cos' ? TRIG : ''}${op === 'erf' ? ERF : ''}fn unaryF(x: f32) -> f32 { if (isNan(x)) { return x; } return ${unaryF32(op)}; }\n`);
 }
 
 export function binary(ctx: GpuContext, op: BinaryOp, a: GpuView, b: GpuView, shape: readonly number[], outDtype: GpuDType): GpuArray {

@@ -106,6 +106,8 @@ export function webgpuStagingKernels(k: GpuKernels): AsyncKernels {
     // The GPU declines LU (sequential pivoting): the CPU reference runs it, as the seam will.
     luFactor: async (a) => jsKernels.luFactor(a),
     luSolve: async (lu, pivots, b) => jsKernels.luSolve(lu, pivots, b),
+    // No GPU sort yet: the adapter sorts on the host, as LU above runs there (the seam declines).
+    argsort: async (x, axis, descending) => jsKernels.argsort(x, axis, descending),
     adamStep: (param, grad, m, v, vmax, h) => run(async (c) => {
       const dp = c.up(param), dm = c.up(m), dv = c.up(v), dx = vmax ? c.up(vmax) : null;
       k.adamStep(dp, c.up(grad), dm, dv, dx, h);
