@@ -41,6 +41,7 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON line per epoch and a final JSON line with the test metrics')
     .option('--alert-memory-mb <n>', 'warn when the resident memory exceeds this many MB', positiveFloat('--alert-memory-mb'))
     .option('--alert-cpu-percent <n>', 'warn when CPU use exceeds this percentage (100 = one core)', positiveFloat('--alert-cpu-percent'))
+    .addOption(new Option('--weights-dtype <dtype>', 'store the saved weights as f32 (default), f16 or bf16 (loaded back as float32)').choices(['f32', 'f16', 'bf16']))
     .action(async (opts) => {
       const { runTrain } = await import('./train.js');
       await runTrain(opts);

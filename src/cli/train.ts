@@ -9,6 +9,7 @@ import { randomSplit } from '../data/dataset.js';
 import '../index.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { saveModelDir } from '../io/model-dir.js';
+import type { WeightsDtype } from '../io/half.js';
 import { DEFAULTS, REFERENCE_MODELS, buildReference, type OptimizerName, type ReferenceName, type TrainingDefaults } from '../models/reference.js';
 import { buildModule, crossEntropy, mseLoss, type Module } from '../nn/index.js';
 import { Adagrad, Adam, AdamW, RMSprop, SGD, type Optimizer } from '../optim/index.js';
@@ -39,6 +40,8 @@ export interface TrainArgs {
   json?: boolean;
   alertMemoryMb?: number;
   alertCpuPercent?: number;
+  /** How the saved model's float32 weights are stored (f16/bf16 are rounded to nearest even). */
+  weightsDtype?: WeightsDtype;
 }
 
 /** What a run directory remembers, so `--resume` continues with exactly the same settings. */
@@ -248,7 +251,7 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     output: cfg.loss === 'halfSquaredError' ? 'probability' : 'logits',
     classes: data.classes,
     training: { model: cfg.model, dataset: cfg.dataset, epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, optimizer: cfg.optimizer, seed: cfg.seed, testAccuracy: test.accuracy, testLoss: test.loss },
-  });
+  }, { weightsDtype: a.weightsDtype });
   if (a.json) {
     process.stdout.write(JSON.stringify({ test: { loss: test.loss, accuracy: test.accuracy, samples: test.samples, macro: test.macro ?? null }, modelDir, epochs: history.epochs.length, globalStep: history.globalStep }) + '\n');
   } else {

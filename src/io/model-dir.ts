@@ -12,7 +12,7 @@ import { NablaError } from '../errors.js';
 import { buildModule, describe, type LayerConfig, type Module } from '../nn/index.js';
 import { Tensor, tensor } from '../tensor.js';
 import { removeOrphanTemps, sha256, sha256File, writeFileAtomic } from './atomic.js';
-import { assertFinite, readSafetensorsFile, serializeSafetensors, validateAgainst, type RawTensor } from './safetensors.js';
+import { assertFinite, readSafetensorsFile, serializeSafetensors, validateAgainst, type RawTensor, type WriteOptions } from './safetensors.js';
 
 export const MODEL_FORMAT = 'nabla.model';
 export const MODEL_FORMAT_VERSION = 1;
@@ -55,14 +55,14 @@ function rawOf(t: Tensor): RawTensor {
 }
 
 /** Write a model directory; the manifest goes last, so a crash never leaves a loadable half. */
-export function saveModelDir(dir: string, model: Module, meta: Omit<ModelMeta, 'format' | 'formatVersion' | 'architecture'>): string {
+export function saveModelDir(dir: string, model: Module, meta: Omit<ModelMeta, 'format' | 'formatVersion' | 'architecture'>, opts: WriteOptions = {}): string {
   mkdirSync(dir, { recursive: true });
   removeOrphanTemps(dir);
   const full: ModelMeta = { format: MODEL_FORMAT, formatVersion: MODEL_FORMAT_VERSION, architecture: describe(model), ...meta };
   const tensors = new Map<string, RawTensor>();
   for (const [name, t] of model.stateDict()) tensors.set(name, rawOf(t));
   assertFinite(tensors);
-  const weights = serializeSafetensors(tensors, { format: 'pt', producer: 'nabla' });
+  const weights = serializeSafetensors(tensors, { format: 'pt', producer: 'nabla' }, opts);
   const json = JSON.stringify(full, null, 2) + '\n';
   writeFileAtomic(join(dir, 'model.safetensors'), weights);
   writeFileAtomic(join(dir, 'model.json'), json);
