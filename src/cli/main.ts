@@ -96,6 +96,31 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('export')
+    .description('Write a model directory as an ONNX file (opset 17, dynamic batch) that onnxruntime and other tools run.')
+    .argument('<model-dir>', 'a model directory written by `nabla train`')
+    .addOption(new Option('--format <format>', 'interchange format').choices(['onnx']).makeOptionMandatory())
+    .requiredOption('--out <file>', 'the file to write, e.g. model.onnx')
+    .option('--opset <n>', 'ONNX opset of the default domain (17 to 21)', positiveInt('--opset'))
+    .option('--json', 'print a JSON summary')
+    .action(async (dir, opts) => {
+      const { runExport } = await import('./export.js');
+      runExport(dir, opts);
+    });
+
+  program
+    .command('import')
+    .description('Turn an ONNX model (Nabla\'s or torch.onnx.export\'s, supported ops only) into a model directory.')
+    .argument('<model.onnx>', 'the ONNX file')
+    .requiredOption('--out <dir>', 'the model directory to write')
+    .option('--classes <names>', 'comma-separated class names (default: from a Nabla export, else 0..k-1)')
+    .option('--json', 'print a JSON summary')
+    .action(async (file, opts) => {
+      const { runImport } = await import('./import.js');
+      runImport(file, opts);
+    });
+
+  program
     .command('info')
     .description('Show the version, the active backend and why the others are or are not available.')
     .option('--json', 'print as JSON')
