@@ -2,6 +2,7 @@
 // (opset 17 by default, dynamic batch). Written to a temp name and renamed, so an error leaves nothing.
 
 import { existsSync, statSync } from 'node:fs';
+import '../index.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadModelDir } from '../io/model-dir.js';
 import { exportOnnx } from '../io/onnx/index.js';

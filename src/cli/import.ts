@@ -4,6 +4,7 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import '../index.js';
 import { saveModelDir } from '../io/model-dir.js';
 import { importOnnx } from '../io/onnx/index.js';
 import { describe } from '../nn/index.js';

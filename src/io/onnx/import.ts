@@ -266,10 +266,15 @@ function withWeights<M extends Module>(c: Ctx, m: M, w: Record<string, Tensor>):
   return m;
 }
 
-function linearFrom(c: Ctx, w: Tensor, b: Tensor | undefined): Module {
-  const [out, inF] = w.shape as [number, number];
+function checkFeatures(c: Ctx, w: Tensor): void {
   const feat = c.shape[c.shape.length - 1];
-  if (feat !== inF) fail('E_ONNX_INITIALIZER', `node ${nodeName(c.node, c.idx)} (${c.node.opType}): weight takes ${inF} features but its input has ${feat} (shape ${fmt(c.shape)})`);
+  if (feat !== w.shape[1]) fail('E_ONNX_INITIALIZER', `node ${nodeName(c.node, c.idx)} (${c.node.opType}): weight takes ${w.shape[1]} features but its input has ${feat} (shape ${fmt(c.shape)})`);
+}
+
+function linearFrom(c: Ctx, w: Tensor, b: Tensor | undefined): Module {
+  const out = w.shape[0]!;
+  const inF = w.shape[1]!;
+  checkFeatures(c, w);
   if (b && (b.shape.length !== 1 || b.shape[0] !== out)) fail('E_ONNX_INITIALIZER', `node ${nodeName(c.node, c.idx)} (${c.node.opType}): bias has shape ${fmt(b.shape)}, expected [${out}]`);
   return withWeights(c, new Linear(inF, out, { bias: b !== undefined }), b ? { weight: w, bias: b } : { weight: w });
 }
@@ -297,6 +302,7 @@ function layerFor(c: Ctx, next: OnnxNode | undefined): { layer: Module | undefin
       let w = floatTensor(c, W, 'weight');
       if (!transB) w = w.transpose(0, 1).contiguous(); // exact: values are only moved
       const C = initOf(c, 2, 'C', true);
+      checkFeatures(c, w);
       return { layer: linearFrom(c, w, C ? biasVec(c, C, w.shape[0]!) : undefined), consumed: 1 };
     }
     case 'MatMul': {
@@ -307,6 +313,7 @@ function layerFor(c: Ctx, next: OnnxNode | undefined): { layer: Module | undefin
       // MatMul then Add(bias) is one Linear (torch.onnx.export writes Linear on rank > 2 this way);
       // Add is commutative and torch puts the bias first
       const other = next?.opType === 'Add' && next.input?.length === 2 && out !== undefined && next.input.includes(out) ? next.input.find((v) => v !== out) : undefined;
+      checkFeatures(c, w);
       if (other !== undefined && c.inits.has(other)) {
         const bias = c.inits.get(other)!;
         return { layer: linearFrom(c, w, biasVec({ ...c, node: next!, idx: c.idx + 1 }, bias, w.shape[0]!)), consumed: 2 };
@@ -425,9 +432,15 @@ function layerFor(c: Ctx, next: OnnxNode | undefined): { layer: Module | undefin
         return floatTensor(c, t, w);
       });
       const m = attrFloat(a, 'momentum', 0.9);
-      const opts = { eps: attrFloat(a, 'epsilon', 1e-5), momentum: Number((1 - m).toPrecision(6)) };
+      // A constant unit scale and zero shift not named as parameters is a non-affine BatchNorm
+      // (how Nabla exports affine=false); PyTorch names its parameters "<layer>.weight/.bias".
+      const named = [1, 2].some((i) => /\.(weight|bias)$/.test(n.input![i]!));
+      const unit = parts[0]!.toTypedArray().every((v) => v === 1) && parts[1]!.toTypedArray().every((v) => v === 0);
+      const affine = named || !unit;
+      const opts = { eps: attrFloat(a, 'epsilon', 1e-5), momentum: Number((1 - m).toPrecision(6)), affine };
       const bn = rank === 2 ? new BatchNorm1d(C, opts) : new BatchNorm2d(C, opts);
-      return { layer: withWeights(c, bn, { weight: parts[0]!, bias: parts[1]!, running_mean: parts[2]!, running_var: parts[3]! }), consumed: 1 };
+      const stats = { running_mean: parts[2]!, running_var: parts[3]! };
+      return { layer: withWeights(c, bn, affine ? { weight: parts[0]!, bias: parts[1]!, ...stats } : stats), consumed: 1 };
     }
     default:
       return unsupported(c, `not supported; Nabla imports ${SUPPORTED_OPS.join(', ')}`);
