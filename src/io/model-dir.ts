@@ -12,6 +12,7 @@ import { NablaError } from '../errors.js';
 import { buildModule, describe, type LayerConfig, type Module } from '../nn/index.js';
 import { Tensor, tensor } from '../tensor.js';
 import { removeOrphanTemps, sha256, sha256File, writeFileAtomic } from './atomic.js';
+import { loadQuantizedDir, type QuantizedMeta } from '../compress/quant-dir.js';
 import { assertFinite, readSafetensorsFile, serializeSafetensors, validateAgainst, type RawTensor, type WriteOptions } from './safetensors.js';
 
 export const MODEL_FORMAT = 'nabla.model';
@@ -125,6 +126,8 @@ export function loadModelDir(dir: string, opts: { requireFinite?: boolean } = {}
     if (got !== want) throw new ModelDirError('E_MODEL_INTEGRITY', `${path}: SHA-256 ${got} does not match the manifest (${want}); the file is corrupt or was modified`);
   }
   const meta = checkMeta(readJson(join(dir, 'model.json'), 'model description'), join(dir, 'model.json'));
+  // An int8 model (nabla compress) says so in model.json; its tensors are checked there (src/compress/quant-dir.ts).
+  if ((meta as { quantization?: unknown }).quantization !== undefined) return loadQuantizedDir(dir, meta as QuantizedMeta);
   const model = buildModule(meta.architecture);
   const { tensors } = readSafetensorsFile(join(dir, 'model.safetensors'));
   const expected = new Map<string, { shape: number[]; dtype: Tensor['dtype'] }>();

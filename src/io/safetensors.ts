@@ -63,10 +63,11 @@ const ST_BITS = new Map<string, number>([
   ['U32', 32], ['F32', 32], ['C64', 64], ['F64', 64], ['I64', 64], ['U64', 64],
 ]);
 // F16 and BF16 are widened to float32 on load, exactly (src/io/half.ts).
-const FROM_ST = new Map<string, DType>([['F32', 'float32'], ['F64', 'float64'], ['I32', 'int32'], ['F16', 'float32'], ['BF16', 'float32']]);
+// I8 (quantised weights) is widened to int32.
+const FROM_ST = new Map<string, DType>([['F32', 'float32'], ['F64', 'float64'], ['I32', 'int32'], ['F16', 'float32'], ['BF16', 'float32'], ['I8', 'int32']]);
 const TO_ST: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32' };
 // Writer order = reference's descending dtype enum order (F64 > F32 > I32 > BF16 > F16), then name bytes.
-const WRITE_RANK: Record<string, number> = { F64: 0, F32: 1, I32: 2, BF16: 3, F16: 4 };
+const WRITE_RANK: Record<string, number> = { F64: 0, F32: 1, I32: 2, BF16: 3, F16: 4, I8: 5 };
 const HALF_ST: Record<Exclude<WeightsDtype, 'f32'>, 'F16' | 'BF16'> = { f16: 'F16', bf16: 'BF16' };
 
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -318,7 +319,7 @@ function planFromHeader(header: Uint8Array, dataLength: number): Plan {
   // Only a structurally valid file reaches the "we cannot compute in this dtype" verdict.
   for (const e of entries) {
     if (!FROM_ST.has(e.st)) {
-      fail('E_ST_UNSUPPORTED_DTYPE', `tensor ${q(e.name)} has dtype ${e.st}, which Nabla does not support; expected F32, F64, I32, F16 or BF16`, e.name);
+      fail('E_ST_UNSUPPORTED_DTYPE', `tensor ${q(e.name)} has dtype ${e.st}, which Nabla does not support; expected F32, F64, I32, F16, BF16 or I8`, e.name);
     }
   }
   return { metadata, entries };
@@ -397,6 +398,13 @@ function materialize(plan: Plan, fill: (e: Entry, dst: Uint8Array) => void): Par
   for (const e of plan.entries) {
     const dtype = FROM_ST.get(e.st)!;
     const data = allocate(dtype, e.numel);
+    if (e.st === 'I8') {
+      const raw = new Uint8Array(e.end - e.begin);
+      fill(e, raw);
+      (data as Int32Array).set(new Int8Array(raw.buffer, 0, raw.length));
+      tensors.set(e.name, { dtype, shape: e.shape, data });
+      continue;
+    }
     if (isHalfKind(e.st)) {
       const raw = new Uint8Array(e.end - e.begin);
       fill(e, raw);
@@ -492,6 +500,7 @@ function checkWritableString(s: unknown, what: string): asserts s is string {
  */
 export function serializeSafetensors(tensors: TensorInput, metadata?: Record<string, string>, opts: WriteOptions = {}): Uint8Array {
   const wd = opts.weightsDtype ?? 'f32';
+  const int8 = new Set(opts.int8 ?? []);
   if (wd !== 'f32' && wd !== 'f16' && wd !== 'bf16') fail('E_ST_BAD_INPUT', `weightsDtype is ${String(wd)}; expected 'f32', 'f16' or 'bf16'`);
   const items = entriesOf(tensors).map(([name, t]) => {
     checkWritableString(name, 'tensor name');
@@ -515,6 +524,16 @@ export function serializeSafetensors(tensors: TensorInput, metadata?: Record<str
       if (!Number.isSafeInteger(numel * bytesPerElement(dtype))) fail('E_ST_BAD_INPUT', `tensor ${q(name)} has shape ${fmtShape(shape)} whose byte size exceeds 2^53-1`, name);
     }
     if (numel !== data.length) fail('E_ST_BAD_INPUT', `tensor ${q(name)} has shape ${fmtShape(shape)} (${numel} elements) but its data holds ${data.length}`, name);
+    if (int8.has(name)) {
+      if (dtype !== 'int32') fail('E_ST_BAD_INPUT', `tensor ${q(name)} is listed for int8 storage but is ${dtype}; expected int32 values in [-128, 127]`, name);
+      const b = new Int8Array(data.length);
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i]!;
+        if (v < -128 || v > 127) fail('E_ST_BAD_INPUT', `tensor ${q(name)} holds ${v} at flat index ${i}, outside int8's range [-128, 127]`, name);
+        b[i] = v;
+      }
+      return { name, st: 'I8', shape: shape.slice(), bytes: new Uint8Array(b.buffer) };
+    }
     if (wd === 'f32' || dtype !== 'float32') return { name, st: TO_ST[dtype], shape: shape.slice(), bytes: leBytes(data, bytesPerElement(dtype)) };
     const st = HALF_ST[wd];
     const { bytes, overflow } = encodeHalf(st, data as Float32Array);
@@ -558,6 +577,8 @@ export interface WriteOptions {
   /** Store float32 tensors as float32 (default), float16 or bfloat16 (rounded to nearest even;
    *  a finite value beyond float16's range is refused rather than written as Inf). */
   weightsDtype?: WeightsDtype;
+  /** Names of int32 tensors to store as I8 (quantised weights); each value must fit in [-128, 127]. */
+  int8?: Iterable<string>;
 }
 
 /** The little-endian bytes of a typed array (a view on little-endian hosts, a swapped copy otherwise). */
