@@ -22,7 +22,7 @@ export interface UnstructuredOptions {
 export interface PruneReport {
   method: 'unstructured' | 'structured';
   /** Per weighted layer: its prefix, type, and weights (or output units) before and after. */
-  layers: { layer: string; type: string; before: number; after: number }[];
+  layers: { layer: string; type: string; before: number; after: number; kept?: number[] }[];
   /** Fraction of zero (unstructured) or removed (structured) weights over the weighted layers. */
   sparsity: number;
 }
@@ -159,7 +159,7 @@ export function pruneStructured(model: Module, sampleShape: readonly number[], o
     const d = descs[i]!;
     if (d.type === 'Linear') d.outFeatures = keepN;
     else d.outChannels = keepN;
-    report.layers.push({ layer: chain[i]!.prefix, type: String(d.type), before: units, after: keepN });
+    report.layers.push({ layer: chain[i]!.prefix, type: String(d.type), before: units, after: keepN, kept: keep });
     total += W.numel();
     removed += W.numel() - (W.numel() / units) * keepN;
     // Carry the cut forward to the next weighted layer's inputs.
