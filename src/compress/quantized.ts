@@ -171,12 +171,19 @@ export class QuantConv2d extends QuantLayer<Conv2d> {
     }
     const O = this.outUnits;
     const acc = qgemm(cols, this.w.q, rows, O, K, this.kernel);
+    // dequantise while moving [N·OH·OW, O] to NCHW; one tight loop per (sample, channel)
     const out = new Float32Array(N * O * OH * OW);
     const P = OH * OW;
-    this.dequant(acc, rows, q, (r, o, v) => {
-      const n = Math.floor(r / P);
-      out[(n * O + o) * P + (r - n * P)] = v;
-    });
+    const { scales, bias } = this.w;
+    for (let o = 0; o < O; o++) {
+      const s = q.scale * scales[o]!;
+      const zs = q.zeroPoint * this.sums[o]!;
+      const b = bias ? bias[o]! : 0;
+      for (let n = 0; n < N; n++) {
+        const dst = (n * O + o) * P;
+        for (let p = 0, src = n * P * O + o; p < P; p++, src += O) out[dst + p] = s * (acc[src]! - zs) + b;
+      }
+    }
     return tensor(out, { shape: [N, O, OH, OW] });
   }
 }
