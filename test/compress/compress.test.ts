@@ -238,3 +238,29 @@ test('nabla compress: static int8, structured pruning with fine-tuning, reports;
     assert.match(e.stderr, pattern);
   }
 });
+
+test('nabla serve answers infer requests with a quantised model directory, as the model computes', async () => {
+  const { serve } = await import('../../src/serve/index.js');
+  manualSeed(8);
+  const model = new Sequential(new Linear(6, 16), new ReLU(), new Linear(16, 3));
+  model.eval();
+  const { model: q, spec } = quantizeModel(model, { mode: 'static', calibration: rand([50, 6]) });
+  const dir = mkdtempSync(join(tmpdir(), 'nabla-q-serve-'));
+  saveQuantizedDir(dir, q, spec, model, { input: { shape: [6], kind: 'tabular' }, output: 'logits', classes: ['a', 'b', 'c'] });
+  const h = await serve({ models: [`q=${dir}`], port: 0 });
+  try {
+    await h.loaded;
+    const x = rand([2, 6]);
+    const res = await fetch(`${h.url}/v2/models/q/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'input', shape: [2, 6], datatype: 'FP32', data: [...x.toTypedArray()] }] }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    const body = (await res.json()) as { outputs: { data: number[] }[] };
+    const want = q.forward(x).toTypedArray();
+    assert.ok(maxDiff(body.outputs[0]!.data, want) < 1e-6, `served ${body.outputs[0]!.data} vs ${[...want]}`);
+  } finally {
+    await h.close();
+  }
+});
