@@ -17,3 +17,5 @@ export * as data from './data/index.js';
 export * as train from './train/index.js';
 export { fit, evaluate } from './train/fit.js';
 export { serve, ResourceMonitor, monitorCallback, type ServeOptions, type ServeHandle, type ModelSource, type MonitorOptions, type ResourceAlert, type ResourceSample } from './serve/index.js';
+export * as compress from './compress/index.js';
+export * as onnx from './io/onnx/index.js';
