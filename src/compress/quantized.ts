@@ -151,19 +151,24 @@ export class QuantConv2d extends QuantLayer<Conv2d> {
     const K = C * kh! * kw!;
     const rows = N * OH * OW;
     const cols = new Uint8Array(rows * K).fill(q.zeroPoint);
+    // loop order (n, ch, i, j) outside, output pixels inside: reads walk the input rows, and the
+    // output columns whose taps fall outside the image are skipped as ranges, not tested per pixel
     for (let n = 0; n < N; n++) {
-      for (let oh = 0; oh < OH; oh++) {
-        for (let ow = 0; ow < OW; ow++) {
-          const base = ((n * OH + oh) * OW + ow) * K;
-          let col = 0;
-          for (let ch = 0; ch < C; ch++) {
-            const plane = (n * C + ch) * H * W;
-            for (let i = 0; i < kh!; i++) {
+      for (let ch = 0; ch < C; ch++) {
+        const plane = (n * C + ch) * H * W;
+        for (let i = 0; i < kh!; i++) {
+          for (let j = 0; j < kw!; j++) {
+            const col = (ch * kh! + i) * kw! + j;
+            const x0 = j * dw! - pw!;
+            // ow with 0 <= ow·sw + x0 < W
+            const owLo = Math.max(0, Math.ceil(-x0 / sw!));
+            const owHi = Math.min(OW, Math.floor((W - 1 - x0) / sw!) + 1);
+            for (let oh = 0; oh < OH; oh++) {
               const y = oh * sh! - ph! + i * dh!;
-              for (let j = 0; j < kw!; j++, col++) {
-                const xx = ow * sw! - pw! + j * dw!;
-                if (y >= 0 && y < H && xx >= 0 && xx < W) cols[base + col] = xq[plane + y * W + xx]!;
-              }
+              if (y < 0 || y >= H) continue;
+              const src = plane + y * W + x0;
+              let dst = ((n * OH + oh) * OW + owLo) * K + col;
+              for (let ow = owLo; ow < owHi; ow++, dst += K) cols[dst] = xq[src + ow * sw!]!;
             }
           }
         }

@@ -264,3 +264,24 @@ test('nabla serve answers infer requests with a quantised model directory, as th
     await h.close();
   }
 });
+
+test('int8 Conv2d (padding, stride, dilation) equals a float conv on the dequantised input and weights', () => {
+  manualSeed(9);
+  const conv = new Conv2d(3, 5, [3, 2], { padding: [2, 1], stride: [2, 1], dilation: [2, 1] });
+  conv.eval();
+  const x = rand([2, 3, 9, 8]).sub(0.3);
+  const { model: q, spec } = quantizeModel(new Sequential(conv), { mode: 'static', calibration: x });
+  const a = spec.layers[0]!.input!;
+  const deqX = tensor((x.toTypedArray() as Float32Array).map((v) => (Math.min(255, Math.max(0, Math.round(v / a.scale) + a.zeroPoint)) - a.zeroPoint) * a.scale), { shape: [...x.shape] });
+  const { q: wq, scales } = quantizeWeights(conv.weight.toTypedArray() as Float32Array, 5);
+  const per = wq.length / 5;
+  const ref = new Conv2d(3, 5, [3, 2], { padding: [2, 1], stride: [2, 1], dilation: [2, 1] });
+  noGrad(() => {
+    ref.weight.copy_(tensor(Float32Array.from(wq, (v, i) => v * scales[Math.floor(i / per)]!), { shape: [...conv.weight.shape] }));
+    ref.bias!.copy_(conv.bias!);
+  });
+  const want = noGrad(() => ref.forward(deqX)).toTypedArray();
+  const got = q.forward(x).toTypedArray();
+  assert.equal(got.length, want.length);
+  assert.ok(maxDiff(got, want) < 1e-5, `int8 conv vs dequantised float conv: ${maxDiff(got, want)}`);
+});
