@@ -29,3 +29,5 @@ export { summary, formatSummary, type ModelSummary, type LayerSummary, type Summ
 // Experiment tracking, model registry, TensorBoard files, and the dashboard (issue 13).
 export * from './track/index.js';
 export { startUi, type UiOptions, type UiHandle } from './ui/server.js';
+export * as compress from './compress/index.js';
+export * as onnx from './io/onnx/index.js';

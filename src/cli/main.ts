@@ -68,6 +68,7 @@ export function buildProgram(): Command {
     .option('--store <path>', 'tracking store (default: nabla.db beside the run directory, runs/nabla.db by default)')
     .option('--no-track', 'do not record the run in the tracking store')
     .option('--tensorboard <dir>', 'also write TensorBoard event files to this directory')
+    .addOption(new Option('--weights-dtype <dtype>', 'store the saved weights as f32 (default), f16 or bf16 (loaded back as float32)').choices(['f32', 'f16', 'bf16']))
     .action(async (opts) => {
       const { runTrain } = await import('./train.js');
       await runTrain(opts);
@@ -205,6 +206,58 @@ export function buildProgram(): Command {
     .action(async (dir, opts) => {
       const { runSummary } = await import('./summary.js');
       runSummary(dir, opts);
+    });
+
+  program
+    .command('export')
+    .description('Write a model directory as an ONNX file (opset 17, dynamic batch) that onnxruntime and other tools run.')
+    .argument('<model-dir>', 'a model directory written by `nabla train`')
+    .addOption(new Option('--format <format>', 'interchange format').choices(['onnx']).makeOptionMandatory())
+    .requiredOption('--out <file>', 'the file to write, e.g. model.onnx')
+    .option('--opset <n>', 'ONNX opset of the default domain (17 to 21)', positiveInt('--opset'))
+    .option('--json', 'print a JSON summary')
+    .action(async (dir, opts) => {
+      const { runExport } = await import('./export.js');
+      runExport(dir, opts);
+    });
+
+  program
+    .command('import')
+    .description('Turn an ONNX model (Nabla\'s or torch.onnx.export\'s, supported ops only) into a model directory.')
+    .argument('<model.onnx>', 'the ONNX file')
+    .requiredOption('--out <dir>', 'the model directory to write')
+    .option('--classes <names>', 'comma-separated class names (default: from a Nabla export, else 0..k-1)')
+    .option('--json', 'print a JSON summary')
+    .action(async (file, opts) => {
+      const { runImport } = await import('./import.js');
+      runImport(file, opts);
+    });
+
+  program
+    .command('compress')
+    .description('Prune and/or quantise (int8) a model directory; report size, accuracy and latency before and after.')
+    .argument('<model-dir>', 'a model directory written by `nabla train`')
+    .requiredOption('--out <dir>', 'the compressed model directory to write')
+    .addOption(new Option('--prune <method>', 'magnitude pruning: unstructured (zero weights) or structured (remove neurons/channels)').choices(['unstructured', 'structured']))
+    .option('--sparsity <fraction>', 'fraction pruned (default 0.5)', fraction('--sparsity'))
+    .addOption(new Option('--prune-scope <scope>', 'unstructured: one threshold over all layers or per layer').choices(['global', 'layer']))
+    .option('--finetune-epochs <n>', 'fine-tune after pruning (Adam, lr 1e-4 unless --lr)', nonNegativeInt('--finetune-epochs'))
+    .addOption(new Option('--quantize <mode>', 'int8: static (calibrated; Linear+Conv2d), dynamic (Linear), none (default: static without --prune, none with it)').choices(['static', 'dynamic', 'none']))
+    .addOption(new Option('--observer <kind>', 'static calibration: min-max range or a percentile').choices(['minmax', 'percentile']))
+    .option('--percentile <p>', 'with --observer percentile (default 99.99)', positiveFloat('--percentile'))
+    .option('--calibration-samples <n>', 'training samples used to calibrate (default 256)', positiveInt('--calibration-samples'))
+    .option('--dataset <name|dir|file.csv>', 'data for fine-tuning, calibration and the accuracy report (default: the model\'s)')
+    .option('--label-column <name>', 'label column of a CSV dataset', 'label')
+    .option('--batch-size <n>', 'fine-tuning batch size (default: the model\'s)', positiveInt('--batch-size'))
+    .option('--lr <x>', 'fine-tuning learning rate (default 1e-4)', positiveFloat('--lr'))
+    .option('--seed <n>', 'random seed', nonNegativeInt('--seed'), 0)
+    .addOption(new Option('--weights-dtype <dtype>', 'float outputs: store weights as f32, f16 or bf16').choices(['f32', 'f16', 'bf16']))
+    .option('--latency-reps <n>', 'timed forward passes at batch 256 (10× that at batch 1)', positiveInt('--latency-reps'))
+    .option('--backend <name>', 'compute backend for the float layers')
+    .option('--json', 'print the report as one JSON line')
+    .action(async (dir, opts) => {
+      const { runCompress } = await import('./compress.js');
+      await runCompress(dir, opts);
     });
 
   program

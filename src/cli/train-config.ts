@@ -35,6 +35,8 @@ export interface TrainArgs {
   json?: boolean;
   alertMemoryMb?: number;
   alertCpuPercent?: number;
+  /** How the saved model's float32 weights are stored (f16/bf16 rounded to nearest even). */
+  weightsDtype?: 'f32' | 'f16' | 'bf16';
 }
 
 /** What a run directory remembers, so `--resume` continues with exactly the same settings. */
@@ -64,7 +66,7 @@ export interface RunConfig {
 
 /** Flags that may accompany --resume: they change how the run is shown or how far it goes, not what it computes. */
 // Flags that do not change what is trained: where it is recorded and how it is shown.
-const RESUME_FLAGS = new Set(['resume', 'epochs', 'json', 'backend', 'alertMemoryMb', 'alertCpuPercent', 'track', 'store', 'tensorboard']);
+const RESUME_FLAGS = new Set(['resume', 'epochs', 'json', 'backend', 'alertMemoryMb', 'alertCpuPercent', 'track', 'store', 'tensorboard', 'weightsDtype']);
 
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 

@@ -13,6 +13,7 @@ import '../index.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { saveModelDir, type InputSpec } from '../io/model-dir.js';
 import { crossEntropy, mseLoss } from '../nn/index.js';
+import type { WeightsDtype } from '../io/half.js';
 import { Generator, manualSeed } from '../random.js';
 import type { Tensor } from '../tensor.js';
 import {
@@ -238,7 +239,7 @@ export async function runTrain(a: TrainArgs): Promise<void> {
       lrSchedule: cfg.lrSchedule, weightDecay: cfg.weightDecay, momentum: cfg.momentum, dropout: cfg.dropout, earlyStopping: cfg.earlyStopping,
       seed: cfg.seed, features: data.featureNames, testAccuracy: test.accuracy, testLoss: test.loss, stopped: history.stopped?.reason, warnings,
     },
-  });
+  }, { weightsDtype: a.weightsDtype });
   tracking.finish(test, modelDir, data.classes);
   if (a.json) {
     process.stdout.write(JSON.stringify({

@@ -16,7 +16,8 @@ import { buildModule, describe, type LayerConfig, type Module } from '../nn/inde
 import { Tensor, tensor } from '../tensor.js';
 import { expectedStateShapes } from './arch-shapes.js';
 import { removeOrphanTemps, sha256, sha256Fd, writeFileAtomic } from './atomic.js';
-import { assertFinite, readSafetensorsHeader, serializeSafetensors, validateAgainst, type RawTensor } from './safetensors.js';
+import { loadQuantizedDir, type QuantizedMeta } from '../compress/quant-dir.js';
+import { assertFinite, readSafetensorsHeader, serializeSafetensors, validateAgainst, type RawTensor, type WriteOptions } from './safetensors.js';
 
 export const MODEL_FORMAT = 'nabla.model';
 export const MODEL_FORMAT_VERSION = 1;
@@ -59,14 +60,14 @@ function rawOf(t: Tensor): RawTensor {
 }
 
 /** Write a model directory; the manifest goes last, so a crash never leaves a loadable half. */
-export function saveModelDir(dir: string, model: Module, meta: Omit<ModelMeta, 'format' | 'formatVersion' | 'architecture'>): string {
+export function saveModelDir(dir: string, model: Module, meta: Omit<ModelMeta, 'format' | 'formatVersion' | 'architecture'>, opts: WriteOptions = {}): string {
   mkdirSync(dir, { recursive: true });
   removeOrphanTemps(dir);
   const full: ModelMeta = { format: MODEL_FORMAT, formatVersion: MODEL_FORMAT_VERSION, architecture: describe(model), ...meta };
   const tensors = new Map<string, RawTensor>();
   for (const [name, t] of model.stateDict()) tensors.set(name, rawOf(t));
   assertFinite(tensors);
-  const weights = serializeSafetensors(tensors, { format: 'pt', producer: 'nabla' });
+  const weights = serializeSafetensors(tensors, { format: 'pt', producer: 'nabla' }, opts);
   const json = JSON.stringify(full, null, 2) + '\n';
   writeFileAtomic(join(dir, 'model.safetensors'), weights);
   writeFileAtomic(join(dir, 'model.json'), json);
@@ -176,6 +177,8 @@ export function loadModelDir(dir: string, opts: LoadModelOptions = {}): LoadedMo
     }) as [number, number];
     const jsonPath = join(dir, 'model.json');
     const meta = checkMeta(readJson(jsonPath, 'model description', jsonFd), jsonPath);
+    // An int8 model (nabla compress) says so in model.json; its tensors are checked there (src/compress/quant-dir.ts).
+    if ((meta as { quantization?: unknown }).quantization !== undefined) return loadQuantizedDir(dir, meta as QuantizedMeta);
     // The file's shapes against the architecture's, before any layer is built: a description
     // asking for a huge layer is refused here, not after allocating it.
     const header = readSafetensorsHeader(weightsFd);

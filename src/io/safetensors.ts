@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { NablaError, ValueError } from '../errors.js';
 import { type DType, type TypedArray, allocate, bytesPerElement, dtypeOf } from '../dtype.js';
 import { writeFileAtomic } from './atomic.js';
+import { decodeHalf, encodeHalf, isHalfKind, type WeightsDtype } from './half.js';
 
 export interface RawTensor {
   dtype: DType;
@@ -61,10 +62,13 @@ const ST_BITS = new Map<string, number>([
   ['F8_E4M3', 8], ['F8_E8M0', 8], ['I16', 16], ['U16', 16], ['F16', 16], ['BF16', 16], ['I32', 32],
   ['U32', 32], ['F32', 32], ['C64', 64], ['F64', 64], ['I64', 64], ['U64', 64],
 ]);
-const FROM_ST = new Map<string, DType>([['F32', 'float32'], ['F64', 'float64'], ['I32', 'int32']]);
+// F16 and BF16 are widened to float32 on load, exactly (src/io/half.ts).
+// I8 (quantised weights) is widened to int32.
+const FROM_ST = new Map<string, DType>([['F32', 'float32'], ['F64', 'float64'], ['I32', 'int32'], ['F16', 'float32'], ['BF16', 'float32'], ['I8', 'int32']]);
 const TO_ST: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32' };
-// Writer order = reference's descending dtype enum order (F64 > F32 > I32), then name bytes.
-const WRITE_RANK: Record<DType, number> = { float64: 0, float32: 1, int32: 2 };
+// Writer order = reference's descending dtype enum order (F64 > F32 > I32 > BF16 > F16), then name bytes.
+const WRITE_RANK: Record<string, number> = { F64: 0, F32: 1, I32: 2, BF16: 3, F16: 4, I8: 5 };
+const HALF_ST: Record<Exclude<WeightsDtype, 'f32'>, 'F16' | 'BF16'> = { f16: 'F16', bf16: 'BF16' };
 
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8 = new TextEncoder();
@@ -550,7 +554,7 @@ function planFromHeader(header: Uint8Array, dataLength: number): Plan {
   // Only a structurally valid file reaches the "we cannot compute in this dtype" verdict.
   for (const e of entries) {
     if (!FROM_ST.has(e.st)) {
-      fail('E_ST_UNSUPPORTED_DTYPE', `tensor ${q(e.name)} has dtype ${e.st}, which Nabla does not support; expected F32, F64 or I32`, e.name);
+      fail('E_ST_UNSUPPORTED_DTYPE', `tensor ${q(e.name)} has dtype ${e.st}, which Nabla does not support; expected F32, F64, I32, F16, BF16 or I8`, e.name);
     }
   }
   return { metadata, entries };
@@ -572,6 +576,20 @@ function materialize(plan: Plan, fill: (e: Entry, dst: Uint8Array) => void): Par
   for (const e of plan.entries) {
     const dtype = FROM_ST.get(e.st)!;
     const data = allocate(dtype, e.numel);
+    if (e.st === 'I8') {
+      const raw = new Uint8Array(e.end - e.begin);
+      fill(e, raw);
+      (data as Int32Array).set(new Int8Array(raw.buffer, 0, raw.length));
+      tensors.set(e.name, { dtype, shape: e.shape, data });
+      continue;
+    }
+    if (isHalfKind(e.st)) {
+      const raw = new Uint8Array(e.end - e.begin);
+      fill(e, raw);
+      decodeHalf(e.st, raw, data as Float32Array);
+      tensors.set(e.name, { dtype, shape: e.shape, data });
+      continue;
+    }
     const dst = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     fill(e, dst);
     toFromLE(dst, bytesPerElement(dtype));
@@ -674,11 +692,14 @@ function checkWritableString(s: unknown, what: string): asserts s is string {
 
 /**
  * Serializes tensors to the safetensors layout, byte-identical to the reference implementation
- * for the same input (tensors ordered F64, F32, I32 then by UTF-8 name bytes; header padded with
+ * for the same input (tensors ordered F64, F32, I32, BF16, F16 then by UTF-8 name bytes; header padded with
  * spaces to a multiple of 8; `__metadata__` first). Metadata keys are written in UTF-8 byte order
  * (the reference's order is a hash map's, so with 2+ keys only ours is deterministic).
  */
-export function serializeSafetensors(tensors: TensorInput, metadata?: Record<string, string>): Uint8Array {
+export function serializeSafetensors(tensors: TensorInput, metadata?: Record<string, string>, opts: WriteOptions = {}): Uint8Array {
+  const wd = opts.weightsDtype ?? 'f32';
+  const int8 = new Set(opts.int8 ?? []);
+  if (wd !== 'f32' && wd !== 'f16' && wd !== 'bf16') fail('E_ST_BAD_INPUT', `weightsDtype is ${String(wd)}; expected 'f32', 'f16' or 'bf16'`);
   const items = entriesOf(tensors).map(([name, t]) => {
     checkWritableString(name, 'tensor name');
     if (name === '') fail('E_ST_BAD_INPUT', 'tensor name is empty; expected a non-empty string');
@@ -701,9 +722,25 @@ export function serializeSafetensors(tensors: TensorInput, metadata?: Record<str
       if (!Number.isSafeInteger(numel * bytesPerElement(dtype))) fail('E_ST_BAD_INPUT', `tensor ${q(name)} has shape ${fmtShape(shape)} whose byte size exceeds 2^53-1`, name);
     }
     if (numel !== data.length) fail('E_ST_BAD_INPUT', `tensor ${q(name)} has shape ${fmtShape(shape)} (${numel} elements) but its data holds ${data.length}`, name);
-    return { name, dtype, shape: shape.slice(), data };
+    if (int8.has(name)) {
+      if (dtype !== 'int32') fail('E_ST_BAD_INPUT', `tensor ${q(name)} is listed for int8 storage but is ${dtype}; expected int32 values in [-128, 127]`, name);
+      const b = new Int8Array(data.length);
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i]!;
+        if (v < -128 || v > 127) fail('E_ST_BAD_INPUT', `tensor ${q(name)} holds ${v} at flat index ${i}, outside int8's range [-128, 127]`, name);
+        b[i] = v;
+      }
+      return { name, st: 'I8', shape: shape.slice(), bytes: new Uint8Array(b.buffer) };
+    }
+    if (wd === 'f32' || dtype !== 'float32') return { name, st: TO_ST[dtype], shape: shape.slice(), bytes: leBytes(data, bytesPerElement(dtype)) };
+    const st = HALF_ST[wd];
+    const { bytes, overflow } = encodeHalf(st, data as Float32Array);
+    if (overflow) {
+      fail('E_ST_BAD_INPUT', `tensor ${q(name)} holds ${overflow.value} at flat index ${overflow.index}, beyond float16's range (±65504); write it as bf16 or f32`, name);
+    }
+    return { name, st, shape: shape.slice(), bytes };
   });
-  items.sort((a, b) => WRITE_RANK[a.dtype] - WRITE_RANK[b.dtype] || byteOrder(a.name, b.name));
+  items.sort((a, b) => WRITE_RANK[a.st]! - WRITE_RANK[b.st]! || byteOrder(a.name, b.name));
 
   const parts: string[] = [];
   if (metadata !== undefined) {
@@ -719,8 +756,8 @@ export function serializeSafetensors(tensors: TensorInput, metadata?: Record<str
   let offset = 0;
   const placed = items.map((it) => {
     const begin = offset;
-    offset += it.data.byteLength;
-    parts.push(`${q(it.name)}:{"dtype":"${TO_ST[it.dtype]}","shape":${fmtShape(it.shape)},"data_offsets":[${begin},${offset}]}`);
+    offset += it.bytes.byteLength;
+    parts.push(`${q(it.name)}:{"dtype":"${it.st}","shape":${fmtShape(it.shape)},"data_offsets":[${begin},${offset}]}`);
     return { ...it, begin };
   });
   const json = utf8.encode(`{${parts.join(',')}}`);
@@ -730,16 +767,30 @@ export function serializeSafetensors(tensors: TensorInput, metadata?: Record<str
   out.set(json, 8);
   out.fill(0x20, 8 + json.length, 8 + n);
   const base = 8 + n;
-  for (const { dtype, data, begin } of placed) {
-    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), base + begin);
-    toFromLE(out.subarray(base + begin, base + begin + data.byteLength), bytesPerElement(dtype));
-  }
+  for (const { bytes, begin } of placed) out.set(bytes, base + begin);
   return out;
 }
 
+export interface WriteOptions {
+  /** Store float32 tensors as float32 (default), float16 or bfloat16 (rounded to nearest even;
+   *  a finite value beyond float16's range is refused rather than written as Inf). */
+  weightsDtype?: WeightsDtype;
+  /** Names of int32 tensors to store as I8 (quantised weights); each value must fit in [-128, 127]. */
+  int8?: Iterable<string>;
+}
+
+/** The little-endian bytes of a typed array (a view on little-endian hosts, a swapped copy otherwise). */
+function leBytes(data: TypedArray, width: number): Uint8Array {
+  const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (HOST_LE) return view;
+  const copy = view.slice();
+  toFromLE(copy, width);
+  return copy;
+}
+
 /** Serializes and writes atomically and durably (temp + fsync + rename + fsync(dir)). */
-export function writeSafetensorsFile(path: string, tensors: TensorInput, metadata?: Record<string, string>): void {
-  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+export function writeSafetensorsFile(path: string, tensors: TensorInput, metadata?: Record<string, string>, opts?: WriteOptions): void {
+  writeFileAtomic(path, serializeSafetensors(tensors, metadata, opts));
 }
 
 // ---------------------------------------------------------------------------------------------

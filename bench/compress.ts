@@ -1,0 +1,136 @@
+// Compression and interchange goals of issue 14, side by side in one run on one machine:
+//   int8 (static, 256 calibration samples) vs float32 on Nabla's wasm backend: accuracy, weights
+//   file size, latency at batch 1 and 256; PyTorch's fbgemm int8 of the same trained weights
+//   (bench/peers/torch_quant_bench.py); 50% structured pruning + fine-tuning of the cnn; Nabla vs
+//   onnxruntime-node on the same exported model at batch 1 and 256.
+// The float models are trained here first (a few epochs: accuracy figures are for that budget).
+//   node dist/bench/compress.js [--dataset fashion-mnist|mnist-bundled] [--epochs N] [--models mlp,cnn]
+//                               [--reps N] [--train-limit N] [--no-torch] [--json]
+// Timing is in-process medians after warm-up; on a shared machine they move with the load.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import * as nb from '../src/index.js';
+import { setBackend } from '../src/backend/backend.js';
+import { prepareDataset, type PreparedData } from '../src/cli/datasets.js';
+import { DataLoader } from '../src/data/loader.js';
+import { saveModelDir, loadModelDir } from '../src/io/model-dir.js';
+import { exportOnnx } from '../src/io/onnx/index.js';
+import { buildReference, DEFAULTS } from '../src/models/reference.js';
+import { crossEntropy, type Module } from '../src/nn/index.js';
+import { Adam } from '../src/optim/index.js';
+import { pruneStructured } from '../src/compress/prune.js';
+import { quantizeModel } from '../src/compress/quantized.js';
+import { saveQuantizedDir } from '../src/compress/quant-dir.js';
+import { accuracyOf, latencyMs } from '../src/compress/report.js';
+import type { Tensor } from '../src/tensor.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const argv = process.argv.slice(2);
+const get = (f: string, d: string) => (argv.includes(f) ? argv[argv.indexOf(f) + 1]! : d);
+const DATASET = get('--dataset', 'mnist-bundled');
+const MODELS = get('--models', 'mlp,cnn').split(',') as ('mlp' | 'cnn')[];
+const REPS = Number(get('--reps', '5'));
+const TRAIN_LIMIT = Number(get('--train-limit', '0'));
+
+const bytes = (dir: string) => statSync(join(dir, 'model.safetensors')).size;
+
+function train(model: Module, data: PreparedData, epochs: number, batch: number): void {
+  nb.fit(model, new DataLoader(data.train, { batchSize: batch, shuffle: true, generator: new nb.Generator(1) }), {
+    epochs,
+    optimizer: new Adam(model.parameters(), { lr: 1e-3 }),
+    loss: (o: Tensor, y: Tensor) => crossEntropy(o, y),
+    log: () => {},
+  });
+  model.eval();
+}
+
+async function ortLatency(file: Uint8Array, shape: number[], batch: number, reps: number): Promise<number> {
+  const s = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
+  const x = new ort.Tensor('float32', new Float32Array(batch * shape.reduce((a, b) => a * b, 1)).fill(0.5), [batch, ...shape]);
+  const times: number[] = [];
+  for (let i = 0; i < reps + 2; i++) {
+    const t = performance.now();
+    await s.run({ input: x });
+    if (i >= 2) times.push(performance.now() - t);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  setBackend('wasm');
+  const work = mkdtempSync(join(tmpdir(), 'nabla-bench-compress-'));
+  const results: Record<string, unknown> = { dataset: DATASET, backend: 'wasm', reps: REPS, when: new Date().toISOString() };
+  for (const name of MODELS) {
+    const shape = name === 'cnn' ? [1, 28, 28] : [784];
+    let data = await prepareDataset(DATASET, { layout: name === 'cnn' ? 'image' : 'flat', normalize: { mean: 0.5, std: 0.5 }, seed: 0, labelColumn: 'label', target: 'index' });
+    if (TRAIN_LIMIT > 0) {
+      const idx = Int32Array.from({ length: Math.min(TRAIN_LIMIT, data.train.length) }, (_, i) => i);
+      data = { ...data, train: new nb.data.TensorDataset(...(data.train.getBatch(idx) as [Tensor, Tensor])) };
+    }
+    nb.manualSeed(0);
+    const model = buildReference(name, { features: 784, channels: 1, size: 28, classes: 10 });
+    const epochs = Number(get('--epochs', name === 'cnn' ? '1' : '2'));
+    process.stderr.write(`${name}: training ${epochs} epoch(s) on ${data.train.length} samples\n`);
+    train(model, data, epochs, DEFAULTS[name].batchSize);
+    const test = () => new DataLoader(data.test, { batchSize: 1000 });
+    const meta = { input: { shape, kind: 'image' as const, normalize: { mean: 0.5, std: 0.5 } }, output: 'logits' as const, classes: data.classes };
+    const fdir = join(work, `${name}-f32`);
+    saveModelDir(fdir, model, meta);
+    const order = nb.randperm(data.train.length, { generator: new nb.Generator(3) }).toTypedArray() as Int32Array;
+    const [calib] = data.train.getBatch(order.slice(0, 256)) as [Tensor, Tensor];
+    const { model: q, spec } = quantizeModel(model, { mode: 'static', calibration: calib });
+    const qdir = join(work, `${name}-int8`);
+    saveQuantizedDir(qdir, q, spec, model, meta);
+    const qm = loadModelDir(qdir).model;
+    const row: Record<string, unknown> = {
+      float32: { accuracy: accuracyOf(model, test()), bytes: bytes(fdir), batch1Ms: latencyMs(model, shape, 1, REPS * 10), batch256Ms: latencyMs(model, shape, 256, REPS) },
+      int8: { accuracy: accuracyOf(qm, test()), bytes: bytes(qdir), batch1Ms: latencyMs(qm, shape, 1, REPS * 10), batch256Ms: latencyMs(qm, shape, 256, REPS) },
+    };
+    const onnx = exportOnnx(model, meta);
+    row.onnxruntime = { batch1Ms: await ortLatency(onnx, shape, 1, REPS * 10), batch256Ms: await ortLatency(onnx, shape, 256, REPS), threads: 1 };
+    if (name === 'cnn') {
+      const { model: small } = pruneStructured(model, shape, { sparsity: 0.5 });
+      small.train();
+      train(small, data, 1, DEFAULTS.cnn.batchSize);
+      row.pruned50 = { accuracy: accuracyOf(small, test()), batch1Ms: latencyMs(small, shape, 1, REPS * 10), batch256Ms: latencyMs(small, shape, 256, REPS) };
+    }
+    if (!argv.includes('--no-torch')) {
+      const bin = (t: Tensor, f: string) => (writeFileSync(join(work, f), new Uint8Array((t.toTypedArray() as Float32Array | Int32Array).buffer)), join(work, f));
+      const [tx, ty] = data.test.getBatch(Int32Array.from({ length: data.test.length }, (_, i) => i)) as [Tensor, Tensor];
+      const job = { model: name, weights: join(fdir, 'model.safetensors'), calib: bin(calib.contiguous(), 'calib.bin'), calib_shape: [...calib.shape], test_x: bin(tx.contiguous(), 'tx.bin'), test_shape: [...tx.shape], test_y: bin(ty.contiguous(), 'ty.bin'), reps: REPS, threads: 1 };
+      writeFileSync(join(work, 'job.json'), JSON.stringify(job));
+      const r = spawnSync('/usr/bin/python3', [join(ROOT, 'bench/peers/torch_quant_bench.py'), join(work, 'job.json')], { encoding: 'utf8' });
+      row.pytorch = r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').pop()!) : { error: r.stderr.trim().split('\n').pop() };
+    }
+    results[name] = row;
+    process.stderr.write(`${name}: ${JSON.stringify(row)}\n`);
+  }
+  if (argv.includes('--json')) process.stdout.write(JSON.stringify(results) + '\n');
+  else printTable(results);
+}
+
+function printTable(r: Record<string, unknown>): void {
+  const f = (v: unknown, d = 2) => (typeof v === 'number' ? v.toFixed(d) : 'n/a');
+  console.log(`dataset ${String(r.dataset)}, Nabla backend wasm, ${String(r.when)}`);
+  for (const name of MODELS) {
+    const row = r[name] as Record<string, Record<string, number>> & { pytorch?: { float: Record<string, number>; int8: Record<string, number> } };
+    const fl = row.float32!, q = row.int8!;
+    console.log(`\n${name}            accuracy   file KiB   batch-1 ms   batch-256 ms`);
+    console.log(`nabla float32   ${f(fl.accuracy! * 100)}%    ${f(fl.bytes! / 1024, 1).padStart(8)}   ${f(fl.batch1Ms, 3).padStart(10)}   ${f(fl.batch256Ms).padStart(12)}`);
+    console.log(`nabla int8      ${f(q.accuracy! * 100)}%    ${f(q.bytes! / 1024, 1).padStart(8)}   ${f(q.batch1Ms, 3).padStart(10)}   ${f(q.batch256Ms).padStart(12)}`);
+    if (row.pruned50) console.log(`nabla pruned50  ${f(row.pruned50.accuracy! * 100)}%    ${'-'.padStart(8)}   ${f(row.pruned50.batch1Ms, 3).padStart(10)}   ${f(row.pruned50.batch256Ms).padStart(12)}`);
+    console.log(`onnxruntime f32 ${'-'.padStart(6)}     ${'-'.padStart(8)}   ${f(row.onnxruntime!.batch1Ms, 3).padStart(10)}   ${f(row.onnxruntime!.batch256Ms).padStart(12)}`);
+    if (row.pytorch && 'int8' in row.pytorch) {
+      console.log(`torch float32   ${f(row.pytorch.float.accuracy! * 100)}%    ${'-'.padStart(8)}   ${f(row.pytorch.float.batch1_ms, 3).padStart(10)}   ${f(row.pytorch.float.batch256_ms).padStart(12)}`);
+      console.log(`torch int8      ${f(row.pytorch.int8.accuracy! * 100)}%    ${'-'.padStart(8)}   ${f(row.pytorch.int8.batch1_ms, 3).padStart(10)}   ${f(row.pytorch.int8.batch256_ms).padStart(12)}`);
+    }
+    console.log(`int8: ${f(fl.bytes! / q.bytes!)}× smaller, accuracy ${f((fl.accuracy! - q.accuracy!) * 100)} points lower, batch 256 ${f(fl.batch256Ms! / q.batch256Ms!)}× faster than float32 wasm`);
+  }
+}
+
+await main();

@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""Writes the PyTorch-exported ONNX fixtures of test/io/onnx-torch.test.ts into test/fixtures/onnx/.
+
+Run with Debian's torch: `/usr/bin/python3 scripts/make_onnx_fixtures.py`. Each model is seeded,
+put in eval mode and exported by torch.onnx.export (opset 17, dynamic batch); <name>.json holds a
+seeded input batch and PyTorch's output for it: {"input": {"shape", "data"}, "output": {...},
+"opset", "torch"}. Values are float32 printed as the shortest decimal that reads back exactly.
+
+mlp        Linear, ReLU, Dropout, Linear, Softmax on [N, 12]          (Gemm, Relu, Softmax)
+cnn        Conv+BatchNorm2d+ReLU, MaxPool, Conv(stride 2, pad 1), LeakyReLU, AvgPool(pad 1),
+           Flatten, Linear, LogSoftmax on [N, 1, 12, 12]   (Conv with the BatchNorm folded in by
+           the exporter, Relu, MaxPool, LeakyRelu, Pad + AveragePool, Flatten, Gemm, LogSoftmax)
+bn1d       Linear, BatchNorm1d, Tanh, Linear, Sigmoid on [N, 6]
+seq3d      Linear on [N, 4, 6] (MatMul + Add), view(-1, 12), Linear   (MatMul, Add, Reshape, Gemm)
+dynreshape x.reshape(x.shape[0], -1) with a dynamic batch: Shape/Gather/Concat ops that Nabla
+           does not import (the unsupported-op test)
+"""
+import json
+import os
+import sys
+
+import torch
+from torch import nn
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'onnx')
+OPSET = 17
+
+
+class Seq3d(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(6, 3)
+        self.b = nn.Linear(12, 2)
+
+    def forward(self, x):
+        return self.b(self.a(x).view(-1, 12))
+
+
+class DynReshape(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(12, 2)
+
+    def forward(self, x):
+        return self.fc(x.reshape(x.shape[0], -1))
+
+
+def models():
+    yield 'mlp', nn.Sequential(nn.Linear(12, 8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 4), nn.Softmax(dim=1)), [12]
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.LeakyReLU(0.1), nn.AvgPool2d(2, stride=1, padding=1),
+        nn.Flatten(), nn.Linear(6 * 4 * 4, 5), nn.LogSoftmax(dim=1))
+    yield 'cnn', cnn, [1, 12, 12]
+    yield 'bn1d', nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Tanh(), nn.Linear(5, 1), nn.Sigmoid()), [6]
+    yield 'seq3d', Seq3d(), [4, 6]
+    yield 'dynreshape', DynReshape(), [3, 4]
+
+
+def randomize_bn(m):
+    # Non-trivial running statistics, as after training.
+    for mod in m.modules():
+        if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            mod.running_mean.uniform_(-0.5, 0.5)
+            mod.running_var.uniform_(0.5, 2.0)
+            mod.weight.data.uniform_(0.5, 1.5)
+            mod.bias.data.uniform_(-0.2, 0.2)
+
+
+def main() -> int:
+    os.makedirs(OUT, exist_ok=True)
+    for i, (name, model, shape) in enumerate(models()):
+        torch.manual_seed(100 + i)
+        for p in model.parameters():
+            p.data.uniform_(-0.5, 0.5)
+        randomize_bn(model)
+        model.eval()
+        x = torch.randn(3, *shape)
+        with torch.no_grad():
+            y = model(x)
+        path = os.path.join(OUT, f'{name}.onnx')
+        torch.onnx.export(model, (x,), path, opset_version=OPSET, input_names=['input'], output_names=['output'],
+                          dynamic_axes={'input': {0: 'batch'}, 'output': {0: 'batch'}})
+        doc = {'torch': torch.__version__, 'opset': OPSET,
+               'input': {'shape': list(x.shape), 'data': x.flatten().tolist()},
+               'output': {'shape': list(y.shape), 'data': y.flatten().tolist()}}
+        with open(os.path.join(OUT, f'{name}.json'), 'w') as f:
+            json.dump(doc, f, separators=(',', ':'))
+            f.write('\n')
+        print(f'{name}: {os.path.getsize(path)} bytes')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

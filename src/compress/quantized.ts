@@ -1,0 +1,308 @@
+// Post-training int8 quantisation of a layer chain, as PyTorch's eager-mode torch.ao.quantization
+// does it on fbgemm: weights per output channel, symmetric int8 (scale = max|w| / 127, zero point
+// 0); activations entering each Linear/Conv2d per tensor, affine uint8 (a range that contains 0,
+// scale = (max − min) / 255), from calibration (static) or from each batch (dynamic, Linear only).
+// A quantised layer computes  y[o] = s_x · s_w[o] · (Σ q_x q_w − z_x Σ q_w) + b[o]  with the int8
+// GEMM (src/backend/wasm/qgemm.ts: wasm SIMD, or its js reference); other layers stay float32.
+
+import { noGrad } from '../autograd.js';
+import { qgemm } from '../backend/wasm/qgemm.js';
+import { ValueError } from '../errors.js';
+import { Conv2d, Linear, Module, type LayerConfig } from '../nn/index.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { chainOf } from '../io/onnx/export.js';
+
+export type Kernel = 'auto' | 'wasm' | 'js';
+
+/** uint8 affine parameters of one activation tensor. */
+export interface ActQuant {
+  scale: number;
+  zeroPoint: number;
+}
+
+/** PyTorch's choice for quint8 from an observed range: widen to contain 0, 256 levels. */
+export function actQuantFromRange(min: number, max: number): ActQuant {
+  const lo = Math.min(min, 0);
+  const hi = Math.max(max, 0);
+  const scale = hi > lo ? (hi - lo) / 255 : 1;
+  const zeroPoint = Math.min(255, Math.max(0, Math.round(-lo / scale)));
+  return { scale: Math.fround(scale), zeroPoint };
+}
+
+export function quantizeActivations(x: Float32Array, q: ActQuant, out = new Uint8Array(x.length)): Uint8Array {
+  const inv = 1 / q.scale;
+  const z = q.zeroPoint;
+  for (let i = 0; i < x.length; i++) {
+    const v = Math.round(x[i]! * inv) + z;
+    out[i] = v < 0 ? 0 : v > 255 ? 255 : v; // Uint8Array would wrap, not clamp
+  }
+  return out;
+}
+
+/** Per-output-channel symmetric int8: rows of `inner` weights each. */
+export function quantizeWeights(w: Float32Array, rows: number): { q: Int8Array; scales: Float32Array } {
+  const inner = w.length / rows;
+  const q = new Int8Array(w.length);
+  const scales = new Float32Array(rows);
+  for (let o = 0; o < rows; o++) {
+    let m = 0;
+    for (let j = o * inner; j < (o + 1) * inner; j++) m = Math.max(m, Math.abs(w[j]!));
+    const s = m > 0 ? Math.fround(m / 127) : 1;
+    scales[o] = s;
+    for (let j = o * inner; j < (o + 1) * inner; j++) q[j] = Math.max(-127, Math.min(127, Math.round(w[j]! / s)));
+  }
+  return { q, scales };
+}
+
+function rowSums(q: Int8Array, rows: number): Int32Array {
+  const inner = q.length / rows;
+  const s = new Int32Array(rows);
+  for (let o = 0; o < rows; o++) {
+    let t = 0;
+    for (let j = o * inner; j < (o + 1) * inner; j++) t += q[j]!;
+    s[o] = t;
+  }
+  return s;
+}
+
+function dynamicQuant(x: Float32Array): ActQuant {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return actQuantFromRange(lo, hi);
+}
+
+/** What a quantised Linear/Conv2d holds (also what its model directory stores). */
+export interface QuantWeights {
+  /** int8 values, [out, in] or [outC, C·kh·kw]. */
+  q: Int8Array;
+  scales: Float32Array;
+  bias: Float32Array | null;
+  /** Static activation parameters, or null for dynamic quantisation. */
+  input: ActQuant | null;
+}
+
+abstract class QuantLayer<L extends Linear | Conv2d> extends Module {
+  kernel: Kernel = 'auto';
+  protected readonly sums: Int32Array;
+  constructor(readonly source: L, readonly w: QuantWeights, readonly outUnits: number) {
+    super();
+    this.sums = rowSums(w.q, outUnits);
+  }
+
+  /** acc (rows × out) → float: s_x · s_w[o] · (acc − z_x · Σq_w[o]) + b[o], written through `put`. */
+  protected dequant(acc: Int32Array, rows: number, q: ActQuant, put: (r: number, o: number, v: number) => void): void {
+    const n = this.outUnits;
+    const { scales, bias } = this.w;
+    for (let o = 0; o < n; o++) {
+      const s = q.scale * scales[o]!;
+      const zs = q.zeroPoint * this.sums[o]!;
+      const b = bias ? bias[o]! : 0;
+      for (let r = 0; r < rows; r++) put(r, o, s * (acc[r * n + o]! - zs) + b);
+    }
+  }
+
+  override config(): LayerConfig {
+    return this.source.config();
+  }
+}
+
+export class QuantLinear extends QuantLayer<Linear> {
+  constructor(source: Linear, w: QuantWeights) {
+    super(source, w, source.outFeatures);
+  }
+
+  override forward(x: Tensor): Tensor {
+    const K = this.source.inFeatures;
+    const N = this.outUnits;
+    if (x.shape[x.shape.length - 1] !== K) return this.source.forward(x); // let the float layer raise its shape error
+    const xs = x.toTypedArray() as Float32Array;
+    const M = xs.length / K;
+    const q = this.w.input ?? dynamicQuant(xs);
+    const acc = qgemm(quantizeActivations(xs, q), this.w.q, M, N, K, this.kernel);
+    const out = new Float32Array(M * N);
+    this.dequant(acc, M, q, (r, o, v) => (out[r * N + o] = v));
+    return tensor(out, { shape: [...x.shape.slice(0, -1), N] });
+  }
+}
+
+export class QuantConv2d extends QuantLayer<Conv2d> {
+  constructor(source: Conv2d, w: QuantWeights) {
+    if (source.groups !== 1) throw new ValueError('int8 quantisation: grouped convolutions are not supported');
+    super(source, w, source.outChannels);
+  }
+
+  override forward(x: Tensor): Tensor {
+    const c = this.source;
+    if (x.shape.length !== 4 || x.shape[1] !== c.inChannels) return c.forward(x);
+    const [N, C, H, W] = x.shape as [number, number, number, number];
+    const pair = (p: number | [number, number]) => (typeof p === 'number' ? [p, p] : p);
+    const [kh, kw] = pair(c.kernelSize), [sh, sw] = pair(c.stride), [ph, pw] = pair(c.padding), [dh, dw] = pair(c.dilation);
+    const OH = Math.floor((H + 2 * ph! - dh! * (kh! - 1) - 1) / sh!) + 1;
+    const OW = Math.floor((W + 2 * pw! - dw! * (kw! - 1) - 1) / sw!) + 1;
+    const xs = x.toTypedArray() as Float32Array;
+    const q = this.w.input ?? dynamicQuant(xs);
+    const xq = quantizeActivations(xs, q);
+    // im2col on bytes: one row per output pixel (n, oh, ow), columns (c, i, j); padding is the
+    // zero point, which is how a real 0 is written in uint8
+    const K = C * kh! * kw!;
+    const rows = N * OH * OW;
+    const cols = new Uint8Array(rows * K).fill(q.zeroPoint);
+    // loop order (n, ch, i, j) outside, output pixels inside: reads walk the input rows, and the
+    // output columns whose taps fall outside the image are skipped as ranges, not tested per pixel
+    for (let n = 0; n < N; n++) {
+      for (let ch = 0; ch < C; ch++) {
+        const plane = (n * C + ch) * H * W;
+        for (let i = 0; i < kh!; i++) {
+          for (let j = 0; j < kw!; j++) {
+            const col = (ch * kh! + i) * kw! + j;
+            const x0 = j * dw! - pw!;
+            // ow with 0 <= ow·sw + x0 < W
+            const owLo = Math.max(0, Math.ceil(-x0 / sw!));
+            const owHi = Math.min(OW, Math.floor((W - 1 - x0) / sw!) + 1);
+            for (let oh = 0; oh < OH; oh++) {
+              const y = oh * sh! - ph! + i * dh!;
+              if (y < 0 || y >= H) continue;
+              const src = plane + y * W + x0;
+              let dst = ((n * OH + oh) * OW + owLo) * K + col;
+              for (let ow = owLo; ow < owHi; ow++, dst += K) cols[dst] = xq[src + ow * sw!]!;
+            }
+          }
+        }
+      }
+    }
+    const O = this.outUnits;
+    const acc = qgemm(cols, this.w.q, rows, O, K, this.kernel);
+    // dequantise while moving [N·OH·OW, O] to NCHW; one tight loop per (sample, channel)
+    const out = new Float32Array(N * O * OH * OW);
+    const P = OH * OW;
+    const { scales, bias } = this.w;
+    for (let o = 0; o < O; o++) {
+      const s = q.scale * scales[o]!;
+      const zs = q.zeroPoint * this.sums[o]!;
+      const b = bias ? bias[o]! : 0;
+      for (let n = 0; n < N; n++) {
+        const dst = (n * O + o) * P;
+        for (let p = 0, src = n * P * O + o; p < P; p++, src += O) out[dst + p] = s * (acc[src]! - zs) + b;
+      }
+    }
+    return tensor(out, { shape: [N, O, OH, OW] });
+  }
+}
+
+/** A layer chain with its Linear/Conv2d layers quantised; the rest run as they are. */
+export class QuantizedSequential extends Module {
+  constructor(readonly layers: Module[]) {
+    super();
+  }
+
+  override forward(x: Tensor): Tensor {
+    return noGrad(() => {
+      let y = x;
+      for (const m of this.layers) y = m.forward(y) as Tensor;
+      return y;
+    });
+  }
+
+  /** Which int8 kernel the quantised layers use ('auto': wasm where available). */
+  setKernel(k: Kernel): void {
+    for (const m of this.layers) if (m instanceof QuantLinear || m instanceof QuantConv2d) m.kernel = k;
+  }
+
+  override eval(): this {
+    for (const m of this.layers) m.eval();
+    return super.eval();
+  }
+
+  override config(): LayerConfig {
+    return { type: 'Sequential', layers: this.layers.map((m) => m.config() as LayerConfig) };
+  }
+}
+
+export interface QuantizeOptions {
+  /** 'static': activations calibrated once (Linear and Conv2d); 'dynamic': per batch (Linear only). */
+  mode: 'static' | 'dynamic';
+  /** Static: calibration inputs (a few hundred samples, as the model takes them: normalised). */
+  calibration?: Tensor;
+  /** Static: 'minmax' (default) or 'percentile' (clip each range at the given percentile). */
+  observer?: 'minmax' | 'percentile';
+  /** For 'percentile': which one, e.g. 99.99 (default). */
+  percentile?: number;
+}
+
+/** Per quantised layer, by its state-dict prefix. */
+export interface QuantLayerSpec {
+  prefix: string;
+  type: 'Linear' | 'Conv2d';
+  input: ActQuant | null;
+}
+
+export interface QuantSpec {
+  format: 'nabla.int8';
+  mode: 'static' | 'dynamic';
+  weights: 'per-channel symmetric int8';
+  activations: string;
+  layers: QuantLayerSpec[];
+}
+
+function rangeOf(x: Float32Array, observer: 'minmax' | 'percentile', p: number): [number, number] {
+  if (observer === 'minmax') {
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < x.length; i++) {
+      if (x[i]! < lo) lo = x[i]!;
+      if (x[i]! > hi) hi = x[i]!;
+    }
+    return [lo, hi];
+  }
+  const s = Float32Array.from(x).sort();
+  const at = (f: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(f * (s.length - 1))))]!;
+  return [at(1 - p / 100), at(p / 100)];
+}
+
+/** Quantises a float layer chain (the model itself is not changed). */
+export function quantizeModel(model: Module, opts: QuantizeOptions): { model: QuantizedSequential; spec: QuantSpec } {
+  if (opts.mode !== 'static' && opts.mode !== 'dynamic') throw new ValueError(`quantisation mode must be 'static' or 'dynamic', got ${String(opts.mode)}`);
+  const observer = opts.observer ?? 'minmax';
+  const p = opts.percentile ?? 99.99;
+  if (observer !== 'minmax' && observer !== 'percentile') throw new ValueError(`observer must be 'minmax' or 'percentile', got ${String(observer)}`);
+  if (!(p > 50 && p <= 100)) throw new ValueError(`percentile must be in (50, 100], got ${p}`);
+  if (opts.mode === 'static' && (!opts.calibration || opts.calibration.shape[0] === 0)) {
+    throw new ValueError('static int8 quantisation needs calibration data: pass --calibration-samples N with a --dataset (the model\'s own by default), or use --quantize dynamic');
+  }
+  const chain = chainOf(model);
+  model.eval();
+  const specs: QuantLayerSpec[] = [];
+  const layers: Module[] = [];
+  noGrad(() => {
+    let x = opts.calibration;
+    for (const { layer, prefix } of chain) {
+      const isLinear = layer instanceof Linear;
+      const isConv = layer instanceof Conv2d && layer.groups === 1;
+      const quantise = isLinear || (isConv && opts.mode === 'static');
+      if (quantise) {
+        const L = layer as Linear | Conv2d;
+        const w = L.weight.toTypedArray() as Float32Array;
+        const rows = L.weight.shape[0]!;
+        const { q, scales } = quantizeWeights(w, rows);
+        let input: ActQuant | null = null;
+        if (opts.mode === 'static') {
+          const [lo, hi] = rangeOf(x!.toTypedArray() as Float32Array, observer, p);
+          input = actQuantFromRange(lo, hi);
+        }
+        const qw: QuantWeights = { q, scales, bias: L.bias ? (L.bias.toTypedArray() as Float32Array) : null, input };
+        layers.push(isLinear ? new QuantLinear(L as Linear, qw) : new QuantConv2d(L as Conv2d, qw));
+        specs.push({ prefix, type: isLinear ? 'Linear' : 'Conv2d', input });
+      } else {
+        layers.push(layer);
+      }
+      if (x) x = layer.forward(x) as Tensor; // calibrate the next layer on the float model's activations
+    }
+  });
+  const qm = new QuantizedSequential(layers);
+  qm.eval();
+  const activations = opts.mode === 'dynamic' ? 'per-tensor affine uint8, range of each batch' : `per-tensor affine uint8, ${observer === 'minmax' ? 'min-max' : `percentile ${p}`} over ${opts.calibration!.shape[0]} calibration samples`;
+  return { model: qm, spec: { format: 'nabla.int8', mode: opts.mode, weights: 'per-channel symmetric int8', activations, layers: specs } };
+}

@@ -1,0 +1,236 @@
+// Nabla model → ONNX ModelProto (opset 17 by default, dynamic batch dimension "batch").
+// A model is a chain of layers (a Sequential, nested ones flattened); each layer becomes one or a
+// few nodes. Weights are written as float32 raw_data initializers under their state-dict names
+// (as torch.onnx.export names them), so importing the file gives back bit-identical weights. The
+// model directory's input spec and classes travel in metadata_props ("nabla.*").
+
+import { Sequential, type AnyModule, type Module } from '../../nn/index.js';
+import { noGrad } from '../../autograd.js';
+import { zeros, type Tensor } from '../../tensor.js';
+import type { InputSpec } from '../model-dir.js';
+import { OnnxError } from './errors.js';
+import { AttrType, DataType, encodeModel, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from './schema.js';
+
+export const DEFAULT_OPSET = 17;
+const MIN_EXPORT_OPSET = 17; // LayerNorm-era semantics: Softmax/LogSoftmax on one axis (13+), Dropout's ratio input (12+)
+
+export interface ExportMeta {
+  input: InputSpec;
+  output: 'logits' | 'probability';
+  classes: string[];
+}
+
+export interface ExportOptions {
+  opset?: number;
+  producerVersion?: string;
+}
+
+const attrInts = (name: string, ints: number[]): OnnxAttribute => ({ name, type: AttrType.INTS, ints });
+const attrInt = (name: string, i: number): OnnxAttribute => ({ name, type: AttrType.INT, i });
+const attrFloat = (name: string, f: number): OnnxAttribute => ({ name, type: AttrType.FLOAT, f });
+
+function floatInit(name: string, t: Tensor): OnnxTensor {
+  if (t.dtype !== 'float32') throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `tensor ${name} is ${t.dtype}; ONNX export writes float32 models only`);
+  const a = t.toTypedArray() as Float32Array;
+  // raw_data is little-endian; so is every host Node runs on in practice, but check rather than assume
+  const raw = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', 'ONNX export needs a little-endian host');
+  return { name, dims: [...t.shape], dataType: DataType.FLOAT, rawData: raw.slice() };
+}
+
+function constFloat(name: string, dims: number[], values: number[]): OnnxTensor {
+  return { name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(new Float32Array(values).buffer) };
+}
+
+function constInt64(name: string, values: number[]): OnnxTensor {
+  const a = new BigInt64Array(values.map((v) => BigInt(v)));
+  return { name, dims: [values.length], dataType: DataType.INT64, rawData: new Uint8Array(a.buffer) };
+}
+
+/** The layers of a model in forward order, with their state-dict prefixes (nested Sequentials flattened). */
+export function chainOf(model: Module, prefix = ''): { layer: Module; prefix: string }[] {
+  if (!(model instanceof Sequential)) return [{ layer: model, prefix }];
+  const out: { layer: Module; prefix: string }[] = [];
+  let i = 0;
+  for (const m of model) {
+    // A Sequential's children are Tensor → Tensor layers (its own forward chains them so).
+    out.push(...chainOf(m as Module, prefix === '' ? String(i) : `${prefix}.${i}`));
+    i++;
+  }
+  return out;
+}
+
+interface Emitted {
+  nodes: OnnxNode[];
+  inits: OnnxTensor[];
+}
+
+/** Nodes for one layer reading `x` (shape `inShape`, batch first) and writing `y`. */
+function emitLayer(layer: Module, p: string, x: string, y: string, inShape: number[], outShape: number[]): Emitted {
+  const cfg = (layer.config() ?? { type: layer.constructor.name }) as Record<string, unknown>;
+  const type = String(cfg.type);
+  const name = `/${p}/${type}`;
+  const pname = (n: string) => (p === '' ? n : `${p}.${n}`);
+  const sd = layer.stateDict();
+  const param = (n: string): Tensor | undefined => sd.get(n);
+  const node = (opType: string, inputs: string[], attribute: OnnxAttribute[] = [], outputs = [y], suffix = ''): OnnxNode => ({
+    name: name + suffix,
+    opType,
+    input: inputs,
+    output: outputs,
+    attribute,
+  });
+  const pair = (v: unknown): [number, number] => (typeof v === 'number' ? [v, v] : (v as [number, number]));
+  switch (type) {
+    case 'Linear': {
+      const w = param('weight')!;
+      const b = param('bias');
+      if (inShape.length === 2) {
+        const inputs = [x, pname('weight')];
+        if (b) inputs.push(pname('bias'));
+        return { nodes: [node('Gemm', inputs, [attrInt('transB', 1)])], inits: [floatInit(pname('weight'), w), ...(b ? [floatInit(pname('bias'), b)] : [])] };
+      }
+      // rank > 2: MatMul against W^T (a transposed copy: transposition is exact), then Add
+      const wt = floatInit(pname('weight') + '.T', w.transpose(0, 1).contiguous());
+      if (!b) return { nodes: [node('MatMul', [x, wt.name!])], inits: [wt] };
+      const mid = `${name}/MatMul_output_0`;
+      return { nodes: [node('MatMul', [x, wt.name!], [], [mid], '/MatMul'), node('Add', [mid, pname('bias')], [], [y], '/Add')], inits: [wt, floatInit(pname('bias'), b)] };
+    }
+    case 'Conv2d': {
+      const [ph, pw] = pair(cfg.padding);
+      const attrs = [
+        attrInts('kernel_shape', pair(cfg.kernelSize)),
+        attrInts('strides', pair(cfg.stride)),
+        attrInts('pads', [ph, pw, ph, pw]),
+        attrInts('dilations', pair(cfg.dilation)),
+        attrInt('group', cfg.groups as number),
+      ];
+      const b = param('bias');
+      const inputs = [x, pname('weight'), ...(b ? [pname('bias')] : [])];
+      return { nodes: [node('Conv', inputs, attrs)], inits: [floatInit(pname('weight'), param('weight')!), ...(b ? [floatInit(pname('bias'), b)] : [])] };
+    }
+    case 'MaxPool2d':
+    case 'AvgPool2d': {
+      const [ph, pw] = pair(cfg.padding);
+      const attrs = [attrInts('kernel_shape', pair(cfg.kernelSize)), attrInts('strides', pair(cfg.stride)), attrInts('pads', [ph, pw, ph, pw])];
+      if (type === 'MaxPool2d') attrs.push(attrInts('dilations', pair(cfg.dilation)));
+      else attrs.push(attrInt('count_include_pad', cfg.countIncludePad ? 1 : 0));
+      return { nodes: [node(type === 'MaxPool2d' ? 'MaxPool' : 'AveragePool', [x], attrs)], inits: [] };
+    }
+    case 'Flatten': {
+      if (outShape.length === 2 && ((cfg.startDim as number) === 1 || (cfg.startDim as number) === 1 - inShape.length)) {
+        return { nodes: [node('Flatten', [x], [attrInt('axis', 1)])], inits: [] };
+      }
+      // any other span: Reshape to the traced shape, keeping the batch dim (0 = copy from input)
+      const shape = constInt64(`${name}/shape`, [0, ...outShape.slice(1)]);
+      return { nodes: [node('Reshape', [x, shape.name!])], inits: [shape] };
+    }
+    case 'Dropout': {
+      const ratio = constFloat(`${name}/ratio`, [], [cfg.p as number]);
+      return { nodes: [node('Dropout', [x, ratio.name!])], inits: [ratio] };
+    }
+    case 'BatchNorm1d':
+    case 'BatchNorm2d': {
+      if (!cfg.trackRunningStats) {
+        throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (${type}) has trackRunningStats false: it normalises with each batch's statistics, which ONNX BatchNormalization cannot express in inference`);
+      }
+      const C = cfg.numFeatures as number;
+      const w = param('weight');
+      const b = param('bias');
+      const inits = [
+        w ? floatInit(pname('weight'), w) : constFloat(`${name}/scale`, [C], new Array(C).fill(1)),
+        b ? floatInit(pname('bias'), b) : constFloat(`${name}/B`, [C], new Array(C).fill(0)),
+        floatInit(pname('running_mean'), param('running_mean')!),
+        floatInit(pname('running_var'), param('running_var')!),
+      ];
+      // ONNX momentum weighs the old running value (PyTorch's weighs the new one); cumulative → default
+      const m = cfg.momentum === null ? 0.9 : 1 - (cfg.momentum as number);
+      const attrs = [attrFloat('epsilon', cfg.eps as number), attrFloat('momentum', m)];
+      return { nodes: [node('BatchNormalization', [x, ...inits.map((t) => t.name!)], attrs)], inits };
+    }
+    case 'ReLU':
+      return { nodes: [node('Relu', [x])], inits: [] };
+    case 'Sigmoid':
+      return { nodes: [node('Sigmoid', [x])], inits: [] };
+    case 'Tanh':
+      return { nodes: [node('Tanh', [x])], inits: [] };
+    case 'LeakyReLU':
+      return { nodes: [node('LeakyRelu', [x], [attrFloat('alpha', cfg.negativeSlope as number)])], inits: [] };
+    case 'Softmax':
+    case 'LogSoftmax':
+      return { nodes: [node(type, [x], [attrInt('axis', cfg.dim as number)])], inits: [] };
+    case 'Identity':
+      return { nodes: [node('Identity', [x])], inits: [] };
+    case 'RNN':
+    case 'LSTM':
+    case 'GRU':
+      throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (${type}) returns a tuple (output, hidden state), so it cannot sit in a model file's layer chain; ONNX export covers model-file layers`);
+    default:
+      throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p || '(root)'} has type ${type}, which ONNX export does not map; supported: Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout, BatchNorm1d, BatchNorm2d, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity`);
+  }
+}
+
+function valueInfo(name: string, shape: (number | string)[]): OnnxValueInfo {
+  return {
+    name,
+    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  };
+}
+
+/** The ONNX model object (before encoding) for a Nabla model; the layer chain is traced on one zero sample. */
+export function toOnnxModel(model: Module, meta: ExportMeta, opts: ExportOptions = {}): OnnxModel {
+  const opset = opts.opset ?? DEFAULT_OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_EXPORT_OPSET || opset > 21) {
+    throw new OnnxError('E_ONNX_OPSET', `opset ${opset} is not supported for export; expected an integer from ${MIN_EXPORT_OPSET} to 21`);
+  }
+  const chain = chainOf(model);
+  const wasTraining = model.training;
+  model.eval();
+  const nodes: OnnxNode[] = [];
+  const inits: OnnxTensor[] = [];
+  let shape: number[] = [1, ...meta.input.shape];
+  try {
+    let x: Tensor = zeros(shape);
+    let cur = 'input';
+    chain.forEach(({ layer, prefix }, i) => {
+      const yT = noGrad(() => layer.forward(x)) as unknown;
+      if (!(yT && typeof yT === 'object' && 'shape' in (yT as object))) {
+        throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${prefix} does not return one tensor`);
+      }
+      const y = yT as Tensor;
+      const out = i === chain.length - 1 ? 'output' : `/${prefix}/output_0`;
+      const e = emitLayer(layer, prefix, cur, out, shape, [...y.shape]);
+      nodes.push(...e.nodes);
+      inits.push(...e.inits);
+      x = y;
+      shape = [...y.shape];
+      cur = out;
+    });
+    if (chain.length === 0 || cur !== 'output') nodes.push({ name: '/Identity', opType: 'Identity', input: [cur], output: ['output'] });
+  } finally {
+    if (wasTraining) model.train();
+  }
+  return {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: opset }],
+    producerName: 'nabla',
+    producerVersion: opts.producerVersion ?? '',
+    graph: {
+      name: 'nabla',
+      node: nodes,
+      initializer: inits,
+      input: [valueInfo('input', ['batch', ...meta.input.shape])],
+      output: [valueInfo('output', ['batch', ...shape.slice(1)])],
+    },
+    metadataProps: [
+      { key: 'nabla.input', value: JSON.stringify(meta.input) },
+      { key: 'nabla.output', value: meta.output },
+      { key: 'nabla.classes', value: JSON.stringify(meta.classes) },
+    ],
+  };
+}
+
+/** Serialises a Nabla model as an ONNX file image. */
+export function exportOnnx(model: Module, meta: ExportMeta, opts: ExportOptions = {}): Uint8Array {
+  return encodeModel(toOnnxModel(model, meta, opts));
+}
