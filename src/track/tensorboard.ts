@@ -8,7 +8,8 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import protobuf from 'protobufjs/light.js';
+import { createRequire } from 'node:module';
+import type * as Protobuf from 'protobufjs';
 import type { BatchLogs, Callback, HistoryEntry, TrainContext } from '../train/callbacks.js';
 
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), table-driven.
@@ -34,7 +35,8 @@ export function maskedCrc32c(bytes: Uint8Array): number {
   return ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
 }
 
-export const tfProto = protobuf.Root.fromJSON({
+// protobufjs is loaded when the first event file is written or read, not on `import 'nabla'`.
+const tfProtoJson = {
   nested: {
     tensorflow: {
       nested: {
@@ -53,8 +55,15 @@ export const tfProto = protobuf.Root.fromJSON({
       },
     },
   },
-});
-const EventType = tfProto.lookupType('tensorflow.Event');
+};
+let eventType: Protobuf.Type | undefined;
+function EventTypeOf(): Protobuf.Type {
+  if (!eventType) {
+    const protobuf = createRequire(import.meta.url)('protobufjs/light.js') as typeof Protobuf;
+    eventType = protobuf.Root.fromJSON(tfProtoJson).lookupType('tensorflow.Event');
+  }
+  return eventType;
+}
 
 /** One TFRecord around `data`. */
 export function tfRecord(data: Uint8Array): Uint8Array {
@@ -86,6 +95,7 @@ export function readEventFile(bytes: Uint8Array): ScalarEvent[] {
     const data = bytes.subarray(off + 12, off + 12 + len);
     if (data.length !== len || off + 16 + len > bytes.length) throw new Error(`truncated record at byte ${off}`);
     if (dv.getUint32(off + 12 + len, true) !== maskedCrc32c(data)) throw new Error(`bad data CRC at byte ${off}`);
+    const EventType = EventTypeOf();
     const ev = EventType.toObject(EventType.decode(data), { longs: Number, defaults: false }) as {
       wallTime?: number; step?: number; fileVersion?: string; summary?: { value?: { tag: string; simpleValue?: number }[] };
     };
@@ -114,6 +124,7 @@ export class EventFileWriter {
 
   private write(ev: { wallTime: number; step: number; fileVersion?: string; summary?: unknown }): void {
     if (this.fd === null) throw new Error(`EventFileWriter: ${this.path} is closed`);
+    const EventType = EventTypeOf();
     const bytes = EventType.encode(EventType.fromObject(ev)).finish();
     writeSync(this.fd, tfRecord(bytes));
   }

@@ -154,7 +154,9 @@ describe('Batcher', () => {
 
   it('waits up to maxWaitMs for company', async () => {
     const sizes: number[] = [];
-    const b = new Batcher({ maxBatch: 8, maxWaitMs: 40, maxQueue: 100, timeoutMs: 1000, run: echo, onBatch: (i) => sizes.push(i.rows) });
+    // A wait far longer than the 10 ms gap, so no scheduling delay can split the pair; the second
+    // request fills the batch (maxBatch 2), which then runs without waiting out maxWaitMs.
+    const b = new Batcher({ maxBatch: 2, maxWaitMs: 60_000, maxQueue: 100, timeoutMs: 120_000, run: echo, onBatch: (i) => sizes.push(i.rows) });
     const p1 = b.submit(new Float32Array([1]), 1);
     await new Promise((r) => setTimeout(r, 10));
     await Promise.all([p1, b.submit(new Float32Array([2]), 1)]);

@@ -291,8 +291,9 @@ describe('serve: backpressure and deadlines', () => {
   it('503 + Retry-After when the queue is full; 504 past the deadline', async () => {
     const t = tempDir();
     makeModelDir(`${t.dir}/m`);
-    // requests wait up to 300 ms for a batch, so two fill the queue and a third is refused at once
-    const s = await serve({ models: [`${t.dir}/m`], port: 0, maxQueue: 2, maxBatch: 64, maxWaitMs: 300 });
+    // requests wait up to 5 s for a batch (far longer than six requests take to arrive, even on a
+    // loaded machine), so two fill the queue and the others are refused at once
+    const s = await serve({ models: [`${t.dir}/m`], port: 0, maxQueue: 2, maxBatch: 64, maxWaitMs: 5000 });
     const slow = await serve({ models: [`${t.dir}/m`], port: 0, maxBatch: 64, maxWaitMs: 500, timeoutMs: 50 });
     try {
       await Promise.all([s.loaded, slow.loaded]);

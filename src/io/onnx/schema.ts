@@ -4,7 +4,8 @@
 // functions, sparse tensors, sequence/map types) are left out; protobuf skips unknown fields on
 // decode, so files that carry them still parse.
 
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type * as Protobuf from 'protobufjs';
 
 type Fields = Record<string, { type: string; id: number; rule?: 'repeated'; options?: { packed: boolean } }>;
 const f = (type: string, id: number): Fields[string] => ({ type, id });
@@ -126,8 +127,15 @@ export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, FLOAT
 /** AttributeProto.AttributeType values. */
 export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
 
-const root = protobuf.Root.fromJSON(descriptor);
-export const ModelProto = root.lookupType('onnx.ModelProto');
+// protobufjs is loaded on the first encode or decode, not on `import 'nabla'`.
+let modelProto: Protobuf.Type | undefined;
+function ModelProtoType(): Protobuf.Type {
+  if (!modelProto) {
+    const protobuf = createRequire(import.meta.url)('protobufjs') as typeof Protobuf;
+    modelProto = protobuf.Root.fromJSON(descriptor).lookupType('onnx.ModelProto');
+  }
+  return modelProto;
+}
 
 // Plain-object views of the decoded messages (protobufjs `toObject` with longs as numbers).
 export interface OnnxTensor {
@@ -189,12 +197,14 @@ export interface OnnxModel {
 
 /** Decodes a ModelProto; throws protobufjs's error on malformed wire data. */
 export function decodeModel(bytes: Uint8Array): OnnxModel {
+  const ModelProto = ModelProtoType();
   const msg = ModelProto.decode(bytes);
   return ModelProto.toObject(msg, { longs: Number, bytes: Uint8Array as unknown as typeof String, arrays: false, defaults: false }) as OnnxModel;
 }
 
 /** Encodes a plain ModelProto object (int64 fields as numbers). */
 export function encodeModel(model: OnnxModel): Uint8Array {
+  const ModelProto = ModelProtoType();
   const err = ModelProto.verify(model);
   if (err) throw new Error(`internal: invalid ONNX ModelProto: ${err}`);
   return ModelProto.encode(ModelProto.fromObject(model)).finish();
