@@ -69,8 +69,15 @@ export class QueueExecutor implements Executor {
     this.followers.delete(jobId);
     const seconds = job.finishedOn && job.processedOn ? (job.finishedOn - job.processedOn) / 1000 : 0;
     if (state === 'completed') {
-      const r = job.returnvalue as TrainJobResult;
-      f.settle({ status: r.status, final: r.final, exitCode: 0, seconds: r.seconds ?? seconds, worker: r.worker });
+      const r = job.returnvalue as TrainJobResult | null;
+      if (r) f.settle({ status: r.status, final: r.final, exitCode: 0, seconds: r.seconds ?? seconds, worker: r.worker });
+      else {
+        // Completed, but its result is gone (seen once after Redis was killed and restarted from
+        // its AOF): the epochs it reported as progress still carry the validation metric.
+        this.log(`  job ${jobId} completed without a stored result; using the epochs it reported`);
+        const worker = (job.progress as { worker?: string } | null)?.worker;
+        f.settle({ status: 'completed', exitCode: 0, seconds, worker });
+      }
     } else {
       f.settle({ status: 'failed', error: job.failedReason, exitCode: null, seconds });
     }

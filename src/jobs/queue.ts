@@ -90,7 +90,9 @@ export async function connectQueue(url: string, timeoutMs = 3000): Promise<Conne
     probe.disconnect();
   }
   const opts = optionsFromUrl(url);
-  return { url, options: () => ({ ...opts }) as ConnectionOptions, client: () => new Redis({ ...opts }) };
+  // Our own clients reconnect by themselves; a refused reconnect is not an unhandled error.
+  const client = () => new Redis({ ...opts }).on('error', () => {});
+  return { url, options: () => ({ ...opts }) as ConnectionOptions, client };
 }
 
 export function describeWorker(): string {
