@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import '../index.js';
-import { readPng, toMnistInput } from '../data/readers/png.js';
+import { pngFitFor, readPng, toMnistInput } from '../data/readers/png.js';
 import { softmax } from '../ops/nn.js';
 import { noGrad } from '../autograd.js';
 import { tensor, type Tensor } from '../tensor.js';
@@ -10,17 +10,6 @@ import type { PngFit } from './datasets.js';
 import { loadForCli } from './eval.js';
 import { UsageError } from './errors.js';
 
-const FITS: readonly PngFit[] = ['digit', 'pad', 'stretch'];
-
-/**
- * How pictures are fitted: --fit, else what model.json records (train writes MNIST's centring for
- * MNIST models), else MNIST's centring for a digits model and padding for any other.
- */
-function fitFor(recorded: unknown, classes: string[], flag?: PngFit): PngFit {
-  if (flag) return flag;
-  if (typeof recorded === 'string' && (FITS as readonly string[]).includes(recorded)) return recorded as PngFit;
-  return classes.join() === '0,1,2,3,4,5,6,7,8,9' ? 'digit' : 'pad';
-}
 
 export async function runPredict(dir: string, files: string[], opts: { backend?: string; json?: boolean; fit?: PngFit; allowNonFinite?: boolean }): Promise<void> {
   const { model, meta } = loadForCli(dir, opts);
@@ -29,7 +18,7 @@ export async function runPredict(dir: string, files: string[], opts: { backend?:
   if (shape.reduce((a, b) => a * b, 1) !== 784) {
     throw new UsageError(`predict: ${dir} expects inputs of shape [${shape.join(', ')}]; PNG prediction supports 28×28 grey models (MNIST-style)`);
   }
-  const fit = fitFor((meta.input as { fit?: unknown }).fit, meta.classes, opts.fit);
+  const fit = pngFitFor((meta.input as { fit?: unknown }).fit, meta.classes, opts.fit);
   for (const f of files) if (!existsSync(f)) throw new UsageError(`predict: ${f}: no such file`);
   for (const f of files) {
     const pixels = toMnistInput(readPng(f), { fit });

@@ -4,7 +4,7 @@
 // zlib bomb in the body would otherwise allocate gigabytes.
 
 import { inflateSync } from 'node:zlib';
-import { readPng, toMnistInput } from '../data/readers/png.js';
+import { readPng, toMnistInput, type PngFitMode } from '../data/readers/png.js';
 import { HttpError } from './oip.js';
 
 /** Largest image /predict decodes (a 2048×2048 photo of a digit is plenty). */
@@ -55,10 +55,10 @@ export function checkPngBounds(bytes: Buffer): void {
 const CORRUPT = 'is corrupt or truncated';
 
 /** 784 pixels in [0, 1], white digit on black, from a PNG body. */
-export function pngToMnist(bytes: Buffer): Float32Array {
+export function pngToMnist(bytes: Buffer, fit: PngFitMode = 'pad'): Float32Array {
   checkPngBounds(bytes);
   try {
-    return toMnistInput(readPng(bytes, { name: 'body' }));
+    return toMnistInput(readPng(bytes, { name: 'body' }), { fit });
   } catch (e) {
     // the reader's own words, without what the decoder library said after them (its internals)
     const m = (e as Error).message.replace(/^PNG body /, 'the PNG ');

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError, QueueFullError, TimeoutError } from '../errors.js';
 import { mediaType, route } from './http.js';
 import { pngToMnist } from './image.js';
+import { pngFitFor } from '../data/readers/png.js';
 import type { ServeMetrics } from './metrics.js';
 import type { ModelVersion } from './model-version.js';
 import type { ResourceMonitor } from './monitor.js';
@@ -125,7 +126,9 @@ export function registerRoutes(app: FastifyInstance, c: RouteContext): void {
       if (v.meta.input.kind !== 'image' || v.sig.sampleSize !== 784) {
         throw new HttpError(400, `model ${entry.name} takes ${v.meta.input.kind} inputs of shape [${v.sig.sampleShape.join(', ')}]; /predict needs a 28×28 grey image model (use /infer)`);
       }
-      return { rows: 1, data: pngToMnist(req.body as Buffer), outputs: [] };
+      // Pictures are fitted as `nabla predict` fits them: as model.json records (MNIST's centring
+      // for digit models), so the server and the CLI give the same answer for the same file.
+      return { rows: 1, data: pngToMnist(req.body as Buffer, pngFitFor((v.meta.input as { fit?: unknown }).fit, v.meta.classes)), outputs: [] };
     }, (v, _r, out) => {
       const p = out.probabilities ?? out.scores;
       checkFinite(p, v.width, out.probabilities ? 'probabilities' : 'probability');

@@ -13,6 +13,8 @@ import { data, manualSeed, nn, optim } from '../../src/index.js';
 import { saveModelDir } from '../../src/io/model-dir.js';
 import { mlp } from '../../src/models/reference.js';
 import { fit } from '../../src/train/index.js';
+import { serve } from '../../src/serve/index.js';
+import { request } from '../serve/helpers.js';
 import { blobsCsv, jsonLines, nabla, oneLineExit2, tmp } from './helpers.js';
 
 test('defect 5: eval --dataset file.csv matches labels and columns by name, and refuses unknown labels', () => {
@@ -53,7 +55,7 @@ function pictureOf(digit: Float32Array): Buffer {
   return PNG.sync.write(png, { colorType: 2 });
 }
 
-test('defect 6: predict fits a 100×60 RGB picture of a centred MNIST digit the way MNIST was made (recorded in model.json)', (t) => {
+test('defect 6: predict fits a 100×60 RGB picture of a centred MNIST digit the way MNIST was made (recorded in model.json); the server fits it the same way', async (t) => {
   const dir = tmp();
   manualSeed(0);
   const mnist = data.loadMnistBundled({ seed: 0 });
@@ -92,6 +94,21 @@ test('defect 6: predict fits a 100×60 RGB picture of a centred MNIST digit the 
   t.diagnostic(`pictures right: ${right} of 10 with the recorded fit (digit), ${correct(pad.stdout)} with --fit pad`);
   assert.ok(right >= 9, `only ${right} of 10 pictures right with the recorded fit (pad: ${correct(pad.stdout)})`);
   assert.match(oneLineExit2(nabla(['predict', modelDir, files[0]!, '--fit', 'crop'])), /--fit.*crop/);
+  // The server's /predict reads the same recorded fit: the same class and probability per file.
+  const s = await serve({ models: [`digits=${modelDir}`], port: 0 });
+  try {
+    await s.loaded;
+    const cli = jsonLines(byDefault.stdout);
+    for (const [k, f] of files.entries()) {
+      const r = await request(`${s.url}/v2/models/digits/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: readFileSync(f) });
+      assert.equal(r.status, 200, r.text);
+      const got = r.json as { class: string; probabilities: Record<string, number> };
+      assert.equal(got.class, cli[k]!.class, `server and CLI disagree on ${f}`);
+      assert.ok(Math.abs(got.probabilities[got.class]! - (cli[k]!.probability as number)) < 1e-6);
+    }
+  } finally {
+    await s.close();
+  }
 });
 
 /** A 68-byte PNG that declares 9000×9000 pixels. */

@@ -302,3 +302,16 @@ export function resize(a: Float32Array, w: number, h: number, W: number, H: numb
   for (let i = 0; i < out.length; i++) out[i] = Math.min(Math.max(out[i]!, 0), 1);
   return out;
 }
+
+/**
+ * How pictures are fitted: the caller's choice (--fit), else what model.json records (train writes MNIST's centring for
+ * MNIST models), else MNIST's centring for a digits model and padding for any other.
+ */
+export type PngFitMode = 'digit' | 'pad' | 'stretch';
+const PNG_FITS: readonly PngFitMode[] = ['digit', 'pad', 'stretch'];
+
+export function pngFitFor(recorded: unknown, classes: readonly string[], flag?: PngFitMode): PngFitMode {
+  if (flag) return flag;
+  if (typeof recorded === 'string' && (PNG_FITS as readonly string[]).includes(recorded)) return recorded as PngFitMode;
+  return classes.join() === '0,1,2,3,4,5,6,7,8,9' ? 'digit' : 'pad';
+}
