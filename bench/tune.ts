@@ -74,10 +74,9 @@ if (parts.includes('queue')) {
     const jobs = [];
     for (const id of ids) {
       for (;;) {
-        const j = await q.getJob(id);
-        const s = await j!.getState();
+        const s = await q.getJobState(id); // the state first: the job read after it is final
         if (s === 'completed' || s === 'failed') {
-          jobs.push(j!);
+          jobs.push((await q.getJob(id))!);
           break;
         }
         await new Promise((r) => setTimeout(r, 100));

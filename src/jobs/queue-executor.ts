@@ -52,8 +52,13 @@ export class QueueExecutor implements Executor {
   private async check(jobId: string): Promise<void> {
     const f = this.followers.get(jobId);
     if (!f) return;
+    // The state first, then the job: a job read first and finished in between would show a
+    // finished state with the fields (result, failure) of its active self.
     let job: Job | undefined;
+    let state: string;
     try {
+      state = await this.queue.getJobState(jobId);
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return;
       job = await this.queue.getJob(jobId);
     } catch {
       return; // Redis away for a moment: the poll tries again
@@ -63,8 +68,6 @@ export class QueueExecutor implements Executor {
       f.settle({ status: 'failed', error: `job ${jobId} is no longer in the queue`, exitCode: null, seconds: 0 });
       return;
     }
-    const state = await job.getState();
-    if (state !== 'completed' && state !== 'failed') return;
     this.progress(jobId, job.progress);
     this.followers.delete(jobId);
     const seconds = job.finishedOn && job.processedOn ? (job.finishedOn - job.processedOn) / 1000 : 0;
@@ -72,8 +75,8 @@ export class QueueExecutor implements Executor {
       const r = job.returnvalue as TrainJobResult | null;
       if (r) f.settle({ status: r.status, final: r.final, exitCode: 0, seconds: r.seconds ?? seconds, worker: r.worker });
       else {
-        // Completed, but its result is gone (seen once after Redis was killed and restarted from
-        // its AOF): the epochs it reported as progress still carry the validation metric.
+        // Completed without a stored result (not seen since the state is read before the job;
+        // kept as a guard): the epochs it reported as progress still carry the validation metric.
         this.log(`  job ${jobId} completed without a stored result; using the epochs it reported`);
         const worker = (job.progress as { worker?: string } | null)?.worker;
         f.settle({ status: 'completed', exitCode: 0, seconds, worker });

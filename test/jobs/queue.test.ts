@@ -39,9 +39,9 @@ async function waitFor<T>(what: string, f: () => Promise<T | undefined | null | 
 
 async function finished(q: Queue, id: string) {
   return waitFor(`job ${id} to finish`, async () => {
-    const j = await q.getJob(id);
-    const s = await j?.getState();
-    return s === 'completed' || s === 'failed' ? j : null;
+    // The state first, then the job, so the job read carries its final fields.
+    const s = await q.getJobState(id);
+    return s === 'completed' || s === 'failed' ? q.getJob(id) : null;
   });
 }
 
