@@ -20,6 +20,15 @@ let redis: RedisServer;
 let conn: Connection;
 let csv: string;
 const workers: ChildProcess[] = [];
+const queues: Queue[] = [];
+
+/** A queue closed in after(), also when its test fails half-way: an open one would keep
+ *  reconnecting to the stopped server and the test process would never exit. */
+function queue(name: string): Queue {
+  const q = new Queue(name, { connection: conn.options() });
+  queues.push(q);
+  return q;
+}
 
 function worker(name: string, queueName: string, extra: string[] = []): ChildProcess {
   const w = spawn(process.execPath, [BIN, 'worker', '--queue', redis.url, '--queue-name', queueName, '--work-dir', join(dir, name), '--threads', '1', ...extra], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -55,13 +64,14 @@ before(async () => {
 
 after(async () => {
   for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+  await Promise.all(queues.map((q) => q.close().catch(() => {})));
   if (redis) await redis.kill();
 });
 
 const train = (epochs: number, extra: string[] = []) => ['--model', 'mlp', '--dataset', csv, '--epochs', String(epochs), ...extra];
 
 test('priorities: a high-priority job starts at the next free slot, ahead of queued lower ones', { skip }, async () => {
-  const q = new Queue('prio', { connection: conn.options() });
+  const q = queue('prio');
   const ids: Record<string, string> = {};
   for (const [name, p] of [['low', -5], ['normal', 0], ['high', 10], ['normal2', 0]] as const) ids[name] = await submitJob(q, trainJob(train(1)), { priority: p });
   worker('wp', 'prio');
@@ -69,11 +79,10 @@ test('priorities: a high-priority job starts at the next free slot, ahead of que
   const started = Object.fromEntries(Object.keys(ids).map((k, i) => [k, jobs[i].processedOn!]));
   assert.ok(started.high < started.normal && started.normal < started.normal2 && started.normal2 < started.low, JSON.stringify(started));
   for (const j of jobs) assert.equal(await j.getState(), 'completed');
-  await q.close();
 });
 
 test('a worker of another version refuses the job; a missing data path fails it at once with the path', { skip }, async () => {
-  const q = new Queue('refuse', { connection: conn.options() });
+  const q = queue('refuse');
   const other = await submitJob(q, { ...trainJob(train(1)), nablaVersion: '0.0.0-other' }, { attempts: 3, backoffMs: 100 });
   const missing = await submitJob(q, trainJob(['--model', 'mlp', '--dataset', join(dir, 'no-such.csv'), '--epochs', '1']), { attempts: 3, backoffMs: 100 });
   worker('wr', 'refuse');
@@ -85,11 +94,10 @@ test('a worker of another version refuses the job; a missing data path fails it 
   assert.equal(await b.getState(), 'failed');
   assert.match(b.failedReason, /no-such\.csv/);
   assert.equal(b.attemptsMade, 1, 'a usage error is not retried');
-  await q.close();
 });
 
 test('kill -9 of a worker mid-job: the job moves to the other worker and completes once; the dead worker\'s trial dies too', { skip }, async () => {
-  const q = new Queue('stall', { connection: conn.options() });
+  const q = queue('stall');
   const a = worker('wa', 'stall', ['--lock-ms', '2000']);
   await new Promise((r) => setTimeout(r, 300));
   const id = await submitJob(q, trainJob(train(25)));
@@ -109,7 +117,6 @@ test('kill -9 of a worker mid-job: the job moves to the other worker and complet
   // The first worker's child was killed with it: it never finished its copy of the run.
   await new Promise((r) => setTimeout(r, 1000));
   assert.ok(!existsSync(join(dir, 'wa', 'stall', id, 'model')), 'the orphaned trial went on');
-  await q.close();
 });
 
 test('Redis killed (-9) and restarted with AOF mid-tune: the queued trials survive and the tune finishes; two workers share it', { skip }, async () => {
