@@ -6,7 +6,11 @@
 // and server on one host would.
 //
 //   npm run build && node bench/load-serve.mjs [--model-dir DIR] [--duration 10] [--connections 1,16,64]
-//       [--soak 120] [--backend NAME] [--max-batch 32] [--max-wait-ms 0] [--json]
+//       [--soak 120] [--backend NAME] [--max-batch 32] [--max-wait-ms 0] [--trace-gc] [--json]
+//
+// --trace-gc runs the server under node's --trace-gc and reports, per level, how many young
+// (Scavenge) and full (Mark-Compact) collections the server ran and their summed pause: the way
+// to see whether a tail latency is the collector's.
 //
 // Without --model-dir an untrained reference mlp is written to a temporary directory (inference
 // costs the same as a trained one).
@@ -30,6 +34,7 @@ const { values: args } = parseArgs({
     backend: { type: 'string' },
     'max-batch': { type: 'string', default: '32' },
     'max-wait-ms': { type: 'string', default: '0' },
+    'trace-gc': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -59,7 +64,25 @@ if (args.backend) serverArgs.push('--backend', args.backend);
 // One BLAS thread: the server already keeps both cores busy (HTTP on one, batches on the other),
 // and BLAS threads spinning against it only add contention. Override by setting the variable.
 const env = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '1' };
-const server = spawn(process.execPath, serverArgs, { stdio: ['ignore', 'ignore', 'pipe'], env });
+const traceGc = args['trace-gc'];
+const server = spawn(process.execPath, traceGc ? ['--trace-gc', ...serverArgs] : serverArgs, { stdio: ['ignore', traceGc ? 'pipe' : 'ignore', 'pipe'], env });
+// --trace-gc lines: "[pid:0x…]  1234 ms: Scavenge 5.1 (6.0) -> 4.2 (7.0) MB, 0.45 / 0.00 ms  (…)"
+const gc = { scavenges: 0, scavengeMs: 0, markCompacts: 0, markCompactMs: 0 };
+if (traceGc) {
+  let pending = '';
+  server.stdout.setEncoding('utf8');
+  server.stdout.on('data', (d) => {
+    const lines = (pending + d).split('\n');
+    pending = lines.pop();
+    for (const line of lines) {
+      const m = /: (Scavenge|Mark-Compact|Mark-sweep)[^,]*, ([\d.]+) \/ ([\d.]+) ms/.exec(line);
+      if (!m) continue;
+      if (m[1] === 'Scavenge') (gc.scavenges++, (gc.scavengeMs += Number(m[2])));
+      else (gc.markCompacts++, (gc.markCompactMs += Number(m[2])));
+    }
+  });
+}
+const gcSince = (g0) => ({ scavenges: gc.scavenges - g0.scavenges, scavengeMs: +(gc.scavengeMs - g0.scavengeMs).toFixed(1), markCompacts: gc.markCompacts - g0.markCompacts, markCompactMs: +(gc.markCompactMs - g0.markCompactMs).toFixed(1) });
 let log = '';
 server.stderr.setEncoding('utf8');
 const url = await new Promise((resolve, reject) => {
@@ -134,9 +157,14 @@ const results = [];
 try {
   await run(8, 2); // warm-up: JIT, connection setup
   for (const c of levels) {
+    const g0 = { ...gc };
     const r = await run(c, duration);
+    if (traceGc) r.gc = gcSince(g0);
     results.push(r);
-    if (!args.json) console.log(`${String(c).padStart(3)} connections: ${String(r.rps).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  max ${r.max} ms  (${r.requests} requests, ${r.non2xx} non-2xx)`);
+    if (!args.json) {
+      console.log(`${String(c).padStart(3)} connections: ${String(r.rps).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  max ${r.max} ms  (${r.requests} requests, ${r.non2xx} non-2xx)`);
+      if (r.gc) console.log(`    server GC: ${r.gc.scavenges} scavenges (${r.gc.scavengeMs} ms, one per ${Math.round(r.requests / Math.max(1, r.gc.scavenges))} requests), ${r.gc.markCompacts} mark-compacts (${r.gc.markCompactMs} ms)`);
+    }
   }
   let soakResult;
   if (soak > 0) {

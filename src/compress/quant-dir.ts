@@ -17,7 +17,7 @@ import { Conv2d, Linear, buildModule, describe, type Module } from '../nn/index.
 import { tensor, type Tensor } from '../tensor.js';
 import { removeOrphanTemps, sha256, writeFileAtomic } from '../io/atomic.js';
 import { ModelDirError, MODEL_FORMAT, MODEL_FORMAT_VERSION, type LoadedModel, type ModelMeta } from '../io/model-dir.js';
-import { readSafetensorsFile, serializeSafetensors, validateAgainst, type RawTensor, type TensorSpec } from '../io/safetensors.js';
+import { readSafetensorsFile, serializeSafetensors, validateAgainst, type RawTensor, type SafetensorsHeader, type TensorSpec } from '../io/safetensors.js';
 import { chainOf } from '../io/onnx/export.js';
 import { QuantConv2d, QuantLinear, QuantizedSequential, type QuantSpec, type QuantWeights } from './quantized.js';
 
@@ -79,8 +79,9 @@ function checkSpec(spec: unknown, chain: { layer: Module; prefix: string }[], pa
   return s as QuantSpec;
 }
 
-/** Loads a quantised directory whose manifest and model.json were already verified by loadModelDir. */
-export function loadQuantizedDir(dir: string, meta: QuantizedMeta): LoadedModel {
+/** Loads a quantised directory whose manifest and model.json were already verified by loadModelDir;
+ *  `header` is its weight file as loadModelDir opened and checked it (read by path otherwise). */
+export function loadQuantizedDir(dir: string, meta: QuantizedMeta, header?: SafetensorsHeader): LoadedModel {
   const path = join(dir, 'model.json');
   const float = buildModule(meta.architecture);
   const chain = chainOf(float);
@@ -102,7 +103,7 @@ export function loadQuantizedDir(dir: string, meta: QuantizedMeta): LoadedModel 
       for (const [k, t] of layer.stateDict()) expected.set(`${prefix}.${k}`, { shape: [...t.shape], dtype: t.dtype });
     }
   }
-  const { tensors } = readSafetensorsFile(join(dir, 'model.safetensors'));
+  const { tensors } = header ? header.read() : readSafetensorsFile(join(dir, 'model.safetensors'));
   validateAgainst(tensors, expected, { strict: true });
   const get = (k: string) => tensors.get(k)!;
   const layers = chain.map(({ layer, prefix }) => {

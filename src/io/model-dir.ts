@@ -17,7 +17,7 @@ import { Tensor, tensor } from '../tensor.js';
 import { expectedStateShapes } from './arch-shapes.js';
 import { removeOrphanTemps, sha256, sha256Fd, writeFileAtomic } from './atomic.js';
 import { loadQuantizedDir, type QuantizedMeta } from '../compress/quant-dir.js';
-import { assertFinite, readSafetensorsHeader, serializeSafetensors, validateAgainst, type RawTensor, type WriteOptions } from './safetensors.js';
+import { assertFinite, readSafetensorsHeader, serializeSafetensors, validateAgainst, type RawTensor, type TensorSpec, type WriteOptions } from './safetensors.js';
 
 export const MODEL_FORMAT = 'nabla.model';
 export const MODEL_FORMAT_VERSION = 1;
@@ -148,6 +148,34 @@ function checkMeta(meta: unknown, path: string): ModelMeta {
   return meta as unknown as ModelMeta;
 }
 
+/**
+ * What an int8 directory's weight file must hold, from model.json's numbers alone: the float
+ * architecture's tensors, with each quantised layer's weight as int8 (read as int32), its
+ * per-channel scales, a float32 bias, and for static quantisation the input's scale and zero
+ * point. Undefined when unsure (a malformed "quantization" is reported by the loader itself).
+ */
+function quantizedStateShapes(architecture: unknown, quantization: unknown): Map<string, TensorSpec> | undefined {
+  const float = expectedStateShapes(architecture);
+  if (!float || !isObj(quantization) || !Array.isArray(quantization.layers)) return undefined;
+  const { mode } = quantization;
+  if (mode !== 'static' && mode !== 'dynamic') return undefined;
+  const out = new Map(float);
+  for (const l of quantization.layers as unknown[]) {
+    const prefix = isObj(l) ? l.prefix : undefined;
+    const w = typeof prefix === 'string' && prefix !== '' ? float.get(`${prefix}.weight`) : undefined;
+    if (!w || !isObj(l) || (l.type !== 'Linear' && l.type !== 'Conv2d')) return undefined;
+    const channels = [w.shape[0]!];
+    out.set(`${prefix}.weight`, { shape: w.shape, dtype: 'int32' });
+    out.set(`${prefix}.weight_scale`, { shape: channels, dtype: 'float32' });
+    if (float.has(`${prefix}.bias`)) out.set(`${prefix}.bias`, { shape: channels, dtype: 'float32' });
+    if (mode === 'static') {
+      out.set(`${prefix}.input_scale`, { shape: [1], dtype: 'float32' });
+      out.set(`${prefix}.input_zero_point`, { shape: [1], dtype: 'int32' });
+    }
+  }
+  return out;
+}
+
 export interface LoadModelOptions {
   /** Load weights holding NaN or ±Inf (refused by default with E_ST_NON_FINITE: such a model
    *  answers NaN, and eval, predict and serve all follow this one rule). */
@@ -177,13 +205,14 @@ export function loadModelDir(dir: string, opts: LoadModelOptions = {}): LoadedMo
     }) as [number, number];
     const jsonPath = join(dir, 'model.json');
     const meta = checkMeta(readJson(jsonPath, 'model description', jsonFd), jsonPath);
-    // An int8 model (nabla compress) says so in model.json; its tensors are checked there (src/compress/quant-dir.ts).
-    if ((meta as { quantization?: unknown }).quantization !== undefined) return loadQuantizedDir(dir, meta as QuantizedMeta);
     // The file's shapes against the architecture's, before any layer is built: a description
     // asking for a huge layer is refused here, not after allocating it.
     const header = readSafetensorsHeader(weightsFd);
-    const implied = expectedStateShapes(meta.architecture);
+    const quantization = (meta as { quantization?: unknown }).quantization;
+    const implied = quantization === undefined ? expectedStateShapes(meta.architecture) : quantizedStateShapes(meta.architecture, quantization);
     if (implied) validateAgainst(header.tensors, implied, { strict: true });
+    // an int8 model (nabla compress): its graph and scales are checked in src/compress/quant-dir.ts
+    if (quantization !== undefined) return loadQuantizedDir(dir, meta as QuantizedMeta, header);
     const model = buildModule(meta.architecture);
     const expected = new Map<string, { shape: number[]; dtype: Tensor['dtype'] }>();
     for (const [name, t] of model.stateDict()) expected.set(name, { shape: [...t.shape], dtype: t.dtype });

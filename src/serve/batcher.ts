@@ -176,7 +176,8 @@ export class Batcher {
     this.opts.onBatch?.({ rows, requests: batch.length, computeSeconds });
     let r0 = 0;
     for (const p of batch) {
-      const mine = outputs.map((o) => {
+      // a request alone in its batch keeps the outputs themselves (no copy: less garbage per request)
+      const mine = batch.length === 1 ? outputs : outputs.map((o) => {
         const w = o.length / rows;
         return o.slice(r0 * w, (r0 + p.rows) * w);
       });

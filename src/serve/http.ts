@@ -8,7 +8,8 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { HttpError } from '../errors.js';
-import { MAX_JSON_DEPTH, nestsDeeperThan, show } from './oip.js';
+import { nestsDeeperThan, parseJsonBody } from './json-body.js';
+import { MAX_JSON_DEPTH, show } from './oip.js';
 
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 export type Method = (typeof METHODS)[number];
@@ -65,13 +66,13 @@ export function createApp(o: HttpOptions): FastifyInstance {
 
   // Only JSON (infer, load) and PNG (predict); anything else is 415 before the body is read.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    const text = body as string;
-    if (text === '') return done(new HttpError(400, 'body: expected a JSON object, got an empty body'), undefined);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+    const bytes = body as Buffer;
+    if (bytes.length === 0) return done(new HttpError(400, 'body: expected a JSON object, got an empty body'), undefined);
     // V8's JSON.parse copes with any depth, but every later walk (and error message) would not
-    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) return done(new HttpError(400, `body: JSON nested deeper than ${MAX_JSON_DEPTH} levels; an inference request needs fewer than 10`), undefined);
+    if (nestsDeeperThan(bytes, MAX_JSON_DEPTH)) return done(new HttpError(400, `body: JSON nested deeper than ${MAX_JSON_DEPTH} levels; an inference request needs fewer than 10`), undefined);
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJsonBody(bytes));
     } catch (e) {
       done(new HttpError(400, `body: not valid JSON (${(e as Error).message.slice(0, 200)})`), undefined);
     }

@@ -13,25 +13,6 @@ export const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
  *  nested by a 4-d sample shape). Deeper bodies are refused before JSON.parse sees them. */
 export const MAX_JSON_DEPTH = 32;
 
-/** Whether `text` (any string; strings inside it are skipped) nests arrays/objects deeper than `limit`. */
-export function nestsDeeperThan(text: string, limit: number): boolean {
-  let depth = 0;
-  for (let i = 0, n = text.length; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22) {
-      // skip a string, honouring backslash escapes
-      for (i++; i < n; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c) i++;
-        else if (d === 0x22) break;
-      }
-    } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > limit) return true;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return false;
-}
-
 /**
  * A short, printable rendering of an untrusted value for an error message. It walks at most a few
  * levels and stops at `max` characters, so a value nested thousands deep or megabytes long costs
@@ -46,7 +27,7 @@ export function show(v: unknown, max = 60): string {
   const walk = (x: unknown, depth: number): boolean => {
     if (typeof x === 'string') return put(JSON.stringify(x.length > max ? x.slice(0, max + 1) : x));
     if (x === null || typeof x !== 'object') return put(x === undefined ? 'undefined' : String(x));
-    const isArr = Array.isArray(x);
+    const isArr = Array.isArray(x) || x instanceof Float32Array; // the body reader's number arrays
     if (depth >= 4) return put(isArr ? '[…]' : '{…}');
     if (!put(isArr ? '[' : '{')) return false;
     const keys = isArr ? null : Object.keys(x);
@@ -216,6 +197,11 @@ export function parseInferRequest(body: unknown, sig: Signature, maxRows = Numbe
   const shape = t.shape as number[];
   const n = rows * sig.sampleSize;
   const data = t.data;
+  // the body reader hands over a flat array of in-range numbers as a Float32Array (json-body.ts)
+  if (data instanceof Float32Array) {
+    if (data.length !== n) throw new HttpError(400, `inputs[0].data: expected ${n} values for shape [${shape.join(', ')}], got ${data.length}`);
+    return { id, rows, data, outputs: requestedOutputs(body, sig) };
+  }
   if (!Array.isArray(data)) throw new HttpError(400, `inputs[0].data: expected an array of ${n} numbers (shape [${shape.join(', ')}]), got ${data === undefined ? 'nothing' : show(data, 30)}`);
   // Lengths are checked against the data actually sent before allocating: the declared shape
   // alone (say [1e9, 784]) must never size an allocation.
@@ -229,6 +215,10 @@ export function parseInferRequest(body: unknown, sig: Signature, maxRows = Numbe
     out = new Float32Array(n);
     copyNumbers(data, out, 0, 'inputs[0].data');
   }
+  return { id, rows, data: out, outputs: requestedOutputs(body, sig) };
+}
+
+function requestedOutputs(body: Record<string, unknown>, sig: Signature): OutputName[] {
   const known = sig.outputs.map((o) => o.name);
   let outputs: OutputName[] = known;
   if (body.outputs !== undefined) {
@@ -241,7 +231,7 @@ export function parseInferRequest(body: unknown, sig: Signature, maxRows = Numbe
       return name as OutputName;
     });
   }
-  return { id, rows, data: out, outputs };
+  return outputs;
 }
 
 /**
@@ -278,11 +268,19 @@ export function checkFinite(values: Float32Array, width: number, what: string): 
   }
 }
 
+/** A typed array as the plain array JSON.stringify writes as a list (Array.from would go through
+ *  an iterator, one result object per value). */
+function plain(v: Float32Array | Int32Array): number[] {
+  const a = new Array<number>(v.length);
+  for (let i = 0; i < v.length; i++) a[i] = v[i]!;
+  return a;
+}
+
 export function inferResponse(name: string, version: string, req: InferRequest, r: RowsResult, width: number): object {
   const outputs = req.outputs.map((o) => {
-    if (o === 'class') return { name: o, datatype: 'INT64', shape: [req.rows], data: Array.from(r.classes) };
+    if (o === 'class') return { name: o, datatype: 'INT64', shape: [req.rows], data: plain(r.classes) };
     const v = o === 'probabilities' ? r.probabilities! : r.scores;
-    return { name: o, datatype: 'FP32', shape: [req.rows, width], data: Array.from(v) };
+    return { name: o, datatype: 'FP32', shape: [req.rows, width], data: plain(v) };
   });
   return req.id === undefined
     ? { model_name: name, model_version: version, outputs }

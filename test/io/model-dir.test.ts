@@ -13,6 +13,8 @@ import { manualSeed, nn } from '../../src/index.js';
 import { sha256 } from '../../src/io/atomic.js';
 import { expectedStateShapes } from '../../src/io/arch-shapes.js';
 import { loadModelDir, saveModelDir } from '../../src/io/model-dir.js';
+import { serializeSafetensors, type RawTensor } from '../../src/io/safetensors.js';
+import { tensor } from '../../src/tensor.js';
 import { layerTypes } from '../../src/nn/describe.js';
 
 function withDir(fn: (dir: string) => void): void {
@@ -110,6 +112,43 @@ describe('loadModelDir: architecture against the weight header, before allocatin
         // inputs): nothing of the sort was allocated
         assert.ok(process.memoryUsage().arrayBuffers - ab < 20_000_000, 'no weight-sized buffer was allocated');
         assert.ok(process.memoryUsage().heapUsed - heap < 50_000_000);
+      }
+    });
+  });
+
+  it('an int8 directory: its tensors are checked against model.json before the float model is built', () => {
+    withDir((root) => {
+      const dir = small(join(root, 'q'));
+      const meta = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+      meta.quantization = { format: 'nabla.int8', mode: 'dynamic', weights: 'per-channel symmetric int8', activations: 'dynamic', layers: [{ prefix: '0', type: 'Linear' }] };
+      // hand-made weights for the small graph: layer 0 as int8 + scales, layer 2 in float
+      const f32 = (shape: number[]): RawTensor => ({ dtype: 'float32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5) });
+      const tensors = new Map<string, RawTensor>([
+        ['0.weight', { dtype: 'int32' as const, shape: [3, 4], data: new Int32Array(12).fill(3) }],
+        ['0.weight_scale', f32([3])],
+        ['0.bias', f32([3])],
+        ['2.weight', f32([2, 3])],
+        ['2.bias', f32([2])],
+      ]);
+      forge(dir, 'model.safetensors', serializeSafetensors(tensors, { format: 'pt' }, { int8: ['0.weight'] }));
+      forge(dir, 'model.json', JSON.stringify(meta));
+      assert.deepEqual(loadModelDir(dir).model.forward(tensor(new Float32Array(4).fill(1), { shape: [1, 4] })).shape, [1, 2], 'the hand-made directory loads as it is');
+      // 10,000,000 × 1000 floats (40 GB, a RangeError if built) and 100,000 × 100 (40 MB)
+      for (const [out, inp] of [[10_000_000, 1000], [100_000, 100]] as const) {
+        meta.architecture.layers[0].inFeatures = inp;
+        meta.architecture.layers[0].outFeatures = out;
+        meta.architecture.layers[2].inFeatures = out;
+        forge(dir, 'model.json', JSON.stringify(meta));
+        const ab = process.memoryUsage().arrayBuffers;
+        let err: unknown;
+        try {
+          loadModelDir(dir);
+        } catch (e) {
+          err = e;
+        }
+        assert.equal((err as { code?: string }).code, 'E_ST_SHAPE_MISMATCH', String(err));
+        assert.match((err as Error).message, new RegExp(`"0\\.weight": file has \\[3,4\\], model expects \\[${out},${inp}\\]`));
+        assert.ok(process.memoryUsage().arrayBuffers - ab < 20_000_000, 'no float layer of that size was built');
       }
     });
   });
