@@ -123,7 +123,6 @@ export function buildProgram(): Command {
     .option('--backend <name>', 'compute backend')
     .option('--store <path>', 'tracking store for registry:NAME@STAGE models', 'runs/nabla.db')
     .option('--registry-poll-ms <n>', 'how often to check the registry for a new promotion', positiveInt('--registry-poll-ms'), 2000)
-    .addOption(new Option('--load-delay-ms <n>', 'delay each model load (testing)').argParser(nonNegativeInt('--load-delay-ms')).hideHelp())
     .action(async (dirs, opts) => {
       const { runServe } = await import('./serve.js');
       await runServe(dirs, opts);

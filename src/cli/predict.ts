@@ -6,19 +6,19 @@ import { pngFitFor, readPng, toMnistInput } from '../data/readers/png.js';
 import { softmax } from '../ops/nn.js';
 import { noGrad } from '../autograd.js';
 import { tensor, type Tensor } from '../tensor.js';
-import type { PngFit } from './datasets.js';
+import type { InputFit } from '../io/model-dir.js';
 import { loadForCli } from './eval.js';
 import { UsageError } from './errors.js';
 
 
-export async function runPredict(dir: string, files: string[], opts: { backend?: string; json?: boolean; fit?: PngFit; allowNonFinite?: boolean }): Promise<void> {
+export async function runPredict(dir: string, files: string[], opts: { backend?: string; json?: boolean; fit?: InputFit; allowNonFinite?: boolean }): Promise<void> {
   const { model, meta } = loadForCli(dir, opts);
   if (meta.input.kind !== 'image') throw new UsageError(`predict: ${dir} is a ${meta.input.kind} model; PNG prediction needs an image model`);
   const shape = meta.input.shape;
   if (shape.reduce((a, b) => a * b, 1) !== 784) {
     throw new UsageError(`predict: ${dir} expects inputs of shape [${shape.join(', ')}]; PNG prediction supports 28×28 grey models (MNIST-style)`);
   }
-  const fit = pngFitFor((meta.input as { fit?: unknown }).fit, meta.classes, opts.fit);
+  const fit = pngFitFor(meta.input.fit, meta.classes, opts.fit);
   for (const f of files) if (!existsSync(f)) throw new UsageError(`predict: ${f}: no such file`);
   for (const f of files) {
     const pixels = toMnistInput(readPng(f), { fit });

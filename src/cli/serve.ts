@@ -29,8 +29,6 @@ export interface ServeArgs {
   backend?: string;
   store?: string;
   registryPollMs?: number;
-  /** Hidden test hook: delay each model load. */
-  loadDelayMs?: number;
 }
 
 export async function runServe(dirs: string[], a: ServeArgs): Promise<void> {
@@ -70,7 +68,6 @@ export async function runServe(dirs: string[], a: ServeArgs): Promise<void> {
     strictReadiness: a.strictReadiness,
     alertMemoryMb: a.alertMemoryMb,
     alertCpuPercent: a.alertCpuPercent,
-    loadDelayMs: a.loadDelayMs,
     log: say,
   }).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new UsageError(`cannot listen on ${a.host}:${a.port}: ${e.message}`);

@@ -36,7 +36,14 @@ export interface InputSpec {
   /** Per-feature standardisation of tabular inputs. */
   standardize?: { mean: number[]; std: number[] };
   kind: 'image' | 'tabular';
+  /** How `predict` and the server's PNG endpoint place a picture of another size in the input:
+   *  'digit' (MNIST's centring: the ink's box scaled to 20 px, centred by mass in 28×28), 'pad'
+   *  (to a square, then resized) or 'stretch'. Absent: 'digit' for a 0–9 classifier, else 'pad'. */
+  fit?: InputFit;
 }
+
+export type InputFit = 'digit' | 'pad' | 'stretch';
+export const INPUT_FITS: readonly InputFit[] = ['digit', 'pad', 'stretch'];
 
 export interface ModelMeta {
   format: string;
@@ -141,6 +148,9 @@ function checkMeta(meta: unknown, path: string): ModelMeta {
     throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'input.shape' must be an array of positive integers`);
   }
   if (input.kind !== 'image' && input.kind !== 'tabular') throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'input.kind' must be "image" or "tabular"`);
+  if (input.fit !== undefined && !(INPUT_FITS as readonly unknown[]).includes(input.fit)) {
+    throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'input.fit' is ${JSON.stringify(input.fit)}; expected one of ${INPUT_FITS.map((f) => `"${f}"`).join(', ')}`);
+  }
   if (meta.output !== 'logits' && meta.output !== 'probability') throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'output' must be "logits" or "probability"`);
   if (!Array.isArray(meta.classes) || !meta.classes.every((c) => typeof c === 'string')) {
     throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'classes' must be an array of strings`);

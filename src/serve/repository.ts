@@ -6,9 +6,8 @@
 
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { HttpError, NablaError, ValueError } from '../errors.js';
-import { loadModelDir } from '../io/model-dir.js';
+import { loadModelDir, type LoadedModel } from '../io/model-dir.js';
 import { ModelVersion, type VersionOptions } from './model-version.js';
 import { MODEL_NAME_RE } from './oip.js';
 
@@ -44,9 +43,14 @@ export function parseModelSource(spec: string): ModelSource {
   return { name, dir: abs };
 }
 
+/** Turns a model source into a model (see ServeOptions.loadModel). */
+export type ModelLoader = (source: ModelSource, opts: { allowNonFinite: boolean }) => LoadedModel | Promise<LoadedModel>;
+
+const loadFromDir: ModelLoader = (source, opts) => loadModelDir(source.dir, opts);
+
 export interface RepositoryOptions extends VersionOptions {
-  /** Test hook: wait this long before each load (a slow model store). */
-  loadDelayMs?: number;
+  /** Default: loadModelDir. */
+  loadModel?: ModelLoader;
   /** Serve models whose weights hold NaN or ±Inf (refused by default, like eval and predict). */
   allowNonFinite?: boolean;
   /** Where the full load errors go (they name server paths, so clients get only a summary). */
@@ -100,10 +104,9 @@ export class ModelEntry {
   }
 
   private async doLoad(opts: RepositoryOptions): Promise<ModelVersion> {
-    if (opts.loadDelayMs) await delay(opts.loadDelayMs);
     let v: ModelVersion;
     try {
-      const { model, meta } = loadModelDir(this.source.dir, { allowNonFinite: opts.allowNonFinite });
+      const { model, meta } = await (opts.loadModel ?? loadFromDir)(this.source, { allowNonFinite: opts.allowNonFinite ?? false });
       v = new ModelVersion(this.name, String(this.loads + 1), model, meta, opts);
       v.calibrate();
       // warm: JIT the forward path at the sizes it will see, and prove it yields finite values

@@ -128,7 +128,7 @@ export function registerRoutes(app: FastifyInstance, c: RouteContext): void {
       }
       // Pictures are fitted as `nabla predict` fits them: as model.json records (MNIST's centring
       // for digit models), so the server and the CLI give the same answer for the same file.
-      return { rows: 1, data: pngToMnist(req.body as Buffer, pngFitFor((v.meta.input as { fit?: unknown }).fit, v.meta.classes)), outputs: [] };
+      return { rows: 1, data: pngToMnist(req.body as Buffer, pngFitFor(v.meta.input.fit, v.meta.classes)), outputs: [] };
     }, (v, _r, out) => {
       const p = out.probabilities ?? out.scores;
       checkFinite(p, v.width, out.probabilities ? 'probabilities' : 'probability');

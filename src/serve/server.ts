@@ -11,7 +11,7 @@ import { ValueError } from '../errors.js';
 import { createApp } from './http.js';
 import { ServeMetrics } from './metrics.js';
 import { ResourceMonitor, type ResourceAlert } from './monitor.js';
-import { ModelRepository, parseModelSource, type ModelEntry, type ModelSource } from './repository.js';
+import { ModelRepository, parseModelSource, type ModelEntry, type ModelLoader, type ModelSource } from './repository.js';
 import { registerRoutes } from './routes.js';
 
 export interface ServeOptions {
@@ -49,8 +49,11 @@ export interface ServeOptions {
   onAlert?: (alert: ResourceAlert) => void;
   /** Operational messages (loads, reloads, internal errors). Default: none. */
   log?: (line: string) => void;
-  /** Test hook: delay before each model load. */
-  loadDelayMs?: number;
+  /** How a model source becomes a model, on every load and reload. Default: loadModelDir(source.dir)
+   *  with its integrity, shape and finiteness checks. Give your own to fetch or unpack model files
+   *  first, or to serve a module built in code; the server still warms it, checks its outputs are
+   *  finite and reports it loading (503) until it resolves. */
+  loadModel?: ModelLoader;
 }
 
 export interface ServeHandle {
@@ -125,7 +128,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
   const exitTimeoutMs = positiveInt('exitTimeoutMs', opts.exitTimeoutMs, 30_000, 0);
   const log = opts.log ?? (() => {});
   const metrics = new ServeMetrics();
-  const repo = new ModelRepository(sources, { batching, metrics, loadDelayMs: opts.loadDelayMs, allowNonFinite: opts.allowNonFinite, log });
+  const repo = new ModelRepository(sources, { batching, metrics, loadModel: opts.loadModel, allowNonFinite: opts.allowNonFinite, log });
   const monitor = new ResourceMonitor({
     intervalMs: opts.monitorIntervalMs,
     alertMemoryMb: opts.alertMemoryMb,

@@ -64,7 +64,7 @@ test('defect 6: predict fits a 100×60 RGB picture of a centred MNIST digit the 
   const loader = new data.DataLoader(data.imageSetToDataset(mnist.train, { flatten: true, normalize: norm }), { batchSize: 64, shuffle: true });
   fit(model, loader, { epochs: 1, optimizer: new optim.Adam(model.parameters(), { lr: 1e-2 }), loss: (o, y) => nn.crossEntropy(o, y), log: () => {} });
   const modelDir = join(dir, 'model');
-  const input = { shape: [784], normalize: norm, kind: 'image' as const, fit: 'digit' };
+  const input = { shape: [784], normalize: norm, kind: 'image' as const, fit: 'digit' as const };
   saveModelDir(modelDir, model, { input, output: 'logits', classes: mnist.test.classes });
   // One picture per class: the first test digit of that class the model gets right at 28×28.
   const test28 = data.imageSetToDataset(mnist.test, { flatten: true, normalize: norm });

@@ -209,3 +209,23 @@ describe('loadModelDir: non-finite weights, one policy (13)', () => {
     });
   });
 });
+
+describe('loadModelDir: input.fit is a checked field', () => {
+  it('a recorded fit loads as written; anything but digit|pad|stretch is E_MODEL_BAD_META', () => {
+    withDir((root) => {
+      manualSeed(0);
+      const model = new nn.Sequential(new nn.Linear(784, 2));
+      const dir = saveModelDir(join(root, 'f'), model, { input: { shape: [784], kind: 'image', fit: 'stretch' }, output: 'logits', classes: ['a', 'b'] });
+      assert.equal(loadModelDir(dir).meta.input.fit, 'stretch');
+      const meta = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+      for (const fit of ['squash', 3, null]) {
+        meta.input.fit = fit;
+        forge(dir, 'model.json', JSON.stringify(meta));
+        assert.equal(code(() => loadModelDir(dir)), 'E_MODEL_BAD_META', String(fit));
+      }
+      delete meta.input.fit;
+      forge(dir, 'model.json', JSON.stringify(meta));
+      assert.equal(loadModelDir(dir).meta.input.fit, undefined);
+    });
+  });
+});

@@ -8,6 +8,7 @@ import http from 'node:http';
 import { syncBuiltinESMExports } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import { serve, type ServeHandle } from '../../src/index.js';
+import { MAX_PNG_PIXELS } from '../../src/data/readers/png.js';
 import { inferBody, makeModelDir, metric, pngBytes, pool, postJson, randomInput, request, tempDir } from './helpers.js';
 
 const tmp = tempDir();
@@ -162,7 +163,7 @@ describe('serve: error contract', () => {
     const huge = Buffer.from(png);
     huge.writeUInt32BE(100000, 16); // declares 100000×100000 pixels
     huge.writeUInt32BE(100000, 20);
-    assertError(await post(huge), 400, 'pixels');
+    assertError(await post(huge), 400, 'pixels', `at most ${MAX_PNG_PIXELS} pixels`); // the PNG reader's one limit
   });
 
   it('404: unknown model, unknown version, unknown path', async () => {

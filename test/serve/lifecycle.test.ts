@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { describe, it } from 'node:test';
-import { serve } from '../../src/index.js';
+import { noGrad, serve, tensor, type ModelLoader, type Tensor } from '../../src/index.js';
+import { NablaError } from '../../src/errors.js';
+import { loadModelDir } from '../../src/io/model-dir.js';
 import { inferBody, makeModelDir, metric, postJson, randomInput, request, tempDir } from './helpers.js';
 
 const x = randomInput(784, 3);
@@ -15,7 +17,16 @@ describe('serve: lifecycle', () => {
   it('a slow-loading model: live 200 before ready 200, model endpoints 503 until loaded', async () => {
     const t = tempDir();
     makeModelDir(`${t.dir}/slow`);
-    const s = await serve({ models: [`${t.dir}/slow`], port: 0, loadDelayMs: 1000 });
+    // a model store the test holds shut: the load finishes only when the test lets it
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let loads = 0;
+    const loadModel: ModelLoader = async (source, opts) => {
+      loads++;
+      await gate;
+      return loadModelDir(source.dir, opts);
+    };
+    const s = await serve({ models: [`${t.dir}/slow`], port: 0, loadModel });
     try {
       assert.equal((await request(`${s.url}/v2/health/live`)).status, 200);
       const notYet = await request(`${s.url}/v2/health/ready`);
@@ -26,6 +37,8 @@ describe('serve: lifecycle', () => {
       assert.equal(early.status, 503);
       assert.match(early.json.error, /still loading/);
       assert.equal(early.headers['retry-after'], '1');
+      assert.equal(loads, 1);
+      open();
       // the order of events, not their times: live stays 200 while ready turns from 503 to 200
       for (;;) {
         assert.equal((await request(`${s.url}/v2/health/live`)).status, 200);
@@ -33,6 +46,33 @@ describe('serve: lifecycle', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
       assert.equal((await postJson(`${s.url}/v2/models/slow/infer`, inferBody(x))).status, 200);
+    } finally {
+      await s.close();
+      t.cleanup();
+    }
+  });
+
+  it('loadModel: a module built in code serves; a loader that throws leaves its model not ready, the error in the log only', async () => {
+    const t = tempDir();
+    const saved = loadModelDir(makeModelDir(`${t.dir}/m`));
+    const logged: string[] = [];
+    const loadModel: ModelLoader = (source) => {
+      if (source.name === 'broken') throw new NablaError('E_STORE_DOWN', `store unreachable for ${source.dir}`);
+      return { model: saved.model, meta: saved.meta };
+    };
+    const s = await serve({ models: [{ name: 'inmem', dir: 'mem://a' }, { name: 'broken', dir: 'mem://secret-path' }], port: 0, loadModel, log: (l) => logged.push(l) });
+    try {
+      await s.loaded;
+      const ok = await postJson(`${s.url}/v2/models/inmem/infer`, inferBody(x));
+      assert.equal(ok.status, 200, ok.text);
+      const want = noGrad(() => saved.model.forward(tensor(x.map((v) => (v - 0.5) / 0.5), { shape: [1, 784] })) as Tensor).toTypedArray();
+      const logits = ok.json.outputs.find((o: { name: string }) => o.name === 'logits').data as number[];
+      logits.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-5, `logit ${i}: ${v} vs ${want[i]}`));
+      const bad = await request(`${s.url}/v2/models/broken/ready`);
+      assert.equal(bad.status, 503);
+      assert.match(bad.json.error, /E_STORE_DOWN/);
+      assert.doesNotMatch(bad.text, /secret-path/, 'clients never see where a model comes from');
+      assert.ok(logged.some((l) => /secret-path/.test(l) && /store unreachable/.test(l)));
     } finally {
       await s.close();
       t.cleanup();
