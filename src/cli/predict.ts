@@ -10,7 +10,6 @@ import type { InputFit } from '../io/model-dir.js';
 import { loadForCli } from './eval.js';
 import { UsageError } from './errors.js';
 
-
 export async function runPredict(dir: string, files: string[], opts: { backend?: string; json?: boolean; fit?: InputFit; allowNonFinite?: boolean }): Promise<void> {
   const { model, meta } = loadForCli(dir, opts);
   if (meta.input.kind !== 'image') throw new UsageError(`predict: ${dir} is a ${meta.input.kind} model; PNG prediction needs an image model`);

@@ -1,7 +1,7 @@
 // Strict safetensors reader/writer on bytes and typed arrays.
 // Layout: u64 LE header length N, N bytes of UTF-8 JSON header, then the data section. The reader
-// validates the whole header against the file length before allocating any tensor data
-// (RELIABILITY B3/B4); the writer reproduces the reference implementation's bytes (B7).
+// validates the whole header (bounded in size) against the file length before allocating any
+// tensor data; the writer reproduces the reference implementation's bytes.
 
 import * as fs from 'node:fs';
 import { NablaError, ValueError } from '../errors.js';
@@ -531,7 +531,7 @@ function planFromHeader(header: Uint8Array, dataLength: number): Plan {
   const parser = new HeaderParser(text);
   const root = parser.parse();
   if (!root.isObject) fail('E_ST_HEADER_NOT_OBJECT', `header is ${root.desc}; expected a JSON object`);
-  // JSON allows leading whitespace; the format does not (stricter than upstream, RELIABILITY B3).
+  // JSON allows leading whitespace; the format does not (stricter than upstream).
   if (header[0] !== 0x7b) fail('E_ST_HEADER_BAD_START', `header starts with byte 0x${header[0]!.toString(16)}; expected "{"`);
   if (parser.violation) throw parser.violation;
   const { metadata, entries } = parser;

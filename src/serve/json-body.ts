@@ -1,8 +1,7 @@
 // JSON request bodies read straight from their bytes. An inference request is mostly one long
-// array of numbers; JSON.parse on the decoded text costs about 25 KB of garbage per 784-value
-// request (the text, then a growing array of doubles), which sets how often the young-generation
-// collector pauses the server. Here a `"data"` array of numbers becomes the Float32Array the
-// model reads, with nothing in between. Anything this reader does not handle itself (escapes,
+// array of numbers; JSON.parse would first build the decoded text, then a growing array of
+// doubles, garbage that sets how often the young-generation collector pauses the server. Here a
+// `"data"` array of numbers becomes the Float32Array the model reads, with nothing in between. Anything this reader does not handle itself (escapes,
 // non-ASCII text, a `__proto__` key, malformed input) is handed to JSON.parse, so values and
 // error messages are JSON.parse's.
 

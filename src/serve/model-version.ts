@@ -140,8 +140,7 @@ export class ModelVersion {
     this.kernels = undefined;
     if (this.calibrateOn() !== 'single') return this.mode;
     // One row at a time wastes what batching is for; a backend whose kernels keep rows apart by
-    // construction batches instead (on the EPYC this was written on: mlp 3.1×, cnn 1.4× the rows
-    // per second of blas one row at a time, at 32 rows, measured under load).
+    // construction batches instead, and batching outweighs BLAS's faster kernels.
     const active = getBackend().name;
     for (const name of ROW_INDEPENDENT) {
       if (name === active) continue;

@@ -10,7 +10,7 @@ export { HttpError };
 export const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /** Deepest JSON nesting a request may have; an infer request needs 7 (body, inputs, tensor, data
- *  nested by a 4-d sample shape). Deeper bodies are refused before JSON.parse sees them. */
+ *  nested by a 4-d sample shape). Deeper bodies are refused before they are parsed. */
 export const MAX_JSON_DEPTH = 32;
 
 /**

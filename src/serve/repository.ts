@@ -1,5 +1,6 @@
-// The model repository: the models named on the command line, each loaded from its own directory
-// (verified, strict, finite weights), warmed, and served through its own batcher. A reload builds
+// The model repository: the models named on the command line, each loaded from its own source
+// (by default its directory: verified, strict, finite weights), warmed, and served through its
+// own batcher. A reload builds
 // the new version completely before swapping it in; requests already queued on the old version
 // finish there, so none is dropped. A model that fails to load is reported not ready with its
 // error while the others serve.
@@ -93,7 +94,7 @@ export class ModelEntry {
     return this.source.name;
   }
 
-  /** Load (or reload) from the source directory; concurrent calls share one load. */
+  /** Load (or reload) from the source; concurrent calls share one load. */
   load(opts: RepositoryOptions): Promise<ModelVersion> {
     if (!this.loading) {
       this.loading = this.doLoad(opts).finally(() => {

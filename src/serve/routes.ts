@@ -154,7 +154,7 @@ export function registerRoutes(app: FastifyInstance, c: RouteContext): void {
     const entry = entryFor(req);
     if (c.draining()) throw new HttpError(503, 'the server is shutting down');
     // The body (OIP lets it carry parameters) is ignored: a model only ever reloads from the
-    // directory it was configured with, so no request can point the server at another path.
+    // source it was configured with, so no request can point the server at another path.
     const v = await entry.load(repo.opts);
     c.log(`reloaded model ${entry.name} (version ${v.version}, ${v.describe()}) from ${entry.source.dir}`);
     return { name: entry.name, version: v.version, ready: true };

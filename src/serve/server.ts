@@ -1,9 +1,10 @@
 // `nabla serve`: models over HTTP on the Open Inference Protocol v2 (KServe / Triton REST), with
 // Prometheus metrics, dynamic batching, bounded queues, graceful drain and hot reload. Every error
-// is `{"error": "..."}` with a status from the contract in RELIABILITY.md E2; nothing a client
-// sends can crash the process or reach the file system. The parts: http.ts (Fastify and the error
-// contract), routes.ts (the endpoints), repository.ts / model-version.ts (models, batching), and
-// here the options, the request accounting and the lifecycle (listen, load, drain, close).
+// is `{"error": "..."}`, 4xx for what the client got wrong, 5xx for the server's own state
+// (loading, full, late, internal); nothing a client sends can crash the process or reach the file
+// system. The parts: http.ts (Fastify and the error contract), routes.ts (the endpoints),
+// repository.ts / model-version.ts (models, batching), and here the options, the request
+// accounting and the lifecycle (listen, load, drain, close).
 
 import { Server as NetServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -68,7 +69,7 @@ export interface ServeHandle {
   readonly monitor: ResourceMonitor;
   readonly repository: ModelRepository;
   readonly app: FastifyInstance;
-  /** Reload one model (or all) from its directory; in-flight requests finish on the old version. */
+  /** Reload one model (or all) from its source; in-flight requests finish on the old version. */
   reload(name?: string): Promise<void>;
   /** Graceful stop: ready → 503, no new connections, in-flight requests finish (up to the exit
    *  timeout), then close. Resolves with the number of requests cut off at the timeout. */
