@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Load test for `nabla serve` (RELIABILITY E5/E12, issue 5): requests/s and p50/p99 latency at 1,
+// Load test for `nabla serve`: requests/s and p50/p99 latency at 1,
 // 16 and 64 keep-alive connections on the mlp model, then an optional RSS soak. Loopback only and
 // bounded in time. The server runs as its own process (`bin/nabla.js serve`), the load generator
 // here is a small keep-alive node:http client, so both share the machine the way a real client
