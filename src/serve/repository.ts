@@ -44,14 +44,14 @@ export function parseModelSource(spec: string): ModelSource {
   return { name, dir: abs };
 }
 
-/** Turns a model source into a model (see ServeOptions.loadModel). */
+/** Turns a model source into a model (see ServeOptions.loader). */
 export type ModelLoader = (source: ModelSource, opts: { allowNonFinite: boolean }) => LoadedModel | Promise<LoadedModel>;
 
 const loadFromDir: ModelLoader = (source, opts) => loadModelDir(source.dir, opts);
 
 export interface RepositoryOptions extends VersionOptions {
   /** Default: loadModelDir. */
-  loadModel?: ModelLoader;
+  loader?: ModelLoader;
   /** Serve models whose weights hold NaN or ±Inf (refused by default, like eval and predict). */
   allowNonFinite?: boolean;
   /** Where the full load errors go (they name server paths, so clients get only a summary). */
@@ -107,7 +107,7 @@ export class ModelEntry {
   private async doLoad(opts: RepositoryOptions): Promise<ModelVersion> {
     let v: ModelVersion;
     try {
-      const { model, meta } = await (opts.loadModel ?? loadFromDir)(this.source, { allowNonFinite: opts.allowNonFinite ?? false });
+      const { model, meta } = await (opts.loader ?? loadFromDir)(this.source, { allowNonFinite: opts.allowNonFinite ?? false });
       v = new ModelVersion(this.name, String(this.loads + 1), model, meta, opts);
       v.calibrate();
       // warm: JIT the forward path at the sizes it will see, and prove it yields finite values

@@ -54,7 +54,7 @@ export interface ServeOptions {
    *  with its integrity, shape and finiteness checks. Give your own to fetch or unpack model files
    *  first, or to serve a module built in code; the server still warms it, checks its outputs are
    *  finite and reports it loading (503) until it resolves. */
-  loadModel?: ModelLoader;
+  loader?: ModelLoader;
 }
 
 export interface ServeHandle {
@@ -129,7 +129,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
   const exitTimeoutMs = positiveInt('exitTimeoutMs', opts.exitTimeoutMs, 30_000, 0);
   const log = opts.log ?? (() => {});
   const metrics = new ServeMetrics();
-  const repo = new ModelRepository(sources, { batching, metrics, loadModel: opts.loadModel, allowNonFinite: opts.allowNonFinite, log });
+  const repo = new ModelRepository(sources, { batching, metrics, loader: opts.loader, allowNonFinite: opts.allowNonFinite, log });
   const monitor = new ResourceMonitor({
     intervalMs: opts.monitorIntervalMs,
     alertMemoryMb: opts.alertMemoryMb,

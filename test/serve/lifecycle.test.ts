@@ -21,12 +21,12 @@ describe('serve: lifecycle', () => {
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     let loads = 0;
-    const loadModel: ModelLoader = async (source, opts) => {
+    const loader: ModelLoader = async (source, opts) => {
       loads++;
       await gate;
       return loadModelDir(source.dir, opts);
     };
-    const s = await serve({ models: [`${t.dir}/slow`], port: 0, loadModel });
+    const s = await serve({ models: [`${t.dir}/slow`], port: 0, loader });
     try {
       assert.equal((await request(`${s.url}/v2/health/live`)).status, 200);
       const notYet = await request(`${s.url}/v2/health/ready`);
@@ -52,15 +52,15 @@ describe('serve: lifecycle', () => {
     }
   });
 
-  it('loadModel: a module built in code serves; a loader that throws leaves its model not ready, the error in the log only', async () => {
+  it('loader: a module built in code serves; a loader that throws leaves its model not ready, the error in the log only', async () => {
     const t = tempDir();
     const saved = loadModelDir(makeModelDir(`${t.dir}/m`));
     const logged: string[] = [];
-    const loadModel: ModelLoader = (source) => {
+    const loader: ModelLoader = (source) => {
       if (source.name === 'broken') throw new NablaError('E_STORE_DOWN', `store unreachable for ${source.dir}`);
       return { model: saved.model, meta: saved.meta };
     };
-    const s = await serve({ models: [{ name: 'inmem', dir: 'mem://a' }, { name: 'broken', dir: 'mem://secret-path' }], port: 0, loadModel, log: (l) => logged.push(l) });
+    const s = await serve({ models: [{ name: 'inmem', dir: 'mem://a' }, { name: 'broken', dir: 'mem://secret-path' }], port: 0, loader, log: (l) => logged.push(l) });
     try {
       await s.loaded;
       const ok = await postJson(`${s.url}/v2/models/inmem/infer`, inferBody(x));
