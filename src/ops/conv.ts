@@ -50,7 +50,7 @@ function pair(op: string, name: string, v: Pair, min: number): [number, number] 
 }
 
 /** Output height and width of a window sweep; throws when the window does not fit. */
-function outHW(op: string, shape: readonly number[], g: Conv2dGeometry): [number, number] {
+export function outHW(op: string, shape: readonly number[], g: Conv2dGeometry): [number, number] {
   const H = shape[shape.length - 2], W = shape[shape.length - 1];
   const OH = convOutSize(H, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
   const OW = convOutSize(W, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
@@ -66,7 +66,7 @@ function outHW(op: string, shape: readonly number[], g: Conv2dGeometry): [number
 
 type LooseGeometry = { kernel: Pair; stride: Pair; padding: Pair; dilation: Pair };
 
-function checkGeometry(op: string, g: LooseGeometry): Conv2dGeometry {
+export function checkGeometry(op: string, g: LooseGeometry): Conv2dGeometry {
   return {
     kernel: pair(op, 'kernel size', g.kernel, 1),
     stride: pair(op, 'stride', g.stride, 1),
@@ -111,7 +111,7 @@ export function col2im(cols: Tensor, geometry: Conv2dGeometry, inputShape: reado
 }
 
 /** Accept [C,H,W] like PyTorch: run batched, then drop the added batch dim. */
-function batched(op: string, x: Tensor, f: (x4: Tensor) => Tensor): Tensor {
+export function batched(op: string, x: Tensor, f: (x4: Tensor) => Tensor): Tensor {
   assertTensor(op, x);
   if (x.ndim === 4) return f(x);
   if (x.ndim === 3) return squeeze(f(unsqueeze(x, 0)), 0);
@@ -136,35 +136,42 @@ export function conv2dRelu(x: Tensor, weight: Tensor, bias?: Tensor | null, opts
   return convolve('conv2dRelu', x, weight, bias, opts, true);
 }
 
-function convolve(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions, withRelu: boolean): Tensor {
+/** conv2d's argument checks (typed errors naming what is wrong) on a 4-D x; its sizes and geometry. */
+export function checkConv(op: string, x4: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions) {
   assertTensor(op, weight, 'weight');
   if (bias !== undefined && bias !== null) assertTensor(op, bias, 'bias');
+  requireFloat(op, x4);
+  if (weight.dtype !== x4.dtype || (bias && bias.dtype !== x4.dtype)) {
+    throw new DTypeError(`${op}: input (${x4.dtype}), weight (${weight.dtype})${bias ? ` and bias (${bias.dtype})` : ''} must have the same dtype`);
+  }
+  if (weight.ndim !== 4) throw new ShapeError(`${op}: expected a 4-D weight [O, C/groups, kh, kw], got shape ${fmtShape(weight.shape)}`);
+  const groups = opts.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) throw new ValueError(`${op}: groups must be a positive integer, got ${groups}`);
+  const C = x4.shape[1];
+  const [O, Cg, kh, kw] = weight.shape;
+  if (Cg * groups !== C || O % groups !== 0) {
+    throw new ShapeError(
+      `${op}: input shape ${fmtShape(x4.shape)} has ${C} channels, but weight shape ${fmtShape(weight.shape)} with groups=${groups} ` +
+        `expects ${Cg * groups} input channels and out channels divisible by ${groups}`,
+    );
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== O)) {
+    throw new ShapeError(`${op}: bias must have shape [${O}] (one per output channel of weight ${fmtShape(weight.shape)}), got ${fmtShape(bias.shape)}`);
+  }
+  const g = checkGeometry(op, {
+    kernel: [kh, kw],
+    stride: opts.stride ?? 1,
+    padding: opts.padding ?? 0,
+    dilation: opts.dilation ?? 1,
+  });
+  const [OH, OW] = outHW(op, x4.shape, g);
+  return { g, groups, O, Cg, kh, kw, OH, OW };
+}
+
+function convolve(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions, withRelu: boolean): Tensor {
   return batched(op, x, (x4) => {
-    requireFloat(op, x4);
-    if (weight.dtype !== x4.dtype || (bias && bias.dtype !== x4.dtype)) {
-      throw new DTypeError(`${op}: input (${x4.dtype}), weight (${weight.dtype})${bias ? ` and bias (${bias.dtype})` : ''} must have the same dtype`);
-    }
-    if (weight.ndim !== 4) throw new ShapeError(`${op}: expected a 4-D weight [O, C/groups, kh, kw], got shape ${fmtShape(weight.shape)}`);
-    const groups = opts.groups ?? 1;
-    if (!Number.isInteger(groups) || groups < 1) throw new ValueError(`${op}: groups must be a positive integer, got ${groups}`);
-    const [N, C] = x4.shape;
-    const [O, Cg, kh, kw] = weight.shape;
-    if (Cg * groups !== C || O % groups !== 0) {
-      throw new ShapeError(
-        `${op}: input shape ${fmtShape(x4.shape)} has ${C} channels, but weight shape ${fmtShape(weight.shape)} with groups=${groups} ` +
-          `expects ${Cg * groups} input channels and out channels divisible by ${groups}`,
-      );
-    }
-    if (bias && (bias.ndim !== 1 || bias.shape[0] !== O)) {
-      throw new ShapeError(`${op}: bias must have shape [${O}] (one per output channel of weight ${fmtShape(weight.shape)}), got ${fmtShape(bias.shape)}`);
-    }
-    const g = checkGeometry(op, {
-      kernel: [kh, kw],
-      stride: opts.stride ?? 1,
-      padding: opts.padding ?? 0,
-      dilation: opts.dilation ?? 1,
-    });
-    const [OH, OW] = outHW(op, x4.shape, g);
+    const { g, groups, O, Cg, kh, kw, OH, OW } = checkConv(op, x4, weight, bias, opts);
+    const [N] = x4.shape;
     const K = Cg * kh * kw, L = OH * OW;
     if (groups === 1) {
       // The fused kernels' contract is groups = 1. A weight stored as a transposed matrix keeps the
@@ -195,7 +202,7 @@ function convolve(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | u
 }
 
 /** [O,K] stored as the transpose of a contiguous [K,O]: the composite's matmul then takes another gradient path. */
-function isTransposedMatrix(w: Tensor): boolean {
+export function isTransposedMatrix(w: Tensor): boolean {
   return w.shape[0] > 1 && w.shape[1] > 1 && w.strides[0] === 1 && w.strides[1] === w.shape[0];
 }
 
@@ -221,11 +228,7 @@ function convFused(op: string, x: Tensor, w2: Tensor, bias: Tensor | null, g: Co
     const r = gr.requiresGrad && isGradEnabled() ? DECLINE : fused.conv2dBackward(x, gr, w2, withRelu ? out : null, g, want);
     if (r === DECLINE) {
       // relu's backward as ops: out > 0 exactly where relu's input was > 0 (NaN and ±0 excluded).
-      const gm = withRelu ? where(gt(out, 0), gr, 0) : gr;
-      const gT = reshape(permute(gm, [1, 0, 2, 3]), [O, N * OH * OW]);
-      const dx = x.requiresGrad ? col2im(reshape(matmul(transpose(w2), gT), [K, N, OH * OW]), g, inputShape, true) : null;
-      const dw = w2.requiresGrad ? matmul(gT, transpose(reshape(im2col(x, g, 0, true), [K, N * OH * OW]))) : null;
-      return [dx, dw, bias?.requiresGrad ? reshape(sumToShape(gm, [1, O, 1, 1]), [O]) : null];
+      return convGradsComposite(x, w2, bias, g, withRelu ? where(gt(out, 0), gr, 0) : gr);
     }
     return [
       r.input ? new Tensor(r.input, inputShape) : null,
@@ -235,7 +238,21 @@ function convFused(op: string, x: Tensor, w2: Tensor, bias: Tensor | null, g: Co
   });
 }
 
-function poolGeometry(op: string, kernelSize: Pair, stride: Pair | null | undefined, padding: Pair, dilation: Pair): Conv2dGeometry {
+/**
+ * conv2d's gradients (groups = 1, weight as [O, K]) from the gradient gm [N,O,OH,OW] at its output,
+ * built from ops: what the fused backward computes, for a double backward or where it declines.
+ */
+export function convGradsComposite(x: Tensor, w2: Tensor, bias: Tensor | null, g: Conv2dGeometry, gm: Tensor): (Tensor | null)[] {
+  const [N, C, H, W] = x.shape;
+  const [O, K] = w2.shape;
+  const [, , OH, OW] = gm.shape;
+  const gT = reshape(permute(gm, [1, 0, 2, 3]), [O, N * OH * OW]);
+  const dx = x.requiresGrad ? col2im(reshape(matmul(transpose(w2), gT), [K, N, OH * OW]), g, [N, C, H, W], true) : null;
+  const dw = w2.requiresGrad ? matmul(gT, transpose(reshape(im2col(x, g, 0, true), [K, N * OH * OW]))) : null;
+  return [dx, dw, bias?.requiresGrad ? reshape(sumToShape(gm, [1, O, 1, 1]), [O]) : null];
+}
+
+export function poolGeometry(op: string, kernelSize: Pair, stride: Pair | null | undefined, padding: Pair, dilation: Pair): Conv2dGeometry {
   const kernel = pair(op, 'kernel size', kernelSize, 1);
   const g = checkGeometry(op, { kernel, stride: stride ?? kernel, padding, dilation });
   // PyTorch's rule: padding beyond half the window would make windows of padding only.

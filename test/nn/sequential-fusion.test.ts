@@ -1,4 +1,5 @@
-// Sequential runs an nn.Conv2d followed by an nn.ReLU as one conv2dRelu op: the same outputs and
+// Sequential runs an nn.Conv2d followed by an nn.ReLU as one conv2dRelu op (and Conv2d, ReLU,
+// MaxPool2d as one conv2dReluMaxPool2d): the same outputs and
 // gradients as the layers run one by one, on the composite (js) and the fused (wasm, blas) paths;
 // and only for exactly those classes.
 
@@ -52,16 +53,19 @@ for (const [name, skip] of BACKENDS) {
     nb.setBackend(name);
     try {
       const seq = model();
-      let fusedCalls = 0;
+      let fusedCalls = 0, poolCalls = 0;
       for (const m of seq) {
         if (m instanceof nn.Conv2d) {
-          const own = nn.Conv2d.prototype.forwardRelu;
-          // Counting calls: an own forwardRelu does not change what Sequential checks (forward).
+          const own = nn.Conv2d.prototype.forwardRelu, ownPool = nn.Conv2d.prototype.forwardReluMaxPool;
+          // Counting calls: own methods do not change what Sequential checks (forward).
           m.forwardRelu = (x: Tensor) => { fusedCalls++; return own.call(m, x); };
+          m.forwardReluMaxPool = (x: Tensor, k, o) => { poolCalls++; return ownPool.call(m, x, k, o); };
         }
       }
       const fused = run(seq, (x) => seq.forward(x));
-      assert.equal(fusedCalls, 3);
+      // Conv2d→ReLU→MaxPool2d as conv2dReluMaxPool2d, the other two pairs as conv2dRelu.
+      assert.equal(poolCalls, 1);
+      assert.equal(fusedCalls, 2);
       const manual = run(seq, (x) => { let y = x; for (const m of seq) y = m.forward(y) as Tensor; return y; });
       sameBits(fused.out, manual.out, 'output');
       fused.grads.forEach((g, i) => {

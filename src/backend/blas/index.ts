@@ -5,7 +5,7 @@
 
 import { fallbackTo, fusedOver, type Backend, type Kernels } from '../backend.js';
 import { wasmBackend, wasmKernels } from '../wasm/index.js';
-import { blasConvFused } from './conv.js';
+import { blasConvFused, blasConvPool } from './conv.js';
 import { blasLib, blasLoadError } from './lib.js';
 import { linear } from './linear.js';
 import { matmul } from './matmul.js';
@@ -19,7 +19,7 @@ export const blasBackend: Backend = {
   priority: 20,
   // The convolutions over the composite of blas's own primitives (not wasm's fused ones: their
   // products would not be sgemm's); linear has no fallback here, so the op composes it where it declines.
-  fused: fusedOver({ ...blasConvFused(blasKernels), linear }, wasmBackend.fused),
+  fused: fusedOver({ ...blasConvFused(blasKernels), ...blasConvPool, linear }, wasmBackend.fused),
   available() {
     const lib = blasLib();
     if (!lib) return { ok: false, reason: blasLoadError() };
