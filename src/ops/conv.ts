@@ -50,7 +50,7 @@ function pair(op: string, name: string, v: Pair, min: number): [number, number] 
 }
 
 /** Output height and width of a window sweep; throws when the window does not fit. */
-export function outHW(op: string, shape: readonly number[], g: Conv2dGeometry): [number, number] {
+function outHW(op: string, shape: readonly number[], g: Conv2dGeometry): [number, number] {
   const H = shape[shape.length - 2], W = shape[shape.length - 1];
   const OH = convOutSize(H, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
   const OW = convOutSize(W, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
@@ -66,7 +66,7 @@ export function outHW(op: string, shape: readonly number[], g: Conv2dGeometry): 
 
 type LooseGeometry = { kernel: Pair; stride: Pair; padding: Pair; dilation: Pair };
 
-export function checkGeometry(op: string, g: LooseGeometry): Conv2dGeometry {
+function checkGeometry(op: string, g: LooseGeometry): Conv2dGeometry {
   return {
     kernel: pair(op, 'kernel size', g.kernel, 1),
     stride: pair(op, 'stride', g.stride, 1),
@@ -111,7 +111,7 @@ export function col2im(cols: Tensor, geometry: Conv2dGeometry, inputShape: reado
 }
 
 /** Accept [C,H,W] like PyTorch: run batched, then drop the added batch dim. */
-export function batched(op: string, x: Tensor, f: (x4: Tensor) => Tensor): Tensor {
+function batched(op: string, x: Tensor, f: (x4: Tensor) => Tensor): Tensor {
   assertTensor(op, x);
   if (x.ndim === 4) return f(x);
   if (x.ndim === 3) return squeeze(f(unsqueeze(x, 0)), 0);
@@ -137,7 +137,7 @@ export function conv2dRelu(x: Tensor, weight: Tensor, bias?: Tensor | null, opts
 }
 
 /** conv2d's argument checks (typed errors naming what is wrong) on a 4-D x; its sizes and geometry. */
-export function checkConv(op: string, x4: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions) {
+function checkConv(op: string, x4: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions) {
   assertTensor(op, weight, 'weight');
   if (bias !== undefined && bias !== null) assertTensor(op, bias, 'bias');
   requireFloat(op, x4);
@@ -202,7 +202,7 @@ function convolve(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | u
 }
 
 /** [O,K] stored as the transpose of a contiguous [K,O]: the composite's matmul then takes another gradient path. */
-export function isTransposedMatrix(w: Tensor): boolean {
+function isTransposedMatrix(w: Tensor): boolean {
   return w.shape[0] > 1 && w.shape[1] > 1 && w.strides[0] === 1 && w.strides[1] === w.shape[0];
 }
 
@@ -242,7 +242,7 @@ function convFused(op: string, x: Tensor, w2: Tensor, bias: Tensor | null, g: Co
  * conv2d's gradients (groups = 1, weight as [O, K]) from the gradient gm [N,O,OH,OW] at its output,
  * built from ops: what the fused backward computes, for a double backward or where it declines.
  */
-export function convGradsComposite(x: Tensor, w2: Tensor, bias: Tensor | null, g: Conv2dGeometry, gm: Tensor): (Tensor | null)[] {
+function convGradsComposite(x: Tensor, w2: Tensor, bias: Tensor | null, g: Conv2dGeometry, gm: Tensor): (Tensor | null)[] {
   const [N, C, H, W] = x.shape;
   const [O, K] = w2.shape;
   const [, , OH, OW] = gm.shape;
@@ -252,7 +252,7 @@ export function convGradsComposite(x: Tensor, w2: Tensor, bias: Tensor | null, g
   return [dx, dw, bias?.requiresGrad ? reshape(sumToShape(gm, [1, O, 1, 1]), [O]) : null];
 }
 
-export function poolGeometry(op: string, kernelSize: Pair, stride: Pair | null | undefined, padding: Pair, dilation: Pair): Conv2dGeometry {
+function poolGeometry(op: string, kernelSize: Pair, stride: Pair | null | undefined, padding: Pair, dilation: Pair): Conv2dGeometry {
   const kernel = pair(op, 'kernel size', kernelSize, 1);
   const g = checkGeometry(op, { kernel, stride: stride ?? kernel, padding, dilation });
   // PyTorch's rule: padding beyond half the window would make windows of padding only.
@@ -315,5 +315,54 @@ export function avgPool2d(x: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = 
     const [, , H, W] = x4.shape;
     const count = sum(im2col(ones([1, 1, H, W], { dtype: x4.dtype, device: x4.device }), g, 0), 1);
     return reshape(div(sum(cols, 1), count), outShape);
+  });
+}
+
+// conv2d → relu → max-pool as one op (issue 17). Where the backend has the fused kernels (wasm and
+// blas, for groups = 1 and non-overlapping windows: stride = window, no padding, dilation 1), the
+// forward writes only the pooled output and its argmax, and the backward builds the conv's gradient
+// rows straight from the pooled gradient, so the full-size activation never becomes a tensor, and
+// neither relu, the pooling nor their backwards is a pass of its own. Otherwise the two ops run.
+
+/**
+ * maxPool2d(relu(conv2d(x, weight, bias, convOpts)), poolKernelSize, poolOpts): the same values and
+ * gradients (the bias gradient summed in another order: within float32 rounding), in one op.
+ * x [N,C,H,W] or [C,H,W]; what nn.Sequential runs for Conv2d, ReLU, MaxPool2d in a row.
+ */
+export function conv2dReluMaxPool2d(
+  x: Tensor, weight: Tensor, bias: Tensor | null | undefined, convOpts: Conv2dOptions = {}, poolKernelSize: Pair = 2, poolOpts: MaxPool2dOptions = {},
+): Tensor {
+  const op = 'conv2dReluMaxPool2d';
+  assertTensor(op, x);
+  return batched(op, x, (x4) => {
+    const c = checkConv(op, x4, weight, bias, convOpts);
+    const p = poolGeometry('maxPool2d', poolKernelSize, poolOpts.stride, poolOpts.padding ?? 0, poolOpts.dilation ?? 1);
+    const nonOverlapping = p.stride[0] === p.kernel[0] && p.stride[1] === p.kernel[1] && p.padding.every((v) => v === 0) && p.dilation.every((v) => v === 1);
+    const PH = Math.floor(c.OH / p.kernel[0]), PW = Math.floor(c.OW / p.kernel[1]);
+    const w2 = reshape(weight, [c.O, c.Cg * c.kh * c.kw]);
+    if (c.groups !== 1 || !nonOverlapping || PH < 1 || PW < 1 || isTransposedMatrix(w2)) {
+      return maxPool2d(conv2dRelu(x4, weight, bias, convOpts), poolKernelSize, poolOpts);
+    }
+    const r = fused.conv2dReluPool(x4, w2, bias ?? null, c.g, p.kernel);
+    if (r === DECLINE) return maxPool2d(conv2dRelu(x4, weight, bias, convOpts), poolKernelSize, poolOpts);
+    const [N] = x4.shape;
+    const b = bias ?? null;
+    const out = new Tensor(r.out, [N, c.O, PH, PW]);
+    return apply(op, out, b ? [x4, w2, b] : [x4, w2], (gr) => {
+      const want = { input: x4.requiresGrad, weight: w2.requiresGrad, bias: b?.requiresGrad ?? false };
+      const g = gr.requiresGrad && isGradEnabled() ? DECLINE : fused.conv2dReluPoolBackward(x4, gr, w2, out, r.argmax, c.g, p.kernel, want);
+      if (g === DECLINE) {
+        // As ops: the pooled gradient masked by relu (out > 0), scattered to each window's argmax.
+        const gm = where(gt(out, 0), gr, 0);
+        const idx = new Tensor(r.argmax, [N * c.O, PH * PW]);
+        const full = reshape(scatterAdd([N * c.O, c.OH * c.OW], 1, idx, reshape(gm, [N * c.O, PH * PW])), [N, c.O, c.OH, c.OW]);
+        return convGradsComposite(x4, w2, b, c.g, full);
+      }
+      return [
+        g.input ? new Tensor(g.input, x4.shape) : null,
+        g.weight ? new Tensor(g.weight, w2.shape) : null,
+        g.bias ? new Tensor(g.bias, [c.O]) : null,
+      ];
+    });
   });
 }

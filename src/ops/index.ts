@@ -8,7 +8,6 @@ export * from './linear.js';
 export * from './indexing.js';
 export * from './inplace.js';
 export * from './conv.js';
-export * from './conv-pool.js';
 export * from './nn.js';
 export * from './linalg.js';
 export { erf, gelu, silu, softplus } from './activation.js';

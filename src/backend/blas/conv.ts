@@ -94,8 +94,8 @@ const blasConvOwn = {
   conv2dBackward: (x: View, grad: View, weight: View, mask: View | null, g: Conv2dGeometry, want: ConvGradWant) => blasBackward(x, grad, weight, mask, g, want, null),
 };
 
-/** conv + relu + max-pool with sgemm products (ConvPoolFusedKernels). Where it declines, the
- *  blas backend's table falls to wasm's (fusedOver), then to the op's composite. */
+/** conv + relu + max-pool with sgemm products (ConvPoolFusedKernels). Where it declines, the op
+ *  runs conv2dRelu then maxPool2d (blas/index.ts leaves wasm's pool kernels out of its table). */
 export const blasConvPool = {
   conv2dReluPool: (x: View, weight: View, bias: View | null, g: Conv2dGeometry, pool: readonly [number, number]) =>
     blasForward(x, weight, bias, g, true, pool) as PooledResult | Decline,
