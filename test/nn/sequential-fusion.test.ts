@@ -97,3 +97,19 @@ test('Sequential fuses only an exact Conv2d followed by an exact ReLU', () => {
   const names = [...seq.stateDict().keys()].sort();
   assert.deepEqual(names, ['0.bias', '0.weight', '2.bias', '2.weight', '4.bias', '4.weight']);
 });
+
+test('Sequential fuses Conv2d, ReLU, MaxPool2d only for an exact MaxPool2d', () => {
+  class MyPool extends nn.MaxPool2d {}
+  const a = new nn.Conv2d(1, 2, 3), b = new nn.Conv2d(2, 2, 3);
+  let pool = 0, relu = 0;
+  for (const m of [a, b]) {
+    m.forwardReluMaxPool = (x: Tensor, k, o) => { pool++; return nn.Conv2d.prototype.forwardReluMaxPool.call(m, x, k, o); };
+    m.forwardRelu = (x: Tensor) => { relu++; return nn.Conv2d.prototype.forwardRelu.call(m, x); };
+  }
+  const seq = new nn.Sequential(a, new nn.ReLU(), new MyPool(2), b, new nn.ReLU(), new nn.MaxPool2d(2));
+  const y = seq.forward(nb.ones([1, 1, 14, 14]));
+  assert.deepEqual(y.shape, [1, 2, 2, 2]);
+  // The subclass keeps its own forward: the first block runs as conv2dRelu, the second fused.
+  assert.equal(relu, 1);
+  assert.equal(pool, 1);
+});
