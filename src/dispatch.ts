@@ -14,7 +14,7 @@ import {
   type Backend, type BinaryOp, type Conv2dGeometry, type Decline, type DeviceStorage, type Int32Of, type Kernels,
   type LUFactors, type ReduceOp, type Storage, type UnaryOp, type View,
 } from './backend/backend.js';
-import type { AdamStepHyper, ConvGrads, ConvGradWant, SgdStepHyper } from './backend/fused.js';
+import type { AdamStepHyper, ConvGrads, ConvGradWant, PoolSaved, SgdStepHyper } from './backend/fused.js';
 import type { AttentionOptions } from './backend/attention.js';
 import { allocate, type DType, type TypedArray } from './dtype.js';
 import { DeviceError, DeviceSyncError } from './errors.js';
@@ -179,6 +179,18 @@ export const fused = {
     const { b, v } = onAll('conv2d (backward)', [x, grad, weight, mask]);
     const k = b.fused?.conv2dBackward;
     return k ? k(v[0]!, v[1]!, v[2]!, v[3], g, want) : DECLINE;
+  },
+  /** conv2d + relu + max-pool (backend/fused.ts ConvPoolFusedKernels); pool = the window, stride = window. */
+  conv2dReluPool(x: Operand, weight: Operand, bias: Operand | null, g: Conv2dGeometry, pool: readonly [number, number]): { out: Storage; argmax: Int32Of<Storage> } | Decline {
+    const { b, v } = onAll('conv2dReluMaxPool2d', [x, weight, bias]);
+    const k = b.fused?.conv2dReluPool;
+    return k ? k(v[0]!, v[1]!, v[2], g, pool) : DECLINE;
+  },
+  conv2dReluPoolBackward(x: Operand, grad: Operand, weight: Operand, pooled: Operand, argmax: Int32Of<Storage>, g: Conv2dGeometry, pool: readonly [number, number], want: ConvGradWant): ConvGrads<Storage> | Decline {
+    const { b, v } = onAll('conv2dReluMaxPool2d (backward)', [x, grad, weight, pooled]);
+    const k = b.fused?.conv2dReluPoolBackward;
+    const saved: PoolSaved<Storage> = { pooled: v[3]!, argmax, kernel: pool };
+    return k ? k(v[0]!, v[1]!, v[2]!, saved, g, want) : DECLINE;
   },
   maxPool2d(x: Operand, g: Conv2dGeometry): { out: Storage; argmax: Int32Of<Storage> } | Decline {
     const b = on1(x);

@@ -96,6 +96,34 @@ export interface ConvFusedKernels<S extends Storage = TypedArray> {
   conv2dBackward(x: View<S>, grad: View<S>, weight: View<S>, mask: View<S> | null, g: Conv2dGeometry, want: ConvGradWant): ConvGrads<S>;
 }
 
+/**
+ * conv2d (groups = 1) + relu + max-pool with windows `pool` [kh, kw], stride = window, no padding,
+ * dilation 1 (floor: a partial window at the edge is dropped), as one call each way (issue 17):
+ * the full-size activation is never laid out, copied out or staged back. No composite here: where
+ * a backend has none or declines, the op (src/ops/conv-pool.ts) runs conv2dRelu then maxPool2d.
+ */
+export interface ConvPoolFusedKernels<S extends Storage = TypedArray> {
+  /**
+   * maxPool2d(relu(conv2d(x, weight [O,K], bias)), pool): out [N,O,PH,PW] contiguous with the same
+   * values as the two ops, and argmax [N,O,PH,PW], each window's first maximum as a flat index
+   * into the OH×OW plane (maxPool2d's rule: NaN wins, the first of equal values).
+   */
+  conv2dReluPool(x: View<S>, weight: View<S>, bias: View<S> | null, g: Conv2dGeometry, pool: readonly [number, number]): { out: S; argmax: Int32Of<S> };
+  /**
+   * Gradients of conv2dReluPool from grad [N,O,PH,PW] and the forward's result (`pooled.pooled`
+   * the out it returned, `pooled.argmax` its argmax): the gradient reaching the conv is
+   * pooled > 0 ? grad : 0 at each argmax and 0 elsewhere; then as conv2dBackward.
+   */
+  conv2dReluPoolBackward(x: View<S>, grad: View<S>, weight: View<S>, pooled: PoolSaved<S>, g: Conv2dGeometry, want: ConvGradWant): ConvGrads<S>;
+}
+
+/** What conv2dReluPool's backward needs of its forward. */
+export interface PoolSaved<S extends Storage = TypedArray> {
+  pooled: View<S>;
+  argmax: Int32Of<S>;
+  kernel: readonly [number, number];
+}
+
 /** Which of conv2d's gradients to compute. */
 export interface ConvGradWant {
   input: boolean;
@@ -110,7 +138,7 @@ export interface ConvGrads<S extends Storage = TypedArray> {
 }
 
 /** Every fused kernel, each optional and each allowed to decline: a backend's `fused` table. */
-export type FusedTable<S extends Storage = TypedArray> = Declining<FusedKernels<S> & ConvFusedKernels<S>>;
+export type FusedTable<S extends Storage = TypedArray> = Declining<FusedKernels<S> & ConvFusedKernels<S> & ConvPoolFusedKernels<S>>;
 
 /** A backend with its fused table (every Backend has the field now; the name stays for its users). */
 export type BackendWithFused = Backend;

@@ -7,6 +7,7 @@ import { IndexError, ValueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { ReLU } from './activation.js';
 import { Conv2d } from './conv.js';
+import { MaxPool2d } from './pooling.js';
 import { Module, describe, type AnyModule, type LayerConfig } from './module.js';
 
 /** Exactly an instance of cls: not a subclass, and no forward of its own patched onto the instance. */
@@ -66,7 +67,13 @@ export class Sequential extends Module {
       const m = layers[i], next = layers[i + 1];
       // Conv2d then ReLU as one op (conv2dRelu): the same values and gradients, without the
       // separate relu passes over the conv's output. Only the exact classes, whose forward is known.
-      if (next && exactly(m, Conv2d) && exactly(next, ReLU)) {
+      // Conv2d, ReLU, MaxPool2d as one op (conv2dReluMaxPool2d): the full-size activation is never a tensor.
+      const third = layers[i + 2];
+      if (next && third && exactly(m, Conv2d) && exactly(next, ReLU) && exactly(third, MaxPool2d)) {
+        const p = third as MaxPool2d;
+        y = (m as Conv2d).forwardReluMaxPool(y as Tensor, p.kernelSize, { stride: p.stride, padding: p.padding, dilation: p.dilation });
+        i += 2;
+      } else if (next && exactly(m, Conv2d) && exactly(next, ReLU)) {
         y = (m as Conv2d).forwardRelu(y as Tensor);
         i++;
       } else y = m.forward(y);

@@ -2,7 +2,7 @@
 
 import type { DType } from '../dtype.js';
 import { ShapeError, ValueError } from '../errors.js';
-import { conv1d, conv2d, conv2dRelu } from '../ops/index.js';
+import { conv1d, conv2d, conv2dRelu, conv2dReluMaxPool2d, type MaxPool2dOptions, type Pair as OpPair } from '../ops/index.js';
 import type { Generator } from '../random.js';
 import { fmtShape } from '../shape.js';
 import { zeros, type Tensor } from '../tensor.js';
@@ -77,6 +77,12 @@ export class Conv2d extends Module {
   forwardRelu(x: Tensor): Tensor {
     this.checkInput(x);
     return conv2dRelu(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  }
+
+  /** maxPool2d(relu(forward(x))) as one op (conv2dReluMaxPool2d): what Sequential runs for Conv2d, ReLU, MaxPool2d. */
+  forwardReluMaxPool(x: Tensor, kernelSize: OpPair, pool: MaxPool2dOptions): Tensor {
+    this.checkInput(x);
+    return conv2dReluMaxPool2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups }, kernelSize, pool);
   }
 
   private checkInput(x: Tensor): void {

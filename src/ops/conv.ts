@@ -136,35 +136,42 @@ export function conv2dRelu(x: Tensor, weight: Tensor, bias?: Tensor | null, opts
   return convolve('conv2dRelu', x, weight, bias, opts, true);
 }
 
-function convolve(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions, withRelu: boolean): Tensor {
+/** conv2d's argument checks (typed errors naming what is wrong) on a 4-D x; its sizes and geometry. */
+function checkConv(op: string, x4: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions) {
   assertTensor(op, weight, 'weight');
   if (bias !== undefined && bias !== null) assertTensor(op, bias, 'bias');
+  requireFloat(op, x4);
+  if (weight.dtype !== x4.dtype || (bias && bias.dtype !== x4.dtype)) {
+    throw new DTypeError(`${op}: input (${x4.dtype}), weight (${weight.dtype})${bias ? ` and bias (${bias.dtype})` : ''} must have the same dtype`);
+  }
+  if (weight.ndim !== 4) throw new ShapeError(`${op}: expected a 4-D weight [O, C/groups, kh, kw], got shape ${fmtShape(weight.shape)}`);
+  const groups = opts.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) throw new ValueError(`${op}: groups must be a positive integer, got ${groups}`);
+  const C = x4.shape[1];
+  const [O, Cg, kh, kw] = weight.shape;
+  if (Cg * groups !== C || O % groups !== 0) {
+    throw new ShapeError(
+      `${op}: input shape ${fmtShape(x4.shape)} has ${C} channels, but weight shape ${fmtShape(weight.shape)} with groups=${groups} ` +
+        `expects ${Cg * groups} input channels and out channels divisible by ${groups}`,
+    );
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== O)) {
+    throw new ShapeError(`${op}: bias must have shape [${O}] (one per output channel of weight ${fmtShape(weight.shape)}), got ${fmtShape(bias.shape)}`);
+  }
+  const g = checkGeometry(op, {
+    kernel: [kh, kw],
+    stride: opts.stride ?? 1,
+    padding: opts.padding ?? 0,
+    dilation: opts.dilation ?? 1,
+  });
+  const [OH, OW] = outHW(op, x4.shape, g);
+  return { g, groups, O, Cg, kh, kw, OH, OW };
+}
+
+function convolve(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions, withRelu: boolean): Tensor {
   return batched(op, x, (x4) => {
-    requireFloat(op, x4);
-    if (weight.dtype !== x4.dtype || (bias && bias.dtype !== x4.dtype)) {
-      throw new DTypeError(`${op}: input (${x4.dtype}), weight (${weight.dtype})${bias ? ` and bias (${bias.dtype})` : ''} must have the same dtype`);
-    }
-    if (weight.ndim !== 4) throw new ShapeError(`${op}: expected a 4-D weight [O, C/groups, kh, kw], got shape ${fmtShape(weight.shape)}`);
-    const groups = opts.groups ?? 1;
-    if (!Number.isInteger(groups) || groups < 1) throw new ValueError(`${op}: groups must be a positive integer, got ${groups}`);
-    const [N, C] = x4.shape;
-    const [O, Cg, kh, kw] = weight.shape;
-    if (Cg * groups !== C || O % groups !== 0) {
-      throw new ShapeError(
-        `${op}: input shape ${fmtShape(x4.shape)} has ${C} channels, but weight shape ${fmtShape(weight.shape)} with groups=${groups} ` +
-          `expects ${Cg * groups} input channels and out channels divisible by ${groups}`,
-      );
-    }
-    if (bias && (bias.ndim !== 1 || bias.shape[0] !== O)) {
-      throw new ShapeError(`${op}: bias must have shape [${O}] (one per output channel of weight ${fmtShape(weight.shape)}), got ${fmtShape(bias.shape)}`);
-    }
-    const g = checkGeometry(op, {
-      kernel: [kh, kw],
-      stride: opts.stride ?? 1,
-      padding: opts.padding ?? 0,
-      dilation: opts.dilation ?? 1,
-    });
-    const [OH, OW] = outHW(op, x4.shape, g);
+    const { g, groups, O, Cg, kh, kw, OH, OW } = checkConv(op, x4, weight, bias, opts);
+    const [N] = x4.shape;
     const K = Cg * kh * kw, L = OH * OW;
     if (groups === 1) {
       // The fused kernels' contract is groups = 1. A weight stored as a transposed matrix keeps the
@@ -221,11 +228,7 @@ function convFused(op: string, x: Tensor, w2: Tensor, bias: Tensor | null, g: Co
     const r = gr.requiresGrad && isGradEnabled() ? DECLINE : fused.conv2dBackward(x, gr, w2, withRelu ? out : null, g, want);
     if (r === DECLINE) {
       // relu's backward as ops: out > 0 exactly where relu's input was > 0 (NaN and ±0 excluded).
-      const gm = withRelu ? where(gt(out, 0), gr, 0) : gr;
-      const gT = reshape(permute(gm, [1, 0, 2, 3]), [O, N * OH * OW]);
-      const dx = x.requiresGrad ? col2im(reshape(matmul(transpose(w2), gT), [K, N, OH * OW]), g, inputShape, true) : null;
-      const dw = w2.requiresGrad ? matmul(gT, transpose(reshape(im2col(x, g, 0, true), [K, N * OH * OW]))) : null;
-      return [dx, dw, bias?.requiresGrad ? reshape(sumToShape(gm, [1, O, 1, 1]), [O]) : null];
+      return convGradsComposite(x, w2, bias, g, withRelu ? where(gt(out, 0), gr, 0) : gr);
     }
     return [
       r.input ? new Tensor(r.input, inputShape) : null,
@@ -233,6 +236,20 @@ function convFused(op: string, x: Tensor, w2: Tensor, bias: Tensor | null, g: Co
       r.bias ? new Tensor(r.bias, [O]) : null,
     ];
   });
+}
+
+/**
+ * conv2d's gradients (groups = 1, weight as [O, K]) from the gradient gm [N,O,OH,OW] at its output,
+ * built from ops: what the fused backward computes, for a double backward or where it declines.
+ */
+function convGradsComposite(x: Tensor, w2: Tensor, bias: Tensor | null, g: Conv2dGeometry, gm: Tensor): (Tensor | null)[] {
+  const [N, C, H, W] = x.shape;
+  const [O, K] = w2.shape;
+  const [, , OH, OW] = gm.shape;
+  const gT = reshape(permute(gm, [1, 0, 2, 3]), [O, N * OH * OW]);
+  const dx = x.requiresGrad ? col2im(reshape(matmul(transpose(w2), gT), [K, N, OH * OW]), g, [N, C, H, W], true) : null;
+  const dw = w2.requiresGrad ? matmul(gT, transpose(reshape(im2col(x, g, 0, true), [K, N * OH * OW]))) : null;
+  return [dx, dw, bias?.requiresGrad ? reshape(sumToShape(gm, [1, O, 1, 1]), [O]) : null];
 }
 
 function poolGeometry(op: string, kernelSize: Pair, stride: Pair | null | undefined, padding: Pair, dilation: Pair): Conv2dGeometry {
@@ -298,5 +315,54 @@ export function avgPool2d(x: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = 
     const [, , H, W] = x4.shape;
     const count = sum(im2col(ones([1, 1, H, W], { dtype: x4.dtype, device: x4.device }), g, 0), 1);
     return reshape(div(sum(cols, 1), count), outShape);
+  });
+}
+
+// conv2d → relu → max-pool as one op (issue 17). Where the backend has the fused kernels (wasm and
+// blas, for groups = 1 and non-overlapping windows: stride = window, no padding, dilation 1), the
+// forward writes only the pooled output and its argmax, and the backward builds the conv's gradient
+// rows straight from the pooled gradient, so the full-size activation never becomes a tensor, and
+// neither relu, the pooling nor their backwards is a pass of its own. Otherwise the two ops run.
+
+/**
+ * maxPool2d(relu(conv2d(x, weight, bias, convOpts)), poolKernelSize, poolOpts): the same values and
+ * gradients (the bias gradient summed in another order: within float32 rounding), in one op.
+ * x [N,C,H,W] or [C,H,W]; what nn.Sequential runs for Conv2d, ReLU, MaxPool2d in a row.
+ */
+export function conv2dReluMaxPool2d(
+  x: Tensor, weight: Tensor, bias: Tensor | null | undefined, convOpts: Conv2dOptions = {}, poolKernelSize: Pair = 2, poolOpts: MaxPool2dOptions = {},
+): Tensor {
+  const op = 'conv2dReluMaxPool2d';
+  assertTensor(op, x);
+  return batched(op, x, (x4) => {
+    const c = checkConv(op, x4, weight, bias, convOpts);
+    const p = poolGeometry('maxPool2d', poolKernelSize, poolOpts.stride, poolOpts.padding ?? 0, poolOpts.dilation ?? 1);
+    const nonOverlapping = p.stride[0] === p.kernel[0] && p.stride[1] === p.kernel[1] && p.padding.every((v) => v === 0) && p.dilation.every((v) => v === 1);
+    const PH = Math.floor(c.OH / p.kernel[0]), PW = Math.floor(c.OW / p.kernel[1]);
+    const w2 = reshape(weight, [c.O, c.Cg * c.kh * c.kw]);
+    if (c.groups !== 1 || !nonOverlapping || PH < 1 || PW < 1 || isTransposedMatrix(w2)) {
+      return maxPool2d(conv2dRelu(x4, weight, bias, convOpts), poolKernelSize, poolOpts);
+    }
+    const r = fused.conv2dReluPool(x4, w2, bias ?? null, c.g, p.kernel);
+    if (r === DECLINE) return maxPool2d(conv2dRelu(x4, weight, bias, convOpts), poolKernelSize, poolOpts);
+    const [N] = x4.shape;
+    const b = bias ?? null;
+    const out = new Tensor(r.out, [N, c.O, PH, PW]);
+    return apply(op, out, b ? [x4, w2, b] : [x4, w2], (gr) => {
+      const want = { input: x4.requiresGrad, weight: w2.requiresGrad, bias: b?.requiresGrad ?? false };
+      const g = gr.requiresGrad && isGradEnabled() ? DECLINE : fused.conv2dReluPoolBackward(x4, gr, w2, out, r.argmax, c.g, p.kernel, want);
+      if (g === DECLINE) {
+        // As ops: the pooled gradient masked by relu (out > 0), scattered to each window's argmax.
+        const gm = where(gt(out, 0), gr, 0);
+        const idx = new Tensor(r.argmax, [N * c.O, PH * PW]);
+        const full = reshape(scatterAdd([N * c.O, c.OH * c.OW], 1, idx, reshape(gm, [N * c.O, PH * PW])), [N, c.O, c.OH, c.OW]);
+        return convGradsComposite(x4, w2, b, c.g, full);
+      }
+      return [
+        g.input ? new Tensor(g.input, x4.shape) : null,
+        g.weight ? new Tensor(g.weight, w2.shape) : null,
+        g.bias ? new Tensor(g.bias, [c.O]) : null,
+      ];
+    });
   });
 }

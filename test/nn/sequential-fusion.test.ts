@@ -1,4 +1,5 @@
-// Sequential runs an nn.Conv2d followed by an nn.ReLU as one conv2dRelu op: the same outputs and
+// Sequential runs an nn.Conv2d followed by an nn.ReLU as one conv2dRelu op (and Conv2d, ReLU,
+// MaxPool2d as one conv2dReluMaxPool2d): the same outputs and
 // gradients as the layers run one by one, on the composite (js) and the fused (wasm, blas) paths;
 // and only for exactly those classes.
 
@@ -52,16 +53,19 @@ for (const [name, skip] of BACKENDS) {
     nb.setBackend(name);
     try {
       const seq = model();
-      let fusedCalls = 0;
+      let fusedCalls = 0, poolCalls = 0;
       for (const m of seq) {
         if (m instanceof nn.Conv2d) {
-          const own = nn.Conv2d.prototype.forwardRelu;
-          // Counting calls: an own forwardRelu does not change what Sequential checks (forward).
+          const own = nn.Conv2d.prototype.forwardRelu, ownPool = nn.Conv2d.prototype.forwardReluMaxPool;
+          // Counting calls: own methods do not change what Sequential checks (forward).
           m.forwardRelu = (x: Tensor) => { fusedCalls++; return own.call(m, x); };
+          m.forwardReluMaxPool = (x: Tensor, k, o) => { poolCalls++; return ownPool.call(m, x, k, o); };
         }
       }
       const fused = run(seq, (x) => seq.forward(x));
-      assert.equal(fusedCalls, 3);
+      // Conv2d→ReLU→MaxPool2d as conv2dReluMaxPool2d, the other two pairs as conv2dRelu.
+      assert.equal(poolCalls, 1);
+      assert.equal(fusedCalls, 2);
       const manual = run(seq, (x) => { let y = x; for (const m of seq) y = m.forward(y) as Tensor; return y; });
       sameBits(fused.out, manual.out, 'output');
       fused.grads.forEach((g, i) => {
@@ -92,4 +96,20 @@ test('Sequential fuses only an exact Conv2d followed by an exact ReLU', () => {
   assert.equal(calls, 0);
   const names = [...seq.stateDict().keys()].sort();
   assert.deepEqual(names, ['0.bias', '0.weight', '2.bias', '2.weight', '4.bias', '4.weight']);
+});
+
+test('Sequential fuses Conv2d, ReLU, MaxPool2d only for an exact MaxPool2d', () => {
+  class MyPool extends nn.MaxPool2d {}
+  const a = new nn.Conv2d(1, 2, 3), b = new nn.Conv2d(2, 2, 3);
+  let pool = 0, relu = 0;
+  for (const m of [a, b]) {
+    m.forwardReluMaxPool = (x: Tensor, k, o) => { pool++; return nn.Conv2d.prototype.forwardReluMaxPool.call(m, x, k, o); };
+    m.forwardRelu = (x: Tensor) => { relu++; return nn.Conv2d.prototype.forwardRelu.call(m, x); };
+  }
+  const seq = new nn.Sequential(a, new nn.ReLU(), new MyPool(2), b, new nn.ReLU(), new nn.MaxPool2d(2));
+  const y = seq.forward(nb.ones([1, 1, 14, 14]));
+  assert.deepEqual(y.shape, [1, 2, 2, 2]);
+  // The subclass keeps its own forward: the first block runs as conv2dRelu, the second fused.
+  assert.equal(relu, 1);
+  assert.equal(pool, 1);
 });

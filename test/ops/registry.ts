@@ -570,6 +570,31 @@ const convOps: OpInfo[] = [
     ],
   }),
   op({
+    // Composite of conv2dRelu and maxPool2d (each checked against PyTorch); the fused kernels
+    // (non-overlapping windows, groups 1) are compared with that composite in test/backend/conv-pool.test.ts.
+    name: 'conv2dReluMaxPool2d', fn: ops.conv2dReluMaxPool2d, dtypes: FLOAT, sampleGaps: IMAGES,
+    samples: (m) => [
+      S('3x3 conv, 2x2 pool', m.t([2, 3, 8, 8]), m.t([4, 3, 3, 3]), m.t([4]), {}, 2),
+      S('odd sizes: the last row and column dropped', m.t([1, 2, 7, 7]), m.t([3, 2, 3, 3]), null, {}, 2),
+      S('conv stride 2, padding 1', m.t([2, 2, 9, 9]), m.t([3, 2, 3, 3]), m.t([3]), { stride: 2, padding: 1 }, 2),
+      S('2x2 conv, non-square 2x3 pool', m.t([1, 2, 8, 9]), m.t([2, 2, 2, 2]), m.t([2]), {}, [2, 3]),
+      S('overlapping pool (composite)', m.t([1, 2, 7, 7]), m.t([2, 2, 3, 3]), m.t([2]), {}, 3, { stride: 1 }),
+      S('pool padding (composite)', m.t([1, 1, 6, 6]), m.t([2, 1, 3, 3]), m.t([2]), {}, 2, { padding: 1 }),
+      S('groups 2 (composite)', m.t([1, 4, 6, 6]), m.t([4, 2, 3, 3]), m.t([4]), { groups: 2 }, 2),
+      S('unbatched [C,H,W]', m.t([2, 6, 6]), m.t([3, 2, 3, 3]), m.t([3]), {}, 2),
+      S('transposed input, sliced weight', m.t([1, 2, 6, 7], T), m.t([2, 2, 2, 2], SL), m.t([2]), {}, 2),
+      S('empty batch', m.t([0, 2, 6, 6]), m.t([3, 2, 3, 3]), m.t([3]), {}, 2),
+      { ...S('large: threaded kernels', m.t([8, 8, 18, 18]), m.t([16, 8, 3, 3]), m.t([16]), { padding: 1 }, 2), skipGrad: LARGE },
+    ],
+    errors: () => [
+      E('channels do not match', [f64(new Array(32).fill(1), [1, 2, 4, 4]), f64(new Array(27).fill(1), [1, 3, 3, 3])], ShapeError, 'conv2dReluMaxPool2d', 'channels'),
+      E('pool padding over half the window', [f64(new Array(36).fill(1), [1, 1, 6, 6]), f64(new Array(9).fill(1), [1, 1, 3, 3]), null, {}, 2, { padding: 2 }], ValueError, 'maxPool2d', 'padding'),
+      E('2-d input', [f64([1, 2, 3, 4], [2, 2]), f64([1], [1, 1, 1, 1])], ShapeError, 'conv2dReluMaxPool2d', '4-D'),
+      intRejected('conv2dReluMaxPool2d', i32([1], [1, 1, 1, 1])),
+      notTensor('conv2dReluMaxPool2d', f64([1], [1, 1, 1, 1])),
+    ],
+  }),
+  op({
     name: 'maxPool2d', fn: ops.maxPool2d, dtypes: FLOAT, sampleGaps: IMAGES, torchFixture: ['max_pool2d'],
     samples: (m) => [
       S('k2', m.t([2, 2, 4, 4]), 2), S('k3 s2 p1', m.t([1, 2, 5, 5]), 3, { stride: 2, padding: 1 }),

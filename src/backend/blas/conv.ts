@@ -10,7 +10,10 @@ import type { TypedArray } from '../../dtype.js';
 import { DECLINE, fallbackTo, type Conv2dGeometry, type Decline, type Kernels, type View } from '../backend.js';
 import { compositeConv, convDims } from '../conv-composite.js';
 import type { ConvFusedKernels, ConvGrads, ConvGradWant } from '../fused.js';
-import { backwardScratch, biasArray, col2imInto, f32, im2colInto, nonEmpty, productToOutput, stage } from '../wasm/conv-fused.js';
+import {
+  backwardScratch, biasArray, col2imInto, f32, finishForward, im2colInto, nonEmpty, outputSizes, poolOk, stage,
+  type PooledResult, type PoolStage,
+} from '../wasm/conv-fused.js';
 import { wasmRuntime } from '../wasm/module.js';
 import { spanOf } from '../wasm/stage.js';
 import { blasLib, NO_TRANS, ROW_MAJOR, TRANS } from './lib.js';
@@ -37,53 +40,65 @@ export function blasConvFused(k: Kernels): ConvFusedKernels {
 /** A [rows, cols] product that blas/matmul.ts would hand to sgemm (not gemv, not wasm). */
 const sgemmShape = (rows: number, cols: number, inner: number) => rows > 1 && cols > 1 && Math.max(rows, cols, inner) <= INT_MAX;
 
+function blasForward(x: View, weight: View, bias: View | null, g: Conv2dGeometry, relu: boolean, pool: readonly [number, number] | null): TypedArray | PooledResult | Decline {
+  const rt = wasmRuntime(), lib = blasLib();
+  const d = convDims(x.shape, weight.shape[0], g);
+  const NL = d.N * d.L;
+  const wo = f32(weight) ? weightOperand(weight, false) : null;
+  if (!rt || !lib || !wo || !f32(x) || !f32(bias) || !nonEmpty(d) || !sgemmShape(d.O, NL, d.K) || (pool && !poolOk(d, pool, null, null))) return DECLINE;
+  const sx = spanOf(x), b = biasArray(bias);
+  const outs = outputSizes(d, pool);
+  const r = rt.scratch([sx.count * 4, d.O * 4, d.K * NL * 4, d.O * NL * 4, ...outs]);
+  if (!r) return DECLINE;
+  const [, pb, pcols, pprod] = r;
+  const [xs] = stage(rt, [sx], r);
+  if (b) rt.f32().set(b, pb >> 2);
+  im2colInto(rt, xs, d, g, pcols);
+  const heap = rt.f32();
+  lib.sgemm(ROW_MAJOR, wo.trans, NO_TRANS, d.O, NL, d.K, 1, wo.data, wo.ld, heap.subarray(pcols >> 2), NL, 0, heap.subarray(pprod >> 2), NL);
+  return finishForward(rt, pprod, d, b ? pb : 0, r.slice(4), relu, pool);
+}
+
+function blasBackward(x: View, grad: View, weight: View, mask: View | null, g: Conv2dGeometry, want: ConvGradWant, pool: PoolStage | null): ConvGrads | Decline {
+  const rt = wasmRuntime(), lib = blasLib();
+  const d = convDims(x.shape, weight.shape[0], g);
+  const NL = d.N * d.L;
+  const wo = want.input && f32(weight) ? weightOperand(weight, true) : null;
+  const cl = layout(NL, d.K, 1, NL);
+  const inputOk = !want.input || (wo && sgemmShape(d.K, NL, d.O));
+  const weightOk = !want.weight || (cl && sgemmShape(d.O, d.K, NL));
+  if (!rt || !lib || !inputOk || !weightOk || !f32(x) || !f32(grad) || !f32(mask) || !nonEmpty(d) || (pool && !poolOk(d, pool.kernel, grad, pool))) {
+    return DECLINE;
+  }
+  // The weight stays where it is (sgemm reads it in place), so it is not staged.
+  const s = backwardScratch(rt, x, grad, null, mask, d, want, [], pool);
+  if (!s) return DECLINE;
+  const heap = rt.f32();
+  let input: TypedArray | null = null, dw: TypedArray | null = null;
+  if (wo) {
+    lib.sgemm(ROW_MAJOR, wo.trans, NO_TRANS, d.K, NL, d.O, 1, wo.data, wo.ld, heap.subarray(s.rows >> 2), NL, 0, heap.subarray(s.cols >> 2), NL);
+    col2imInto(rt, s.cols, d, g, s.dx);
+    input = rt.f32().slice(s.dx >> 2, (s.dx >> 2) + d.N * d.C * d.H * d.W);
+  }
+  if (want.weight && cl && s.x) {
+    im2colInto(rt, s.x, d, g, s.cols);
+    dw = new Float32Array(d.O * d.K);
+    const h = rt.f32();
+    lib.sgemm(ROW_MAJOR, NO_TRANS, cl.trans ? TRANS : NO_TRANS, d.O, d.K, NL, 1, h.subarray(s.rows >> 2), NL, h.subarray(s.cols >> 2), cl.ld, 0, dw, d.K);
+  }
+  return { input, weight: dw, bias: want.bias ? rt.f32().slice(s.sums >> 2, (s.sums >> 2) + d.O) : null };
+}
+
 const blasConvOwn = {
-  conv2d(x: View, weight: View, bias: View | null, g: Conv2dGeometry, relu = false): TypedArray | Decline {
-    const rt = wasmRuntime(), lib = blasLib();
-    const d = convDims(x.shape, weight.shape[0], g);
-    const NL = d.N * d.L;
-    const wo = f32(weight) ? weightOperand(weight, false) : null;
-    if (!rt || !lib || !wo || !f32(x) || !f32(bias) || !nonEmpty(d) || !sgemmShape(d.O, NL, d.K)) return DECLINE;
-    const outSize = d.N * d.O * d.L;
-    const sx = spanOf(x), b = biasArray(bias);
-    const r = rt.scratch([sx.count * 4, d.O * 4, d.K * NL * 4, d.O * NL * 4, outSize * 4]);
-    if (!r) return DECLINE;
-    const [, pb, pcols, pprod, pout] = r;
-    const [xs] = stage(rt, [sx], r);
-    if (b) rt.f32().set(b, pb >> 2);
-    im2colInto(rt, xs, d, g, pcols);
-    const heap = rt.f32();
-    lib.sgemm(ROW_MAJOR, wo.trans, NO_TRANS, d.O, NL, d.K, 1, wo.data, wo.ld, heap.subarray(pcols >> 2), NL, 0, heap.subarray(pprod >> 2), NL);
-    productToOutput(rt, pprod, d, b ? pb : 0, pout, relu);
-    return heap.slice(pout >> 2, (pout >> 2) + outSize);
-  },
-  conv2dBackward(x: View, grad: View, weight: View, mask: View | null, g: Conv2dGeometry, want: ConvGradWant): ConvGrads | Decline {
-    const rt = wasmRuntime(), lib = blasLib();
-    const d = convDims(x.shape, weight.shape[0], g);
-    const NL = d.N * d.L;
-    const wo = want.input && f32(weight) ? weightOperand(weight, true) : null;
-    const cl = layout(NL, d.K, 1, NL);
-    const inputOk = !want.input || (wo && sgemmShape(d.K, NL, d.O));
-    const weightOk = !want.weight || (cl && sgemmShape(d.O, d.K, NL));
-    if (!rt || !lib || !inputOk || !weightOk || !f32(x) || !f32(grad) || !f32(mask) || !nonEmpty(d)) {
-      return DECLINE;
-    }
-    // The weight stays where it is (sgemm reads it in place), so it is not staged.
-    const s = backwardScratch(rt, x, grad, null, mask, d, want, []);
-    if (!s) return DECLINE;
-    const heap = rt.f32();
-    let input: TypedArray | null = null, dw: TypedArray | null = null;
-    if (wo) {
-      lib.sgemm(ROW_MAJOR, wo.trans, NO_TRANS, d.K, NL, d.O, 1, wo.data, wo.ld, heap.subarray(s.rows >> 2), NL, 0, heap.subarray(s.cols >> 2), NL);
-      col2imInto(rt, s.cols, d, g, s.dx);
-      input = rt.f32().slice(s.dx >> 2, (s.dx >> 2) + d.N * d.C * d.H * d.W);
-    }
-    if (want.weight && cl && s.x) {
-      im2colInto(rt, s.x, d, g, s.cols);
-      dw = new Float32Array(d.O * d.K);
-      const h = rt.f32();
-      lib.sgemm(ROW_MAJOR, NO_TRANS, cl.trans ? TRANS : NO_TRANS, d.O, d.K, NL, 1, h.subarray(s.rows >> 2), NL, h.subarray(s.cols >> 2), cl.ld, 0, dw, d.K);
-    }
-    return { input, weight: dw, bias: want.bias ? rt.f32().slice(s.sums >> 2, (s.sums >> 2) + d.O) : null };
-  },
+  conv2d: (x: View, weight: View, bias: View | null, g: Conv2dGeometry, relu = false) => blasForward(x, weight, bias, g, relu, null) as TypedArray | Decline,
+  conv2dBackward: (x: View, grad: View, weight: View, mask: View | null, g: Conv2dGeometry, want: ConvGradWant) => blasBackward(x, grad, weight, mask, g, want, null),
+};
+
+/** conv + relu + max-pool with sgemm products (ConvPoolFusedKernels). Where it declines, the op
+ *  runs conv2dRelu then maxPool2d (blas/index.ts leaves wasm's pool kernels out of its table). */
+export const blasConvPool = {
+  conv2dReluPool: (x: View, weight: View, bias: View | null, g: Conv2dGeometry, pool: readonly [number, number]) =>
+    blasForward(x, weight, bias, g, true, pool) as PooledResult | Decline,
+  conv2dReluPoolBackward: (x: View, grad: View, weight: View, pooled: PoolStage, g: Conv2dGeometry, want: ConvGradWant) =>
+    blasBackward(x, grad, weight, null, g, want, pooled),
 };

@@ -4,8 +4,9 @@
 // over wasm (priority 20 > 10).
 
 import { fallbackTo, fusedOver, type Backend, type Kernels } from '../backend.js';
+import type { FusedTable } from '../fused.js';
 import { wasmBackend, wasmKernels } from '../wasm/index.js';
-import { blasConvFused } from './conv.js';
+import { blasConvFused, blasConvPool } from './conv.js';
 import { blasLib, blasLoadError } from './lib.js';
 import { linear } from './linear.js';
 import { matmul } from './matmul.js';
@@ -13,13 +14,21 @@ import { matmul } from './matmul.js';
 /** sgemm/dgemm over wasm's kernels: products it declines (int32, mixed dtypes, beyond 32-bit sizes) run on wasm. */
 export const blasKernels: Kernels = fallbackTo({ matmul }, wasmKernels);
 
+function withoutConvPool(t: FusedTable | undefined): FusedTable | undefined {
+  if (!t) return t;
+  const { conv2dReluPool: _f, conv2dReluPoolBackward: _b, ...rest } = t;
+  return rest;
+}
+
 export const blasBackend: Backend = {
   name: 'blas',
   device: 'cpu',
   priority: 20,
   // The convolutions over the composite of blas's own primitives (not wasm's fused ones: their
   // products would not be sgemm's); linear has no fallback here, so the op composes it where it declines.
-  fused: fusedOver({ ...blasConvFused(blasKernels), linear }, wasmBackend.fused),
+  // conv + relu + pool has no blas composite: where blas's declines, the op runs conv2dRelu and
+  // maxPool2d on blas, not wasm's fused kernel (whose product is not sgemm's), so it is left out.
+  fused: fusedOver({ ...blasConvFused(blasKernels), ...blasConvPool, linear }, withoutConvPool(wasmBackend.fused)),
   available() {
     const lib = blasLib();
     if (!lib) return { ok: false, reason: blasLoadError() };

@@ -6,7 +6,7 @@
 // which swaps the product for cblas_sgemm on the same memory.
 
 import type { TypedArray } from '../../dtype.js';
-import type { ConvFusedKernels, ConvGradWant, ConvGrads } from '../fused.js';
+import type { ConvFusedKernels, ConvGradWant, ConvGrads, PoolSaved } from '../fused.js';
 import { DECLINE, fallbackTo, type Conv2dGeometry, type Decline, type Kernels, type View } from '../backend.js';
 import { compositeConv, convDims, type ConvDims } from '../conv-composite.js';
 import { batchSplit } from './conv.js';
@@ -26,6 +26,14 @@ interface ConvFusedExports {
   cvr_gradRows(
     g: number, d0: number, d1: number, d2: number, d3: number, gs0: number, gs1: number, gs2: number, gs3: number,
     m: number, ms0: number, ms1: number, ms2: number, ms3: number, out: number, sums: number,
+  ): void;
+  cvp_outputReluPool(
+    prod: number, N: number, O: number, OH: number, OW: number, bias: number, KH: number, KW: number, PH: number, PW: number,
+    out: number, arg: number, o0: number, o1: number,
+  ): void;
+  cvp_gradRowsPool(
+    g: number, gs0: number, gs1: number, gs2: number, gs3: number, pooled: number, arg: number,
+    N: number, O: number, L: number, PH: number, PW: number, rows: number, sums: number,
   ): void;
 }
 
@@ -69,6 +77,44 @@ export function productToOutput(rt: WasmRuntime, prod: number, d: ConvDims, bias
   else cvf(rt).cvf_gather4(prod, d.N, d.O, 1, d.L, d.L, d.N * d.L, 0, 1, bias, out);
 }
 
+/** Pooled sizes of a conv2dReluPool: windows kernel×kernel with stride = kernel, no padding (floor). */
+export const pooledHW = (d: ConvDims, pool: readonly [number, number]): [number, number] =>
+  [Math.floor(d.OH / pool[0]), Math.floor(d.OW / pool[1])];
+
+/** Output regions of a forward: [N,O,OH,OW], or with `pool` the pooled output and its argmax (i32). */
+export function outputSizes(d: ConvDims, pool: readonly [number, number] | null): number[] {
+  if (!pool) return [d.N * d.O * d.L * 4];
+  const [PH, PW] = pooledHW(d, pool);
+  return [d.N * d.O * PH * PW * 4, d.N * d.O * PH * PW * 4];
+}
+
+/**
+ * The product at `prod` → the forward's result: productToOutput's layout (plus relu), or, with
+ * `pool`, relu then max-pool into the pooled output and argmax regions `outs` (outputSizes' order).
+ */
+export function finishForward(
+  rt: WasmRuntime, prod: number, d: ConvDims, bias: number, outs: readonly number[], relu: boolean, pool: readonly [number, number] | null,
+): TypedArray | PooledResult {
+  const heap = rt.f32();
+  if (!pool) {
+    productToOutput(rt, prod, d, bias, outs[0], relu);
+    return heap.slice(outs[0] >> 2, (outs[0] >> 2) + d.N * d.O * d.L);
+  }
+  const [PH, PW] = pooledHW(d, pool);
+  const size = d.N * d.O * PH * PW;
+  cvf(rt).cvp_outputReluPool(prod, d.N, d.O, d.OH, d.OW, bias, pool[0], pool[1], PH, PW, outs[0], outs[1], 0, d.O);
+  return { out: heap.slice(outs[0] >> 2, (outs[0] >> 2) + size), argmax: new Int32Array(heap.buffer, outs[1], size).slice() };
+}
+
+/** conv2dReluPool's result: the pooled output [N,O,PH,PW] and each window's argmax in the OH×OW plane. */
+export interface PooledResult {
+  out: TypedArray;
+  argmax: Int32Array;
+}
+
+/** What conv2dReluPoolBackward stages in place of a mask: the pooled output, its argmax, the window. */
+export type PoolStage = PoolSaved;
+
 /**
  * The staged grad [N,O,OH,OW] → contiguous [O, N·L] at `out`, the layout the products take it in,
  * masked by the staged mask (mask > 0 ? grad : 0) if any, and each row's sum written to `sums` (f32 [O]) unless 0.
@@ -93,18 +139,40 @@ export interface BackwardScratch {
 
 export function backwardScratch(
   rt: WasmRuntime, x: View, grad: View, weight: View | null, mask: View | null, d: ConvDims, want: ConvGradWant, extra: readonly number[],
+  pool: PoolStage | null = null,
 ): BackwardScratch | null {
   const NL = d.N * d.L;
-  const views = [grad, mask, want.weight ? x : null, want.input ? weight : null];
+  // With pool, grad is the pooled gradient [N,O,PH,PW] and the pooled output stands for the mask.
+  const views = [grad, pool ? pool.pooled : mask, want.weight ? x : null, want.input ? weight : null];
   const spans = views.map((v) => (v ? spanOf(v) : null));
   const dxSize = want.input ? d.N * d.C * d.H * d.W : 0;
-  const sizes = [...spans.map((s) => (s ? s.count * 4 : 0)), d.O * NL * 4, want.input || want.weight ? d.K * NL * 4 : 0, dxSize * 4, want.weight ? d.O * d.K * 4 : 0, d.O * 4, ...extra];
+  const argSize = pool ? pool.argmax.length * 4 : 0;
+  const sizes = [...spans.map((s) => (s ? s.count * 4 : 0)), d.O * NL * 4, want.input || want.weight ? d.K * NL * 4 : 0, dxSize * 4, want.weight ? d.O * d.K * 4 : 0, d.O * 4, argSize, ...extra];
   const r = rt.scratch(sizes);
   if (!r) return null;
   const staged = spans.map((s, i) => (s ? stage(rt, [s], [r[i]])[0] : null));
-  const [rows, cols, dx, dw, sums] = r.slice(4, 9);
-  gradToRows(rt, staged[0] as Staged, staged[1], d, rows, want.bias ? sums : 0);
-  return { rows, cols, dx, dw, sums, x: staged[2], weight: staged[3], extra: r.slice(9) };
+  const [rows, cols, dx, dw, sums, arg] = r.slice(4, 10);
+  if (pool) {
+    const [PH, PW] = pooledHW(d, pool.kernel);
+    new Int32Array(rt.memory.buffer, arg, pool.argmax.length).set(pool.argmax);
+    const g = staged[0] as Staged, p = staged[1] as Staged;
+    cvf(rt).cvp_gradRowsPool(g.ptr, g.strides[0], g.strides[1], g.strides[2], g.strides[3], p.ptr, arg, d.N, d.O, d.L, PH, PW, rows, want.bias ? sums : 0);
+  } else {
+    gradToRows(rt, staged[0] as Staged, staged[1], d, rows, want.bias ? sums : 0);
+  }
+  return { rows, cols, dx, dw, sums, x: staged[2], weight: staged[3], extra: r.slice(10) };
+}
+
+/** Whether conv2dReluPool's kernels take these sizes: whole windows exist, the pooled views are
+ *  the contiguous [N,O,PH,PW] the forward made (argmax indexes it), and the gradient matches it. */
+export function poolOk(d: ConvDims, kernel: readonly [number, number], grad: View | null, pool: PoolStage | null): boolean {
+  const [PH, PW] = pooledHW(d, kernel);
+  if (!(kernel[0] >= 1 && kernel[1] >= 1 && PH >= 1 && PW >= 1)) return false;
+  if (!pool) return true;
+  const p = pool.pooled, want = [d.N, d.O, PH, PW];
+  const contiguous = p.strides[0] === d.O * PH * PW && p.strides[1] === PH * PW && p.strides[2] === PW && p.strides[3] === 1;
+  return !!grad && f32(p) && contiguous && pool.argmax.length === d.N * d.O * PH * PW &&
+    want.every((n, i) => p.shape[i] === n && grad.shape[i] === n);
 }
 
 /** The bias as a contiguous Float32Array (it is tiny), or null. */
@@ -126,33 +194,33 @@ export function wasmConvFused(k: Kernels): ConvFusedKernels {
   return fallbackTo(wasmConvOwn, compositeConv(k));
 }
 
-const wasmConvOwn = {
-  conv2d(x: View, weight: View, bias: View | null, g: Conv2dGeometry, relu = false): TypedArray | Decline {
+function wasmForward(x: View, weight: View, bias: View | null, g: Conv2dGeometry, relu: boolean, pool: readonly [number, number] | null): TypedArray | PooledResult | Decline {
+  const rt = wasmRuntime();
+  const d = convDims(x.shape, weight.shape[0], g);
+  if (!rt || !f32(x) || !f32(weight) || !f32(bias) || !nonEmpty(d) || (pool && !poolOk(d, pool, null, null))) return DECLINE;
+  const NL = d.N * d.L;
+  const plan = gemmPlan(rt, 1, d.O, NL, d.K);
+  const sx = spanOf(x), sw = spanOf(weight), b = biasArray(bias);
+  const outs = outputSizes(d, pool);
+  const r = rt.scratch([sx.count * 4, sw.count * 4, d.O * 4, d.K * NL * 4, d.O * NL * 4, ...outs, ...plan.sizes]);
+  if (!r) return DECLINE;
+  const [, , pb, pcols, pprod] = r;
+  const [xs, ws] = stage(rt, [sx, sw], r);
+  if (b) rt.f32().set(b, pb >> 2);
+  im2colInto(rt, xs, d, g, pcols);
+  plan.run(r.slice(5 + outs.length), heapMat(ws.ptr, ws.strides[0], ws.strides[1]), heapMat(pcols, NL, 1), pprod);
+  return finishForward(rt, pprod, d, b ? pb : 0, r.slice(5, 5 + outs.length), relu, pool);
+}
+
+function wasmBackward(x: View, grad: View, weight: View, mask: View | null, g: Conv2dGeometry, want: ConvGradWant, pool: PoolStage | null): ConvGrads | Decline {
     const rt = wasmRuntime();
     const d = convDims(x.shape, weight.shape[0], g);
-    if (!rt || !f32(x) || !f32(weight) || !f32(bias) || !nonEmpty(d)) return DECLINE;
-    const NL = d.N * d.L, outSize = d.N * d.O * d.L;
-    const plan = gemmPlan(rt, 1, d.O, NL, d.K);
-    const sx = spanOf(x), sw = spanOf(weight), b = biasArray(bias);
-    const r = rt.scratch([sx.count * 4, sw.count * 4, d.O * 4, d.K * NL * 4, d.O * NL * 4, outSize * 4, ...plan.sizes]);
-    if (!r) return DECLINE;
-    const [, , pb, pcols, pprod, pout] = r;
-    const [xs, ws] = stage(rt, [sx, sw], r);
-    if (b) rt.f32().set(b, pb >> 2);
-    im2colInto(rt, xs, d, g, pcols);
-    plan.run(r.slice(6), heapMat(ws.ptr, ws.strides[0], ws.strides[1]), heapMat(pcols, NL, 1), pprod);
-    productToOutput(rt, pprod, d, b ? pb : 0, pout, relu);
-    return rt.f32().slice(pout >> 2, (pout >> 2) + outSize);
-  },
-  conv2dBackward(x: View, grad: View, weight: View, mask: View | null, g: Conv2dGeometry, want: ConvGradWant): ConvGrads | Decline {
-    const rt = wasmRuntime();
-    const d = convDims(x.shape, weight.shape[0], g);
-    if (!rt || !f32(x) || !f32(grad) || !f32(weight) || !f32(mask) || !nonEmpty(d)) return DECLINE;
+    if (!rt || !f32(x) || !f32(grad) || !f32(weight) || !f32(mask) || !nonEmpty(d) || (pool && !poolOk(d, pool.kernel, grad, pool))) return DECLINE;
     const NL = d.N * d.L;
     const planX = want.input ? gemmPlan(rt, 1, d.K, NL, d.O) : null;
     const planW = want.weight ? gemmPlan(rt, 1, d.O, d.K, NL) : null;
     const nx = planX ? planX.sizes.length : 0;
-    const s = backwardScratch(rt, x, grad, weight, mask, d, want, [...(planX?.sizes ?? []), ...(planW?.sizes ?? [])]);
+    const s = backwardScratch(rt, x, grad, weight, mask, d, want, [...(planX?.sizes ?? []), ...(planW?.sizes ?? [])], pool);
     if (!s) return DECLINE;
     const heap = () => rt.f32();
     let input: TypedArray | null = null, dw: TypedArray | null = null;
@@ -167,5 +235,17 @@ const wasmConvOwn = {
       dw = heap().slice(s.dw >> 2, (s.dw >> 2) + d.O * d.K);
     }
     return { input, weight: dw, bias: want.bias ? heap().slice(s.sums >> 2, (s.sums >> 2) + d.O) : null };
-  },
+}
+
+const wasmConvOwn = {
+  conv2d: (x: View, weight: View, bias: View | null, g: Conv2dGeometry, relu = false) => wasmForward(x, weight, bias, g, relu, null) as TypedArray | Decline,
+  conv2dBackward: (x: View, grad: View, weight: View, mask: View | null, g: Conv2dGeometry, want: ConvGradWant) => wasmBackward(x, grad, weight, mask, g, want, null),
+};
+
+/** conv + relu + max-pool on wasm (ConvPoolFusedKernels); what it declines, the op composes. */
+export const wasmConvPool = {
+  conv2dReluPool: (x: View, weight: View, bias: View | null, g: Conv2dGeometry, pool: readonly [number, number]) =>
+    wasmForward(x, weight, bias, g, true, pool) as PooledResult | Decline,
+  conv2dReluPoolBackward: (x: View, grad: View, weight: View, pooled: PoolStage, g: Conv2dGeometry, want: ConvGradWant) =>
+    wasmBackward(x, grad, weight, null, g, want, pooled),
 };

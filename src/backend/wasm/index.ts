@@ -7,7 +7,7 @@
 import { fallbackTo, type Backend, type Kernels } from '../backend.js';
 import { jsKernels } from '../js/index.js';
 import { col2im, im2col } from './conv.js';
-import { wasmConvFused } from './conv-fused.js';
+import { wasmConvFused, wasmConvPool } from './conv-fused.js';
 import { assign, binary, copy, unary, where } from './elementwise.js';
 import { wasmFused } from './fused.js';
 import { attentionKernel } from '../attention.js';
@@ -23,7 +23,7 @@ export const wasmBackend: Backend = {
   name: 'wasm',
   device: 'cpu',
   priority: 10,
-  fused: { ...wasmFused, ...wasmConvFused(wasmKernels), attention: attentionKernel(wasmKernels.matmul) },
+  fused: { ...wasmFused, ...wasmConvFused(wasmKernels), ...wasmConvPool, attention: attentionKernel(wasmKernels.matmul) },
   available() {
     const rt = wasmRuntime();
     if (!rt) return { ok: false, reason: `WebAssembly kernels could not be loaded: ${wasmLoadError()}` };
