@@ -3,7 +3,8 @@
 //      without a Tracker, alternated; also the time spent inside the Tracker's hooks, which is
 //      the overhead itself without the run-to-run noise of a shared machine;
 //   2. a store of --runs runs × --steps step losses (built here, in a temp dir): listing it
-//      (TrackingStore.listRuns and GET /api/runs of `nabla ui`), and one 5-run series query;
+//      (TrackingStore.listRuns and GET /api/runs of `nabla ui`: after a write, unchanged, 304, one
+//      page of 50), and one 5-run series query;
 //   3. with Chromium: the dashboard drawing a 5-run comparison (time from the fifth selection
 //      until its 5 × --steps points are in the chart).
 //   node dist/bench/tracking.js [--epochs 3] [--runs 1000] [--steps 10000] [--store PATH] [--no-overhead] [--no-store] [--no-browser] [--json]
@@ -164,17 +165,43 @@ async function storeScale(dir: string): Promise<string> {
     if (n !== 5 * STEPS) throw new Error(`read ${n} points, expected ${5 * STEPS}`);
   }
   const ui = await startUi({ store, port: 0 });
-  const http: number[] = [];
-  for (let i = 0; i < 7; i++) {
+  // GET /api/runs as a client sees it (request, transfer, JSON.parse of the body):
+  //   cold: after a write to the store, so the server builds the list again (the goal's case);
+  //   cached: the store unchanged since the last request (the server resends its last body);
+  //   304: a poll with the ETag of the last answer, as the page's fetch sends it;
+  //   page: ?limit=50 (a first screen), cold.
+  const touch = () => store.db.prepare("UPDATE store_meta SET value = value WHERE key = 'registry_version'").run();
+  const get = async (q: string, headers: Record<string, string> = {}) => {
     const s = performance.now();
-    const body = (await (await fetch(`${ui.url}/api/runs`)).json()) as { runs: unknown[] };
-    http.push(performance.now() - s);
-    if (body.runs.length !== RUNS) throw new Error('short list over HTTP');
+    const res = await fetch(`${ui.url}/api/runs${q}`, { headers });
+    const body = res.status === 304 ? undefined : ((await res.json()) as { runs: unknown[]; total: number });
+    return { ms: performance.now() - s, res, body };
+  };
+  const cold: number[] = [], cached: number[] = [], revalidate: number[] = [], page: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < 7; i++) {
+    touch();
+    const c = await get('');
+    if (c.body?.runs.length !== RUNS || c.body.total !== RUNS) throw new Error('short list over HTTP');
+    cold.push(c.ms);
+    bytes = Number(c.res.headers.get('content-length') ?? 0);
+    const h = await get('');
+    if (h.body?.runs.length !== RUNS) throw new Error('short cached list over HTTP');
+    cached.push(h.ms);
+    const r = await get('', { 'if-none-match': h.res.headers.get('etag')! });
+    if (r.res.status !== 304) throw new Error(`expected 304 for an unchanged store, got ${r.res.status}`);
+    revalidate.push(r.ms);
+    touch();
+    const p = await get('?limit=50');
+    if (p.body?.runs.length !== Math.min(50, RUNS) || p.body.total !== RUNS) throw new Error('bad page over HTTP');
+    page.push(p.ms);
   }
   await ui.close();
   store.close();
-  result.store = { listRunsMs: { first: list[0], median: median(list) }, httpListMs: { first: http[0], median: median(http) }, fiveRunSeriesMs: median(five) };
-  say(`  listRuns(): first ${list[0]!.toFixed(1)} ms, median ${median(list).toFixed(1)} ms; GET /api/runs: first ${http[0]!.toFixed(1)} ms, median ${median(http).toFixed(1)} ms; 5 runs' step series: ${median(five).toFixed(1)} ms`);
+  const ms = (xs: number[]) => ({ first: xs[0], median: median(xs), max: Math.max(...xs) });
+  result.store = { listRunsMs: ms(list), httpListMs: ms(cold), httpListCachedMs: ms(cached), http304Ms: ms(revalidate), httpPage50Ms: ms(page), httpListBytes: bytes, fiveRunSeriesMs: median(five) };
+  say(`  listRuns(): first ${list[0]!.toFixed(1)} ms, median ${median(list).toFixed(1)} ms; 5 runs' step series: ${median(five).toFixed(1)} ms`);
+  say(`  GET /api/runs (${(bytes / 1024).toFixed(0)} KiB, client-side parse included): after a write median ${median(cold).toFixed(1)} ms (max ${Math.max(...cold).toFixed(1)}); unchanged store ${median(cached).toFixed(1)} ms; 304 revalidation ${median(revalidate).toFixed(1)} ms; ?limit=50 ${median(page).toFixed(1)} ms`);
   return path;
 }
 
