@@ -76,6 +76,7 @@ export function startTrain(o: TrainProcessOptions): TrainProcess {
   const t0 = Date.now();
   const env: Record<string, string | undefined> = { ...process.env, ...o.env };
   if (o.threads !== undefined) env.NABLA_THREADS = String(o.threads);
+  env.NABLA_PARENT_PID = String(process.pid); // jobs/child.ts dies when this process is gone
   const child = spawn(process.execPath, [...v8FlagsFor(o.threads), CHILD, ...o.args, '--json'], {
     cwd: o.cwd,
     env,
