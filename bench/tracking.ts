@@ -1,12 +1,13 @@
 // What tracking costs and how the store scales (issue 13's goals):
 //   1. overhead: `mlp` epochs (Fashion-MNIST 60k when installed, else the bundled digits) with and
-//      without a Tracker, alternated; also the time spent inside the Tracker's hooks, which is
+//      without a Tracker, in --pairs interleaved pairs (median of per-pair ratios, wall and CPU); also the time spent inside the Tracker's hooks, which is
 //      the overhead itself without the run-to-run noise of a shared machine;
 //   2. a store of --runs runs × --steps step losses (built here, in a temp dir): listing it
-//      (TrackingStore.listRuns and GET /api/runs of `nabla ui`), and one 5-run series query;
+//      (TrackingStore.listRuns and GET /api/runs of `nabla ui`: after a write, unchanged, 304, one
+//      page of 50), and one 5-run series query;
 //   3. with Chromium: the dashboard drawing a 5-run comparison (time from the fifth selection
 //      until its 5 × --steps points are in the chart).
-//   node dist/bench/tracking.js [--epochs 3] [--runs 1000] [--steps 10000] [--store PATH] [--no-overhead] [--no-store] [--no-browser] [--json]
+//   node dist/bench/tracking.js [--pairs 5] [--runs 1000] [--steps 10000] [--store PATH] [--no-overhead] [--no-store] [--no-browser] [--json]
 
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,12 +29,12 @@ const arg = (flag: string, dflt: number) => {
   const i = argv.indexOf(flag);
   return i >= 0 ? Number(argv[i + 1]) : dflt;
 };
-const EPOCHS = arg('--epochs', 3);
+const EPOCHS = arg('--pairs', arg('--epochs', 5));
 const RUNS = arg('--runs', 1000);
 const STEPS = arg('--steps', 10000);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const say = (s: string) => process.stderr.write(s + '\n');
-const result: Record<string, unknown> = { epochs: EPOCHS, runs: RUNS, steps: STEPS };
+const result: Record<string, unknown> = { pairs: EPOCHS, runs: RUNS, steps: STEPS };
 
 async function overhead(dir: string): Promise<void> {
   const spec = existsSync('/usr/share/datasets/fashion-mnist') ? 'fashion-mnist' : 'mnist-bundled';
@@ -45,6 +46,8 @@ async function overhead(dir: string): Promise<void> {
   const store = TrackingStore.open(join(dir, 'overhead.db'));
   const plain: number[] = [];
   const tracked: number[] = [];
+  const plainCpu: number[] = [];
+  const trackedCpu: number[] = [];
   const inside: number[] = [];
   const fixed: number[] = [];
   const epoch = (withTracker: boolean) => {
@@ -66,20 +69,31 @@ async function overhead(dir: string): Promise<void> {
       }
       callbacks.push(t);
     }
+    const c0 = process.cpuUsage();
     const s = performance.now();
     fit(model, loader, { epochs: 1, optimizer, loss: (o, y) => crossEntropy(o, y), callbacks, metrics: false, log: () => {} });
     const ms = performance.now() - s;
+    const c = process.cpuUsage(c0);
+    const cpuMs = (c.user + c.system) / 1000;
     (withTracker ? tracked : plain).push(ms);
+    (withTracker ? trackedCpu : plainCpu).push(cpuMs);
     if (withTracker) {
       inside.push(hookMs / ms);
       fixed.push(fixedMs);
     }
-    say(`  epoch ${withTracker ? 'tracked' : 'plain  '} ${(ms / 1000).toFixed(3)} s${withTracker ? `, ${hookMs.toFixed(1)} ms in the tracker's step/epoch hooks, ${fixedMs.toFixed(1)} ms starting and ending the run` : ''}`);
+    say(`  epoch ${withTracker ? 'tracked' : 'plain  '} ${(ms / 1000).toFixed(3)} s wall, ${(cpuMs / 1000).toFixed(3)} s CPU${withTracker ? `; ${hookMs.toFixed(1)} ms in the tracker's step/epoch hooks, ${fixedMs.toFixed(1)} ms starting and ending the run` : ''}`);
   };
-  say(`overhead: mlp on ${spec} (${data.train.length} samples, ${loader.length} steps per epoch), ${EPOCHS} epochs each way, alternated`);
+  // Pairs of one plain and one tracked epoch, back to back, the order alternating (ABBA) so that
+  // a drift in the machine's load or in the JIT's state falls on both sides; the overhead is the
+  // median over pairs of tracked/plain, which cancels the load that both epochs of a pair share.
+  // CPU time (this process, all its threads) is reported beside wall time: a machine loaded by
+  // other jobs inflates wall time far more than the CPU this process spends.
+  const PAIRS = Math.max(EPOCHS, 1);
+  say(`overhead: mlp on ${spec} (${data.train.length} samples, ${loader.length} steps per epoch), ${PAIRS} pairs of a plain and a tracked epoch, interleaved`);
   epoch(false); // warm-up, not counted
-  plain.length = 0;
-  for (let i = 0; i < EPOCHS; i++) {
+  epoch(true);
+  plain.length = tracked.length = plainCpu.length = trackedCpu.length = inside.length = fixed.length = 0;
+  for (let i = 0; i < PAIRS; i++) {
     if (i % 2 === 0) {
       epoch(false);
       epoch(true);
@@ -88,6 +102,8 @@ async function overhead(dir: string): Promise<void> {
       epoch(false);
     }
   }
+  const pairRatios = plain.map((p, i) => tracked[i]! / p);
+  const pairCpuRatios = plainCpu.map((p, i) => trackedCpu[i]! / p);
   // The tracker's own work for one epoch, without training around it: under load, wall time inside
   // the hooks also holds garbage-collection pauses and preemptions that training would pay anyway.
   // Flushes as often as the plain epoch's pace makes them (one per flushEveryMs of training).
@@ -112,8 +128,16 @@ async function overhead(dir: string): Promise<void> {
   result.isolatedTrackerMsPerEpoch = median(iso);
   result.isolatedFraction = median(iso) / p;
   say(`  the tracker's work for one epoch alone (${loader.length} steps, a flush every ${Math.round(stepsPerSecond)} steps): ${median(iso).toFixed(1)} ms = ${((median(iso) / p) * 100).toFixed(3)}% of the plain epoch`);
-  result.overhead = { dataset: spec, stepsPerEpoch: loader.length, plainEpochSeconds: p / 1000, trackedEpochSeconds: t / 1000, ratio: t / p, stepHooksFraction: median(inside), runStartEndMs: median(fixed) };
-  say(`  median epoch: plain ${(p / 1000).toFixed(3)} s, tracked ${(t / 1000).toFixed(3)} s (×${(t / p).toFixed(4)}); in the tracker's step/epoch hooks: ${(median(inside) * 100).toFixed(3)}% of the epoch; run start + end: ${median(fixed).toFixed(1)} ms once per run`);
+  const sorted = [...pairRatios].sort((a, b) => a - b);
+  result.overhead = {
+    dataset: spec, stepsPerEpoch: loader.length, pairs: PAIRS, plainEpochSeconds: p / 1000, trackedEpochSeconds: t / 1000,
+    pairRatios, medianPairRatio: median(pairRatios), pairCpuRatios, medianPairCpuRatio: median(pairCpuRatios),
+    stepHooksFraction: median(inside), runStartEndMs: median(fixed), goal: '<= 1.02',
+  };
+  say(`  tracked/plain per pair (wall): ${pairRatios.map((r) => r.toFixed(4)).join(' ')}; median ${median(pairRatios).toFixed(4)} (range ${sorted[0]!.toFixed(4)}-${sorted.at(-1)!.toFixed(4)})`);
+  say(`  tracked/plain per pair (CPU):  ${pairCpuRatios.map((r) => r.toFixed(4)).join(' ')}; median ${median(pairCpuRatios).toFixed(4)}`);
+  say(`  median epoch: plain ${(p / 1000).toFixed(3)} s, tracked ${(t / 1000).toFixed(3)} s; in the tracker's step/epoch hooks: ${(median(inside) * 100).toFixed(3)}% of the epoch; run start + end: ${median(fixed).toFixed(1)} ms once per run`);
+  say(`  goal ≤ 2%: ${median(pairRatios) <= 1.02 ? 'met' : 'NOT met'} by the median pair (wall), ${median(pairCpuRatios) <= 1.02 ? 'met' : 'NOT met'} (CPU)`);
 }
 
 function buildStore(path: string): void {
@@ -164,17 +188,51 @@ async function storeScale(dir: string): Promise<string> {
     if (n !== 5 * STEPS) throw new Error(`read ${n} points, expected ${5 * STEPS}`);
   }
   const ui = await startUi({ store, port: 0 });
-  const http: number[] = [];
-  for (let i = 0; i < 7; i++) {
+  // GET /api/runs as a client sees it (request, transfer, JSON.parse of the body):
+  //   cold: after a write to the store, so the server builds the list again (the goal's case);
+  //   cached: the store unchanged since the last request (the server resends its last body);
+  //   304: a poll with the ETag of the last answer, as the page's fetch sends it;
+  //   page: ?limit=50 (a first screen), cold.
+  const touch = () => store.db.prepare("UPDATE store_meta SET value = value WHERE key = 'registry_version'").run();
+  const get = async (q: string, headers: Record<string, string> = {}) => {
+    const c0 = process.cpuUsage();
     const s = performance.now();
-    const body = (await (await fetch(`${ui.url}/api/runs`)).json()) as { runs: unknown[] };
-    http.push(performance.now() - s);
-    if (body.runs.length !== RUNS) throw new Error('short list over HTTP');
+    const res = await fetch(`${ui.url}/api/runs${q}`, { headers });
+    const body = res.status === 304 ? undefined : ((await res.json()) as { runs: unknown[]; total: number });
+    const ms = performance.now() - s;
+    const c = process.cpuUsage(c0);
+    const server = Number(/dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '')?.[1] ?? NaN);
+    if (q === '' && res.status === 200 && server > 0) { serverMs.push(server); cpuMs.push((c.user + c.system) / 1000); }
+    return { ms, res, body };
+  };
+  // CPU time of server and client together (one process), and the server's own list-building time
+  // (Server-Timing): figures that a loaded machine inflates far less than wall time
+  const serverMs: number[] = [], cpuMs: number[] = [];
+  const cold: number[] = [], cached: number[] = [], revalidate: number[] = [], page: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < 7; i++) {
+    touch();
+    const c = await get('');
+    if (c.body?.runs.length !== RUNS || c.body.total !== RUNS) throw new Error('short list over HTTP');
+    cold.push(c.ms);
+    bytes = Number(c.res.headers.get('content-length') ?? 0);
+    const h = await get('');
+    if (h.body?.runs.length !== RUNS) throw new Error('short cached list over HTTP');
+    cached.push(h.ms);
+    const r = await get('', { 'if-none-match': h.res.headers.get('etag')! });
+    if (r.res.status !== 304) throw new Error(`expected 304 for an unchanged store, got ${r.res.status}`);
+    revalidate.push(r.ms);
+    touch();
+    const p = await get('?limit=50');
+    if (p.body?.runs.length !== Math.min(50, RUNS) || p.body.total !== RUNS) throw new Error('bad page over HTTP');
+    page.push(p.ms);
   }
   await ui.close();
   store.close();
-  result.store = { listRunsMs: { first: list[0], median: median(list) }, httpListMs: { first: http[0], median: median(http) }, fiveRunSeriesMs: median(five) };
-  say(`  listRuns(): first ${list[0]!.toFixed(1)} ms, median ${median(list).toFixed(1)} ms; GET /api/runs: first ${http[0]!.toFixed(1)} ms, median ${median(http).toFixed(1)} ms; 5 runs' step series: ${median(five).toFixed(1)} ms`);
+  const ms = (xs: number[]) => ({ first: xs[0], median: median(xs), max: Math.max(...xs) });
+  result.store = { listRunsMs: ms(list), httpListMs: ms(cold), httpListCachedMs: ms(cached), http304Ms: ms(revalidate), httpPage50Ms: ms(page), httpListBytes: bytes, httpListServerBuildMs: ms(serverMs), httpListCpuMs: ms(cpuMs), fiveRunSeriesMs: median(five) };
+  say(`  listRuns(): first ${list[0]!.toFixed(1)} ms, median ${median(list).toFixed(1)} ms; 5 runs' step series: ${median(five).toFixed(1)} ms`);
+  say(`  GET /api/runs (${(bytes / 1024).toFixed(0)} KiB, client-side parse included): after a write median ${median(cold).toFixed(1)} ms (max ${Math.max(...cold).toFixed(1)}; CPU of server + client ${median(cpuMs).toFixed(1)} ms, of which building the list ${median(serverMs).toFixed(1)} ms); unchanged store ${median(cached).toFixed(1)} ms; 304 revalidation ${median(revalidate).toFixed(1)} ms; ?limit=50 ${median(page).toFixed(1)} ms`);
   return path;
 }
 

@@ -32,6 +32,13 @@ export interface TrainProcessOptions {
   /** `nabla` arguments, starting with the command (`train ...`); --json is added. */
   args: string[];
   env?: Record<string, string>;
+  /**
+   * Threads the trial may use (NABLA_THREADS of the child). With 1, the child's V8 also runs on
+   * one thread (--single-threaded: garbage collection, JIT and wasm compilation on the main thread):
+   * by default V8 keeps helper threads that gave a NABLA_THREADS=1 trial 1.5-1.8 cores of CPU
+   * (per-thread /proc figures), so two one-thread workers on two cores slowed each other down.
+   */
+  threads?: number;
   cwd?: string;
   onEpoch?: (e: EpochReport) => void;
   /** Every stderr line (progress text, warnings), for logs. */
@@ -60,11 +67,19 @@ function lines(onLine: (l: string) => void): (chunk: Buffer) => void {
   };
 }
 
+/** Node flags for a child given `threads` threads: one thread means V8's too (see TrainProcessOptions.threads). */
+export function v8FlagsFor(threads: number | undefined): string[] {
+  return threads === 1 ? ['--single-threaded'] : [];
+}
+
 export function startTrain(o: TrainProcessOptions): TrainProcess {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [CHILD, ...o.args, '--json'], {
+  const env: Record<string, string | undefined> = { ...process.env, ...o.env };
+  if (o.threads !== undefined) env.NABLA_THREADS = String(o.threads);
+  env.NABLA_PARENT_PID = String(process.pid); // jobs/child.ts dies when this process is gone
+  const child = spawn(process.execPath, [...v8FlagsFor(o.threads), CHILD, ...o.args, '--json'], {
     cwd: o.cwd,
-    env: { ...process.env, ...o.env },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let final: FinalReport | undefined;

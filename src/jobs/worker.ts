@@ -52,7 +52,7 @@ export function startWorker(conn: Connection, o: WorkerOptions): Worker<TrainJob
     let stopAsked = false;
     const p = startTrain({
       args,
-      env: { NABLA_THREADS: String(o.threads) },
+      threads: o.threads,
       onEpoch: (e) => {
         epochs.push(e);
         job.updateProgress({ epochs, worker: me }).catch(() => {});

@@ -5,6 +5,7 @@ import type { ServeHandle, ServeOptions } from './server.js';
 
 export type { ServeHandle, ServeOptions } from './server.js';
 export type { ModelLoader, ModelSource } from './repository.js';
+export type { ReloadOptions } from './reload.js';
 export { ResourceMonitor, monitorCallback, type MonitorOptions, type ProcessReading, type ResourceAlert, type ResourceSample } from './monitor.js';
 
 /** Serve model directories over the Open Inference Protocol v2; resolves once listening. */

@@ -94,6 +94,11 @@ export class ModelEntry {
     return this.source.name;
   }
 
+  /** The load in progress, if any. */
+  get pending(): Promise<ModelVersion> | null {
+    return this.loading;
+  }
+
   /** Load (or reload) from the source; concurrent calls share one load. */
   load(opts: RepositoryOptions): Promise<ModelVersion> {
     if (!this.loading) {

@@ -12,7 +12,8 @@ import { ValueError } from '../errors.js';
 import { createApp } from './http.js';
 import { ServeMetrics } from './metrics.js';
 import { ResourceMonitor, type ResourceAlert } from './monitor.js';
-import { ModelRepository, parseModelSource, type ModelEntry, type ModelLoader, type ModelSource } from './repository.js';
+import { ModelRepository, parseModelSource, type ModelLoader, type ModelSource } from './repository.js';
+import { reloadModels, type ReloadOptions } from './reload.js';
 import { registerRoutes } from './routes.js';
 
 export interface ServeOptions {
@@ -69,8 +70,8 @@ export interface ServeHandle {
   readonly monitor: ResourceMonitor;
   readonly repository: ModelRepository;
   readonly app: FastifyInstance;
-  /** Reload one model (or all) from its source; in-flight requests finish on the old version. */
-  reload(name?: string): Promise<void>;
+  /** Reload one model (or all) from its directory, or `name` from a new directory (`{dir}`); in-flight requests finish on the old version. */
+  reload(name?: string, opts?: ReloadOptions): Promise<void>;
   /** Graceful stop: ready → 503, no new connections, in-flight requests finish (up to the exit
    *  timeout), then close. Resolves with the number of requests cut off at the timeout. */
   close(): Promise<{ unfinished: number }>;
@@ -233,14 +234,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     monitor,
     repository: repo,
     app,
-    async reload(name?: string) {
-      const entries = name === undefined ? [...repo.entries.values()] : [repo.get(name)].filter((e): e is ModelEntry => e !== undefined);
-      if (name !== undefined && entries.length === 0) throw new ValueError(`reload: no model named ${name}`);
-      for (const e of entries) {
-        const v = await e.load(repo.opts);
-        log(`reloaded model ${e.name} (version ${v.version}, ${v.describe()}) from ${e.source.dir}`);
-      }
-    },
+    reload: (name?: string, o: ReloadOptions = {}) => reloadModels(repo, name, o, log),
     close,
   };
 }

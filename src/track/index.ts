@@ -6,3 +6,4 @@ export { Tracker, gitDescribe, hashTensors, type TrackerOptions } from './tracke
 export { parseRegistryRef, resolveRegistrySpecs, watchRegistry, RegistryError, REGISTRY_PREFIX, type RegistryRef } from './registry.js';
 export { TensorBoardCallback, EventFileWriter, readEventFile, crc32c, maskedCrc32c, type ScalarEvent } from './tensorboard.js';
 export { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+export { listRunsJson, storeChangeStamp, type RunListQuery, type RunListJson } from './list-json.js';

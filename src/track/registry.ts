@@ -77,10 +77,10 @@ export function resolveRegistrySpecs(specs: string[], storePath: string): Resolv
   }
 }
 
-/** What the watcher needs of the server: swap a model's directory and reload it. */
+/** What the watcher needs of the server: reload a model from a new directory (ServeHandle.reload). */
 export interface ReloadTarget {
-  repository: { get(name: string): { source: { dir: string } } | undefined };
-  reload(name?: string): Promise<void>;
+  repository: { get(name: string): unknown };
+  reload(name: string, opts: { dir: string }): Promise<void>;
 }
 
 /**
@@ -112,13 +112,11 @@ export function watchRegistry(storePath: string, resolved: ResolvedSpecs, target
         const entry = target.repository.get(ref.serveName);
         if (!entry) continue;
         log(`registry:${ref.model}@${ref.ref} is now version ${v.version} (${v.path}); reloading ${ref.serveName}`);
-        const previousDir = entry.source.dir;
-        entry.source.dir = v.path;
         try {
-          await target.reload(ref.serveName);
+          // the serving version keeps answering until the new one is loaded; a failed load keeps it
+          await target.reload(ref.serveName, { dir: v.path });
           current.set(ref.serveName, v.version);
         } catch (e) {
-          entry.source.dir = previousDir;
           log(`reloading ${ref.serveName} from ${v.path} failed: ${(e as Error).message}`);
         }
       }

@@ -82,6 +82,14 @@ export interface TrainContext {
   log(line: string): void;
 }
 
+/** What onCheckpoint hears: the file fit() just wrote and the optimizer step it holds. */
+export interface CheckpointInfo {
+  path: string;
+  step: number;
+  epoch: number;
+  kind: 'step' | 'best';
+}
+
 export interface Callback {
   /** Key of this callback's state in checkpoints (default: the class name). */
   readonly name?: string;
@@ -90,6 +98,8 @@ export interface Callback {
   onBatchEnd?(ctx: TrainContext, logs: BatchLogs): void;
   onEpochEnd?(ctx: TrainContext, logs: HistoryEntry): void;
   onTrainEnd?(ctx: TrainContext, history: History): void;
+  /** A checkpoint was written atomically and verified at `path` ('step': rotated ckpt-<step>, 'best': best.safetensors). */
+  onCheckpoint?(ctx: TrainContext, info: CheckpointInfo): void;
   /** fit() is about to throw `error`; release resources (timers, terminal state). */
   onTrainError?(ctx: TrainContext, error: unknown): void;
   /** JSON-like state (numbers may be ±Infinity/NaN; Tensors allowed) saved in each checkpoint. */

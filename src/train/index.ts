@@ -6,7 +6,7 @@ export {
 } from './fit.js';
 export {
   EarlyStopping, ModelCheckpoint, LRSchedulerCallback, isPlateauScheduler, resolveMode, monitored,
-  type Callback, type TrainContext, type BatchLogs, type HistoryEntry, type History, type StopInfo, type Mode,
+  type Callback, type CheckpointInfo, type TrainContext, type BatchLogs, type HistoryEntry, type History, type StopInfo, type Mode,
   type EarlyStoppingOptions, type ModelCheckpointOptions, type LRSchedulerCallbackOptions, type SchedulerLike,
 } from './callbacks.js';
 export {

@@ -331,12 +331,15 @@ export class TrainingLoop {
       if (kind === 'step' && s.lastSavedStep === history.globalStep) continue;
       try {
         const data = this.checkpointData();
+        let path: string;
         if (kind === 'step') {
-          history.lastCheckpoint = this.manager!.save(data);
+          path = history.lastCheckpoint = this.manager!.save(data);
           s.lastSavedStep = history.globalStep;
         } else {
-          history.bestCheckpoint = this.manager!.saveBest(data);
+          path = history.bestCheckpoint = this.manager!.saveBest(data);
         }
+        const info = { path, step: history.globalStep, epoch: s.epoch, kind };
+        for (const cb of this.callbacks) cb.onCheckpoint?.(this.ctx, info);
       } catch (err) {
         if (!(err instanceof CheckpointError) || err.code !== 'E_CKPT_NON_FINITE') throw err;
         const e = new NonFiniteError(`non-finite parameters after step ${history.globalStep} (epoch ${s.epoch}): ${err.message}`, {

@@ -88,7 +88,7 @@ export class LocalExecutor implements Executor {
         args.push('--model', arch);
       }
     }
-    const p = startTrain({ args, env: { NABLA_THREADS: String(this.threads) }, onEpoch: l.onEpoch });
+    const p = startTrain({ args, threads: this.threads, onEpoch: l.onEpoch });
     if (p.child.pid !== undefined) l.onPid?.(p.child.pid);
     return { done: p.done, stop: () => p.stop() };
   }

@@ -10,7 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NablaError, ValueError } from '../errors.js';
-import { STAGES, TrackingStore, type Stage } from '../track/store.js';
+import { listRunsJson, storeChangeStamp } from '../track/list-json.js';
+import { STAGES, TrackingStore, type RunStatus, type Stage } from '../track/store.js';
 
 export interface UiOptions {
   store: string | TrackingStore;
@@ -52,6 +53,11 @@ function idParam(v: unknown): number {
   return Number(v);
 }
 
+function countParam(v: string, what: string): number {
+  if (!/^\d{1,9}$/.test(v)) throw new ValueError(`${what} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
 function idList(v: unknown): number[] {
   if (typeof v !== 'string' || v === '') return [];
   const ids = v.split(',').map(idParam);
@@ -87,7 +93,31 @@ export async function startUi(opts: UiOptions): Promise<UiHandle> {
     return reply.type(a.type).header('cache-control', 'no-cache').send(readFileSync(a.file()));
   });
 
-  app.get('/api/runs', async () => ({ runs: store.listRuns(), store: store.path }));
+  // The list is JSON text from one SQLite query (summary and config are stored as JSON when a run
+  // writes them), sent as is: no per-run parse or stringify. Clients polling an unchanged store get
+  // a 304 from the ETag (the browser's fetch revalidates by itself), and the last body is cached.
+  let listCache: { key: string; body: string } | undefined;
+  app.get<{ Querystring: { limit?: string; offset?: string; status?: string } }>('/api/runs', async (req, reply) => {
+    const q = req.query;
+    const limit = q.limit === undefined ? undefined : countParam(q.limit, 'limit');
+    const offset = q.offset === undefined ? undefined : countParam(q.offset, 'offset');
+    const status = q.status as RunStatus | undefined;
+    store.reapDead(); // before the stamp: reaping a dead run is a change
+    const key = `${storeChangeStamp(store)}|${limit ?? ''}|${offset ?? ''}|${status ?? ''}`;
+    const etag = `"${key.replace(/[^\w.]/g, '-')}"`;
+    void reply.header('etag', etag).header('cache-control', 'no-cache');
+    if (req.headers['if-none-match'] === etag) return reply.status(304).send();
+    let built = 0;
+    if (listCache?.key !== key) {
+      const s = performance.now();
+      const { total, json } = listRunsJson(store, { limit, offset, status });
+      listCache = { key, body: `{"total":${total},"offset":${offset ?? 0},"store":${JSON.stringify(store.path)},"runs":${json}}` };
+      built = performance.now() - s;
+    }
+    // the time spent building the list, for the browser's network panel and the bench
+    void reply.header('server-timing', `list;dur=${built.toFixed(2)}`);
+    return reply.type('application/json; charset=utf-8').send(listCache.body);
+  });
   app.get<{ Params: { id: string } }>('/api/runs/:id', async (req) => {
     const id = idParam(req.params.id);
     return { run: store.getRun(id), evaluations: store.evaluations(id), artifacts: store.artifacts(id), metrics: store.metricKeys(id) };

@@ -86,6 +86,49 @@ test('nabla ui in Chromium: table, sort, filter, keyboard, two curves, live grow
     assert.deepEqual((await rowIds()).sort(), [ids[2], ids[3]].sort());
     await page.getByLabel('Filter').fill('');
 
+    // accessibility: every control has an accessible name (label, aria-label or text)
+    const unnamed = await page.$$eval('input, select, button, textarea', (els) => els.filter((el) => {
+      const e = el as HTMLInputElement;
+      const byLabel = e.labels && e.labels.length > 0 && [...e.labels].some((l) => l.textContent!.trim() !== '');
+      const byAria = (e.getAttribute('aria-label') ?? '').trim() !== '' || (e.getAttribute('aria-labelledby') ?? '') !== '';
+      return !byLabel && !byAria && e.textContent!.trim() === '';
+    }).map((el) => el.outerHTML.slice(0, 80)));
+    assert.deepEqual(unnamed, []);
+    assert.equal(await page.getAttribute('#runs', 'role'), 'grid');
+    // a sort button works from the keyboard (Enter), and keeps the focus across the re-render
+    await page.getByRole('button', { name: /^Run\b/ }).focus();
+    await page.keyboard.press('Enter');
+    assert.deepEqual(await rowIds(), [live, ...[...ids].reverse()]);
+    await page.keyboard.press('Enter');
+    assert.deepEqual(await rowIds(), [...ids, live]);
+    await page.keyboard.press('Enter');
+    assert.deepEqual(await rowIds(), [live, ...[...ids].reverse()]);
+    // keyboard: the table is one tab stop. From the filter, Tab passes the sort buttons and lands
+    // on the first row; Tab again leaves the table
+    const active = () => page.evaluate(() => {
+      const a = document.activeElement as HTMLElement;
+      return { tag: a.tagName, id: a.dataset.id ?? null, inRuns: !!a.closest('#runs'), inBody: !!a.closest('#runs tbody') };
+    });
+    assert.equal(await page.locator('#runs tbody tr[tabindex="0"]').count(), 1);
+    await page.getByLabel('Filter').focus();
+    let hops = 0;
+    while (!(await active()).inBody && hops++ < 40) await page.keyboard.press('Tab');
+    assert.deepEqual(await active(), { tag: 'TR', id: String(live), inRuns: true, inBody: true });
+    await page.keyboard.press('Tab');
+    assert.equal((await active()).inRuns, false, 'Tab should leave the table after one row');
+    await page.keyboard.press('Shift+Tab');
+    assert.equal((await active()).id, String(live), 'Shift+Tab comes back to the same row');
+    // End / Home / PageDown move the focus and the tab stop with it
+    await page.keyboard.press('End');
+    assert.equal((await active()).id, String(ids[0]));
+    assert.equal(await page.getAttribute(`#runs tbody tr[data-id="${ids[0]}"]`, 'tabindex'), '0');
+    assert.equal(await page.locator('#runs tbody tr[tabindex="0"]').count(), 1);
+    await page.keyboard.press('Home');
+    assert.equal((await active()).id, String(live));
+    await page.keyboard.press('PageDown');
+    assert.equal((await active()).id, String(ids[0]), 'PageDown stops at the last row');
+    await page.keyboard.press('Home');
+
     // keyboard: focus the first row, arrow down, space selects
     await page.locator('#runs tbody tr').first().focus();
     await page.keyboard.press('ArrowDown');
@@ -155,6 +198,25 @@ test('the UI API refuses bad input with 4xx JSON and serves uPlot from node_modu
     };
     assert.equal((await get('/api/runs/abc')).status, 400);
     assert.equal((await get('/api/runs/999')).status, 404);
+    assert.equal((await get('/api/runs?limit=-1')).status, 400);
+    assert.equal((await get('/api/runs?status=bogus')).status, 400);
+    // pages with the total, newest first; the same list as the store's
+    const all = (await get('/api/runs')).body as { total: number; runs: { id: number; config: unknown; summary: unknown; resumable: boolean }[] };
+    const direct = store.listRuns();
+    assert.equal(all.total, direct.length);
+    assert.deepEqual(all.runs.map((r) => [r.id, r.config, r.summary, r.resumable]), direct.map((r) => [r.id, r.config, r.summary, r.resumable]));
+    const page2 = (await get('/api/runs?limit=2&offset=2')).body as typeof all;
+    assert.equal(page2.total, direct.length);
+    assert.deepEqual(page2.runs.map((r) => r.id), direct.slice(2, 4).map((r) => r.id));
+    assert.deepEqual(((await get('/api/runs?status=running')).body as typeof all).runs.map((r) => r.id), direct.filter((r) => r.status === 'running').map((r) => r.id));
+    // an unchanged store answers 304 to its ETag; any write changes the ETag
+    const first = await fetch(`${ui.url}/api/runs`);
+    const etag = first.headers.get('etag')!;
+    assert.equal((await fetch(`${ui.url}/api/runs`, { headers: { 'if-none-match': etag } })).status, 304);
+    store.flush(direct[0]!.id, { summary: { loss: 0.125 } });
+    const changed = await fetch(`${ui.url}/api/runs`, { headers: { 'if-none-match': etag } });
+    assert.equal(changed.status, 200);
+    assert.equal((((await changed.json()) as typeof all).runs.find((r) => r.id === direct[0]!.id)!.summary as { loss: number }).loss, 0.125);
     assert.equal((await get('/api/series?runs=1&key=a%20b')).status, 400);
     assert.equal((await get('/assets/..%2fserver.js')).status, 404);
     const js = await get('/assets/uPlot.iife.min.js');

@@ -110,7 +110,8 @@
     if (!force && sig === state.tableSig) return;
     state.tableSig = sig;
     const table = $('runs');
-    const hadFocus = table.contains(document.activeElement);
+    const hadFocus = table.tBodies[0].contains(document.activeElement);
+    const sortFocus = table.tHead.contains(document.activeElement) ? document.activeElement.dataset.sortKey : undefined;
     const head = document.createElement('tr');
     const sel = document.createElement('th');
     sel.scope = 'col';
@@ -125,6 +126,7 @@
       b.type = 'button';
       b.textContent = c.label + (state.sort.key === c.key ? (state.sort.dir > 0 ? ' ▲' : ' ▼') : '');
       b.title = `Sort by ${c.label}`;
+      b.dataset.sortKey = c.key;
       b.addEventListener('click', () => {
         state.sort = { key: c.key, dir: state.sort.key === c.key ? -state.sort.dir : c.num ? -1 : 1 };
         renderTable(true);
@@ -133,10 +135,15 @@
       head.append(th);
     }
     table.tHead.replaceChildren(head);
+    // a sort chosen from the keyboard keeps the focus on its (rebuilt) button
+    if (sortFocus !== undefined) [...head.querySelectorAll('button')].find((x) => x.dataset.sortKey === sortFocus)?.focus();
     const body = document.createElement('tbody');
+    // one tab stop for the whole table (roving tabindex): Tab enters at the focused run, or the
+    // first, and leaves the table; arrows move inside it
+    const entry = rows.some((r) => r.id === state.focusId) ? state.focusId : rows[0]?.id;
     for (const r of rows) {
       const tr = document.createElement('tr');
-      tr.tabIndex = 0;
+      tr.tabIndex = r.id === entry ? 0 : -1;
       tr.dataset.id = String(r.id);
       tr.setAttribute('aria-selected', String(state.selected.includes(r.id)));
       if (state.selected.includes(r.id)) tr.classList.add('selected');
@@ -164,7 +171,12 @@
         if (c.key === 'status' && r.resumable) cell.textContent += ' (resumable)';
         tr.append(cell);
       }
-      tr.addEventListener('focus', () => (state.focusId = r.id));
+      tr.addEventListener('focus', () => {
+        state.focusId = r.id;
+        // a click focuses a row too: it becomes the table's tab stop
+        for (const other of body.querySelectorAll('tr[tabindex="0"]')) if (other !== tr) other.tabIndex = -1;
+        tr.tabIndex = 0;
+      });
       body.append(tr);
     }
     table.tBodies[0].replaceWith(body);
@@ -180,15 +192,22 @@
     else if (e.key === 'ArrowUp') next = tr.previousElementSibling;
     else if (e.key === 'Home') next = tr.parentElement.firstElementChild;
     else if (e.key === 'End') next = tr.parentElement.lastElementChild;
+    else if (e.key === 'PageDown' || e.key === 'PageUp') {
+      const all = [...tr.parentElement.children];
+      const i = all.indexOf(tr) + (e.key === 'PageDown' ? 10 : -10);
+      next = all[Math.max(0, Math.min(all.length - 1, i))];
+    }
     else if (e.key === ' ' || e.key === 'Enter') {
       e.preventDefault();
       toggle(Number(tr.dataset.id));
       return;
     }
-    if (next) {
+    if (next && next !== tr) {
       e.preventDefault();
+      tr.tabIndex = -1;
+      next.tabIndex = 0;
       next.focus();
-    }
+    } else if (next) e.preventDefault();
   }
 
   /** Selection marks in place (rebuilding a table of a thousand runs per click costs a frame or ten). */
