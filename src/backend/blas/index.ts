@@ -5,6 +5,7 @@
 
 import { fallbackTo, fusedOver, type Backend, type Kernels } from '../backend.js';
 import { wasmBackend, wasmKernels } from '../wasm/index.js';
+import { attentionBackwardKernel, attentionKernel } from '../attention.js';
 import { blasConvFused } from './conv.js';
 import { blasLib, blasLoadError } from './lib.js';
 import { linear } from './linear.js';
@@ -19,7 +20,11 @@ export const blasBackend: Backend = {
   priority: 20,
   // The convolutions over the composite of blas's own primitives (not wasm's fused ones: their
   // products would not be sgemm's); linear has no fallback here, so the op composes it where it declines.
-  fused: fusedOver({ ...blasConvFused(blasKernels), linear }, wasmBackend.fused),
+  // Attention's block products are sgemm calls; layerNorm is wasm's (no product in it).
+  fused: fusedOver({
+    ...blasConvFused(blasKernels), linear,
+    attention: attentionKernel(blasKernels.matmul), attentionBackward: attentionBackwardKernel(blasKernels.matmul),
+  }, wasmBackend.fused),
   available() {
     const lib = blasLib();
     if (!lib) return { ok: false, reason: blasLoadError() };

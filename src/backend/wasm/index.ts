@@ -10,7 +10,8 @@ import { col2im, im2col } from './conv.js';
 import { wasmConvFused } from './conv-fused.js';
 import { assign, binary, copy, unary, where } from './elementwise.js';
 import { wasmFused } from './fused.js';
-import { attentionKernel } from '../attention.js';
+import { attentionBackwardKernel, attentionKernel } from '../attention.js';
+import { layerNormBackward, layerNormForward } from '../layernorm.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
@@ -23,7 +24,10 @@ export const wasmBackend: Backend = {
   name: 'wasm',
   device: 'cpu',
   priority: 10,
-  fused: { ...wasmFused, ...wasmConvFused(wasmKernels), attention: attentionKernel(wasmKernels.matmul) },
+  fused: {
+    ...wasmFused, ...wasmConvFused(wasmKernels), attention: attentionKernel(wasmKernels.matmul),
+    attentionBackward: attentionBackwardKernel(wasmKernels.matmul), layerNorm: layerNormForward, layerNormBackward,
+  },
   available() {
     const rt = wasmRuntime();
     if (!rt) return { ok: false, reason: `WebAssembly kernels could not be loaded: ${wasmLoadError()}` };
