@@ -45,6 +45,29 @@ export type AttentionBackwardKernel<S extends Storage = TypedArray> = (
 
 type Matmul = Kernels['matmul'];
 
+/**
+ * A backend's float32 row passes over a dense score block p [rows, S] (the js loops below are the
+ * reference; wasm/attention-rows.ts runs them in SIMD). mask: the block's rows of the additive
+ * mask, dense [rows, S], or null. Each returns false when it cannot run (the js loops run instead).
+ */
+export interface AttentionRows {
+  /** Scores → probabilities e/Σe (0 beyond each row's keys); each row's logsumexp to lse [rows] if given. */
+  forward(p: Float32Array, rows: number, S: number, i0: number, causal: boolean, scale: number, mask: Float32Array | null, lse: Float32Array | null): boolean;
+  /** Scores → P = exp(s − lse); dp = dO·vᵀ → P ⊙ (dp − delta)·scale. */
+  backward(p: Float32Array, dp: Float32Array, rows: number, S: number, i0: number, causal: boolean, scale: number, mask: Float32Array | null, lse: Float32Array, delta: Float32Array): boolean;
+}
+
+/** Rows i0.. of batch b of the mask view, dense [rows, S] float32 (what AttentionRows takes). */
+function maskBlock(mask: View | null, b: number, i0: number, rows: number, S: number): Float32Array | null {
+  if (!mask) return null;
+  const out = new Float32Array(rows * S), [, sr, sc] = mask.strides;
+  for (let r = 0; r < rows; r++) {
+    const o = mask.offset + b * mask.strides[0] + (i0 + r) * sr;
+    for (let j = 0; j < S; j++) out[r * S + j] = mask.data[o + j * sc] as number;
+  }
+  return out;
+}
+
 /** [1, rows, cols] view of batch b, rows r0.. of a [B, n, d] operand. */
 function rowsOf(x: View, b: number, r0: number, rows: number): View {
   return { data: x.data, shape: [1, rows, x.shape[2]], strides: [0, x.strides[1], x.strides[2]], offset: x.offset + b * x.strides[0] + r0 * x.strides[1] };
@@ -73,7 +96,7 @@ function scaleAndMask(p: TypedArray, base: number, S: number, keys: number, scal
 }
 
 /** The fused attention forward over a backend's matmul kernel. */
-export function attentionKernel(matmul: Matmul): AttentionKernel {
+export function attentionKernel(matmul: Matmul, fast?: AttentionRows): AttentionKernel {
   return (q, k, v, { scale, causal, mask, lse }) => {
     const [B, L] = q.shape, S = k.shape[1], Ev = v.shape[2];
     const f32 = q.data instanceof Float32Array;
@@ -85,6 +108,13 @@ export function attentionKernel(matmul: Matmul): AttentionKernel {
       for (let i0 = 0; i0 < L; i0 += QUERY_BLOCK) {
         const rows = Math.min(QUERY_BLOCK, L - i0);
         const p = matmul(rowsOf(q, b, i0, rows), kT, dtype); // [rows, S] scores, turned into exp(s − max) in place
+        const lseB = lse && f32 ? new Float32Array(rows) : null;
+        if (f32 && fast?.forward(p as Float32Array, rows, S, i0, causal, scale, maskBlock(mask, b, i0, rows, S), lseB)) {
+          // p holds the probabilities: the block's output is their product with v.
+          out.set(matmul(dense(p, rows, S), vb, dtype).subarray(0, rows * Ev), (b * L + i0) * Ev);
+          if (lse && lseB) lse.set(lseB, b * L + i0);
+          continue;
+        }
         for (let r = 0; r < rows; r++) {
           const base = r * S;
           const keys = causal ? Math.min(S, i0 + r + 1) : S;
@@ -113,13 +143,21 @@ export function attentionKernel(matmul: Matmul): AttentionKernel {
   };
 }
 
+/** rowsum(dO ⊙ O) of one query row: the softmax backward's term, from the saved output. */
+function rowDot(grad: View, out: View, b: number, row: number, Ev: number): number {
+  let d = 0;
+  const go = grad.offset + b * grad.strides[0] + row * grad.strides[1], oo = out.offset + b * out.strides[0] + row * out.strides[1];
+  for (let c = 0; c < Ev; c++) d += (grad.data[go + c * grad.strides[2]] as number) * (out.data[oo + c * out.strides[2]] as number);
+  return d;
+}
+
 /** out += add, elementwise over the first n values. */
 function accumulate(out: TypedArray, at: number, add: TypedArray, n: number): void {
   for (let i = 0; i < n; i++) out[at + i] += add[i];
 }
 
 /** The fused attention backward (FlashAttention-2's recomputation) over a backend's matmul kernel. */
-export function attentionBackwardKernel(matmul: Matmul): AttentionBackwardKernel {
+export function attentionBackwardKernel(matmul: Matmul, fast?: AttentionRows): AttentionBackwardKernel {
   return (q, k, v, out, lse, grad, { scale, causal, mask }) => {
     const [B, L, E] = q.shape, S = k.shape[1], Ev = v.shape[2];
     const f32 = q.data instanceof Float32Array;
@@ -132,7 +170,12 @@ export function attentionBackwardKernel(matmul: Matmul): AttentionBackwardKernel
         const qb = rowsOf(q, b, i0, rows), gb = rowsOf(grad, b, i0, rows);
         const p = matmul(qb, kT, dtype); // scores → probabilities P, in place
         const dp = matmul(gb, vT, dtype); // dO·vᵀ → dS·scale, in place
-        for (let r = 0; r < rows; r++) {
+        const delta = new Float32Array(rows);
+        if (f32 && fast) {
+          for (let r = 0; r < rows; r++) delta[r] = rowDot(grad, out, b, i0 + r, Ev);
+        }
+        const done = f32 && fast?.backward(p as Float32Array, dp as Float32Array, rows, S, i0, causal, scale, maskBlock(mask, b, i0, rows, S), lse.subarray(b * L + i0, b * L + i0 + rows) as Float32Array, delta);
+        for (let r = 0; r < rows && !done; r++) {
           const row = i0 + r, base = r * S;
           const keys = causal ? Math.min(S, row + 1) : S;
           const mOff = mask ? mask.offset + b * mask.strides[0] + row * mask.strides[1] : 0;
@@ -140,9 +183,7 @@ export function attentionBackwardKernel(matmul: Matmul): AttentionBackwardKernel
           const m = lse[b * L + row];
           for (let j = 0; j < keys; j++) p[base + j] = Math.exp(p[base + j] - m);
           // rowsum(dO ⊙ O) = rowsum(dP ⊙ P): the softmax's backward term, from the saved output.
-          let d = 0;
-          const go = grad.offset + b * grad.strides[0] + row * grad.strides[1], oo = out.offset + b * out.strides[0] + row * out.strides[1];
-          for (let c = 0; c < Ev; c++) d += grad.data[go + c * grad.strides[2]] * out.data[oo + c * out.strides[2]];
+          const d = rowDot(grad, out, b, row, Ev);
           for (let j = 0; j < keys; j++) dp[base + j] = p[base + j] * (dp[base + j] - d) * scale;
           for (let j = keys; j < S; j++) dp[base + j] = 0;
         }

@@ -5,6 +5,7 @@
 
 import { fallbackTo, fusedOver, type Backend, type Kernels } from '../backend.js';
 import { wasmBackend, wasmKernels } from '../wasm/index.js';
+import { wasmAttentionRows } from '../wasm/attention-rows.js';
 import { attentionBackwardKernel, attentionKernel } from '../attention.js';
 import { blasConvFused } from './conv.js';
 import { blasLib, blasLoadError } from './lib.js';
@@ -23,7 +24,7 @@ export const blasBackend: Backend = {
   // Attention's block products are sgemm calls; layerNorm is wasm's (no product in it).
   fused: fusedOver({
     ...blasConvFused(blasKernels), linear,
-    attention: attentionKernel(blasKernels.matmul), attentionBackward: attentionBackwardKernel(blasKernels.matmul),
+    attention: attentionKernel(blasKernels.matmul, wasmAttentionRows), attentionBackward: attentionBackwardKernel(blasKernels.matmul, wasmAttentionRows),
   }, wasmBackend.fused),
   available() {
     const lib = blasLib();

@@ -10,6 +10,7 @@ import { col2im, im2col } from './conv.js';
 import { wasmConvFused } from './conv-fused.js';
 import { assign, binary, copy, unary, where } from './elementwise.js';
 import { wasmFused } from './fused.js';
+import { wasmAttentionRows } from './attention-rows.js';
 import { attentionBackwardKernel, attentionKernel } from '../attention.js';
 import { layerNormBackward, layerNormForward } from '../layernorm.js';
 import { matmul } from './matmul.js';
@@ -25,8 +26,8 @@ export const wasmBackend: Backend = {
   device: 'cpu',
   priority: 10,
   fused: {
-    ...wasmFused, ...wasmConvFused(wasmKernels), attention: attentionKernel(wasmKernels.matmul),
-    attentionBackward: attentionBackwardKernel(wasmKernels.matmul), layerNorm: layerNormForward, layerNormBackward,
+    ...wasmFused, ...wasmConvFused(wasmKernels), attention: attentionKernel(wasmKernels.matmul, wasmAttentionRows),
+    attentionBackward: attentionBackwardKernel(wasmKernels.matmul, wasmAttentionRows), layerNorm: layerNormForward, layerNormBackward,
   },
   available() {
     const rt = wasmRuntime();
