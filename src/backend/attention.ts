@@ -68,18 +68,28 @@ function maskBlock(mask: View | null, b: number, i0: number, rows: number, S: nu
   return out;
 }
 
-/** [1, rows, cols] view of batch b, rows r0.. of a [B, n, d] operand. */
-function rowsOf(x: View, b: number, r0: number, rows: number): View {
-  return { data: x.data, shape: [1, rows, x.shape[2]], strides: [0, x.strides[1], x.strides[2]], offset: x.offset + b * x.strides[0] + r0 * x.strides[1] };
+/** [nb, rows, d] view of batches b0.., rows r0.. of a [B, n, d] operand. */
+function rowsOf(x: View, b0: number, nb: number, r0: number, rows: number): View {
+  return { data: x.data, shape: [nb, rows, x.shape[2]], strides: [x.strides[0], x.strides[1], x.strides[2]], offset: x.offset + b0 * x.strides[0] + r0 * x.strides[1] };
 }
 
-/** [1, d, n] view of batch b of a [B, n, d] operand, transposed by strides (no copy). */
-function transposed(x: View, b: number): View {
-  return { data: x.data, shape: [1, x.shape[2], x.shape[1]], strides: [0, x.strides[2], x.strides[1]], offset: x.offset + b * x.strides[0] };
+/** [nb, d, n] view of batches b0.. of a [B, n, d] operand, transposed by strides (no copy). */
+function transposed(x: View, b0: number, nb: number): View {
+  return { data: x.data, shape: [nb, x.shape[2], x.shape[1]], strides: [x.strides[0], x.strides[2], x.strides[1]], offset: x.offset + b0 * x.strides[0] };
 }
 
-const dense = (data: TypedArray, rows: number, cols: number): View => ({ data, shape: [1, rows, cols], strides: [0, cols, 1], offset: 0 });
-const denseT = (data: TypedArray, rows: number, cols: number): View => ({ data, shape: [1, cols, rows], strides: [0, 1, cols], offset: 0 });
+const dense = (data: TypedArray, nb: number, rows: number, cols: number): View => ({ data, shape: [nb, rows, cols], strides: [rows * cols, cols, 1], offset: 0 });
+const denseT = (data: TypedArray, nb: number, rows: number, cols: number): View => ({ data, shape: [nb, cols, rows], strides: [rows * cols, 1, cols], offset: 0 });
+
+/**
+ * Score values held at once, at most (the block products of several batch entries run as one
+ * batched product: fewer, larger kernel calls): 2^20 floats, or one [64, S] block when S is larger.
+ * A bound independent of L, so memory stays O(S).
+ */
+export const BLOCK_BUDGET = 1 << 20;
+
+/** Batch entries per chunk for key length S. */
+const chunkOf = (S: number, B: number) => Math.max(1, Math.min(B, Math.floor(BLOCK_BUDGET / (QUERY_BLOCK * S))));
 
 /**
  * Row r of a score block in place: s·scale + mask, masked keys (causal) set aside; returns the
@@ -103,40 +113,43 @@ export function attentionKernel(matmul: Matmul, fast?: AttentionRows): Attention
     const dtype = f32 ? 'float32' : 'float64';
     const out = allocate(dtype, B * L * Ev);
     const inv = new Float64Array(QUERY_BLOCK);
-    for (let b = 0; b < B; b++) {
-      const kT = transposed(k, b), vb = rowsOf(v, b, 0, S);
+    const C = chunkOf(S, B);
+    for (let b0 = 0; b0 < B; b0 += C) {
+      const nb = Math.min(C, B - b0);
+      const kT = transposed(k, b0, nb), vb = rowsOf(v, b0, nb, 0, S);
       for (let i0 = 0; i0 < L; i0 += QUERY_BLOCK) {
-        const rows = Math.min(QUERY_BLOCK, L - i0);
-        const p = matmul(rowsOf(q, b, i0, rows), kT, dtype); // [rows, S] scores, turned into exp(s − max) in place
-        const lseB = lse && f32 ? new Float32Array(rows) : null;
-        if (f32 && fast?.forward(p as Float32Array, rows, S, i0, causal, scale, maskBlock(mask, b, i0, rows, S), lseB)) {
-          // p holds the probabilities: the block's output is their product with v.
-          out.set(matmul(dense(p, rows, S), vb, dtype).subarray(0, rows * Ev), (b * L + i0) * Ev);
-          if (lse && lseB) lse.set(lseB, b * L + i0);
-          continue;
-        }
-        for (let r = 0; r < rows; r++) {
-          const base = r * S;
-          const keys = causal ? Math.min(S, i0 + r + 1) : S;
-          const mOff = mask ? mask.offset + b * mask.strides[0] + (i0 + r) * mask.strides[1] : 0;
-          scaleAndMask(p, base, S, keys, scale, mask, mOff, f32);
-          let max = -Infinity;
-          for (let j = 0; j < keys; j++) {
-            const s = p[base + j];
-            if (s > max || s !== s) max = s;
+        const rows = Math.min(QUERY_BLOCK, L - i0), n = rows * S;
+        const p = matmul(rowsOf(q, b0, nb, i0, rows), kT, dtype); // [nb, rows, S] scores, turned into probabilities in place
+        for (let bi = 0; bi < nb; bi++) {
+          const b = b0 + bi, at = bi * n;
+          const lseB = lse && f32 ? new Float32Array(rows) : null;
+          if (f32 && fast?.forward((p as Float32Array).subarray(at, at + n), rows, S, i0, causal, scale, maskBlock(mask, b, i0, rows, S), lseB)) {
+            if (lse && lseB) lse.set(lseB, b * L + i0);
+            continue;
           }
-          let sum = 0;
-          for (let j = 0; j < keys; j++) {
-            const e = Math.exp(p[base + j] - max);
-            p[base + j] = e;
-            sum += e;
+          for (let r = 0; r < rows; r++) {
+            const base = at + r * S;
+            const keys = causal ? Math.min(S, i0 + r + 1) : S;
+            const mOff = mask ? mask.offset + b * mask.strides[0] + (i0 + r) * mask.strides[1] : 0;
+            scaleAndMask(p, base, S, keys, scale, mask, mOff, f32);
+            let max = -Infinity;
+            for (let j = 0; j < keys; j++) {
+              const s = p[base + j];
+              if (s > max || s !== s) max = s;
+            }
+            let sum = 0;
+            for (let j = 0; j < keys; j++) {
+              const e = Math.exp(p[base + j] - max);
+              p[base + j] = e;
+              sum += e;
+            }
+            inv[r] = 1 / sum; // all keys masked: max = −∞, the row is NaN (as PyTorch's)
+            for (let j = 0; j < keys; j++) p[base + j] *= inv[r];
+            if (lse) lse[b * L + i0 + r] = max + Math.log(sum);
           }
-          inv[r] = 1 / sum; // all keys masked: max = −∞, the row is NaN (as PyTorch's)
-          if (lse) lse[b * L + i0 + r] = max + Math.log(sum);
         }
-        const o = matmul(dense(p, rows, S), vb, dtype);
-        const ob = (b * L + i0) * Ev;
-        for (let r = 0; r < rows; r++) for (let c = 0; c < Ev; c++) out[ob + r * Ev + c] = o[r * Ev + c] * inv[r];
+        const o = matmul(dense(p, nb, rows, S), vb, dtype); // [nb, rows, Ev]
+        for (let bi = 0; bi < nb; bi++) out.set(o.subarray(bi * rows * Ev, (bi + 1) * rows * Ev), ((b0 + bi) * L + i0) * Ev);
       }
     }
     return out;
@@ -163,33 +176,39 @@ export function attentionBackwardKernel(matmul: Matmul, fast?: AttentionRows): A
     const f32 = q.data instanceof Float32Array;
     const dtype = f32 ? 'float32' : 'float64';
     const dq = allocate(dtype, B * L * E), dk = allocate(dtype, B * S * E), dv = allocate(dtype, B * S * Ev);
-    for (let b = 0; b < B; b++) {
-      const kT = transposed(k, b), vT = transposed(v, b), kb = rowsOf(k, b, 0, S);
+    const C = chunkOf(S, B);
+    for (let b0 = 0; b0 < B; b0 += C) {
+      const nb = Math.min(C, B - b0);
+      const kT = transposed(k, b0, nb), vT = transposed(v, b0, nb), kb = rowsOf(k, b0, nb, 0, S);
       for (let i0 = 0; i0 < L; i0 += QUERY_BLOCK) {
-        const rows = Math.min(QUERY_BLOCK, L - i0);
-        const qb = rowsOf(q, b, i0, rows), gb = rowsOf(grad, b, i0, rows);
+        const rows = Math.min(QUERY_BLOCK, L - i0), n = rows * S;
+        const qb = rowsOf(q, b0, nb, i0, rows), gb = rowsOf(grad, b0, nb, i0, rows);
         const p = matmul(qb, kT, dtype); // scores → probabilities P, in place
         const dp = matmul(gb, vT, dtype); // dO·vᵀ → dS·scale, in place
-        const delta = new Float32Array(rows);
-        if (f32 && fast) {
-          for (let r = 0; r < rows; r++) delta[r] = rowDot(grad, out, b, i0 + r, Ev);
+        for (let bi = 0; bi < nb; bi++) {
+          const b = b0 + bi, at = bi * n;
+          let done = false;
+          if (f32 && fast) {
+            const delta = new Float32Array(rows);
+            for (let r = 0; r < rows; r++) delta[r] = rowDot(grad, out, b, i0 + r, Ev);
+            done = fast.backward((p as Float32Array).subarray(at, at + n), (dp as Float32Array).subarray(at, at + n), rows, S, i0, causal, scale, maskBlock(mask, b, i0, rows, S), lse.subarray(b * L + i0, b * L + i0 + rows) as Float32Array, delta);
+          }
+          for (let r = 0; r < rows && !done; r++) {
+            const row = i0 + r, base = at + r * S;
+            const keys = causal ? Math.min(S, row + 1) : S;
+            const mOff = mask ? mask.offset + b * mask.strides[0] + row * mask.strides[1] : 0;
+            scaleAndMask(p, base, S, keys, scale, mask, mOff, f32);
+            const m = lse[b * L + row];
+            for (let j = 0; j < keys; j++) p[base + j] = Math.exp(p[base + j] - m);
+            const d = rowDot(grad, out, b, row, Ev);
+            for (let j = 0; j < keys; j++) dp[base + j] = p[base + j] * (dp[base + j] - d) * scale;
+            for (let j = keys; j < S; j++) dp[base + j] = 0;
+          }
         }
-        const done = f32 && fast?.backward(p as Float32Array, dp as Float32Array, rows, S, i0, causal, scale, maskBlock(mask, b, i0, rows, S), lse.subarray(b * L + i0, b * L + i0 + rows) as Float32Array, delta);
-        for (let r = 0; r < rows && !done; r++) {
-          const row = i0 + r, base = r * S;
-          const keys = causal ? Math.min(S, row + 1) : S;
-          const mOff = mask ? mask.offset + b * mask.strides[0] + row * mask.strides[1] : 0;
-          scaleAndMask(p, base, S, keys, scale, mask, mOff, f32);
-          const m = lse[b * L + row];
-          for (let j = 0; j < keys; j++) p[base + j] = Math.exp(p[base + j] - m);
-          // rowsum(dO ⊙ O) = rowsum(dP ⊙ P): the softmax's backward term, from the saved output.
-          const d = rowDot(grad, out, b, row, Ev);
-          for (let j = 0; j < keys; j++) dp[base + j] = p[base + j] * (dp[base + j] - d) * scale;
-          for (let j = keys; j < S; j++) dp[base + j] = 0;
-        }
-        accumulate(dv, b * S * Ev, matmul(denseT(p, rows, S), gb, dtype), S * Ev);
-        accumulate(dk, b * S * E, matmul(denseT(dp, rows, S), qb, dtype), S * E);
-        dq.set(matmul(dense(dp, rows, S), kb, dtype).subarray(0, rows * E), (b * L + i0) * E);
+        accumulate(dv, b0 * S * Ev, matmul(denseT(p, nb, rows, S), gb, dtype), nb * S * Ev);
+        accumulate(dk, b0 * S * E, matmul(denseT(dp, nb, rows, S), qb, dtype), nb * S * E);
+        const dqb = matmul(dense(dp, nb, rows, S), kb, dtype);
+        for (let bi = 0; bi < nb; bi++) dq.set(dqb.subarray(bi * rows * E, (bi + 1) * rows * E), ((b0 + bi) * L + i0) * E);
       }
     }
     return { dq, dk, dv };

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as nb from '../../src/index.js';
 import { Generator, getBackend, grad, listBackends, setBackend, type Tensor } from '../../src/index.js';
-import { QUERY_BLOCK, attentionBackwardKernel, attentionKernel } from '../../src/backend/attention.js';
+import { BLOCK_BUDGET, QUERY_BLOCK, attentionBackwardKernel, attentionKernel } from '../../src/backend/attention.js';
 import { jsKernels } from '../../src/backend/js/index.js';
 import type { View } from '../../src/backend/backend.js';
 import { attentionWeights } from '../../src/ops/attention.js';
@@ -128,7 +128,7 @@ for (const backend of FUSED) {
 test('the backward holds one query block of scores at a time: every product is at most [64, S] or [S, E]', () => {
   const shapes: number[][] = [];
   const spy = (a: View, b: View, d: nb.DType) => {
-    shapes.push([a.shape[1], b.shape[2]]);
+    shapes.push([a.shape[1], b.shape[2], a.shape[0]]);
     return jsKernels.matmul(a, b, d);
   };
   const L = 300, S = 280, E = 8;
@@ -139,12 +139,26 @@ test('the backward holds one query block of scores at a time: every product is a
   const opts = { scale: 0.3, causal: true, mask: null };
   const out = attentionKernel(jsKernels.matmul)(q, k, v, { ...opts, lse });
   const got = attentionBackwardKernel(spy)(q, k, v, { data: out, shape: [2, L, E], strides: [L * E, E, 1], offset: 0 }, lse, dout, opts);
-  assert.ok(shapes.length > 0 && shapes.every(([m, n]) => m * n <= Math.max(QUERY_BLOCK * S, S * E)), `products ${JSON.stringify(shapes)}`);
+  // Each product is one query block's ([64, S], [S, E] or [64, E]) for a chunk of batch entries of at most BLOCK_BUDGET scores.
+  assert.ok(shapes.length > 0 && shapes.every(([m, n, batch]) => m * n <= Math.max(QUERY_BLOCK * S, S * E) && Math.min(m, n) <= QUERY_BLOCK && batch * QUERY_BLOCK * S <= Math.max(BLOCK_BUDGET, QUERY_BLOCK * S)), `products ${JSON.stringify(shapes)}`);
   const [qg, kg, vg] = [q, k, v].map((t) => t.clone().requiresGrad_(true));
   const ref = grad(nb.sum(nb.mul(composite(qg, kg, vg, { isCausal: true, scale: 0.3 }), dout)), [qg, kg, vg]);
   assertClose(new nb.Tensor(got.dq, [2, L, E]), ref[0], { rtol: 1e-10, atol: 1e-10, msg: 'dq' });
   assertClose(new nb.Tensor(got.dk, [2, S, E]), ref[1], { rtol: 1e-10, atol: 1e-10, msg: 'dk' });
   assertClose(new nb.Tensor(got.dv, [2, S, E]), ref[2], { rtol: 1e-10, atol: 1e-10, msg: 'dv' });
+});
+
+test('several batch chunks (S = 3000: 5 entries of [64, S] per chunk) give the composite\'s gradients', () => {
+  for (const backend of FUSED) onBackend(backend, () => {
+    const g = new Generator(9);
+    const r = (shape: number[]) => nb.randn(shape, { generator: g });
+    const q = r([7, 70, 16]), k = r([7, 3000, 16]), v = r([7, 3000, 16]), u = r([7, 70, 16]);
+    const mask = r([70, 3000]);
+    const a = grads((x, y, z) => nb.scaledDotProductAttention(x, y, z, { attnMask: mask }), q, k, v, u);
+    const b = grads((x, y, z) => composite(x, y, z, { attnMask: mask }), q, k, v, u);
+    assertClose(a.y.detach(), b.y.detach(), { rtol: 1e-4, atol: 2e-5, msg: `${backend} output` });
+    a.g.forEach((t, i) => assertClose(t, b.g[i], { rtol: 1e-4, atol: 2e-5, msg: `${backend} gradient ${i}` }));
+  });
 });
 
 test('dropout and a mask that needs a gradient take the composite', () => onBackend(FUSED[0], () => {

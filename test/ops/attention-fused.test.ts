@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as nb from '../../src/index.js';
 import { Generator, getBackend, listBackends, noGrad, setBackend, type Tensor } from '../../src/index.js';
-import { QUERY_BLOCK, attentionKernel } from '../../src/backend/attention.js';
+import { BLOCK_BUDGET, QUERY_BLOCK, attentionKernel } from '../../src/backend/attention.js';
 import { jsKernels } from '../../src/backend/js/index.js';
 import type { View } from '../../src/backend/backend.js';
 import { TOLERANCES, assertClose } from '../helpers/assert-close.js';
@@ -65,7 +65,7 @@ test('a row with every key masked out is NaN in both paths (PyTorch gives NaN to
 test('the fused kernel holds one query block of scores at a time: every product is at most [64, S]', () => {
   const shapes: number[][] = [];
   const spy = (a: View, b: View, d: nb.DType) => {
-    shapes.push([a.shape[1], b.shape[2]]);
+    shapes.push([a.shape[1], b.shape[2], a.shape[0]]);
     return jsKernels.matmul(a, b, d);
   };
   const L = 300, S = 280, E = 8;
@@ -73,8 +73,9 @@ test('the fused kernel holds one query block of scores at a time: every product 
   const q = nb.randn([2, L, E], { generator: g, dtype: 'float64' }), k = nb.randn([2, S, E], { generator: g, dtype: 'float64' }), v = nb.randn([2, S, E], { generator: g, dtype: 'float64' });
   const out = attentionKernel(spy)(q, k, v, { scale: 0.3, causal: true, mask: null });
   const scores = shapes.filter(([, n]) => n === S);
-  assert.equal(scores.length, 2 * Math.ceil(L / QUERY_BLOCK));
-  assert.ok(scores.every(([m]) => m <= QUERY_BLOCK), `score blocks ${JSON.stringify(scores)}`);
+  // One product per query block, for a chunk of batch entries together (at most BLOCK_BUDGET scores, whatever L).
+  assert.equal(scores.length, Math.ceil(L / QUERY_BLOCK));
+  assert.ok(scores.every(([m, n, batch]) => m <= QUERY_BLOCK && m * n * batch <= Math.max(BLOCK_BUDGET, QUERY_BLOCK * S)), `score blocks ${JSON.stringify(scores)}`);
   const ref = nb.scaledDotProductAttention(q.clone().requiresGrad_(true), k, v, { isCausal: true, scale: 0.3 });
   assertClose(new nb.Tensor(out, [2, L, E]), ref.detach(), { rtol: 1e-12, atol: 1e-12 });
 });
