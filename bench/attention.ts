@@ -45,6 +45,7 @@ function call(impl: Impl, mode: Mode, [q, k, v]: nb.Tensor[]): void {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const best = (xs: number[]) => Math.min(...xs);
 
 /** Child mode: the peak RSS growth (MB) of one call. */
 function memoryChild(): void {
@@ -84,7 +85,7 @@ function main(): void {
   for (let round = 0; round < rounds; round++) {
     for (const backend of backends) {
       nb.setBackend(backend);
-      for (const S of [...seqs, fusedOnly]) {
+      for (const S of [...new Set([...seqs, fusedOnly])]) {
         for (const mode of ['fwd', 'fwdbwd'] as const) {
           const impls: Impl[] = S === fusedOnly && !seqs.includes(S) ? ['fused'] : ['fused', 'composite'];
           const xs = inputs(S, mode !== 'fwd');
@@ -105,12 +106,13 @@ function main(): void {
     }
   }
   const rows: Record<string, unknown>[] = [];
+  const lengths = [...new Set([...seqs, fusedOnly])];
   for (const backend of backends) {
-    for (const S of [...seqs, fusedOnly]) {
+    for (const S of lengths) {
       for (const mode of ['fwd', 'fwdbwd'] as const) {
         const f = ms[`${backend}/fused/${S}/${mode}`], c = ms[`${backend}/composite/${S}/${mode}`], t = torch[`${S}/${mode}`];
         if (!f) continue;
-        const row: Record<string, unknown> = { backend, seq: S, mode, fusedMs: median(f), compositeMs: c ? median(c) : null, speedup: c ? median(c) / median(f) : null, torchMs: t ? median(t) : null };
+        const row: Record<string, unknown> = { backend, seq: S, mode, fusedMs: median(f), compositeMs: c ? median(c) : null, speedup: c ? median(c) / median(f) : null, fusedBestMs: best(f), compositeBestMs: c ? best(c) : null, bestSpeedup: c ? best(c) / best(f) : null, torchMs: t ? median(t) : null };
         if (withMemory) {
           for (const impl of c ? (['fused', 'composite'] as const) : (['fused'] as const)) {
             const m = child(['--expose-gc', fileURLToPath(import.meta.url), '--memory-child', '--impl', impl, '--mode', mode, '--seq', String(S), '--backend', backend]);
@@ -120,7 +122,7 @@ function main(): void {
         }
         rows.push(row);
         const fmt = (x: unknown) => (typeof x === 'number' ? x.toFixed(x < 10 ? 2 : 1) : '—');
-        console.log(`${backend.padEnd(5)} S=${String(S).padEnd(5)} ${mode.padEnd(7)} fused ${fmt(row.fusedMs)} ms  composite ${fmt(row.compositeMs)} ms  ×${fmt(row.speedup)}  torch ${fmt(row.torchMs)} ms  peak MB: fused ${fmt(row.fusedPeakMB)} composite ${fmt(row.compositePeakMB)} torch ${fmt(row.torchPeakMB)}`);
+        console.log(`${backend.padEnd(5)} S=${String(S).padEnd(5)} ${mode.padEnd(7)} fused ${fmt(row.fusedMs)} ms  composite ${fmt(row.compositeMs)} ms  ×${fmt(row.speedup)} (best of each: ×${fmt(row.bestSpeedup)})  torch ${fmt(row.torchMs)} ms  peak MB: fused ${fmt(row.fusedPeakMB)} composite ${fmt(row.compositePeakMB)} torch ${fmt(row.torchPeakMB)}`);
       }
     }
   }

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as nb from '../../src/index.js';
 import { Generator, getBackend, grad, listBackends, setBackend, type Tensor } from '../../src/index.js';
-import { layerNormForward } from '../../src/backend/layernorm.js';
+import { layerNormBackward, layerNormForward } from '../../src/backend/layernorm.js';
+import { layerNorm as wasmLayerNorm, layerNormBackward as wasmLayerNormBackward } from '../../src/backend/wasm/layernorm.js';
 import { DECLINE } from '../../src/backend/backend.js';
 import { gradgradcheck } from '../ops/gradcheck.js';
 import { assertClose } from '../helpers/assert-close.js';
@@ -80,4 +81,17 @@ test('the kernel declines a strided input (the op makes it contiguous first)', (
   assert.equal(layerNormForward(t, null, null, 1e-5), DECLINE);
   const y = onBackend(FUSED[0], () => nb.layerNorm(nb.transpose(x, 0, 1), [4]));
   assertClose(y, composite(nb.transpose(x, 0, 1), [1], null, null, 1e-5), { rtol: 1e-5, atol: 1e-5 });
+});
+
+test('the wasm SIMD kernel runs float32 (no decline) and equals the js reference kernel', () => {
+  const g = new Generator(4);
+  const M = 9, N = 37;
+  const x = nb.add(nb.randn([M, N], { generator: g }), 5), w = nb.randn([N], { generator: g }), b = nb.randn([N], { generator: g }), gr = nb.randn([M, N], { generator: g });
+  const simd = wasmLayerNorm(x, w, b, 1e-5), ref = layerNormForward(x, w, b, 1e-5);
+  assert.ok(simd !== DECLINE && ref !== DECLINE, 'both kernels run');
+  for (const key of ['out', 'mean', 'rstd'] as const) assertClose(Array.from(simd[key]), Array.from(ref[key]), { rtol: 1e-5, atol: 1e-5, msg: key });
+  const want = { input: true, weight: true, bias: true };
+  const gs = wasmLayerNormBackward(gr, x, w, simd.mean, simd.rstd, want), gj = layerNormBackward(gr, x, w, ref.mean, ref.rstd, want);
+  assert.ok(gs !== DECLINE && gj !== DECLINE);
+  for (const key of ['input', 'weight', 'bias'] as const) assertClose(Array.from(gs[key]!), Array.from(gj[key]!), { rtol: 1e-4, atol: 1e-5, msg: key });
 });

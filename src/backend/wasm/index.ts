@@ -12,7 +12,8 @@ import { assign, binary, copy, unary, where } from './elementwise.js';
 import { wasmFused } from './fused.js';
 import { wasmAttentionRows } from './attention-rows.js';
 import { attentionBackwardKernel, attentionKernel } from '../attention.js';
-import { layerNormBackward, layerNormForward } from '../layernorm.js';
+import { layerNormBackward as jsLayerNormBackward, layerNormForward } from '../layernorm.js';
+import { layerNorm, layerNormBackward } from './layernorm.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
@@ -27,7 +28,7 @@ export const wasmBackend: Backend = {
   priority: 10,
   fused: {
     ...wasmFused, ...wasmConvFused(wasmKernels), attention: attentionKernel(wasmKernels.matmul, wasmAttentionRows),
-    attentionBackward: attentionBackwardKernel(wasmKernels.matmul, wasmAttentionRows), layerNorm: layerNormForward, layerNormBackward,
+    attentionBackward: attentionBackwardKernel(wasmKernels.matmul, wasmAttentionRows), ...fallbackTo({ layerNorm, layerNormBackward }, { layerNorm: layerNormForward, layerNormBackward: jsLayerNormBackward }),
   },
   available() {
     const rt = wasmRuntime();
