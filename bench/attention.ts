@@ -5,11 +5,13 @@
 // float32, self-attention L = S; the fused path alone at 2048. The two paths alternate call by
 // call, and PyTorch 1.13's composite (bench/peers/attention.py) runs between rounds, so load from
 // other jobs falls on all alike. Peak memory: each (path, backend, length) runs once in a fresh
-// process, which reports how far its peak RSS rose during that one call.
+// process, which reports how far its resident size rose during that one call (sampled by a
+// worker thread, with glibc returning freed blocks at once).
 //   node dist/bench/attention.js [--backends wasm,blas] [--seqs 64,256,1024] [--rounds 2] [--no-torch] [--no-memory]
 // The JSON goes to bench/results/attention-<timestamp>.json.
 
 import { spawnSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,21 +49,35 @@ function call(impl: Impl, mode: Mode, [q, k, v]: nb.Tensor[]): void {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const best = (xs: number[]) => Math.min(...xs);
 
-/** Child mode: the peak RSS growth (MB) of one call. */
-function memoryChild(): void {
+/**
+ * Child mode: the peak RSS growth (MB) of one call. A worker thread samples the process's resident
+ * size (/proc/self/statm) every 0.2 ms while the call runs; the parent starts the child with
+ * NABLA_MALLOC=0, so glibc returns freed blocks at once and RSS follows the live buffers.
+ */
+async function memoryChild(): Promise<void> {
   const impl = arg('--impl', 'fused') as Impl, mode = arg('--mode', 'fwdbwd') as Mode, S = Number(arg('--seq', '256'));
   nb.setBackend(arg('--backend', 'wasm'));
   call(impl, mode, inputs(64, mode !== 'fwd')); // kernels, pools and wasm memory set up first
   const xs = inputs(S, mode !== 'fwd');
   (globalThis as { gc?: () => void }).gc?.();
-  const before = process.resourceUsage().maxRSS, rss = process.memoryUsage().rss / 1024;
+  const shared = new Int32Array(new SharedArrayBuffer(12)); // [stop, peak pages, ready]
+  const sampler = new Worker(`
+    const { workerData: s } = require('node:worker_threads');
+    const fs = require('node:fs');
+    const pages = () => Number(fs.readFileSync('/proc/self/statm', 'utf8').split(' ')[1]);
+    Atomics.store(s, 1, pages()); Atomics.store(s, 2, 1); Atomics.notify(s, 2);
+    while (!Atomics.load(s, 0)) { const p = pages(); if (p > Atomics.load(s, 1)) Atomics.store(s, 1, p); Atomics.wait(s, 0, 0, 0.2); }
+  `, { eval: true, workerData: shared });
+  while (Atomics.load(shared, 2) === 0) await new Promise((r) => setTimeout(r, 5));
+  const before = Atomics.load(shared, 1);
   call(impl, mode, xs);
-  const after = process.resourceUsage().maxRSS;
-  console.log(JSON.stringify({ peakGrowthMB: (after - Math.max(before, rss)) / 1024 }));
+  Atomics.store(shared, 0, 1);
+  await sampler.terminate();
+  console.log(JSON.stringify({ peakGrowthMB: ((Atomics.load(shared, 1) - before) * 4096) / 2 ** 20 }));
 }
 
 function child(args: string[], cmd = process.execPath): Record<string, unknown> | null {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 24 });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 24, env: { ...process.env, NABLA_MALLOC: '0' } });
   const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
   if (r.status !== 0 || !line) {
     console.error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
@@ -71,7 +87,10 @@ function child(args: string[], cmd = process.execPath): Record<string, unknown> 
 }
 
 function main(): void {
-  if (process.argv.includes('--memory-child')) return memoryChild();
+  if (process.argv.includes('--memory-child')) {
+    void memoryChild();
+    return;
+  }
   const backends = arg('--backends', 'wasm,blas').split(',').filter((b) => nb.listBackends().some((x) => x.name === b && x.available().ok));
   const seqs = arg('--seqs', '64,256,1024').split(',').map(Number);
   const fusedOnly = Number(arg('--fused-only', '2048'));

@@ -2,7 +2,7 @@
 the peer is the composite softmax(q·kᵀ/√E)·v, forward alone (no_grad) and forward + backward, at
 the same shapes (batch 2, 4 heads, head dim 32) and float32. Prints one JSON line: the median ms
 per call for each sequence length, and the peak RSS growth of one call in a fresh process
-(--memory, so earlier calls do not hide it).
+(--memory; a thread samples the resident size while it runs).
   /usr/bin/python3 bench/peers/attention.py --seqs 64,256,1024 --reps 3 --threads 2
   /usr/bin/python3 bench/peers/attention.py --memory 1024 --mode fwdbwd --threads 2"""
 import argparse
@@ -10,6 +10,7 @@ import json
 import math
 import resource
 import statistics
+import threading
 import time
 
 import torch
@@ -46,11 +47,20 @@ def main():
     if a.memory:
         run(64, a.mode, *inputs(64, a.mode != 'fwd'))  # load the kernels first
         q, k, v = inputs(a.memory, a.mode != 'fwd')
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        rss = int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize() // 1024
+        # A thread samples the resident size while the call runs (torch's ops release the GIL).
+        pages = lambda: int(open('/proc/self/statm').read().split()[1])
+        before, peak, stop = pages(), [0], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], pages())
+                time.sleep(0.0002)
+        t = threading.Thread(target=sample)
+        t.start()
         run(a.memory, a.mode, q, k, v)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps({'seq': a.memory, 'mode': a.mode, 'peakGrowthMB': (after - max(before, rss)) / 1024}))
+        stop.set()
+        t.join()
+        print(json.dumps({'seq': a.memory, 'mode': a.mode, 'peakGrowthMB': max(0, peak[0] - before) * resource.getpagesize() / 2 ** 20}))
         return
     out = {}
     for S in [int(s) for s in a.seqs.split(',')]:
