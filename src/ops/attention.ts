@@ -123,11 +123,13 @@ function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Scale
     if (mask.dtype === 'int32') add = where(mask, zeros([], { dtype: q.dtype }), -Infinity);
     else if (mask.dtype === q.dtype) add = mask;
     else throw new DTypeError(`${op}: attnMask must be int32 (boolean, 1 = take part) or ${q.dtype} (added to the scores), got ${mask.dtype}`);
-    // One [L, S] mask is shared by every batch (stride 0); a batched one is laid out [B, L, S].
-    const shared = add.shape.slice(0, -2).every((d) => d === 1);
-    const m = shared ? contiguous(reshape(add.detach(), [1, ...add.shape.slice(-2)])) : contiguous(reshape(contiguous(expand(add.detach(), [...batch, L, S])), [B, L, S]));
-    const e2 = m.shape.slice(-2);
-    maskView = { data: m.data, shape: [B, L, S], strides: [shared ? 0 : L * S, e2[0] === 1 ? 0 : m.strides[1], e2[1] === 1 ? 0 : m.strides[2]], offset: m.offset };
+    // One [L, S] mask is shared by every batch (stride 0); a batched one is laid out [B, Lm, Sm],
+    // its own last two dims kept (a [N, 1, 1, S] padding mask stays B·S values, not B·L·S).
+    const a = reshape(add.detach(), [...new Array<number>(Math.max(0, 2 - add.ndim)).fill(1), ...add.shape]);
+    const Lm = a.shape[a.ndim - 2], Sm = a.shape[a.ndim - 1];
+    const shared = a.shape.slice(0, -2).every((d) => d === 1);
+    const m = shared ? contiguous(reshape(a, [1, Lm, Sm])) : contiguous(reshape(contiguous(expand(a, [...batch, Lm, Sm])), [B, Lm, Sm]));
+    maskView = { data: m.data, shape: [B, L, S], strides: [shared ? 0 : Lm * Sm, Lm === 1 ? 0 : Sm, Sm === 1 ? 0 : 1], offset: m.offset };
   }
   const flat = (t: Tensor, n: number, d: number) => contiguous(reshape(t.detach(), [B, n, d]));
   const qf = flat(q, L, E), kf = flat(k, S, E), vf = flat(v, S, Ev);

@@ -62,6 +62,7 @@ for (const backend of FUSED) {
           ['no mask', {}], ['causal', { isCausal: true }],
           ['int32 [L, S]', { attnMask: nb.tril(nb.ones([L, S], { dtype: 'int32' }), 2) }],
           ['float [H, L, S], scale 0.3', { attnMask: r([qs[1], L, S]), scale: 0.3 }],
+          ['float [S] (1-d)', { attnMask: r([S]) }], ['float [B, 1, L, 1]', { attnMask: r([qs[0], 1, L, 1]) }],
           ['int32 [B, 1, 1, S] padding', { attnMask: nb.lt(nb.arange(S, undefined, 1, { dtype: 'int32' }).reshape([1, 1, 1, S]), nb.full([qs[0], 1, 1, 1], S - 3, { dtype: 'int32' })) }],
         ];
         const u = r([...qs.slice(0, 3), vs[3]]);
