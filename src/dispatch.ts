@@ -15,7 +15,8 @@ import {
   type LUFactors, type ReduceOp, type Storage, type UnaryOp, type View,
 } from './backend/backend.js';
 import type { AdamStepHyper, ConvGrads, ConvGradWant, PoolSaved, SgdStepHyper } from './backend/fused.js';
-import type { AttentionOptions } from './backend/attention.js';
+import type { AttentionGrads, AttentionOptions } from './backend/attention.js';
+import type { LayerNormGrads, LayerNormResult } from './backend/layernorm.js';
 import { allocate, type DType, type TypedArray } from './dtype.js';
 import { DeviceError, DeviceSyncError } from './errors.js';
 import type { Tensor } from './tensor.js';
@@ -216,6 +217,23 @@ export const fused = {
     const { b, v: w } = onAll('attention', [q, k, v]);
     const f = b.fused?.attention;
     return f ? f(w[0]!, w[1]!, w[2]!, o) : DECLINE;
+  },
+  /** Attention's gradients from the forward's output and saved logsumexp (backend/attention.ts). */
+  attentionBackward(q: Operand, k: Operand, v: Operand, out: Operand, lse: Storage, grad: Operand, o: AttentionOptions<Storage>): AttentionGrads<Storage> | Decline {
+    const { b, v: w } = onAll('attention (backward)', [q, k, v, out, grad]);
+    const f = b.fused?.attentionBackward;
+    return f ? f(w[0]!, w[1]!, w[2]!, w[3]!, lse, w[4]!, o) : DECLINE;
+  },
+  /** layer_norm over the rows of x [M, N] (backend/layernorm.ts). */
+  layerNorm(x: Operand, weight: Operand | null, bias: Operand | null, eps: number): LayerNormResult<Storage> | Decline {
+    const { b, v } = onAll('layerNorm', [x, weight, bias]);
+    const f = b.fused?.layerNorm;
+    return f ? f(v[0]!, v[1], v[2], eps) : DECLINE;
+  },
+  layerNormBackward(grad: Operand, x: Operand, weight: Operand | null, mean: Storage, rstd: Storage, want: ConvGradWant): LayerNormGrads<Storage> | Decline {
+    const { b, v } = onAll('layerNorm (backward)', [grad, x, weight]);
+    const f = b.fused?.layerNormBackward;
+    return f ? f(v[0]!, v[1]!, v[2], mean, rstd, want) : DECLINE;
   },
   sgdStep(param: Operand, grad: Operand, momentumBuffer: Operand | null, first: boolean, h: SgdStepHyper): void | Decline {
     if (allHost2(param, grad) && onHost(momentumBuffer)) {

@@ -5,7 +5,8 @@
 
 import type { Backend, Conv2dGeometry, Declining, Int32Of, Storage, View } from './backend.js';
 import type { DType, TypedArray } from '../dtype.js';
-import type { AttentionKernel } from './attention.js';
+import type { AttentionBackwardKernel, AttentionKernel } from './attention.js';
+import type { LayerNormGrads, LayerNormResult } from './layernorm.js';
 
 export interface AdamStepHyper {
   lr: number;
@@ -63,6 +64,18 @@ export interface FusedKernels<S extends Storage = TypedArray> {
    * k [B, S, E], v [B, S, Ev] → [B, L, Ev] contiguous, with O(S) scores held per block.
    */
   attention: AttentionKernel<S>;
+  /**
+   * Its gradients (FlashAttention-2's recomputation from the forward's saved logsumexp per query
+   * row, `opts.lse` of the forward): dq, dk, dv with O(S) scores held per block.
+   */
+  attentionBackward: AttentionBackwardKernel<S>;
+  /**
+   * layer_norm over the rows of a contiguous x [M, N] (./layernorm.ts) with weight/bias [N] or
+   * null: the rows normalised, scaled and shifted, and each row's mean and 1/√(var + eps).
+   */
+  layerNorm(x: View<S>, weight: View<S> | null, bias: View<S> | null, eps: number): LayerNormResult<S>;
+  /** layerNorm's gradients from grad [M, N], x, weight and the forward's saved mean and rstd [M]. */
+  layerNormBackward(grad: View<S>, x: View<S>, weight: View<S> | null, mean: S, rstd: S, want: ConvGradWant): LayerNormGrads<S>;
 }
 
 /** The fused kernels with js reference versions (the others' references are their composites). */

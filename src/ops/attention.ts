@@ -3,17 +3,20 @@
 //   softmax(q·kᵀ·scale + mask) · v, with dropout on the attention weights.
 // Masks: an int32 0/1 mask is boolean, 1 = the position takes part, 0 = masked out (−∞ before the
 // softmax); a float mask is added to the scores. isCausal masks keys after each query's position
-// (top-left aligned, PyTorch's tril(ones(L, S))). Composed of matmul, softmax and elementwise ops,
-// so the gradient (and second order) come from the composition. A row whose keys are all masked
+// (top-left aligned, PyTorch's tril(ones(L, S))). On wasm and blas one fused kernel runs forward
+// and backward (query blocks: memory O(S) per query block, not O(L·S)); elsewhere, and as its
+// tested fallback, the composite of matmul, softmax and elementwise ops, whose gradient (and second
+// order) come from the composition. A row whose keys are all masked
 // out gives NaN, as in PyTorch.
 
-import { isGradEnabled } from '../autograd.js';
-import { DECLINE, fused } from '../dispatch.js';
+import { apply, isGradEnabled } from '../autograd.js';
+import { DECLINE, allocateOn, fused } from '../dispatch.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import type { Generator } from '../random.js';
 import { broadcastShapes, fmtShape, shapeEqual } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { add, mul, where } from './elementwise.js';
+import { add, mul, sub, where } from './elementwise.js';
+import { sum } from './reduce.js';
 import { tril } from './mask.js';
 import { matmul } from './matmul.js';
 import { contiguous, expand, reshape, transpose } from './movement.js';
@@ -90,13 +93,17 @@ export function scaledDotProductAttention(query: Tensor, key: Tensor, value: Ten
 }
 
 /**
- * The backend's fused attention (query blocks, O(S) scores at a time) when nothing needs a
- * gradient: inference and generation. null = use the composite, which training differentiates
- * (and which handles broadcast batch dims and empty tensors).
+ * The backend's fused attention (query blocks, O(S) scores at a time), with its fused backward
+ * (FlashAttention-2's recomputation from the saved logsumexp per query row) when q, k or v need a
+ * gradient. null = use the composite (it handles broadcast batch dims, empty tensors and a mask
+ * that needs a gradient). Under create_graph the backward is composed of ops, so it differentiates
+ * again; it is the fallback where the backend declines the fused backward too.
  */
 function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: ScaledDotProductAttentionOptions): Tensor | null {
   const mask = opts.attnMask ?? null;
-  if (isGradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad || mask?.requiresGrad)) return null;
+  const grad = isGradEnabled();
+  if (grad && mask?.requiresGrad) return null;
+  const needGrad = grad && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
   const batch = q.shape.slice(0, -2);
   if (!shapeEqual(batch, k.shape.slice(0, -2)) || !shapeEqual(batch, v.shape.slice(0, -2))) return null;
   if (q.numel() === 0 || k.numel() === 0 || v.numel() === 0) return null;
@@ -116,14 +123,46 @@ function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Scale
     if (mask.dtype === 'int32') add = where(mask, zeros([], { dtype: q.dtype }), -Infinity);
     else if (mask.dtype === q.dtype) add = mask;
     else throw new DTypeError(`${op}: attnMask must be int32 (boolean, 1 = take part) or ${q.dtype} (added to the scores), got ${mask.dtype}`);
-    // One [L, S] mask is shared by every batch (stride 0); a batched one is laid out [B, L, S].
-    const shared = add.shape.slice(0, -2).every((d) => d === 1);
-    const m = shared ? contiguous(reshape(add, [1, ...add.shape.slice(-2)])) : contiguous(reshape(contiguous(expand(add, [...batch, L, S])), [B, L, S]));
-    const e2 = m.shape.slice(-2);
-    maskView = { data: m.data, shape: [B, L, S], strides: [shared ? 0 : L * S, e2[0] === 1 ? 0 : m.strides[1], e2[1] === 1 ? 0 : m.strides[2]], offset: m.offset };
+    // One [L, S] mask is shared by every batch (stride 0); a batched one is laid out [B, Lm, Sm],
+    // its own last two dims kept (a [N, 1, 1, S] padding mask stays B·S values, not B·L·S).
+    const a = reshape(add.detach(), [...new Array<number>(Math.max(0, 2 - add.ndim)).fill(1), ...add.shape]);
+    const Lm = a.shape[a.ndim - 2], Sm = a.shape[a.ndim - 1];
+    const shared = a.shape.slice(0, -2).every((d) => d === 1);
+    const m = shared ? contiguous(reshape(a, [1, Lm, Sm])) : contiguous(reshape(contiguous(expand(a, [...batch, Lm, Sm])), [B, Lm, Sm]));
+    maskView = { data: m.data, shape: [B, L, S], strides: [shared ? 0 : Lm * Sm, Lm === 1 ? 0 : Sm, Sm === 1 ? 0 : 1], offset: m.offset };
   }
   const flat = (t: Tensor, n: number, d: number) => contiguous(reshape(t.detach(), [B, n, d]));
-  const out = fused.attention(flat(q, L, E), flat(k, S, E), flat(v, S, Ev), { scale, causal: opts.isCausal ?? false, mask: maskView });
+  const qf = flat(q, L, E), kf = flat(k, S, E), vf = flat(v, S, Ev);
+  const lse = needGrad ? allocateOn(q.device, q.dtype, B * L) : null;
+  const kopts = { scale, causal: opts.isCausal ?? false, mask: maskView };
+  const out = fused.attention(qf, kf, vf, { ...kopts, lse });
   if (out === DECLINE) return null;
-  return new Tensor(out, [...batch, L, Ev]);
+  const y = new Tensor(out, [...batch, L, Ev]);
+  if (!needGrad) return y;
+  const yf = new Tensor(out, [B, L, Ev]);
+  return apply(op, y, [q, k, v], (g) => {
+    if (!isGradEnabled()) { // under create_graph the ops version, which differentiates again
+      const r = fused.attentionBackward(qf, kf, vf, yf, lse!, contiguous(reshape(g, [B, L, Ev])), kopts);
+      if (r !== DECLINE) {
+        return [q.requiresGrad ? new Tensor(r.dq, q.shape) : null, k.requiresGrad ? new Tensor(r.dk, k.shape) : null, v.requiresGrad ? new Tensor(r.dv, v.shape) : null];
+      }
+    }
+    return compositeBackward(op, q, k, v, g, opts);
+  });
+}
+
+/**
+ * Attention's gradients composed of ops (they differentiate again): the weights recomputed,
+ * dV = Wᵀ·g, dS = W ⊙ (g·vᵀ − rowsum(g·vᵀ ⊙ W)), dQ = dS·k·scale, dK = dSᵀ·q·scale.
+ */
+function compositeBackward(op: string, q: Tensor, k: Tensor, v: Tensor, g: Tensor, opts: ScaledDotProductAttentionOptions): (Tensor | null)[] {
+  const scale = opts.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]);
+  const w = attentionWeights(op, q, k, opts);
+  const dp = matmul(g, transpose(v, -2, -1));
+  const ds = mul(w, sub(dp, sum(mul(dp, w), -1, true)));
+  return [
+    q.requiresGrad ? mul(matmul(ds, k), scale) : null,
+    k.requiresGrad ? mul(matmul(transpose(ds, -2, -1), q), scale) : null,
+    v.requiresGrad ? matmul(transpose(w, -2, -1), g) : null,
+  ];
 }

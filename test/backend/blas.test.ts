@@ -56,13 +56,13 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rto
 
 // ---- which kernels ------------------------------------------------------------------------
 
-test('blas overrides matmul, the fused convolutions and linear only; every other kernel is the wasm one', () => {
+test('blas overrides matmul, the fused convolutions, linear and attention only; every other kernel is the wasm one', () => {
   const overridden = (Object.keys(jsKernels) as (keyof Kernels)[]).filter((k) => blasKernels[k] !== wasmKernels[k]);
   assert.deepEqual(overridden, ['matmul']);
   // Fused kernels: the wasm backend's, except the convolutions, whose product is sgemm, and linear
-  // (a bias-initialised gemm).
+  // (a bias-initialised gemm), and attention's forward and backward (their block products are sgemm).
   const fusedOwn = Object.keys(blasBackend.fused ?? {}).filter((k) => (blasBackend.fused as Record<string, unknown>)[k] !== (wasmBackend.fused as Record<string, unknown>)[k]);
-  assert.deepEqual(fusedOwn.sort(), ['conv2d', 'conv2dBackward', 'linear']);
+  assert.deepEqual(fusedOwn.sort(), ['attention', 'attentionBackward', 'conv2d', 'conv2dBackward', 'linear']);
 });
 
 // ---- fused linear ----------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 import { fallbackTo, fusedOver, type Backend, type Kernels } from '../backend.js';
 import type { FusedTable } from '../fused.js';
 import { wasmBackend, wasmKernels } from '../wasm/index.js';
+import { wasmAttentionRows } from '../wasm/attention-rows.js';
+import { attentionBackwardKernel, attentionKernel } from '../attention.js';
 import { blasConvFused, blasConvPool } from './conv.js';
 import { blasLib, blasLoadError } from './lib.js';
 import { linear } from './linear.js';
@@ -28,7 +30,11 @@ export const blasBackend: Backend = {
   // products would not be sgemm's); linear has no fallback here, so the op composes it where it declines.
   // conv + relu + pool has no blas composite: where blas's declines, the op runs conv2dRelu and
   // maxPool2d on blas, not wasm's fused kernel (whose product is not sgemm's), so it is left out.
-  fused: fusedOver({ ...blasConvFused(blasKernels), ...blasConvPool, linear }, withoutConvPool(wasmBackend.fused)),
+  // Attention's block products are sgemm calls; layerNorm is wasm's (no product in it).
+  fused: fusedOver({
+    ...blasConvFused(blasKernels), ...blasConvPool, linear,
+    attention: attentionKernel(blasKernels.matmul, wasmAttentionRows), attentionBackward: attentionBackwardKernel(blasKernels.matmul, wasmAttentionRows),
+  }, withoutConvPool(wasmBackend.fused)),
   available() {
     const lib = blasLib();
     if (!lib) return { ok: false, reason: blasLoadError() };

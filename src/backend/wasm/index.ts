@@ -10,7 +10,10 @@ import { col2im, im2col } from './conv.js';
 import { wasmConvFused, wasmConvPool } from './conv-fused.js';
 import { assign, binary, copy, unary, where } from './elementwise.js';
 import { wasmFused } from './fused.js';
-import { attentionKernel } from '../attention.js';
+import { wasmAttentionRows } from './attention-rows.js';
+import { attentionBackwardKernel, attentionKernel } from '../attention.js';
+import { layerNormBackward as jsLayerNormBackward, layerNormForward } from '../layernorm.js';
+import { layerNorm, layerNormBackward } from './layernorm.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
@@ -23,7 +26,10 @@ export const wasmBackend: Backend = {
   name: 'wasm',
   device: 'cpu',
   priority: 10,
-  fused: { ...wasmFused, ...wasmConvFused(wasmKernels), ...wasmConvPool, attention: attentionKernel(wasmKernels.matmul) },
+  fused: {
+    ...wasmFused, ...wasmConvFused(wasmKernels), ...wasmConvPool, attention: attentionKernel(wasmKernels.matmul, wasmAttentionRows),
+    attentionBackward: attentionBackwardKernel(wasmKernels.matmul, wasmAttentionRows), ...fallbackTo({ layerNorm, layerNormBackward }, { layerNorm: layerNormForward, layerNormBackward: jsLayerNormBackward }),
+  },
   available() {
     const rt = wasmRuntime();
     if (!rt) return { ok: false, reason: `WebAssembly kernels could not be loaded: ${wasmLoadError()}` };
