@@ -45,7 +45,7 @@ export function attentionWeights(op: string, q: Tensor, k: Tensor, opts: ScaledD
   const mask = opts.attnMask ?? null;
   if (opts.isCausal) {
     if (mask) throw new ValueError(`${op}: pass either attnMask or isCausal, not both (PyTorch refuses the combination too)`);
-    scores = where(tril(ones([L, S], { dtype: 'int32' })), scores, -Infinity);
+    scores = where(tril(ones([L, S], { dtype: 'int32', device: q.device })), scores, -Infinity);
   } else if (mask) {
     assertTensor(op, mask, 'attnMask');
     const b = broadcastShapes(`${op}: attnMask`, mask.shape, scores.shape);
@@ -104,7 +104,7 @@ function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Scale
   const B = batch.reduce((a, b) => a * b, 1);
   const scale = opts.scale ?? 1 / Math.sqrt(E);
   if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new ValueError(`${op}: scale must be a finite number, got ${scale}`);
-  let maskView: { data: Tensor['data']; shape: number[]; strides: number[]; offset: number } | null = null;
+  let maskView: { data: Tensor['storage']; shape: number[]; strides: number[]; offset: number } | null = null;
   if (opts.isCausal && mask) throw new ValueError(`${op}: pass either attnMask or isCausal, not both (PyTorch refuses the combination too)`);
   if (mask) {
     assertTensor(op, mask, 'attnMask');
@@ -120,7 +120,8 @@ function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Scale
     const shared = add.shape.slice(0, -2).every((d) => d === 1);
     const m = shared ? contiguous(reshape(add, [1, ...add.shape.slice(-2)])) : contiguous(reshape(contiguous(expand(add, [...batch, L, S])), [B, L, S]));
     const e2 = m.shape.slice(-2);
-    maskView = { data: m.data, shape: [B, L, S], strides: [shared ? 0 : L * S, e2[0] === 1 ? 0 : m.strides[1], e2[1] === 1 ? 0 : m.strides[2]], offset: m.offset };
+    // storage, not .data: on a device the mask stays there, beside q, k and v.
+    maskView = { data: m.storage, shape: [B, L, S], strides: [shared ? 0 : L * S, e2[0] === 1 ? 0 : m.strides[1], e2[1] === 1 ? 0 : m.strides[2]], offset: m.offset };
   }
   const flat = (t: Tensor, n: number, d: number) => contiguous(reshape(t.detach(), [B, n, d]));
   const out = fused.attention(flat(q, L, E), flat(k, S, E), flat(v, S, Ev), { scale, causal: opts.isCausal ?? false, mask: maskView });
