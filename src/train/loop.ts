@@ -601,7 +601,7 @@ export class TrainingLoop {
         for (const cb of callbacks) cb.onEpochEnd?.(ctx, entry);
         const kinds = [...s.ckptRequests];
         s.ckptRequests.clear();
-        if (!(yield* this.onHost(() => this.writeCheckpoints(kinds)))) break;
+        if (kinds.length > 0 && !(yield* this.onHost(() => this.writeCheckpoints(kinds)))) break;
         if (s.stopRequest) break;
         if (s.epoch < opts.epochs) s.batchInEpoch = 0;
       }
