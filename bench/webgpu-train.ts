@@ -7,9 +7,23 @@
 // Run: npm run build && node dist/bench/webgpu-train.js --model cnn --device webgpu [--samples 60000]
 //      [--batch 32] [--infer-batches 50] [--epochs 1]
 
-import * as nb from '../src/index.js';
+// Not src/index.js: it also loads the server and dashboard modules, whose npm packages the lent GPU
+// machine does not get (scripts/gpu-device-run.sh carries Node, Dawn and dist/ only).
+import * as core from '../src/core.js';
+import '../src/backend/wasm/platform-node.js';
+import { jsBackend } from '../src/backend/js/index.js';
+import { wasmBackend } from '../src/backend/wasm/index.js';
+import { initWebGPU, webgpuBackend, webgpuSync } from '../src/backend/webgpu/backend.js';
+import { TensorDataset } from '../src/data/dataset.js';
+import { DataLoader } from '../src/data/loader.js';
+import { fitAsync } from '../src/train/fit.js';
 import { cnn, mlp } from '../src/models/reference.js';
 import { moveToAsync, predictOnDevice } from '../src/train/device.js';
+
+core.registerBackend(jsBackend);
+core.registerBackend(wasmBackend);
+core.registerBackend(webgpuBackend);
+const nb = { ...core, initWebGPU, webgpuSync, fitAsync, data: { TensorDataset, DataLoader } };
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -41,7 +55,7 @@ async function main(): Promise<void> {
   const m = model === 'cnn' ? cnn() : mlp();
   m.to(device);
   const optimizer = new nb.optim.Adam(m.parameters(), { lr: 1e-3 });
-  const loss = (o: nb.Tensor, y: nb.Tensor) => nb.F.crossEntropy(o, y);
+  const loss = (o: core.Tensor, y: core.Tensor) => nb.F.crossEntropy(o, y);
   // Warm-up: compile every pipeline of a step (and of the readback) before timing.
   const warm = new nb.data.DataLoader(new nb.data.TensorDataset(...ds.tensors.map((t) => t.slice(0, 0, batch * 3))), { batchSize: batch });
   await nb.fitAsync(m, warm, { epochs: 1, optimizer, loss, metrics: false, log: () => {} });

@@ -142,3 +142,16 @@ test('nabla train --device webgpu trains on the device and saves the model; a ba
   assert.ok(readFileSync(join(dir, 'gpu', 'model', 'model.safetensors')).length > 0);
   assert.match(oneLineExit2(nabla([...base, '--device', 'tpu', '--out', join(dir, 'bad')], { cwd: dir })), /--device tpu: .*no available backend keeps tensors on device 'tpu'/);
 });
+
+test('nabla info lists the webgpu adapter (vendor, architecture, limits) and the backend as available', { skip }, () => {
+  const r = nabla(['info', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout) as { backends: { name: string; device: string; ok: boolean }[]; webgpu: { ok: boolean; adapter: { vendor: string; architecture: string } | null; limits: Record<string, number> } };
+  const b = info.backends.find((x) => x.name === 'webgpu');
+  assert.ok(b && b.ok && b.device === 'webgpu', 'the webgpu backend is listed as available');
+  assert.ok(info.webgpu.ok && info.webgpu.adapter && info.webgpu.adapter.vendor.length > 0);
+  assert.ok(info.webgpu.limits.maxStorageBufferBindingSize > 0 && info.webgpu.limits.maxComputeWorkgroupStorageSize >= 16384);
+  const text = nabla(['info']);
+  assert.match(text.stdout, /webgpu adapter: vendor \S+, architecture/);
+  assert.match(text.stdout, /limits: maxComputeWorkgroupStorageSize \d+/);
+});
