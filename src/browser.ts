@@ -9,13 +9,17 @@ import { registerBackend, setBackend } from './backend/backend.js';
 import { BackendError } from './errors.js';
 import { jsBackend } from './backend/js/index.js';
 import { wasmBackend } from './backend/wasm/index.js';
+import { webgpuBackend } from './backend/webgpu/backend.js';
 import { loadBrowserPlatform, type InitWasmOptions, type InitWasmResult } from './backend/wasm/platform-browser.js';
 import { poolThreads } from './backend/wasm/pool.js';
 
 registerBackend(jsBackend);
 registerBackend(wasmBackend);
+// navigator.gpu: usable after `await initWebGPU()` (x.to('webgpu'), model.to('webgpu')).
+registerBackend(webgpuBackend);
 
 export * from './core.js';
+export { initWebGPU, webgpuSync } from './backend/webgpu/backend.js';
 export type { InitWasmOptions, InitWasmResult } from './backend/wasm/platform-browser.js';
 export type { WasmBuild } from './backend/wasm/platform.js';
 export { wasmPoolReady } from './backend/wasm/pool.js';

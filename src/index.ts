@@ -6,13 +6,17 @@ import './backend/wasm/platform-node.js';
 import { jsBackend } from './backend/js/index.js';
 import { wasmBackend } from './backend/wasm/index.js';
 import { blasBackend } from './backend/blas/index.js';
+import { webgpuBackend } from './backend/webgpu/backend.js';
 
 beforeFirstBackend(tuneAllocator);
 registerBackend(jsBackend);
 registerBackend(wasmBackend);
 registerBackend(blasBackend);
+// Listed at once (nabla info shows why it is unusable); usable after `await initWebGPU()`.
+registerBackend(webgpuBackend);
 
 export * from './core.js';
+export { initWebGPU, webgpuSync } from './backend/webgpu/backend.js';
 export * as data from './data/index.js';
 export * as train from './train/index.js';
 export { fit, fitAsync, evaluate } from './train/fit.js';

@@ -62,6 +62,7 @@ export function buildProgram(): Command {
     .option('--val-split <fraction>', 'fraction of the training set held out for validation (default 0.1; 0 for none)', fraction('--val-split'))
     .option('--label-column <name>', 'label column of a CSV dataset (default: label)')
     .option('--backend <name>', 'compute backend (see `nabla info`)')
+    .option('--device <name>', "where the model trains: cpu (default) or webgpu (the GPU; see `nabla info`)")
     .option('--json', 'print one JSON line per epoch and a final JSON line with the test metrics')
     .option('--alert-memory-mb <n>', 'warn when the resident memory exceeds this many MB', positiveFloat('--alert-memory-mb'))
     .option('--alert-cpu-percent <n>', 'warn when CPU use exceeds this percentage (100 = one core)', positiveFloat('--alert-cpu-percent'))
@@ -265,7 +266,7 @@ export function buildProgram(): Command {
     .option('--json', 'print as JSON')
     .action(async (opts) => {
       const { runInfo } = await import('./info.js');
-      runInfo(opts);
+      await runInfo(opts);
     });
 
   registerTuneCommands(program);

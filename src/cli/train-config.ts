@@ -32,6 +32,8 @@ export interface TrainArgs {
   valSplit?: number;
   labelColumn?: string;
   backend?: string;
+  /** Where the model trains: 'cpu' (default) or a device ('webgpu'). */
+  device?: string;
   json?: boolean;
   alertMemoryMb?: number;
   alertCpuPercent?: number;
@@ -66,7 +68,7 @@ export interface RunConfig {
 
 /** Flags that may accompany --resume: they change how the run is shown or how far it goes, not what it computes. */
 // Flags that do not change what is trained: where it is recorded and how it is shown.
-const RESUME_FLAGS = new Set(['resume', 'epochs', 'json', 'backend', 'alertMemoryMb', 'alertCpuPercent', 'track', 'store', 'tensorboard', 'weightsDtype']);
+const RESUME_FLAGS = new Set(['resume', 'epochs', 'json', 'backend', 'device', 'alertMemoryMb', 'alertCpuPercent', 'track', 'store', 'tensorboard', 'weightsDtype']);
 
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 

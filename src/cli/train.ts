@@ -7,6 +7,9 @@
 import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { setBackend } from '../backend/backend.js';
+import { initWebGPU } from '../backend/webgpu/backend.js';
+import type { Module } from '../nn/module.js';
+import { moveToAsync } from '../train/device.js';
 import { DataLoader } from '../data/loader.js';
 import { randomSplit } from '../data/dataset.js';
 import '../index.js';
@@ -49,6 +52,23 @@ function selectBackend(name: string | undefined): void {
   } catch (e) {
     throw new UsageError(`--backend: ${(e as Error).message}`);
   }
+}
+
+/** --device: the model moved to a device before training (the whole step then runs there). */
+async function placeModel(model: Module, device: string | undefined): Promise<string | undefined> {
+  if (!device || device === 'cpu') return undefined;
+  let where = device;
+  if (device === 'webgpu') {
+    const av = await initWebGPU();
+    if (!av.ok) throw new UsageError(`--device webgpu: ${av.reason}`);
+    where = `webgpu, ${av.reason}`;
+  }
+  try {
+    model.to(device);
+  } catch (e) {
+    throw new UsageError(`--device ${device}: ${(e as Error).message}`);
+  }
+  return where;
 }
 
 /** Checks the output directory without creating it; a DirectoryError becomes a usage error naming the flag. */
@@ -148,6 +168,8 @@ export async function runTrain(a: TrainArgs): Promise<void> {
   });
   manualSeed(cfg.seed);
   const model = buildModel(cfg, data);
+  const where = await placeModel(model, a.device);
+  if (where) say(`device: ${where}`);
   const optimizer = makeOptimizer(cfg, model.parameters());
   const scheduler = makeScheduler(cfg, optimizer);
 
@@ -201,6 +223,8 @@ export async function runTrain(a: TrainArgs): Promise<void> {
     // A stop is shown once: by the progress display, the final JSON line, or the error line.
     log: (line) => { if (!line.startsWith('stopped: ')) say(line); },
   });
+  // Test evaluation and saving read the weights on the host.
+  if (a.device && a.device !== 'cpu') await moveToAsync(model, 'cpu', optimizer);
   if (history.stopped && history.stopped.by === 'nonFinite') {
     throw new UsageError(`training stopped: ${history.stopped.reason}`);
   }

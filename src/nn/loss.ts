@@ -109,6 +109,9 @@ function checkClassTarget(op: string, input: Tensor, target: Tensor, outShape: r
   if (!shapeEqual(target.shape, outShape)) {
     throw new ShapeError(`${op}: target shape ${fmtShape(target.shape)} does not match input shape ${fmtShape(input.shape)}; expected ${fmtShape(outShape)} (the input's shape without the class dim 1)`);
   }
+  // A device's values are read back only asynchronously: its targets are checked where they were
+  // made (fit() checks each batch on the host before moving it), as PyTorch's CUDA kernels assert.
+  if (target.device !== 'cpu') return;
   const v = target.toTypedArray();
   for (let i = 0; i < v.length; i++) {
     if (v[i] !== ignoreIndex && (v[i] < 0 || v[i] >= C)) {

@@ -48,7 +48,7 @@ export function attentionWeights(op: string, q: Tensor, k: Tensor, opts: ScaledD
   const mask = opts.attnMask ?? null;
   if (opts.isCausal) {
     if (mask) throw new ValueError(`${op}: pass either attnMask or isCausal, not both (PyTorch refuses the combination too)`);
-    scores = where(tril(ones([L, S], { dtype: 'int32' })), scores, -Infinity);
+    scores = where(tril(ones([L, S], { dtype: 'int32', device: q.device })), scores, -Infinity);
   } else if (mask) {
     assertTensor(op, mask, 'attnMask');
     const b = broadcastShapes(`${op}: attnMask`, mask.shape, scores.shape);
@@ -111,7 +111,7 @@ function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Scale
   const B = batch.reduce((a, b) => a * b, 1);
   const scale = opts.scale ?? 1 / Math.sqrt(E);
   if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new ValueError(`${op}: scale must be a finite number, got ${scale}`);
-  let maskView: { data: Tensor['data']; shape: number[]; strides: number[]; offset: number } | null = null;
+  let maskView: { data: Tensor['storage']; shape: number[]; strides: number[]; offset: number } | null = null;
   if (opts.isCausal && mask) throw new ValueError(`${op}: pass either attnMask or isCausal, not both (PyTorch refuses the combination too)`);
   if (mask) {
     assertTensor(op, mask, 'attnMask');
@@ -129,7 +129,8 @@ function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Scale
     const Lm = a.shape[a.ndim - 2], Sm = a.shape[a.ndim - 1];
     const shared = a.shape.slice(0, -2).every((d) => d === 1);
     const m = shared ? contiguous(reshape(a, [1, Lm, Sm])) : contiguous(reshape(contiguous(expand(a, [...batch, Lm, Sm])), [B, Lm, Sm]));
-    maskView = { data: m.data, shape: [B, L, S], strides: [shared ? 0 : Lm * Sm, Lm === 1 ? 0 : Sm, Sm === 1 ? 0 : 1], offset: m.offset };
+    // storage, not .data: on a device the mask stays there, beside q, k and v.
+    maskView = { data: m.storage, shape: [B, L, S], strides: [shared ? 0 : Lm * Sm, Lm === 1 ? 0 : Sm, Sm === 1 ? 0 : 1], offset: m.offset };
   }
   const flat = (t: Tensor, n: number, d: number) => contiguous(reshape(t.detach(), [B, n, d]));
   const qf = flat(q, L, E), kf = flat(k, S, E), vf = flat(v, S, Ev);

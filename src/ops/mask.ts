@@ -33,9 +33,10 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number | Tensor): Ten
 }
 
 /** 1 where (column − row) compared with diagonal keeps the element, as an int32 [rows, cols] mask. */
-function triMask(rows: number, cols: number, diagonal: number, upper: boolean): Tensor {
-  const r = reshape(arange(rows, undefined, 1, { dtype: 'int32' }), [rows, 1]);
-  const c = reshape(arange(cols, undefined, 1, { dtype: 'int32' }), [1, cols]);
+function triMask(rows: number, cols: number, diagonal: number, upper: boolean, device: string): Tensor {
+  // Made on the input's device: a device op takes no host operand but a scalar.
+  const r = reshape(arange(rows, undefined, 1, { dtype: 'int32', device }), [rows, 1]);
+  const c = reshape(arange(cols, undefined, 1, { dtype: 'int32', device }), [1, cols]);
   const off = sub(c, r);
   return upper ? ge(off, diagonal) : le(off, diagonal);
 }
@@ -45,7 +46,7 @@ function triangle(op: 'triu' | 'tril', x: Tensor, diagonal: number): Tensor {
   if (x.ndim < 2) throw new ShapeError(`${op}: input must have at least 2 dimensions, got shape ${fmtShape(x.shape)}`);
   if (!Number.isInteger(diagonal)) throw new ValueError(`${op}: diagonal must be an integer, got ${diagonal}`);
   const [R, C] = x.shape.slice(-2);
-  return where(triMask(R, C, diagonal, op === 'triu'), x, 0);
+  return where(triMask(R, C, diagonal, op === 'triu', x.device), x, 0);
 }
 
 /** torch.triu: the elements on and above the diagonal-th diagonal of the last two dims, zeros elsewhere. */

@@ -7,7 +7,7 @@ import { kernels } from '../dispatch.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { defaultGenerator, type Generator } from '../random.js';
 import { fmtShape, normAxis } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, zeros } from '../tensor.js';
 import { gather } from './indexing.js';
 import { reshape, slice } from './movement.js';
 import { assertTensor, requireFloat } from './util.js';
@@ -17,7 +17,7 @@ export function argsort(x: Tensor, dim = -1, descending = false): Tensor {
   assertTensor('argsort', x);
   if (typeof descending !== 'boolean') throw new ValueError(`argsort: descending must be true or false, got ${JSON.stringify(descending)}`);
   const d = normAxis('argsort', dim, x.ndim);
-  if (x.ndim === 0) return new Tensor(new Int32Array(1), []);
+  if (x.ndim === 0) return zeros([], { dtype: 'int32', device: x.device });
   return new Tensor(kernels.argsort(x, d, descending), [...x.shape]);
 }
 

@@ -4,7 +4,7 @@
 // trains in the same process. Both run the same steps in the same order and reach the same
 // weights bit for bit.
 
-import { ValueError } from '../errors.js';
+import { DeviceSyncError, ValueError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import type { History } from './callbacks.js';
 import type { BatchLoader } from './evaluate.js';
@@ -27,6 +27,12 @@ export function fit(model: Module, trainLoader: BatchLoader, opts: FitOptions): 
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
+    if (r.value) {
+      // A device read: fit() cannot wait for it.
+      void r.value.catch(() => undefined);
+      steps.return(undefined as never);
+      throw new DeviceSyncError("fit: the model is on a device whose values are read back asynchronously; use await fitAsync(...) instead");
+    }
   }
 }
 
@@ -50,6 +56,14 @@ export async function fitAsync(model: Module, trainLoader: BatchLoader, opts: Fi
   for (let n = 1; ; n++) {
     const r = steps.next();
     if (r.done) return r.value;
-    if (n % every === 0) await nextTurn();
+    if (r.value) {
+      // The device's values on their way back; a failed read is thrown into the loop (onTrainError).
+      try {
+        await r.value;
+      } catch (e) {
+        steps.throw(e);
+      }
+    }
+    else if (n % every === 0) await nextTurn();
   }
 }

@@ -19,3 +19,4 @@ export { ProgressBar, formatDuration, formatEpoch, type ProgressBarOptions, type
 export * from './metrics.js';
 export { DivergenceWarning, type DivergenceWarningOptions } from './divergence.js';
 export { makeDirectory, checkDirectoryCreatable, DirectoryError } from './dirs.js';
+export { moveToAsync, moveTo, modelDevice, evaluateOnDevice, predictOnDevice } from './device.js';

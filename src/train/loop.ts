@@ -13,6 +13,12 @@
 // callback has run, and a step checkpoint on an epoch's last batch is deferred until the epoch's
 // end (validation, scheduler, callbacks) is done, so a resume never lands half-way through an
 // epoch's end (RELIABILITY C1, C2, C7).
+// With the model on a device (model.to('webgpu')) the step is the same, run on the device; the
+// loss and the outputs the metrics need are read back asynchronously and awaited every
+// `deviceReadEvery` steps (the generator yields the promise; fitAsync awaits it, fit() refuses),
+// when the batch callbacks run for those steps. A non-finite loss is therefore seen up to that
+// many steps late (gradients are not inspected on a device), and checkpoints read the state back
+// to the host first.
 
 import { resolve } from 'node:path';
 import { NablaError, ValueError } from '../errors.js';
@@ -20,6 +26,7 @@ import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { defaultGenerator, manualSeed, type GeneratorState } from '../random.js';
 import type { Tensor } from '../tensor.js';
+import { type PendingStep, HOST, dropToHost, evaluateOnDevice, hostCopy, modelDevice, moveTo, moveToAsync, readPending } from './device.js';
 import {
   type BatchLogs, type Callback, type History, type HistoryEntry, type SchedulerLike, type StopInfo, type TrainContext,
   LRSchedulerCallback, ModelCheckpoint,
@@ -82,7 +89,12 @@ export interface FitOptions {
   stopOnNonFinite?: boolean;
   /** Throw the NonFiniteError instead of returning with history.stopped. Default false. */
   raiseOnNonFinite?: boolean;
+  /** With the model on a device: steps whose loss and metrics are read back together. Default 16. */
+  deviceReadEvery?: number;
 }
+
+/** What the loop's generator yields: nothing (a step is done), or a device read to await. */
+export type LoopYield = Promise<void> | void;
 
 interface EpochAccum {
   lossSum: number;
@@ -189,9 +201,16 @@ export class TrainingLoop {
   private readonly ctx: TrainContext;
   private readonly paramNames: Map<Tensor, string>;
   private readonly s: LoopState;
+  /** Where the model is: HOST, or a device whose values are read back asynchronously. */
+  private readonly device: string;
+  private readonly pending: PendingStep[] = [];
+  private readonly readEvery: number;
 
   constructor(model: Module, loader: BatchLoader, opts: FitOptions) {
     checkFitOptions(model, loader, opts);
+    this.device = modelDevice(model);
+    this.readEvery = opts.deviceReadEvery ?? 16;
+    if (!Number.isInteger(this.readEvery) || this.readEvery < 1) throw new ValueError(`fit: deviceReadEvery must be a positive integer, got ${opts.deviceReadEvery}`);
     this.model = model;
     this.loader = loader;
     this.opts = opts;
@@ -214,7 +233,10 @@ export class TrainingLoop {
 
     if (opts.resume !== undefined) {
       const ck = new CheckpointManager(opts.resume, { warn }).loadLatest();
+      // On a device: the restore overwrites every state tensor, so none is read back first.
+      if (this.device !== HOST) dropToHost(model, this.optimizer);
       this.restore(ck);
+      if (this.device !== HOST) moveTo(model, this.device, this.optimizer);
       this.s.resumed = true;
       this.history.resumedFrom = { path: ck.path, step: ck.progress.globalStep };
       if (this.manager && this.manager.dir === resolve(opts.resume)) this.s.lastSavedStep = ck.progress.globalStep;
@@ -374,6 +396,79 @@ export class TrainingLoop {
     return undefined;
   }
 
+  /**
+   * One optimizer step on the device: nothing is read back here; the loss (and, for metrics, the
+   * output and target) start their way to the host and are settled with the next read.
+   */
+  private deviceStep(x: Tensor, y: Tensor): void {
+    const { s, optimizer, history, device } = this;
+    optimizer.zeroGrad();
+    const xd = x.device === device ? x : x.to(device);
+    const yd = y.device === device ? y : y.to(device);
+    const output = this.model.forward(xd) as Tensor;
+    const lossT = this.opts.loss(output, yd);
+    lossT.backward();
+    optimizer.step();
+    history.globalStep++;
+    s.batchInEpoch++;
+    const bs = x.shape[0] ?? 1;
+    s.batchSize = bs;
+    s.metrics ??= defaultMetrics(output, y);
+    const wantOut = Object.keys(s.metrics).length > 0;
+    this.pending.push({
+      step: history.globalStep, batch: s.batchInEpoch, batchSize: bs,
+      loss: lossT.detach().itemAsync(),
+      output: wantOut ? hostCopy(output) : null,
+      target: wantOut ? hostCopy(y) : null,
+    });
+  }
+
+  /** Reads back the pending device steps (the promise the drivers await). */
+  private readBack(): Promise<void> {
+    return readPending(this.pending);
+  }
+
+  /**
+   * The pending steps' values, read: the epoch sums and the batch callbacks, in step order. False
+   * when a loss was not finite (training stops there; the steps after it have run).
+   */
+  private settle(): boolean {
+    const { s, history } = this;
+    const stopOnNonFinite = this.opts.stopOnNonFinite ?? true;
+    const steps = this.pending.splice(0);
+    for (const p of steps) {
+      const lossV = p.lossValue!;
+      if (stopOnNonFinite && !Number.isFinite(lossV)) {
+        const e = new NonFiniteError(
+          `non-finite loss (loss = ${lossV}) at epoch ${s.epoch}, step ${p.step} (batch ${p.batch} of ${this.loader.length}), read back from device '${this.device}' after step ${history.globalStep}: the weights are those after step ${history.globalStep}`,
+          { epoch: s.epoch, step: p.step, batch: p.batch, what: 'loss' },
+        );
+        if (this.opts.raiseOnNonFinite) throw e;
+        s.stopInfo = { reason: e.message, by: 'nonFinite', epoch: s.epoch, step: p.step, error: e };
+        return false;
+      }
+      s.accum.lossSum += lossV * p.batchSize;
+      s.accum.samples += p.batchSize;
+      if (p.outputHost && p.targetHost) {
+        for (const [name, fn] of Object.entries(s.metrics ?? {})) s.accum.metricSums[name] = (s.accum.metricSums[name] ?? 0) + fn(p.outputHost, p.targetHost) * p.batchSize;
+      }
+      const logs: BatchLogs = { loss: lossV, batchSize: p.batchSize, batch: p.batch, step: p.step };
+      for (const cb of this.callbacks) cb.onBatchEnd?.(this.ctx, logs);
+    }
+    return true;
+  }
+
+  /** Runs f with the training state on the host (a device's is read back first and re-uploaded after). */
+  private *onHost<T>(f: () => T): Generator<LoopYield, T, void> {
+    if (this.device === HOST) return f();
+    yield moveToAsync(this.model, HOST, this.optimizer);
+    try {
+      return f();
+    } finally {
+      moveTo(this.model, this.device, this.optimizer);
+    }
+  }
+
   /** One optimizer step; false when it was refused (non-finite). */
   private trainStep(x: Tensor, y: Tensor): boolean {
     const { s, optimizer, history } = this;
@@ -410,7 +505,7 @@ export class TrainingLoop {
   }
 
   /** The epoch's history entry: training means, then validation. */
-  private endEpoch(): HistoryEntry {
+  private endEpoch(deviceVal?: Awaited<ReturnType<typeof evaluateOnDevice>>): HistoryEntry {
     const { s } = this;
     const m: Record<string, number> = {};
     const samples = Math.max(1, s.accum.samples);
@@ -425,7 +520,7 @@ export class TrainingLoop {
     };
     if (m.accuracy !== undefined) entry.accuracy = m.accuracy;
     if (this.opts.validation) {
-      const v = evaluateBatches(this.model, this.opts.validation, this.opts.loss, s.metrics);
+      const v = deviceVal ?? evaluateBatches(this.model, this.opts.validation, this.opts.loss, s.metrics);
       s.metrics = v.metricFns;
       entry.valLoss = v.loss;
       for (const [k, val] of Object.entries(v.metrics)) m[`val${k[0]!.toUpperCase()}${k.slice(1)}`] = val;
@@ -435,20 +530,32 @@ export class TrainingLoop {
   }
 
   /** One epoch's batches; yields after each step. False when training must stop. */
-  private *epochBatches(): Generator<void, boolean, void> {
+  private *epochBatches(): Generator<LoopYield, boolean, void> {
     const { s } = this;
     if (s.batchInEpoch >= this.loader.length) return true;
     this.model.train();
     let t0 = performance.now();
     for (const batch of this.loader) {
       const [x, y] = splitBatch(batch);
-      const ok = this.trainStep(x, y);
+      let ok: boolean;
+      if (this.device === HOST) {
+        ok = this.trainStep(x, y);
+      } else {
+        this.deviceStep(x, y);
+        if (this.pending.length >= this.readEvery || s.batchInEpoch >= this.loader.length) {
+          // The wait for the device counts as training time.
+          yield this.readBack();
+          ok = this.settle();
+        } else {
+          ok = true;
+        }
+      }
       s.accum.seconds += (performance.now() - t0) / 1000;
       if (!ok) return false;
       // The last batch's checkpoint waits for the epoch's end; see the header comment.
       if (s.ckptRequests.has('step') && s.batchInEpoch < this.loader.length) {
         s.ckptRequests.delete('step');
-        if (!this.writeCheckpoints(['step'])) return false;
+        if (!(yield* this.onHost(() => this.writeCheckpoints(['step'])))) return false;
       }
       if (s.stopRequest) return false;
       yield;
@@ -458,7 +565,7 @@ export class TrainingLoop {
   }
 
   /** After the last epoch (or a stop): the final checkpoint, the stop report, onTrainEnd. */
-  private finish(): void {
+  private *finish(): Generator<LoopYield, void, void> {
     const { s, history, opts } = this;
     if (s.epoch > opts.epochs && opts.epochs > 0) {
       s.epoch = opts.epochs;
@@ -468,7 +575,7 @@ export class TrainingLoop {
     if (s.stopRequest && !s.stopInfo) s.stopInfo = { reason: s.stopRequest.reason, by: s.stopRequest.by, epoch: s.epoch, step: history.globalStep };
     // Leave a resumable checkpoint of the final state (also after a requested stop), unless the
     // run ended on a non-finite value: that state is not worth resuming from.
-    if (this.manager && !s.stopInfo?.error && s.lastSavedStep !== history.globalStep && history.globalStep > 0) this.writeCheckpoints(['step']);
+    if (this.manager && !s.stopInfo?.error && s.lastSavedStep !== history.globalStep && history.globalStep > 0) yield* this.onHost(() => this.writeCheckpoints(['step']));
     if (s.stopInfo) {
       history.stopped = s.stopInfo;
       this.log(`stopped: ${s.stopInfo.reason}`);
@@ -477,7 +584,7 @@ export class TrainingLoop {
   }
 
   /** The loop: epochs of batches, each epoch closed by validation, callbacks and checkpoints. */
-  *run(): Generator<void, History, void> {
+  *run(): Generator<LoopYield, History, void> {
     const { s, callbacks, ctx, opts } = this;
     try {
       for (const cb of callbacks) cb.onTrainBegin?.(ctx);
@@ -486,17 +593,22 @@ export class TrainingLoop {
         if (s.batchInEpoch === 0) s.accum = freshAccum();
         for (const cb of callbacks) cb.onEpochBegin?.(ctx);
         if (!(yield* this.epochBatches())) break;
-        const entry = this.endEpoch();
+        let deviceVal: Awaited<ReturnType<typeof evaluateOnDevice>> | undefined;
+        if (this.device !== HOST && opts.validation) {
+          yield evaluateOnDevice(this.model, opts.validation, this.device, opts.loss, s.metrics).then((v) => { deviceVal = v; });
+          s.metrics = deviceVal!.metricFns;
+        }
+        const entry = this.endEpoch(deviceVal);
         this.history.epochs.push(entry);
         s.epochDone = true;
         for (const cb of callbacks) cb.onEpochEnd?.(ctx, entry);
         const kinds = [...s.ckptRequests];
         s.ckptRequests.clear();
-        if (!this.writeCheckpoints(kinds)) break;
+        if (kinds.length > 0 && !(yield* this.onHost(() => this.writeCheckpoints(kinds)))) break;
         if (s.stopRequest) break;
         if (s.epoch < opts.epochs) s.batchInEpoch = 0;
       }
-      this.finish();
+      yield* this.finish();
     } catch (err) {
       for (const cb of callbacks) {
         try {

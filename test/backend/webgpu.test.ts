@@ -240,6 +240,7 @@ test('machinery: buffers are pooled by size class, pipelines compiled once, disp
   assert.equal(sizeClass(3 << 20), 3 << 20);
   assert.ok(sizeClass((1 << 21) + 1) - ((1 << 21) + 1) < 1 << 18);
   const pool = k.ctx.pool;
+  k.ctx.flush(); // no batch open: a release goes straight back to the pool
   const a = k.ctx.alloc('float32', 1000);
   const buf = a.buffer;
   a.release();
@@ -247,7 +248,19 @@ test('machinery: buffers are pooled by size class, pipelines compiled once, disp
   const b = k.ctx.alloc('float32', 900); // same 4 KiB class
   assert.equal(b.buffer, buf, 'a released buffer of the same class is handed out again');
   assert.equal(pool.reused, reusedBefore + 1);
+  // While a batch that may bind it is being recorded, a released buffer waits for the submit
+  // (the pool may destroy it, and a destroyed buffer must not reach an unsubmitted command).
+  const c = k.ctx.zeros('float32', 900); // records a clear: a batch is open
+  const cBuf = c.buffer;
   b.release();
+  c.release();
+  const d = k.ctx.alloc('float32', 900);
+  assert.ok(d.buffer !== buf && d.buffer !== cBuf, 'no buffer released during the open batch is reused before it is submitted');
+  d.release();
+  k.ctx.flush();
+  const e = k.ctx.alloc('float32', 900);
+  assert.ok(e.buffer === buf || e.buffer === cBuf || e.buffer === d.buffer, 'after the submit they are reused');
+  e.release();
   assert.throws(() => k.ctx.alloc('float32', k.ctx.maxBinding / 4 + 1), (e: Error) => e instanceof ValueError && /storage binding/.test(e.message));
 
   const x = k.upload(Float32Array.from({ length: 64 }, (_, i) => i - 32));

@@ -80,8 +80,15 @@ export interface ContextOptions {
   maxPoolBytes?: number;
 }
 
-/** A device-resident contiguous array, returned by every kernel; its buffer comes from the pool. */
+/** The device name of webgpu storage (a tensor's `device`). */
+export const WEBGPU = 'webgpu';
+
+/**
+ * A device-resident contiguous array, returned by every kernel; its buffer comes from the pool.
+ * It is also a tensor's storage on the webgpu device (backend.ts's DeviceStorage plus the buffer).
+ */
 export class GpuArray {
+  readonly device = WEBGPU;
   private released = false;
   constructor(
     private readonly ctx: GpuContext,
@@ -129,7 +136,11 @@ export class GpuContext {
   private error: string | null = null;
   private readonly maxBatch: number;
   // A GpuArray forgotten without release() gives its buffer back when collected.
-  private readonly finalizer = new FinalizationRegistry<GPUBufferLike>((b) => this.pool.release(b));
+  private readonly finalizer = new FinalizationRegistry<GPUBufferLike>((b) => this.releaseBuffer(b));
+  // Buffers released since the last submit: they go back to the pool only after it, because the
+  // pool may destroy a buffer (over its idle limit), and a destroyed buffer must not be bound by
+  // commands still being recorded. Destroying one after submit is safe (WebGPU defers it).
+  private readonly releasedSinceSubmit: GPUBufferLike[] = [];
   /** Bytes one storage binding may span on this device: the largest array a kernel can take. */
   readonly maxBinding: number;
   /** Counters for tests and tuning: batches submitted, pipelines compiled. */
@@ -173,7 +184,12 @@ export class GpuContext {
 
   releaseArray(arr: GpuArray): void {
     this.finalizer.unregister(arr);
-    this.pool.release(arr.buffer);
+    this.releaseBuffer(arr.buffer);
+  }
+
+  private releaseBuffer(b: GPUBufferLike): void {
+    if (this.encoder) this.releasedSinceSubmit.push(b);
+    else this.pool.release(b);
   }
 
   /** Copies a typed array to a new device array (recorded into the batch, so ordered with it). */
@@ -284,6 +300,8 @@ export class GpuContext {
     this.dispatches = 0;
     for (const b of this.toDestroy) b.destroy();
     this.toDestroy.length = 0;
+    for (const b of this.releasedSinceSubmit) this.pool.release(b);
+    this.releasedSinceSubmit.length = 0;
   }
 
   /** Submits and waits until the device has run everything; throws the first device error. */

@@ -1,11 +1,11 @@
-// The webgpu backend's public surface: device acquisition and availability, adapter info for
-// `nabla info`, the device kernels, and the staging adapter used to test them against js.
-// Not registered as a Backend yet: tensors need device-resident storage and the dispatch seam
-// (issue 12, items 1-2) before ops can run here.
+// The webgpu backend's public surface: the Backend registered on the dispatch seam (backend.ts),
+// device acquisition and availability, adapter info for `nabla info`, the device kernels, and
+// the staging adapter that checks single kernels against js.
 
 import { acquireWebGPU } from './device.js';
 import { createWebGPUKernels, type GpuKernels } from './kernels.js';
 
+export { webgpuBackend, initWebGPU, webgpuKernels, webgpuSync, WEBGPU, type GpuStorage } from './backend.js';
 export { acquireWebGPU, releaseWebGPU, webgpuAvailable, webgpuInfo, describeAdapter, type Availability, type WebGPUHandle, type WebGPUInfo } from './device.js';
 export { GpuArray, GpuContext, GpuError, Params, gpuDType, type GpuDType, type GpuView, type ContextOptions } from './context.js';
 export { createWebGPUKernels, type GpuKernels } from './kernels.js';
