@@ -7,10 +7,11 @@
 // pool, or its js reference, equal bit for bit); other layers stay float32.
 
 import { noGrad } from '../autograd.js';
-import { minMax, packQWeights, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type PackedQWeights } from '../backend/wasm/qlayer.js';
+import { minMax, packQWeights, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type FusedPool, type PackedQWeights } from '../backend/wasm/qlayer.js';
 import { ValueError } from '../errors.js';
-import { Conv2d, Linear, Module, ReLU, type LayerConfig } from '../nn/index.js';
+import { Conv2d, Linear, MaxPool2d, Module, ReLU, type LayerConfig } from '../nn/index.js';
 import { tensor, type Tensor } from '../tensor.js';
+import { maxPool2d } from '../ops/index.js';
 import { chainOf } from '../io/onnx/export.js';
 
 export type Kernel = 'auto' | 'wasm' | 'js';
@@ -92,8 +93,8 @@ abstract class QuantLayer<L extends Linear | Conv2d> extends Module {
     return this.epi;
   }
 
-  /** The layer followed by a ReLU, in one pass (QuantizedSequential fuses the pair). */
-  abstract forwardRelu(x: Tensor, relu: boolean): Tensor;
+  /** The layer followed by a ReLU (and, for Conv2d, a max pool), in one pass (QuantizedSequential fuses them). */
+  abstract forwardRelu(x: Tensor, relu: boolean, pool?: FusedPool | null): Tensor;
 
   override forward(x: Tensor): Tensor {
     return this.forwardRelu(x, false);
@@ -135,7 +136,7 @@ export class QuantConv2d extends QuantLayer<Conv2d> {
     super(source, w, source.outChannels, 2);
   }
 
-  forwardRelu(x: Tensor, relu: boolean): Tensor {
+  forwardRelu(x: Tensor, relu: boolean, pool: FusedPool | null = null): Tensor {
     const c = this.source;
     if (x.shape.length !== 4 || x.shape[1] !== c.inChannels) return c.forward(x);
     const [N, C, H, W] = x.shape as [number, number, number, number];
@@ -148,9 +149,20 @@ export class QuantConv2d extends QuantLayer<Conv2d> {
     const xs = x.toTypedArray() as Float32Array;
     const { q, words } = this.inputQuant(xs);
     const g: ConvGeometry = { n: N, c: C, h: H, w: W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
-    const args = { x: xs, g, weights: this.packed, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu };
-    return tensor(this.run(args, qConvWasm, qConvJs), { shape: [N, this.outUnits, oh, ow] });
+    if (pool && (oh < pool.kh || ow < pool.kw)) return maxPool2d(this.forwardRelu(x, relu), [pool.kh, pool.kw], { stride: [pool.sh, pool.sw] }); // the op names the size problem
+    const args = { x: xs, g, weights: this.packed, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu, pool };
+    const [PH, PW] = pool ? [Math.floor((oh - pool.kh) / pool.sh) + 1, Math.floor((ow - pool.kw) / pool.sw) + 1] : [oh, ow];
+    return tensor(this.run(args, qConvWasm, qConvJs), { shape: [N, this.outUnits, PH, PW] });
   }
+}
+
+/** The kernels' fused max pool for a MaxPool2d without padding or dilation (sizes up to 15), else null. */
+function fusablePool(m: Module | undefined): FusedPool | null {
+  if (!(m instanceof MaxPool2d)) return null;
+  const two = (p: number | [number, number]): [number, number] => (typeof p === 'number' ? [p, p] : p);
+  const [kh, kw] = two(m.kernelSize), [sh, sw] = two(m.stride), [ph, pw] = two(m.padding), [dh, dw] = two(m.dilation);
+  if (ph !== 0 || pw !== 0 || dh !== 1 || dw !== 1) return null;
+  return [kh, kw, sh, sw].every((v) => v >= 1 && v <= 15) ? { kh, kw, sh, sw } : null;
 }
 
 /** A layer chain with its Linear/Conv2d layers quantised; the rest run as they are. */
@@ -164,10 +176,12 @@ export class QuantizedSequential extends Module {
       let y = x;
       for (let i = 0; i < this.layers.length; i++) {
         const m = this.layers[i]!;
-        // Linear/Conv2d + ReLU run as one pass (as PyTorch fuses them before quantising)
-        if ((m instanceof QuantLinear || m instanceof QuantConv2d) && this.layers[i + 1] instanceof ReLU) {
-          y = m.forwardRelu(y, true);
-          i++;
+        // Linear/Conv2d [+ ReLU] [+ MaxPool2d after a Conv2d] run as one pass (PyTorch fuses Conv+ReLU before quantising)
+        if (m instanceof QuantLinear || m instanceof QuantConv2d) {
+          const relu = this.layers[i + 1] instanceof ReLU;
+          const pool = m instanceof QuantConv2d ? fusablePool(this.layers[i + (relu ? 2 : 1)]) : null;
+          y = m.forwardRelu(y, relu, pool);
+          i += (relu ? 1 : 0) + (pool ? 1 : 0);
         } else {
           y = m.forward(y) as Tensor;
         }

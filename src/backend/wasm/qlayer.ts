@@ -158,20 +158,33 @@ export interface ConvGeometry {
   oh: number; ow: number;
 }
 
-export interface QConvArgs extends Omit<QLinearArgs, 'm'> {
-  g: ConvGeometry;
+/** A max pool fused after the conv (and its ReLU): kernel and stride, no padding, dilation 1, each ≤ 15. */
+export interface FusedPool {
+  kh: number; kw: number; sh: number; sw: number;
 }
 
-/** y (N × O × OH × OW) of a quantised Conv2d (groups 1); null when the wasm kernels are unavailable. */
+export interface QConvArgs extends Omit<QLinearArgs, 'm'> {
+  g: ConvGeometry;
+  pool: FusedPool | null;
+}
+
+function pooledSize(g: ConvGeometry, pool: FusedPool | null): [number, number] {
+  return pool ? [Math.floor((g.oh - pool.kh) / pool.sh) + 1, Math.floor((g.ow - pool.kw) / pool.sw) + 1] : [g.oh, g.ow];
+}
+
+/** y (N × O × OH × OW, or the pooled size) of a quantised Conv2d (groups 1); null when the wasm kernels are unavailable. */
 export function qConvWasm(a: QConvArgs): Float32Array | null {
-  const { x, g, weights: p, epilogue, zeroPoint: zp, relu } = a;
+  const { x, g, weights: p, epilogue, zeroPoint: zp, relu, pool } = a;
   const O = p.rows, P = g.oh * g.ow, Pp = Math.ceil(P / 4) * 4, chw = g.c * g.h * g.w;
+  const [PH, PW] = pooledSize(g, pool);
   const env = runtimeFor(2 * g.n * P * O * p.k);
   if (!env) return null;
   const { rt } = env;
   const T = Math.max(1, Math.min(env.threads, g.n));
-  const sizes = [g.n * chw * 4, p.w.length, epilogue.length * 4, g.n * O * P * 4];
-  for (let t = 0; t < T; t++) sizes.push(chw, Pp * p.kp);
+  const size = g.n * O * PH * PW;
+  const sizes = [g.n * chw * 4, p.w.length, epilogue.length * 4, size * 4];
+  // per thread: the quantised sample, its unfolded rows (+8 bytes the 8-byte tap copies may overrun), the unpooled output
+  for (let t = 0; t < T; t++) sizes.push(chw, Pp * p.kp + 8, pool ? O * P * 4 : 0);
   const r = rt.scratch(sizes);
   if (!r) return null;
   const [px, pw, pe, po] = r as [number, number, number, number];
@@ -179,26 +192,29 @@ export function qConvWasm(a: QConvArgs): Float32Array | null {
   new Int8Array(rt.memory.buffer, pw, p.w.length).set(p.w);
   new Int32Array(rt.memory.buffer, pe, epilogue.length).set(epilogue);
   const inv = Math.fround(1 / a.scale);
+  const flags = (relu ? 1 : 0) | (pool ? (pool.kh << 1) | (pool.kw << 5) | (pool.sh << 9) | (pool.sw << 13) : 0);
   const jobs: Job[] = [];
   for (let t = 0, lo = 0; t < T; t++) {
     const hi = Math.round(((t + 1) * g.n) / T);
     if (hi > lo) {
       jobs.push({
         kind: JOB_QCONV,
-        args: [px, lo, hi, zp, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, p.kp, r[4 + 2 * t]!, r[5 + 2 * t]!, pw, O, pe, po, relu ? 1 : 0],
+        args: [px, lo, hi, zp, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, p.kp, r[4 + 3 * t]!, r[5 + 3 * t]!, pw, O, pe, po, flags, r[6 + 3 * t]!],
         float: inv,
       });
     }
     lo = hi;
   }
   runParallel(rt, jobs);
-  return rt.f32().slice(po >> 2, (po >> 2) + g.n * O * P);
+  return rt.f32().slice(po >> 2, (po >> 2) + size);
 }
 
 /** The js reference of qConvWasm: the same floats. */
 export function qConvJs(a: QConvArgs): Float32Array {
-  const { x, g, weights: p, epilogue, zeroPoint: zp, relu } = a;
+  const { x, g, weights: p, epilogue, zeroPoint: zp, relu, pool } = a;
   const O = p.rows, P = g.oh * g.ow, chw = g.c * g.h * g.w, kp = p.kp, np = p.rowsPadded;
+  const [PH, PW] = pooledSize(g, pool);
+  const pooled = pool ? new Float32Array(g.n * O * PH * PW) : null;
   const epf = new Float32Array(epilogue.buffer, epilogue.byteOffset, epilogue.length);
   const xq = new Uint8Array(chw);
   const cols = new Uint8Array(P * kp);
@@ -228,6 +244,23 @@ export function qConvJs(a: QConvArgs): Float32Array {
         out[(n * O + o) * P + q] = epilogueJs(s, o, np, epilogue, epf, relu);
       }
     }
+    if (pool && pooled) {
+      for (let o = 0, d = n * O * PH * PW; o < O; o++) {
+        const plane = (n * O + o) * P;
+        for (let py = 0; py < PH; py++) {
+          for (let px = 0; px < PW; px++, d++) {
+            const corner = plane + py * pool.sh * g.ow + px * pool.sw;
+            let m = out[corner]!;
+            for (let i = 0; i < pool.kh; i++) {
+              for (let j = 0; j < pool.kw; j++) {
+                m = Math.max(m, out[corner + i * g.ow + j]!); // as f32.max: NaN kept, +0 over −0
+              }
+            }
+            pooled[d] = m;
+          }
+        }
+      }
+    }
   }
-  return out;
+  return pooled ?? out;
 }

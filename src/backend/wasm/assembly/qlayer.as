@@ -169,13 +169,19 @@ export function qLinearRows(x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f3
  * A Conv2d (groups 1) on samples [n0, n1) of x (float NCHW): per sample, quantise it into xq
  * (C·H·W bytes), unfold it into cols (one row of kp bytes per output pixel, rows padded to a
  * multiple of 4; padding taps hold zp, the uint8 code of 0), and write out[n][o][pixel] from
- * w (op rows of kp int8, op a multiple of 2) · colsᵀ, two channels × four pixels per block.
+ * w (op rows of kp int8, op a multiple of 2) · colsᵀ, two channels × four pixels per block;
+ * with a fused max pool, the sample's conv output goes to tmp (O·OH·OW floats) and its pooled
+ * planes to out[n].
  */
 export function qConvSamples(
   x: usize, n0: i32, n1: i32, inv: f32, zp: i32,
   C: i32, H: i32, W: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
-  OH: i32, OW: i32, kp: i32, xq: usize, cols: usize, w: usize, O: i32, params: usize, out: usize, relu: i32,
+  OH: i32, OW: i32, kp: i32, xq: usize, cols: usize, w: usize, O: i32, params: usize, out: usize, flags: i32, tmp: usize,
 ): void {
+  const relu = flags & 1;
+  // a fused MaxPool2d (no padding, dilation 1): kernel qh×qw, stride rh×rw, 4 bits each; qh 0: none
+  const qh = (flags >> 1) & 15, qw = (flags >> 5) & 15, rh = (flags >> 9) & 15, rw = (flags >> 13) & 15;
+  const PH = qh ? (OH - qh) / rh + 1 : 0, PW = qh ? (OW - qw) / rw + 1 : 0;
   const chw = C * H * W;
   const P = OH * OW;
   const Pp = (P + 3) & ~3;
@@ -191,12 +197,17 @@ export function qConvSamples(
       for (let ow = 0; ow < OW; ow++) {
         let d = cols + <usize>(oh * OW + ow) * K;
         const y0 = oh * sh - ph, x0 = ow * sw - pw;
+        const inside = dw == 1 && x0 >= 0 && x0 + kw <= W;
         for (let c = 0; c < C; c++) {
           const plane = xq + <usize>(c * H * W);
           for (let i = 0; i < kh; i++) {
             const y = y0 + i * dh;
             if (y < 0 || y >= H) {
               for (let j = 0; j < kw; j++) store<u8>(d + <usize>j, z);
+            } else if (inside && kw <= 8) {
+              // the whole row of taps is in the image: 8 bytes at once; the bytes past kw are
+              // overwritten by the next taps or the row's padding (cols has 8 spare bytes at its end)
+              store<u64>(d, load<u64>(plane + <usize>(y * W + x0)));
             } else {
               const row = plane + <usize>(y * W);
               for (let j = 0; j < kw; j++) {
@@ -211,7 +222,7 @@ export function qConvSamples(
       }
     }
     for (let p = P; p < Pp; p++) memory.fill(cols + <usize>p * K, z, K);
-    const on = out + ((<usize>n * <usize>O * <usize>P) << 2);
+    const on = qh ? tmp : out + ((<usize>n * <usize>O * <usize>P) << 2);
     for (let o = 0; o < op; o += 2) {
       const w0 = w + <usize>o * K;
       const w1 = w0 + K;
@@ -247,6 +258,39 @@ export function qConvSamples(
         const Q = <usize>p << 2;
         storeLanes(c0 + Q, epilogue(hsum4(a00, a01, a02, a03), zs0, s0, b0, relu), P - p);
         if (second) storeLanes(c1 + Q, epilogue(hsum4(a10, a11, a12, a13), zs1, s1, b1, relu), P - p);
+      }
+    }
+    if (qh) {
+      // max over each window, NaN kept (as max pooling does); the sample's planes are still in cache
+      let d = out + ((<usize>n * <usize>O * <usize>(PH * PW)) << 2);
+      for (let o = 0; o < O; o++) {
+        const plane = tmp + ((<usize>o * <usize>P) << 2);
+        for (let py = 0; py < PH; py++) {
+          let px = 0;
+          if (qh == 2 && qw == 2 && rh == 2 && rw == 2) {
+            // the common 2×2/2 pool, four outputs at a time: vertical max of two rows, then of lane pairs
+            const top = plane + (<usize>(2 * py * OW) << 2);
+            const bot = top + (<usize>OW << 2);
+            for (; 2 * px + 8 <= OW; px += 4) {
+              const o8 = <usize>(2 * px) << 2;
+              const a = f32x4.max(v128.load(top + o8), v128.load(bot + o8));
+              const b = f32x4.max(v128.load(top + o8, 16), v128.load(bot + o8, 16));
+              v128.store(d, f32x4.max(i32x4.shuffle(a, b, 0, 2, 4, 6), i32x4.shuffle(a, b, 1, 3, 5, 7)));
+              d += 16;
+            }
+          }
+          for (; px < PW; px++) {
+            const corner = plane + (<usize>(py * rh * OW + px * rw) << 2);
+            let m = load<f32>(corner);
+            for (let i = 0; i < qh; i++) {
+              for (let j = 0; j < qw; j++) {
+                m = max<f32>(m, load<f32>(corner + (<usize>(i * OW + j) << 2))); // f32.max: NaN kept, +0 over −0
+              }
+            }
+            store<f32>(d, m);
+            d += 4;
+          }
+        }
       }
     }
   }
