@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import * as nb from '../src/index.js';
 import { setBackend } from '../src/backend/backend.js';
+import { wasmPoolReady } from '../src/backend/wasm/pool.js';
 import { prepareDataset, type PreparedData } from '../src/cli/datasets.js';
 import { DataLoader } from '../src/data/loader.js';
 import { saveModelDir, loadModelDir } from '../src/io/model-dir.js';
@@ -63,8 +64,9 @@ async function ortLatency(file: Uint8Array, shape: number[], batch: number, reps
 
 async function main(): Promise<void> {
   setBackend('wasm');
+  const threads = await wasmPoolReady(); // workers up before any timing
   const work = mkdtempSync(join(tmpdir(), 'nabla-bench-compress-'));
-  const results: Record<string, unknown> = { dataset: DATASET, backend: 'wasm', reps: REPS, when: new Date().toISOString() };
+  const results: Record<string, unknown> = { dataset: DATASET, backend: 'wasm', threads, reps: REPS, when: new Date().toISOString() };
   for (const name of MODELS) {
     const shape = name === 'cnn' ? [1, 28, 28] : [784];
     let data = await prepareDataset(DATASET, { layout: name === 'cnn' ? 'image' : 'flat', normalize: { mean: 0.5, std: 0.5 }, seed: 0, labelColumn: 'label', target: 'index' });
@@ -102,7 +104,7 @@ async function main(): Promise<void> {
     if (!argv.includes('--no-torch')) {
       const bin = (t: Tensor, f: string) => (writeFileSync(join(work, f), new Uint8Array((t.toTypedArray() as Float32Array | Int32Array).buffer)), join(work, f));
       const [tx, ty] = data.test.getBatch(Int32Array.from({ length: data.test.length }, (_, i) => i)) as [Tensor, Tensor];
-      const job = { model: name, weights: join(fdir, 'model.safetensors'), calib: bin(calib.contiguous(), 'calib.bin'), calib_shape: [...calib.shape], test_x: bin(tx.contiguous(), 'tx.bin'), test_shape: [...tx.shape], test_y: bin(ty.contiguous(), 'ty.bin'), reps: REPS, threads: 1 };
+      const job = { model: name, weights: join(fdir, 'model.safetensors'), calib: bin(calib.contiguous(), 'calib.bin'), calib_shape: [...calib.shape], test_x: bin(tx.contiguous(), 'tx.bin'), test_shape: [...tx.shape], test_y: bin(ty.contiguous(), 'ty.bin'), reps: REPS, threads };
       writeFileSync(join(work, 'job.json'), JSON.stringify(job));
       const r = spawnSync('/usr/bin/python3', [join(ROOT, 'bench/peers/torch_quant_bench.py'), join(work, 'job.json')], { encoding: 'utf8' });
       row.pytorch = r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').pop()!) : { error: r.stderr.trim().split('\n').pop() };
@@ -116,7 +118,7 @@ async function main(): Promise<void> {
 
 function printTable(r: Record<string, unknown>): void {
   const f = (v: unknown, d = 2) => (typeof v === 'number' ? v.toFixed(d) : 'n/a');
-  console.log(`dataset ${String(r.dataset)}, Nabla backend wasm, ${String(r.when)}`);
+  console.log(`dataset ${String(r.dataset)}, Nabla backend wasm (${String(r.threads)} threads, torch the same; onnxruntime 1 thread), ${String(r.when)}`);
   for (const name of MODELS) {
     const row = r[name] as Record<string, Record<string, number>> & { pytorch?: { float: Record<string, number>; int8: Record<string, number> } };
     const fl = row.float32!, q = row.int8!;
@@ -129,7 +131,9 @@ function printTable(r: Record<string, unknown>): void {
       console.log(`torch float32   ${f(row.pytorch.float.accuracy! * 100)}%    ${'-'.padStart(8)}   ${f(row.pytorch.float.batch1_ms, 3).padStart(10)}   ${f(row.pytorch.float.batch256_ms).padStart(12)}`);
       console.log(`torch int8      ${f(row.pytorch.int8.accuracy! * 100)}%    ${'-'.padStart(8)}   ${f(row.pytorch.int8.batch1_ms, 3).padStart(10)}   ${f(row.pytorch.int8.batch256_ms).padStart(12)}`);
     }
-    console.log(`int8: ${f(fl.bytes! / q.bytes!)}× smaller, accuracy ${f((fl.accuracy! - q.accuracy!) * 100)} points lower, batch 256 ${f(fl.batch256Ms! / q.batch256Ms!)}× faster than float32 wasm`);
+    console.log(`int8: ${f(fl.bytes! / q.bytes!)}× smaller, accuracy ${f((fl.accuracy! - q.accuracy!) * 100)} points lower, batch 256 ${f(fl.batch256Ms! / q.batch256Ms!)}× faster than float32 wasm (goal ≥ 1.5)`);
+    if (row.pytorch && 'int8' in row.pytorch) console.log(`int8 batch 256: nabla ${f(q.batch256Ms)} ms vs torch ${String((row.pytorch as { engine?: string }).engine)} ${f(row.pytorch.int8.batch256_ms)} ms (torch/nabla ${f(row.pytorch.int8.batch256_ms! / q.batch256Ms!)})`);
+    console.log(`batch 1: nabla float32 ${f(fl.batch1Ms, 3)} ms vs onnxruntime-node ${f(row.onnxruntime!.batch1Ms, 3)} ms (nabla/ort ${f(fl.batch1Ms! / row.onnxruntime!.batch1Ms!)}, goal ≤ 1); nabla int8 ${f(q.batch1Ms, 3)} ms`);
   }
 }
 

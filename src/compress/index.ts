@@ -7,3 +7,4 @@ export {
 } from './quantized.js';
 export { saveQuantizedDir, loadQuantizedDir, type QuantizedMeta } from './quant-dir.js';
 export { accuracyOf, latencyMs, formatReport, type CompressReport, type Measure } from './report.js';
+export { quantizeDynamicLSTM, QuantLSTM } from './quant-lstm.js';

@@ -2,14 +2,16 @@
 // does it on fbgemm: weights per output channel, symmetric int8 (scale = max|w| / 127, zero point
 // 0); activations entering each Linear/Conv2d per tensor, affine uint8 (a range that contains 0,
 // scale = (max − min) / 255), from calibration (static) or from each batch (dynamic, Linear only).
-// A quantised layer computes  y[o] = s_x · s_w[o] · (Σ q_x q_w − z_x Σ q_w) + b[o]  with the int8
-// GEMM (src/backend/wasm/qgemm.ts: wasm SIMD, or its js reference); other layers stay float32.
+// A quantised layer computes  y[o] = (Σ q_x q_w − z_x Σ q_w) · (s_x · s_w[o]) + b[o]  (a following
+// ReLU fused in) with the int8 layer kernels (src/backend/wasm/qlayer.ts: wasm SIMD over the worker
+// pool, or its js reference, equal bit for bit); other layers stay float32.
 
 import { noGrad } from '../autograd.js';
-import { qgemm } from '../backend/wasm/qgemm.js';
+import { minMax, packQWeights, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type FusedPool, type PackedQWeights } from '../backend/wasm/qlayer.js';
 import { ValueError } from '../errors.js';
-import { Conv2d, Linear, Module, type LayerConfig } from '../nn/index.js';
+import { Conv2d, Linear, MaxPool2d, Module, ReLU, type LayerConfig } from '../nn/index.js';
 import { tensor, type Tensor } from '../tensor.js';
+import { maxPool2d } from '../ops/index.js';
 import { chainOf } from '../io/onnx/export.js';
 
 export type Kernel = 'auto' | 'wasm' | 'js';
@@ -29,13 +31,9 @@ export function actQuantFromRange(min: number, max: number): ActQuant {
   return { scale: Math.fround(scale), zeroPoint };
 }
 
+/** uint8 codes of x: x·(1/scale) rounded half to even (float32), + zero point, saturated (as the kernels and fbgemm). */
 export function quantizeActivations(x: Float32Array, q: ActQuant, out = new Uint8Array(x.length)): Uint8Array {
-  const inv = 1 / q.scale;
-  const z = q.zeroPoint;
-  for (let i = 0; i < x.length; i++) {
-    const v = Math.round(x[i]! * inv) + z;
-    out[i] = v < 0 ? 0 : v > 255 ? 255 : v; // Uint8Array would wrap, not clamp
-  }
+  quantizeSpanJs(x, 0, x.length, x.length, 1 / q.scale, q.zeroPoint, out, 0);
   return out;
 }
 
@@ -65,16 +63,6 @@ function rowSums(q: Int8Array, rows: number): Int32Array {
   return s;
 }
 
-function dynamicQuant(x: Float32Array): ActQuant {
-  let lo = Infinity, hi = -Infinity;
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  return actQuantFromRange(lo, hi);
-}
-
 /** What a quantised Linear/Conv2d holds (also what its model directory stores). */
 export interface QuantWeights {
   /** int8 values, [out, in] or [outC, C·kh·kw]. */
@@ -88,21 +76,37 @@ export interface QuantWeights {
 abstract class QuantLayer<L extends Linear | Conv2d> extends Module {
   kernel: Kernel = 'auto';
   protected readonly sums: Int32Array;
-  constructor(readonly source: L, readonly w: QuantWeights, readonly outUnits: number) {
+  /** The int8 weights padded for the kernels (inner dimension to 8, rows to `rowMultiple`). */
+  protected readonly packed: PackedQWeights;
+  private epi: { q: ActQuant; words: Int32Array } | null = null;
+  constructor(readonly source: L, readonly w: QuantWeights, readonly outUnits: number, rowMultiple: number) {
     super();
     this.sums = rowSums(w.q, outUnits);
+    this.packed = packQWeights(w.q, outUnits, rowMultiple);
   }
 
-  /** acc (rows × out) → float: s_x · s_w[o] · (acc − z_x · Σq_w[o]) + b[o], written through `put`. */
-  protected dequant(acc: Int32Array, rows: number, q: ActQuant, put: (r: number, o: number, v: number) => void): void {
-    const n = this.outUnits;
-    const { scales, bias } = this.w;
-    for (let o = 0; o < n; o++) {
-      const s = q.scale * scales[o]!;
-      const zs = q.zeroPoint * this.sums[o]!;
-      const b = bias ? bias[o]! : 0;
-      for (let r = 0; r < rows; r++) put(r, o, s * (acc[r * n + o]! - zs) + b);
+  /** The input's quantisation (static, or from this batch's range) and the epilogue constants for it. */
+  protected inputQuant(xs: Float32Array): { q: ActQuant; words: Int32Array } {
+    const q = this.w.input ?? actQuantFromRange(...minMax(xs, this.kernel === 'js' ? 'js' : 'wasm'));
+    if (this.epi && this.epi.q.scale === q.scale && this.epi.q.zeroPoint === q.zeroPoint) return this.epi;
+    this.epi = { q, words: qEpilogue(this.packed, this.sums, this.w.scales, this.w.bias, q.scale, q.zeroPoint) };
+    return this.epi;
+  }
+
+  /** The layer followed by a ReLU (and, for Conv2d, a max pool), in one pass (QuantizedSequential fuses them). */
+  abstract forwardRelu(x: Tensor, relu: boolean, pool?: FusedPool | null): Tensor;
+
+  override forward(x: Tensor): Tensor {
+    return this.forwardRelu(x, false);
+  }
+
+  protected run<A>(args: A, wasm: (a: A) => Float32Array | null, js: (a: A) => Float32Array): Float32Array {
+    if (this.kernel !== 'js') {
+      const r = wasm(args);
+      if (r) return r;
+      if (this.kernel === 'wasm') throw new Error('the wasm int8 kernels are not available (build the .wasm with `npm run build`)');
     }
+    return js(args);
   }
 
   override config(): LayerConfig {
@@ -112,85 +116,53 @@ abstract class QuantLayer<L extends Linear | Conv2d> extends Module {
 
 export class QuantLinear extends QuantLayer<Linear> {
   constructor(source: Linear, w: QuantWeights) {
-    super(source, w, source.outFeatures);
+    super(source, w, source.outFeatures, 4);
   }
 
-  override forward(x: Tensor): Tensor {
+  forwardRelu(x: Tensor, relu: boolean): Tensor {
     const K = this.source.inFeatures;
     const N = this.outUnits;
     if (x.shape[x.shape.length - 1] !== K) return this.source.forward(x); // let the float layer raise its shape error
     const xs = x.toTypedArray() as Float32Array;
-    const M = xs.length / K;
-    const q = this.w.input ?? dynamicQuant(xs);
-    const acc = qgemm(quantizeActivations(xs, q), this.w.q, M, N, K, this.kernel);
-    const out = new Float32Array(M * N);
-    this.dequant(acc, M, q, (r, o, v) => (out[r * N + o] = v));
-    return tensor(out, { shape: [...x.shape.slice(0, -1), N] });
+    const { q, words } = this.inputQuant(xs);
+    const args = { x: xs, m: xs.length / K, weights: this.packed, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu };
+    return tensor(this.run(args, qLinearWasm, qLinearJs), { shape: [...x.shape.slice(0, -1), N] });
   }
 }
 
 export class QuantConv2d extends QuantLayer<Conv2d> {
   constructor(source: Conv2d, w: QuantWeights) {
     if (source.groups !== 1) throw new ValueError('int8 quantisation: grouped convolutions are not supported');
-    super(source, w, source.outChannels);
+    super(source, w, source.outChannels, 2);
   }
 
-  override forward(x: Tensor): Tensor {
+  forwardRelu(x: Tensor, relu: boolean, pool: FusedPool | null = null): Tensor {
     const c = this.source;
     if (x.shape.length !== 4 || x.shape[1] !== c.inChannels) return c.forward(x);
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const pair = (p: number | [number, number]) => (typeof p === 'number' ? [p, p] : p);
-    const [kh, kw] = pair(c.kernelSize), [sh, sw] = pair(c.stride), [ph, pw] = pair(c.padding), [dh, dw] = pair(c.dilation);
-    const OH = Math.floor((H + 2 * ph! - dh! * (kh! - 1) - 1) / sh!) + 1;
-    const OW = Math.floor((W + 2 * pw! - dw! * (kw! - 1) - 1) / sw!) + 1;
+    const [kh, kw] = pair(c.kernelSize) as [number, number], [sh, sw] = pair(c.stride) as [number, number];
+    const [ph, pw] = pair(c.padding) as [number, number], [dh, dw] = pair(c.dilation) as [number, number];
+    const oh = Math.floor((H + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+    const ow = Math.floor((W + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+    if (oh < 1 || ow < 1) return c.forward(x); // the float layer names the size problem
     const xs = x.toTypedArray() as Float32Array;
-    const q = this.w.input ?? dynamicQuant(xs);
-    const xq = quantizeActivations(xs, q);
-    // im2col on bytes: one row per output pixel (n, oh, ow), columns (c, i, j); padding is the
-    // zero point, which is how a real 0 is written in uint8
-    const K = C * kh! * kw!;
-    const rows = N * OH * OW;
-    const cols = new Uint8Array(rows * K).fill(q.zeroPoint);
-    // loop order (n, ch, i, j) outside, output pixels inside: reads walk the input rows, and the
-    // output columns whose taps fall outside the image are skipped as ranges, not tested per pixel
-    for (let n = 0; n < N; n++) {
-      for (let ch = 0; ch < C; ch++) {
-        const plane = (n * C + ch) * H * W;
-        for (let i = 0; i < kh!; i++) {
-          for (let j = 0; j < kw!; j++) {
-            const col = (ch * kh! + i) * kw! + j;
-            const x0 = j * dw! - pw!;
-            // ow with 0 <= ow·sw + x0 < W
-            const owLo = Math.max(0, Math.ceil(-x0 / sw!));
-            const owHi = Math.min(OW, Math.floor((W - 1 - x0) / sw!) + 1);
-            for (let oh = 0; oh < OH; oh++) {
-              const y = oh * sh! - ph! + i * dh!;
-              if (y < 0 || y >= H) continue;
-              const src = plane + y * W + x0;
-              let dst = ((n * OH + oh) * OW + owLo) * K + col;
-              for (let ow = owLo; ow < owHi; ow++, dst += K) cols[dst] = xq[src + ow * sw!]!;
-            }
-          }
-        }
-      }
-    }
-    const O = this.outUnits;
-    const acc = qgemm(cols, this.w.q, rows, O, K, this.kernel);
-    // dequantise while moving [N·OH·OW, O] to NCHW; one tight loop per (sample, channel)
-    const out = new Float32Array(N * O * OH * OW);
-    const P = OH * OW;
-    const { scales, bias } = this.w;
-    for (let o = 0; o < O; o++) {
-      const s = q.scale * scales[o]!;
-      const zs = q.zeroPoint * this.sums[o]!;
-      const b = bias ? bias[o]! : 0;
-      for (let n = 0; n < N; n++) {
-        const dst = (n * O + o) * P;
-        for (let p = 0, src = n * P * O + o; p < P; p++, src += O) out[dst + p] = s * (acc[src]! - zs) + b;
-      }
-    }
-    return tensor(out, { shape: [N, O, OH, OW] });
+    const { q, words } = this.inputQuant(xs);
+    const g: ConvGeometry = { n: N, c: C, h: H, w: W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
+    if (pool && (oh < pool.kh || ow < pool.kw)) return maxPool2d(this.forwardRelu(x, relu), [pool.kh, pool.kw], { stride: [pool.sh, pool.sw] }); // the op names the size problem
+    const args = { x: xs, g, weights: this.packed, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu, pool };
+    const [PH, PW] = pool ? [Math.floor((oh - pool.kh) / pool.sh) + 1, Math.floor((ow - pool.kw) / pool.sw) + 1] : [oh, ow];
+    return tensor(this.run(args, qConvWasm, qConvJs), { shape: [N, this.outUnits, PH, PW] });
   }
+}
+
+/** The kernels' fused max pool for a MaxPool2d without padding or dilation (sizes up to 15), else null. */
+function fusablePool(m: Module | undefined): FusedPool | null {
+  if (!(m instanceof MaxPool2d)) return null;
+  const two = (p: number | [number, number]): [number, number] => (typeof p === 'number' ? [p, p] : p);
+  const [kh, kw] = two(m.kernelSize), [sh, sw] = two(m.stride), [ph, pw] = two(m.padding), [dh, dw] = two(m.dilation);
+  if (ph !== 0 || pw !== 0 || dh !== 1 || dw !== 1) return null;
+  return [kh, kw, sh, sw].every((v) => v >= 1 && v <= 15) ? { kh, kw, sh, sw } : null;
 }
 
 /** A layer chain with its Linear/Conv2d layers quantised; the rest run as they are. */
@@ -202,7 +174,18 @@ export class QuantizedSequential extends Module {
   override forward(x: Tensor): Tensor {
     return noGrad(() => {
       let y = x;
-      for (const m of this.layers) y = m.forward(y) as Tensor;
+      for (let i = 0; i < this.layers.length; i++) {
+        const m = this.layers[i]!;
+        // Linear/Conv2d [+ ReLU] [+ MaxPool2d after a Conv2d] run as one pass (PyTorch fuses Conv+ReLU before quantising)
+        if (m instanceof QuantLinear || m instanceof QuantConv2d) {
+          const relu = this.layers[i + 1] instanceof ReLU;
+          const pool = m instanceof QuantConv2d ? fusablePool(this.layers[i + (relu ? 2 : 1)]) : null;
+          y = m.forwardRelu(y, relu, pool);
+          i += (relu ? 1 : 0) + (pool ? 1 : 0);
+        } else {
+          y = m.forward(y) as Tensor;
+        }
+      }
       return y;
     });
   }

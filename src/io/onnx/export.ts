@@ -164,7 +164,7 @@ function emitLayer(layer: Module, p: string, x: string, y: string, inShape: numb
     case 'RNN':
     case 'LSTM':
     case 'GRU':
-      throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (${type}) returns a tuple (output, hidden state), so it cannot sit in a model file's layer chain; ONNX export covers model-file layers`);
+      throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (${type}) returns a tuple (output, hidden state), so it cannot sit in a model file's layer chain; export it on its own with exportRnnOnnx`);
     default:
       throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p || '(root)'} has type ${type}, which ONNX export does not map; supported: Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout, BatchNorm1d, BatchNorm2d, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity`);
   }
@@ -195,7 +195,9 @@ export function toOnnxModel(model: Module, meta: ExportMeta, opts: ExportOptions
     chain.forEach(({ layer, prefix }, i) => {
       const yT = noGrad(() => layer.forward(x)) as unknown;
       if (!(yT && typeof yT === 'object' && 'shape' in (yT as object))) {
-        throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${prefix} does not return one tensor`);
+        const type = String(layer.config()?.type ?? layer.constructor.name);
+        const hint = ['RNN', 'LSTM', 'GRU'].includes(type) ? '; export a recurrent layer on its own with exportRnnOnnx' : '';
+        throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${prefix} (${type}) does not return one tensor, so it cannot be exported in a layer chain${hint}`);
       }
       const y = yT as Tensor;
       const out = i === chain.length - 1 ? 'output' : `/${prefix}/output_0`;

@@ -2,3 +2,4 @@
 export { exportOnnx, toOnnxModel, chainOf, DEFAULT_OPSET, type ExportMeta, type ExportOptions } from './export.js';
 export { importOnnx, SUPPORTED_OPS, MIN_IMPORT_OPSET, MAX_IMPORT_OPSET, type ImportedModel } from './import.js';
 export { OnnxError, ONNX_ERROR_CODES, type OnnxErrorCode } from './errors.js';
+export { exportRnnOnnx } from './export-rnn.js';

@@ -1,0 +1,266 @@
+// Whole int8 Linear and Conv2d layers on the wasm kernels (assembly/qlayer.as): quantise the float
+// input, int8 GEMM, dequantise (+ bias, + optional ReLU) into the float output, in one pass per
+// row block, split over the worker pool when the product is big (as the float GEMM is, matmul.ts).
+// Each has a js reference that gives the same floats bit for bit (same rounding at each step);
+// src/compress/quantized.ts chooses between them.
+
+import { JOB_QCONV, JOB_QLINEAR, type Job, type QLayerExports } from './jobs.js';
+import { localRuntime, wasmRuntime, type WasmRuntime } from './module.js';
+import { PARALLEL_FLOPS } from './matmul.js';
+import { poolThreads, readyThreads, runParallel } from './pool.js';
+
+/** int8 weights padded for the kernels: `rowsPadded` rows of `kp` bytes (kp a multiple of 8; padding 0). */
+export interface PackedQWeights {
+  w: Int8Array;
+  rows: number;
+  rowsPadded: number;
+  k: number;
+  kp: number;
+}
+
+/** Pads q (rows × k) to a multiple of `rowMultiple` rows (4 for Linear, 2 for Conv2d) and of 8 columns. */
+export function packQWeights(q: Int8Array, rows: number, rowMultiple: number): PackedQWeights {
+  const k = q.length / rows;
+  const kp = Math.ceil(k / 8) * 8;
+  const rowsPadded = Math.ceil(rows / rowMultiple) * rowMultiple;
+  const w = new Int8Array(rowsPadded * kp);
+  for (let r = 0; r < rows; r++) w.set(q.subarray(r * k, (r + 1) * k), r * kp);
+  return { w, rows, rowsPadded, k, kp };
+}
+
+/**
+ * The epilogue's per-row constants, one Int32Array of 3·rowsPadded words: z_x·Σq_w[o] (int32),
+ * s_x·s_w[o] (float32 bits), b[o] (float32 bits); padded rows are 0.
+ */
+export function qEpilogue(p: PackedQWeights, sums: Int32Array, scales: Float32Array, bias: Float32Array | null, sx: number, zp: number): Int32Array {
+  const n = p.rowsPadded;
+  const words = new Int32Array(3 * n);
+  const f = new Float32Array(words.buffer);
+  for (let o = 0; o < p.rows; o++) {
+    words[o] = zp * sums[o]!;
+    f[n + o] = sx * scales[o]!;
+    f[2 * n + o] = bias ? bias[o]! : 0;
+  }
+  return words;
+}
+
+/** Round half to even, as f32.nearest. */
+function rne(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** len floats → uint8 codes (x·inv rounded half to even, + zp, saturated; NaN → 0), then zp up to lenp. */
+export function quantizeSpanJs(x: Float32Array, xo: number, len: number, lenp: number, inv: number, zp: number, out: Uint8Array, oo: number): void {
+  const fi = Math.fround(inv);
+  for (let p = 0; p < len; p++) {
+    const v = rne(Math.fround(x[xo + p]! * fi)) + zp;
+    out[oo + p] = !(v > 0) ? 0 : v >= 255 ? 255 : v;
+  }
+  for (let p = len; p < lenp; p++) out[oo + p] = zp;
+}
+
+/** min and max of x (NaNs skipped; +∞, −∞ when there is nothing else). */
+export function minMax(x: Float32Array, kernel: 'wasm' | 'js'): [number, number] {
+  const rt = kernel === 'wasm' ? localRuntime() : null;
+  const ex = rt?.exports as unknown as Partial<QLayerExports> | undefined;
+  if (rt && typeof ex?.qMinMax === 'function') {
+    const r = rt.scratch([x.length * 4, 8]);
+    if (r) {
+      rt.f32().set(x, r[0]! >> 2);
+      ex.qMinMax(r[0]!, x.length, r[1]!);
+      const h = rt.f32();
+      return [h[r[1]! >> 2]!, h[(r[1]! >> 2) + 1]!];
+    }
+  }
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+function epilogueJs(acc: number, o: number, n: number, ep: Int32Array, epf: Float32Array, relu: boolean): number {
+  const y = Math.fround(Math.fround(Math.fround(acc - ep[o]!) * epf[n + o]!) + epf[2 * n + o]!);
+  return relu && y === y && !(y > 0) ? 0 : y; // as f32x4.max(y, 0): NaN stays NaN, −0 becomes 0
+}
+
+/** The runtime and thread count for a product of this size, or null when the kernels are absent. */
+function runtimeFor(flops: number): { rt: WasmRuntime; threads: number } | null {
+  const big = flops >= PARALLEL_FLOPS && poolThreads() > 1;
+  const rt = big ? wasmRuntime() : localRuntime();
+  if (!rt || typeof (rt.exports as unknown as Partial<QLayerExports>).qLinearRows !== 'function') return null;
+  return { rt, threads: big ? readyThreads(rt) : 1 };
+}
+
+export interface QLinearArgs {
+  /** Float input, M rows of k. */
+  x: Float32Array;
+  m: number;
+  weights: PackedQWeights;
+  /** qEpilogue() for this input quantisation. */
+  epilogue: Int32Array;
+  scale: number;
+  zeroPoint: number;
+  relu: boolean;
+}
+
+/** y (M × rows) of a quantised Linear; null when the wasm kernels are unavailable. */
+export function qLinearWasm(a: QLinearArgs): Float32Array | null {
+  const { x, m, weights: p, epilogue, zeroPoint: zp, relu } = a;
+  const n = p.rows;
+  const env = runtimeFor(2 * m * n * p.k);
+  if (!env) return null;
+  const { rt, threads } = env;
+  const r = rt.scratch([m * p.k * 4, m * p.kp, p.w.length, epilogue.length * 4, m * n * 4]);
+  if (!r) return null;
+  const [px, pq, pw, pe, po] = r as [number, number, number, number, number];
+  const heap = rt.f32();
+  heap.set(x.subarray(0, m * p.k), px >> 2);
+  new Int8Array(rt.memory.buffer, pw, p.w.length).set(p.w);
+  new Int32Array(rt.memory.buffer, pe, epilogue.length).set(epilogue);
+  const inv = Math.fround(1 / a.scale);
+  const jobs: Job[] = [];
+  const T = Math.max(1, Math.min(threads, m >> 1));
+  for (let t = 0, lo = 0; t < T; t++) {
+    const hi = t === T - 1 ? m : Math.min(m, Math.round(((t + 1) * m) / T / 2) * 2); // even shares keep 2-row blocks
+    if (hi > lo) jobs.push({ kind: JOB_QLINEAR, args: [px, p.k, p.kp, lo, hi, zp, pq, pw, n, p.rowsPadded, pe, po, relu ? 1 : 0], float: inv });
+    lo = Math.max(lo, hi);
+  }
+  runParallel(rt, jobs);
+  return rt.f32().slice(po >> 2, (po >> 2) + m * n);
+}
+
+/** The js reference of qLinearWasm: the same floats. */
+export function qLinearJs(a: QLinearArgs): Float32Array {
+  const { x, m, weights: p, epilogue, zeroPoint: zp, relu } = a;
+  const n = p.rows, kp = p.kp, np = p.rowsPadded;
+  const xq = new Uint8Array(m * kp);
+  const inv = 1 / a.scale;
+  for (let i = 0; i < m; i++) quantizeSpanJs(x, i * p.k, p.k, kp, inv, zp, xq, i * kp);
+  const epf = new Float32Array(epilogue.buffer, epilogue.byteOffset, epilogue.length);
+  const out = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let t = 0, ai = i * kp, wj = j * kp; t < kp; t++) s += xq[ai + t]! * p.w[wj + t]!;
+      out[i * n + j] = epilogueJs(s, j, np, epilogue, epf, relu);
+    }
+  }
+  return out;
+}
+
+export interface ConvGeometry {
+  n: number; c: number; h: number; w: number;
+  kh: number; kw: number; sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+  oh: number; ow: number;
+}
+
+/** A max pool fused after the conv (and its ReLU): kernel and stride, no padding, dilation 1, each ≤ 15. */
+export interface FusedPool {
+  kh: number; kw: number; sh: number; sw: number;
+}
+
+export interface QConvArgs extends Omit<QLinearArgs, 'm'> {
+  g: ConvGeometry;
+  pool: FusedPool | null;
+}
+
+function pooledSize(g: ConvGeometry, pool: FusedPool | null): [number, number] {
+  return pool ? [Math.floor((g.oh - pool.kh) / pool.sh) + 1, Math.floor((g.ow - pool.kw) / pool.sw) + 1] : [g.oh, g.ow];
+}
+
+/** y (N × O × OH × OW, or the pooled size) of a quantised Conv2d (groups 1); null when the wasm kernels are unavailable. */
+export function qConvWasm(a: QConvArgs): Float32Array | null {
+  const { x, g, weights: p, epilogue, zeroPoint: zp, relu, pool } = a;
+  const O = p.rows, P = g.oh * g.ow, Pp = Math.ceil(P / 4) * 4, chw = g.c * g.h * g.w;
+  const [PH, PW] = pooledSize(g, pool);
+  const env = runtimeFor(2 * g.n * P * O * p.k);
+  if (!env) return null;
+  const { rt } = env;
+  const T = Math.max(1, Math.min(env.threads, g.n));
+  const size = g.n * O * PH * PW;
+  const sizes = [g.n * chw * 4, p.w.length, epilogue.length * 4, size * 4];
+  // per thread: the quantised sample, its unfolded rows (+8 bytes the 8-byte tap copies may overrun), the unpooled output
+  for (let t = 0; t < T; t++) sizes.push(chw, Pp * p.kp + 8, pool ? O * P * 4 : 0);
+  const r = rt.scratch(sizes);
+  if (!r) return null;
+  const [px, pw, pe, po] = r as [number, number, number, number];
+  rt.f32().set(x.subarray(0, g.n * chw), px >> 2);
+  new Int8Array(rt.memory.buffer, pw, p.w.length).set(p.w);
+  new Int32Array(rt.memory.buffer, pe, epilogue.length).set(epilogue);
+  const inv = Math.fround(1 / a.scale);
+  const flags = (relu ? 1 : 0) | (pool ? (pool.kh << 1) | (pool.kw << 5) | (pool.sh << 9) | (pool.sw << 13) : 0);
+  const jobs: Job[] = [];
+  for (let t = 0, lo = 0; t < T; t++) {
+    const hi = Math.round(((t + 1) * g.n) / T);
+    if (hi > lo) {
+      jobs.push({
+        kind: JOB_QCONV,
+        args: [px, lo, hi, zp, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, p.kp, r[4 + 3 * t]!, r[5 + 3 * t]!, pw, O, pe, po, flags, r[6 + 3 * t]!],
+        float: inv,
+      });
+    }
+    lo = hi;
+  }
+  runParallel(rt, jobs);
+  return rt.f32().slice(po >> 2, (po >> 2) + size);
+}
+
+/** The js reference of qConvWasm: the same floats. */
+export function qConvJs(a: QConvArgs): Float32Array {
+  const { x, g, weights: p, epilogue, zeroPoint: zp, relu, pool } = a;
+  const O = p.rows, P = g.oh * g.ow, chw = g.c * g.h * g.w, kp = p.kp, np = p.rowsPadded;
+  const [PH, PW] = pooledSize(g, pool);
+  const pooled = pool ? new Float32Array(g.n * O * PH * PW) : null;
+  const epf = new Float32Array(epilogue.buffer, epilogue.byteOffset, epilogue.length);
+  const xq = new Uint8Array(chw);
+  const cols = new Uint8Array(P * kp);
+  const out = new Float32Array(g.n * O * P);
+  const inv = 1 / a.scale;
+  for (let n = 0; n < g.n; n++) {
+    quantizeSpanJs(x, n * chw, chw, chw, inv, zp, xq, 0);
+    cols.fill(zp);
+    for (let oh = 0; oh < g.oh; oh++) {
+      for (let ow = 0; ow < g.ow; ow++) {
+        let d = (oh * g.ow + ow) * kp;
+        for (let c = 0; c < g.c; c++) {
+          for (let i = 0; i < g.kh; i++) {
+            const y = oh * g.sh - g.ph + i * g.dh;
+            for (let j = 0; j < g.kw; j++, d++) {
+              const xx = ow * g.sw - g.pw + j * g.dw;
+              if (y >= 0 && y < g.h && xx >= 0 && xx < g.w) cols[d] = xq[(c * g.h + y) * g.w + xx]!;
+            }
+          }
+        }
+      }
+    }
+    for (let o = 0; o < O; o++) {
+      for (let q = 0; q < P; q++) {
+        let s = 0;
+        for (let t = 0, wo = o * kp, cq = q * kp; t < kp; t++) s += p.w[wo + t]! * cols[cq + t]!;
+        out[(n * O + o) * P + q] = epilogueJs(s, o, np, epilogue, epf, relu);
+      }
+    }
+    if (pool && pooled) {
+      for (let o = 0, d = n * O * PH * PW; o < O; o++) {
+        const plane = (n * O + o) * P;
+        for (let py = 0; py < PH; py++) {
+          for (let px = 0; px < PW; px++, d++) {
+            const corner = plane + py * pool.sh * g.ow + px * pool.sw;
+            let m = out[corner]!;
+            for (let i = 0; i < pool.kh; i++) {
+              for (let j = 0; j < pool.kw; j++) {
+                m = Math.max(m, out[corner + i * g.ow + j]!); // as f32.max: NaN kept, +0 over −0
+              }
+            }
+            pooled[d] = m;
+          }
+        }
+      }
+    }
+  }
+  return pooled ?? out;
+}
