@@ -13,6 +13,7 @@ const BOS_NAMES = ['[CLS]', '<s>', '<bos>', '<|begin_of_text|>', '<|startoftext|
 const EOS_NAMES = ['[SEP]', '</s>', '<eos>', '<|end_of_text|>', '<|endoftext|>'];
 
 type Json = Record<string, unknown>;
+const MODEL_TYPES = ['BPE', 'WordPiece', 'Unigram', 'WordLevel'];
 type HfLib = typeof import('@huggingface/tokenizers');
 
 // Loaded on first use so that `import 'nabla'` does not load it.
@@ -42,6 +43,9 @@ export class HfTokenizer implements Tokenizer {
     const model = tokenizerJson.model;
     if (!isObject(model)) throw new TokenizerError(`corrupt ${source}: "model" is missing; expected a Hugging Face tokenizer.json with model.type BPE, WordPiece, Unigram or WordLevel`);
     if (model.vocab === undefined || model.vocab === null) throw new TokenizerError(`corrupt ${source}: model.vocab is missing; expected the vocabulary`);
+    if (model.type !== undefined && !MODEL_TYPES.includes(model.type as string)) {
+      throw new TokenizerError(`corrupt ${source}: model.type ${JSON.stringify(model.type)} is not one of ${MODEL_TYPES.join(', ')}`);
+    }
     this.modelType = typeof model.type === 'string' ? model.type : 'BPE';
     try {
       this.tok = new (loadLib().Tokenizer)(tokenizerJson, config);

@@ -35,6 +35,8 @@ export class TiktokenTokenizer implements Tokenizer {
   readonly padId: number;
   readonly bosId: number;
   readonly eosId: number;
+  /** Byte-level: every text encodes, so there is no unk token. */
+  readonly unkId: number | undefined = undefined;
   /** sha256 of the ranks text, saved so a model directory notices a changed vocabulary. */
   readonly ranksSha256: string;
   private readonly enc: Tiktoken;

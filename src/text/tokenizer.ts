@@ -7,7 +7,8 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { decodeUtf8 } from '../data/readers/text.js';
 import { CharTokenizer } from './char.js';
 import { HfTokenizer } from './hf.js';
-import { TiktokenTokenizer } from './tiktoken.js';
+import { TIKTOKEN_ENCODINGS, TiktokenTokenizer } from './tiktoken.js';
+import { trainTokenizer } from './train.js';
 import { TokenizerError, type Tokenizer, type TokenizerJSON } from './types.js';
 import type { TiktokenEncodingName } from './tiktoken.js';
 
@@ -94,4 +95,19 @@ export function loadTokenizer(dirOrFile: string): Tokenizer {
     }
   }
   return tokenizerFromJSON(json, `tokenizer ${path}`, cfg);
+}
+
+/**
+ * A tokenizer from a short spec, as a CLI flag gives it: 'char', 'bpe:N' / 'wordpiece:N' (trained
+ * on `trainingTexts` with a vocabulary of at most N), 'gpt2' / 'cl100k_base' / ... (js-tiktoken's),
+ * or a path to a tokenizer.json (or a model directory holding one).
+ */
+export function tokenizerFromSpec(spec: string, trainingTexts: readonly string[]): Tokenizer {
+  const s = spec.trim();
+  if (s === 'char') return CharTokenizer.fromCorpus(trainingTexts.join('\n'));
+  const m = /^(bpe|wordpiece):(\d+)$/.exec(s);
+  if (m) return trainTokenizer(trainingTexts, { model: m[1] as 'bpe' | 'wordpiece', vocabSize: Number(m[2]) });
+  if ((TIKTOKEN_ENCODINGS as readonly string[]).includes(s)) return new TiktokenTokenizer(s as TiktokenEncodingName);
+  if (/\.json$/i.test(s) || existsSync(s)) return loadTokenizer(s);
+  throw new TokenizerError(`unknown tokenizer ${JSON.stringify(spec)}; expected char, bpe:N, wordpiece:N, ${TIKTOKEN_ENCODINGS.join(', ')}, or a tokenizer.json path`);
 }
