@@ -44,8 +44,11 @@ export function buildProgram(): Command {
   program
     .command('train')
     .description('Train a model (default: the `mlp` reference model on the bundled MNIST digits), evaluate it and save it.')
-    .option('--model <name|arch.json>', 'mlp | cnn | mlp-sgd | perceptron | path to an architecture JSON (default: mlp)')
-    .option('--dataset <name|dir|file.csv>', 'mnist-bundled | mnist | fashion-mnist | and | or | xor | IDX directory | CSV file (default: per model)')
+    .option('--model <name|arch.json>', 'mlp | cnn | mlp-sgd | perceptron | text-transformer | text-lstm | gpt | path to an architecture JSON (default: mlp)')
+    .option('--dataset <name|dir|file.csv>', 'mnist-bundled | mnist | fashion-mnist | and | or | xor | IDX directory | CSV file; text models: spam-assassin | CSV with --text-column | corpus .txt (gpt) (default: per model)')
+    .option('--text-column <name>', 'text models: the CSV column holding the text (default: text)')
+    .option('--max-length <n>', 'text models: longest token sequence, longer texts are truncated (default 256; gpt: its context, 128)', positiveInt('--max-length'))
+    .option('--tokenizer <char|file.json>', 'text models: char (built from the training text, default) or a saved tokenizer.json')
     .option('--epochs <n>', 'epochs (default: per model); with --resume, a larger count extends the run', positiveInt('--epochs'))
     .option('--batch-size <n>', 'batch size (default: per model)', positiveInt('--batch-size'))
     .option('--lr <x>', 'learning rate (default: per model)', positiveFloat('--lr'))
