@@ -1,15 +1,21 @@
 // Public entry point for tokenizers: the interface, the kinds Nabla knows, and tokenizer.json in a
 // model directory (written atomically, read back by dispatching on its `kind`).
 
-import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { decodeUtf8 } from '../data/readers/text.js';
 import { CharTokenizer } from './char.js';
+import { HfTokenizer } from './hf.js';
+import { TiktokenTokenizer } from './tiktoken.js';
 import { TokenizerError, type Tokenizer, type TokenizerJSON } from './types.js';
+import type { TiktokenEncodingName } from './tiktoken.js';
 
 export { TokenizerError, type Tokenizer, type TokenizerJSON } from './types.js';
 export { CharTokenizer, CHAR_SPECIALS, type CharTokenizerOptions } from './char.js';
+export { HfTokenizer } from './hf.js';
+export { TiktokenTokenizer, TIKTOKEN_ENCODINGS, type TiktokenEncodingName } from './tiktoken.js';
+export { trainTokenizer, trainTokenizerFromFiles, type TrainTokenizerOptions } from './train.js';
 
 /** The file name inside a model directory. */
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -18,6 +24,8 @@ type FromJSON = (json: TokenizerJSON, source: string) => Tokenizer;
 
 const kinds = new Map<string, FromJSON>([
   ['char', (j) => CharTokenizer.fromJSON(j)],
+  ['hf', (j, source) => HfTokenizer.fromJSON(j, source)],
+  ['tiktoken', (j) => TiktokenTokenizer.fromJSON(j)],
 ]);
 
 /** The kinds loadTokenizer understands. */
@@ -25,12 +33,14 @@ export function tokenizerKinds(): string[] {
   return [...kinds.keys()];
 }
 
-/** Rebuild a tokenizer from its toJSON() form. */
-export function tokenizerFromJSON(json: unknown, source = 'tokenizer JSON'): Tokenizer {
+/** Rebuild a tokenizer from its toJSON() form, or from a Hugging Face tokenizer.json as it is
+ *  (no `kind`, a `model` object; `hfConfig` is its tokenizer_config.json, if any). */
+export function tokenizerFromJSON(json: unknown, source = 'tokenizer JSON', hfConfig: unknown = {}): Tokenizer {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new TokenizerError(`corrupt ${source}: expected a JSON object with a "kind" field`);
   }
   const kind = (json as { kind?: unknown }).kind;
+  if (kind === undefined && 'model' in json) return new HfTokenizer(json, hfConfig, source);
   const make = typeof kind === 'string' ? kinds.get(kind) : undefined;
   if (!make) throw new TokenizerError(`${source}: unknown tokenizer kind ${JSON.stringify(kind)}; expected one of ${tokenizerKinds().join(', ')}`);
   return make(json as TokenizerJSON, source);
@@ -43,7 +53,16 @@ export function saveTokenizer(dir: string, tok: Tokenizer): string {
   return path;
 }
 
-/** Read a tokenizer from a model directory (its tokenizer.json) or from a .json file. */
+/** A GPT-2 / cl100k_base / ... vocabulary from the js-tiktoken package (nothing is downloaded). */
+export function tiktokenTokenizer(encoding: TiktokenEncodingName): TiktokenTokenizer {
+  return new TiktokenTokenizer(encoding);
+}
+
+/**
+ * Read a tokenizer from a model directory (its tokenizer.json) or from a .json file: one that
+ * saveTokenizer wrote, or a Hugging Face tokenizer.json (then a tokenizer_config.json beside it, if
+ * any, names its special tokens).
+ */
 export function loadTokenizer(dirOrFile: string): Tokenizer {
   let path = dirOrFile;
   try {
@@ -64,5 +83,15 @@ export function loadTokenizer(dirOrFile: string): Tokenizer {
   } catch (e) {
     throw new TokenizerError(`corrupt tokenizer ${path}: not valid JSON (${(e as Error).message})`);
   }
-  return tokenizerFromJSON(json, `tokenizer ${path}`);
+  const cfgPath = join(dirname(path), 'tokenizer_config.json');
+  let cfg: unknown = {};
+  if (json !== null && typeof json === 'object' && !('kind' in json) && existsSync(cfgPath)) {
+    try {
+      cfg = JSON.parse(decodeUtf8(readFileSync(cfgPath), `tokenizer config ${cfgPath}`));
+    } catch (e) {
+      if ((e as { code?: string }).code === 'E_TEXT') throw e;
+      throw new TokenizerError(`corrupt tokenizer config ${cfgPath}: not valid JSON (${(e as Error).message})`);
+    }
+  }
+  return tokenizerFromJSON(json, `tokenizer ${path}`, cfg);
 }
