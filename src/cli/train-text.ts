@@ -15,7 +15,7 @@ import { crossEntropy, type Module } from '../nn/index.js';
 import { AdamW, Adam, WarmupCosineLR } from '../optim/index.js';
 import { Generator, manualSeed } from '../random.js';
 import type { Tensor } from '../tensor.js';
-import { CharTokenizer, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
+import { CharTokenizer, TIKTOKEN_ENCODINGS, loadTokenizer, tiktokenTokenizer, trainTokenizer, type TiktokenEncodingName, type Tokenizer } from '../text/tokenizer.js';
 import {
   EarlyStopping, LRSchedulerCallback, ProgressBar, evaluate, fitAsync, formatConfusionMatrix, formatReport, type Callback, type HistoryEntry,
 } from '../train/index.js';
@@ -75,9 +75,7 @@ export function resolveTextConfig(a: TrainArgs): TextRunConfig {
     }
   }
   const tokenizer = a.tokenizer ?? 'char';
-  if (tokenizer !== 'char' && !(tokenizer.toLowerCase().endsWith('.json') && existsSync(tokenizer))) {
-    throw new UsageError(`--tokenizer ${tokenizer}: expected char (built from the training text) or an existing tokenizer .json file`);
-  }
+  parseTokenizerSpec(tokenizer);
   const maxLength = a.maxLength ?? d.maxLength;
   if (maxLength > 4096) throw new UsageError(`--max-length ${maxLength}: at most 4096 tokens`);
   return {
@@ -99,10 +97,43 @@ export function resolveTextConfig(a: TrainArgs): TextRunConfig {
   };
 }
 
-/** The run's tokenizer: a saved one, or char-level built from the training text only. */
-export function makeTokenizer(spec: string, trainingText: () => string): Tokenizer {
-  if (spec !== 'char') return loadTokenizer(spec);
-  return CharTokenizer.fromCorpus(trainingText());
+const TOKENIZER_FORMS = `char, bpe[:VOCAB], wordpiece[:VOCAB] (trained on the training text), ${TIKTOKEN_ENCODINGS.join(', ')} (fixed vocabularies), or a tokenizer .json file`;
+
+type TokenizerSpec = { kind: 'char' } | { kind: 'bpe' | 'wordpiece'; vocabSize: number } | { kind: 'tiktoken'; encoding: TiktokenEncodingName } | { kind: 'file'; path: string };
+
+/** Parse --tokenizer; a bad value is a one-line usage error listing the forms. */
+export function parseTokenizerSpec(spec: string): TokenizerSpec {
+  if (spec === 'char') return { kind: 'char' };
+  if ((TIKTOKEN_ENCODINGS as readonly string[]).includes(spec)) return { kind: 'tiktoken', encoding: spec as TiktokenEncodingName };
+  const m = /^(bpe|wordpiece)(?::(\d+))?$/.exec(spec);
+  if (m) {
+    const vocabSize = m[2] === undefined ? 8000 : Number(m[2]);
+    if (vocabSize < 16 || vocabSize > 200000) throw new UsageError(`--tokenizer ${spec}: the vocabulary size must be between 16 and 200000`);
+    return { kind: m[1] as 'bpe' | 'wordpiece', vocabSize };
+  }
+  if (spec.toLowerCase().endsWith('.json')) {
+    if (!existsSync(spec)) throw new UsageError(`--tokenizer ${spec}: no such file`);
+    return { kind: 'file', path: spec };
+  }
+  throw new UsageError(`--tokenizer ${spec}: expected ${TOKENIZER_FORMS}`);
+}
+
+/** The run's tokenizer, trained on the training text only (never the test split). */
+export function makeTokenizer(spec: string, trainingText: () => string | string[]): Tokenizer {
+  const s = parseTokenizerSpec(spec);
+  switch (s.kind) {
+    case 'char': {
+      const t = trainingText();
+      return CharTokenizer.fromCorpus(typeof t === 'string' ? t : t.join('\n'));
+    }
+    case 'bpe':
+    case 'wordpiece':
+      return trainTokenizer(trainingText(), { model: s.kind, vocabSize: s.vocabSize });
+    case 'tiktoken':
+      return tiktokenTokenizer(s.encoding);
+    case 'file':
+      return loadTokenizer(s.path);
+  }
 }
 
 /** The classification split a text classifier's --dataset names (also used by eval). */
@@ -170,7 +201,7 @@ export async function runTrainText(a: TrainArgs, opts: { runDir: string; say: (l
   } else {
     const data = await textClassificationData(cfg);
     classes = data.classes;
-    tok = makeTokenizer(cfg.tokenizer, () => data.trainTexts.join('\n'));
+    tok = makeTokenizer(cfg.tokenizer, () => data.trainTexts);
     const trEnc = encodeTexts(tok, data.trainTexts, cfg.maxLength);
     const teEnc = encodeTexts(tok, data.testTexts, cfg.maxLength);
     const cut = trEnc.truncated + teEnc.truncated;
