@@ -103,12 +103,12 @@ export class ModelEntry {
     if (opts.loadDelayMs) await delay(opts.loadDelayMs);
     let v: ModelVersion;
     try {
-      const { model, meta } = loadModelDir(this.source.dir, { allowNonFinite: opts.allowNonFinite });
-      v = new ModelVersion(this.name, String(this.loads + 1), model, meta, opts);
+      const { model, meta, files } = loadModelDir(this.source.dir, { allowNonFinite: opts.allowNonFinite });
+      v = new ModelVersion(this.name, String(this.loads + 1), model, meta, opts, files);
       v.calibrate();
       // warm: JIT the forward path at the sizes it will see, and prove it yields finite values
       for (const rows of new Set([1, opts.batching.maxBatch])) {
-        const outs = v.forward(new Float32Array(rows * v.sig.sampleSize), rows);
+        const outs = v.forward(new Float32Array(rows * v.sig.sampleSize).fill(v.text?.tok.padId ?? 0), rows);
         if (!opts.allowNonFinite && !outs.every((o) => o.every(Number.isFinite))) {
           throw new NablaError('E_NON_FINITE_OUTPUT', 'the model yields non-finite outputs on an all-zero input');
         }
