@@ -111,3 +111,15 @@ export function tokenizerFromSpec(spec: string, trainingTexts: readonly string[]
   if (/\.json$/i.test(s) || existsSync(s)) return loadTokenizer(s);
   throw new TokenizerError(`unknown tokenizer ${JSON.stringify(spec)}; expected char, bpe:N, wordpiece:N, ${TIKTOKEN_ENCODINGS.join(', ')}, or a tokenizer.json path`);
 }
+
+/** A tokenizer from the bytes of a tokenizer.json (as a model directory's verified files hold it). */
+export function tokenizerFromBytes(bytes: Uint8Array, where = 'tokenizer.json'): Tokenizer {
+  const text = decodeUtf8(bytes, `tokenizer ${where}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new TokenizerError(`corrupt tokenizer ${where}: not valid JSON (${(e as Error).message})`);
+  }
+  return tokenizerFromJSON(json, `tokenizer ${where}`);
+}
