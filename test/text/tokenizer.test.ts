@@ -80,3 +80,20 @@ test('loadTokenizer: missing, corrupt, unknown kind, non-UTF-8 → one-line type
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('tokenizerFromSpec: char, a tiktoken name, a tokenizer.json path; unknown specs are one-line errors', async () => {
+  const { tokenizerFromSpec } = await import('../../src/text/tokenizer.js');
+  const c = tokenizerFromSpec('char', ['ab', 'c']);
+  assert.equal(c.kind, 'char');
+  assert.equal(c.vocabSize, 4 + 4);
+  assert.equal(tokenizerFromSpec('gpt2', []).vocabSize, 50257);
+  const dir = tmp();
+  try {
+    const path = saveTokenizer(dir, c);
+    assert.deepEqual(tokenizerFromSpec(path, []).encode('cab'), c.encode('cab'));
+    assert.throws(() => tokenizerFromSpec('sentencepiece', []), /unknown tokenizer "sentencepiece"; expected char, bpe:N, wordpiece:N, gpt2/);
+    assert.throws(() => tokenizerFromSpec(join(dir, 'missing.json'), []), /does not exist/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
