@@ -367,11 +367,13 @@ export function loadTextCorpus(path: string, opts: TextCorpusOptions): TextCorpu
   if (text.trim() === '') throw new DatasetError(`text corpus ${path} is empty; expected some text`);
   const valFraction = opts.valFraction ?? 0.1;
   if (!(valFraction > 0 && valFraction < 1)) throw new ValueError(`loadTextCorpus: valFraction must be in (0, 1), got ${valFraction}`);
-  // Cut on a code point boundary, at the same place in characters whatever the tokenizer.
-  const chars = [...text];
-  const cut = Math.floor(chars.length * (1 - valFraction));
-  const trainText = chars.slice(0, cut).join('');
-  const valText = chars.slice(cut).join('');
+  // Cut at the same place in the text whatever the tokenizer (by UTF-16 units, moved off the middle
+  // of a surrogate pair), without spreading a large corpus into an array of characters.
+  let cut = Math.floor(text.length * (1 - valFraction));
+  const unit = text.charCodeAt(cut);
+  if (unit >= 0xdc00 && unit <= 0xdfff) cut++;
+  const trainText = text.slice(0, cut);
+  const valText = text.slice(cut);
   const spec = opts.tokenizer ?? 'char';
   const tok = typeof spec === 'string' ? tokenizerFromSpec(spec, spec === 'char' ? [text] : [trainText]) : spec;
   const trainIds = Int32Array.from(tok.encode(trainText));

@@ -113,12 +113,20 @@ test('loadTextCorpus: char tokenizer on the whole text, contiguous 90/10 cut, er
     writeFileSync(f, text);
     const c = loadTextCorpus(f, { contextLength: 16 });
     assert.equal(c.tokenizer.kind, 'char');
-    const chars = [...text];
-    assert.equal(c.numTokens, chars.length);
-    const cut = Math.floor(chars.length * 0.9);
-    assert.equal(c.train.tokens.length, cut);
-    assert.equal(c.tokenizer.decode(c.val.tokens), chars.slice(cut).join(''));
-    assert.equal(c.train.length, Math.floor((cut - 1 - 16) / 16) + 1);
+    assert.equal(c.numTokens, [...text].length);
+    const cut = Math.floor(text.length * 0.9);
+    assert.equal(c.tokenizer.decode(c.train.tokens), text.slice(0, cut));
+    assert.equal(c.tokenizer.decode(c.val.tokens), text.slice(cut));
+    assert.equal(c.train.length, Math.floor((c.train.tokens.length - 1 - 16) / 16) + 1);
+    // A cut that would fall inside a surrogate pair moves past it: no half emoji on either side.
+    const emoji = 'ab😀'.repeat(40);
+    writeFileSync(f, emoji);
+    // 160 UTF-16 units; valFraction 0.079 and 0.104 put the raw cut at 147 and 143, on low surrogates.
+    for (const vf of [0.079, 0.104, 0.1]) {
+      const e = loadTextCorpus(f, { contextLength: 2, valFraction: vf });
+      assert.ok(!e.tokenizer.decode(e.train.tokens).includes('\uFFFD') && !e.tokenizer.decode(e.val.tokens).includes('\uFFFD'));
+      assert.equal(e.tokenizer.decode(e.train.tokens) + e.tokenizer.decode(e.val.tokens), emoji);
+    }
     assert.throws(() => loadTextCorpus(f, { contextLength: 64 }), /validation part has \d+ tokens; expected at least contextLength \+ 1 = 65/);
     writeFileSync(f, '  \n');
     assert.throws(() => loadTextCorpus(f, { contextLength: 4 }), (e: unknown) => (e as { code?: string }).code === 'E_DATASET' && /is empty/.test((e as Error).message));
