@@ -76,7 +76,7 @@ const RESUME_FLAGS = new Set(['resume', 'epochs', 'json', 'backend', 'alertMemor
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 function readArchitecture(path: string): unknown {
-  if (!existsSync(path)) throw new UsageError(`--model ${path}: unknown model (expected ${[...REFERENCE_MODELS, ...TEXT_MODELS].join(', ')} or an architecture JSON file)`);
+  if (!existsSync(path)) throw new UsageError(`--model ${path}: no such file and not a known model (expected ${[...REFERENCE_MODELS, ...TEXT_MODELS].join(', ')} or an architecture JSON file)`);
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
