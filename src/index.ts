@@ -18,6 +18,7 @@ registerBackend(webgpuBackend);
 export * from './core.js';
 export { initWebGPU, webgpuSync } from './backend/webgpu/backend.js';
 export * as data from './data/index.js';
+export * as text from './text/index.js';
 export * as train from './train/index.js';
 export { fit, fitAsync, evaluate } from './train/fit.js';
 export { serve, ResourceMonitor, monitorCallback, type ServeOptions, type ServeHandle, type ModelLoader, type ModelSource, type MonitorOptions, type ResourceAlert, type ResourceSample } from './serve/index.js';

@@ -40,8 +40,14 @@ export function loadForCli(dir: string, opts: LoadOptions = {}): LoadedModel {
   return loadModelDir(resolveModelDir(dir), loadOpts);
 }
 
-export async function runEval(dir: string, opts: { dataset?: string; labelColumn: string; backend?: string; json?: boolean; allowNonFinite?: boolean }): Promise<void> {
-  const { model, meta } = loadForCli(dir, opts);
+export async function runEval(dir: string, opts: { dataset?: string; labelColumn: string; textColumn?: string; backend?: string; json?: boolean; allowNonFinite?: boolean }): Promise<void> {
+  const loaded = loadForCli(dir, opts);
+  if (loaded.meta.input.kind === 'text') {
+    // Text models: their tokenizer, dataset columns and maximum length (src/cli/eval-text.ts).
+    const { runEvalText } = await import('./eval-text.js');
+    return runEvalText(dir, loaded, { ...opts, labelColumn: opts.labelColumn === 'label' && opts.dataset === undefined ? undefined : opts.labelColumn });
+  }
+  const { model, meta } = loaded;
   const training = meta.training ?? {};
   const trainedOn = typeof training.dataset === 'string' ? training.dataset : undefined;
   const spec = opts.dataset ?? trainedOn;

@@ -44,8 +44,11 @@ export function buildProgram(): Command {
   program
     .command('train')
     .description('Train a model (default: the `mlp` reference model on the bundled MNIST digits), evaluate it and save it.')
-    .option('--model <name|arch.json>', 'mlp | cnn | mlp-sgd | perceptron | path to an architecture JSON (default: mlp)')
-    .option('--dataset <name|dir|file.csv>', 'mnist-bundled | mnist | fashion-mnist | and | or | xor | IDX directory | CSV file (default: per model)')
+    .option('--model <name|arch.json>', 'mlp | cnn | mlp-sgd | perceptron | text-transformer | text-lstm | gpt | path to an architecture JSON (default: mlp)')
+    .option('--dataset <name|dir|file.csv>', 'mnist-bundled | mnist | fashion-mnist | and | or | xor | IDX directory | CSV file; text models: spam-assassin | CSV with --text-column | corpus .txt (gpt) (default: per model)')
+    .option('--text-column <name>', 'text models: the CSV column holding the text (default: text)')
+    .option('--max-length <n>', 'text models: longest token sequence, longer texts are truncated (default 256; gpt: its context, 128)', positiveInt('--max-length'))
+    .option('--tokenizer <char|file.json>', 'text models: char (built from the training text, default) or a saved tokenizer.json')
     .option('--epochs <n>', 'epochs (default: per model); with --resume, a larger count extends the run', positiveInt('--epochs'))
     .option('--batch-size <n>', 'batch size (default: per model)', positiveInt('--batch-size'))
     .option('--lr <x>', 'learning rate (default: per model)', positiveFloat('--lr'))
@@ -81,6 +84,7 @@ export function buildProgram(): Command {
     .argument('<model-dir>', 'a model directory written by `nabla train` (or its run directory)')
     .option('--dataset <name|dir|file.csv>', 'dataset (default: the one the model was trained on, its test split); a CSV is matched to the model by column and label names')
     .option('--label-column <name>', 'label column of a CSV dataset', 'label')
+    .option('--text-column <name>', 'text models: the CSV column holding the text (default: the one the model was trained with)')
     .option('--backend <name>', 'compute backend')
     .option('--allow-non-finite', 'load a model whose weights hold NaN or ±Inf (refused by default)')
     .option('--json', 'print the metrics as one JSON line')
@@ -91,9 +95,10 @@ export function buildProgram(): Command {
 
   program
     .command('predict')
-    .description('Classify PNG images with a saved image model.')
+    .description('Classify PNG images with a saved image model, or texts (--text) with a text classifier.')
     .argument('<model-dir>', 'a model directory written by `nabla train` (or its run directory)')
-    .argument('<files...>', 'PNG files (converted to grey and fitted to the model input)')
+    .argument('[files...]', 'PNG files (converted to grey and fitted to the model input)')
+    .option('--text <text>', 'text models: a text to classify (repeat for several)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .addOption(new Option('--fit <how>', "how a picture is fitted to 28×28: digit (MNIST's: ink cropped, longer side 20 px, centre of mass centred), pad (to a square), stretch (default: as recorded in model.json)").choices(['digit', 'pad', 'stretch']))
     .option('--allow-non-finite', 'load a model whose weights hold NaN or ±Inf (refused by default)')
     .option('--backend <name>', 'compute backend')
@@ -101,6 +106,24 @@ export function buildProgram(): Command {
     .action(async (dir, files, opts) => {
       const { runPredict } = await import('./predict.js');
       await runPredict(dir, files, opts);
+    });
+
+  program
+    .command('generate')
+    .description('Continue a prompt with a trained language model (nabla train --model gpt), token by token, with a key/value cache.')
+    .argument('<model-dir>', 'a gpt model directory written by `nabla train` (or its run directory)')
+    .requiredOption('--prompt <text>', 'the text to continue (at most the model\'s context in tokens)')
+    .option('--max-tokens <n>', 'tokens to generate', positiveInt('--max-tokens'), 100)
+    .option('--temperature <t>', 'softmax temperature; 0 = always the most likely token', nonNegativeFloat('--temperature'), 1)
+    .option('--top-k <k>', 'sample among the k most likely tokens only', positiveInt('--top-k'))
+    .option('--seed <n>', 'sampling seed', nonNegativeInt('--seed'), 0)
+    .option('--no-cache', 'recompute the whole window for every token (slower; for comparison)')
+    .option('--backend <name>', 'compute backend')
+    .option('--allow-non-finite', 'load a model whose weights hold NaN or ±Inf (refused by default)')
+    .option('--json', 'print one JSON line: the text, token count and tokens/s')
+    .action(async (dir, opts) => {
+      const { runGenerate } = await import('./generate.js');
+      runGenerate(dir, opts);
     });
 
   program

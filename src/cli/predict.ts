@@ -10,8 +10,17 @@ import type { InputFit } from '../io/model-dir.js';
 import { loadForCli } from './eval.js';
 import { UsageError } from './errors.js';
 
-export async function runPredict(dir: string, files: string[], opts: { backend?: string; json?: boolean; fit?: InputFit; allowNonFinite?: boolean }): Promise<void> {
-  const { model, meta } = loadForCli(dir, opts);
+
+export async function runPredict(dir: string, files: string[], opts: { backend?: string; json?: boolean; fit?: InputFit; allowNonFinite?: boolean; text?: string[] }): Promise<void> {
+  const loaded = loadForCli(dir, opts);
+  if (loaded.meta.input.kind === 'text') {
+    if (files.length > 0) throw new UsageError(`predict: ${dir} is a text model; pass the text with --text "..." instead of files`);
+    const { runPredictText } = await import('./eval-text.js');
+    return runPredictText(dir, loaded, opts.text ?? [], opts);
+  }
+  if (opts.text !== undefined) throw new UsageError(`predict: --text applies to text models; ${dir} is a ${loaded.meta.input.kind} model`);
+  if (files.length === 0) throw new UsageError(`predict: give one or more PNG files for the image model ${dir}`);
+  const { model, meta } = loaded;
   if (meta.input.kind !== 'image') throw new UsageError(`predict: ${dir} is a ${meta.input.kind} model; PNG prediction needs an image model`);
   const shape = meta.input.shape;
   if (shape.reduce((a, b) => a * b, 1) !== 784) {

@@ -4,6 +4,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { DEFAULTS, REFERENCE_MODELS, buildReference, type OptimizerName, type ReferenceName, type TrainingDefaults } from '../models/reference.js';
+import { TEXT_MODELS } from '../models/text-reference.js';
 import { buildModule, type Module } from '../nn/index.js';
 import { Adagrad, Adam, AdamW, RMSprop, SGD, type Optimizer } from '../optim/index.js';
 import { CosineAnnealingLR, InverseTimeLR, ReduceLROnPlateau, StepLR } from '../optim/schedule.js';
@@ -39,6 +40,10 @@ export interface TrainArgs {
   alertCpuPercent?: number;
   /** How the saved model's float32 weights are stored (f16/bf16 rounded to nearest even). */
   weightsDtype?: 'f32' | 'f16' | 'bf16';
+  /** Text models (text-transformer, text-lstm, gpt): the CSV's text column, the longest sequence, the tokenizer. */
+  textColumn?: string;
+  maxLength?: number;
+  tokenizer?: string;
 }
 
 /** What a run directory remembers, so `--resume` continues with exactly the same settings. */
@@ -73,7 +78,7 @@ const RESUME_FLAGS = new Set(['resume', 'epochs', 'json', 'backend', 'device', '
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 function readArchitecture(path: string): unknown {
-  if (!existsSync(path)) throw new UsageError(`--model ${path}: no such file (expected ${REFERENCE_MODELS.join(', ')} or an architecture JSON file)`);
+  if (!existsSync(path)) throw new UsageError(`--model ${path}: no such file and not a known model (expected ${[...REFERENCE_MODELS, ...TEXT_MODELS].join(', ')} or an architecture JSON file)`);
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
@@ -135,6 +140,9 @@ export function resolveConfig(a: TrainArgs): RunConfig {
     throw new UsageError(`--dropout applies to the mlp, mlp-sgd and cnn reference models; ${modelName} ${isRef ? 'has no hidden layer' : 'is an architecture file: put Dropout layers in it'}`);
   }
   if (a.lrSchedule !== undefined) parseSchedule(a.lrSchedule);
+  for (const k of ['textColumn', 'maxLength', 'tokenizer'] as const) {
+    if (a[k] !== undefined) throw new UsageError(`${flagName(k)} applies to the text models (text-transformer, text-lstm, gpt); this run trains ${modelName}`);
+  }
   return {
     model: modelName,
     architecture,

@@ -30,6 +30,7 @@ import { buildModel, makeOptimizer, makeScheduler, plural, resolveConfig, resume
 
 export type { TrainArgs } from './train-config.js';
 import { startTracking, type TrackArgs } from '../track/train-hook.js';
+import { isTextModel } from '../models/text-reference.js';
 
 const DEFAULT_OUT = 'runs/latest';
 
@@ -83,6 +84,11 @@ function checkOut(flag: string, value: string, dir: string): void {
 
 function planFresh(a: TrainArgs): RunPlan {
   const cfg = resolveConfig(a);
+  return { cfg, ...planOutput(a), writeConfig: true, fromCheckpoint: false };
+}
+
+/** Where a fresh run goes, and whether the default output's earlier run must be moved aside first. */
+function planOutput(a: TrainArgs): { runDir: string; moveAsideTo?: string } {
   const runDir = resolve(a.out ?? DEFAULT_OUT);
   const flag = a.out !== undefined ? '--out' : 'the default output';
   checkOut(flag, a.out ?? DEFAULT_OUT, runDir);
@@ -97,7 +103,7 @@ function planFresh(a: TrainArgs): RunPlan {
   } else if (new CheckpointManager(join(runDir, 'checkpoints')).list().length > 0) {
     throw new UsageError(`${flag} ${a.out ?? DEFAULT_OUT}: holds checkpoints but no run.json, so it cannot be resumed or reused; pass another --out`);
   }
-  return { cfg, runDir, moveAsideTo, writeConfig: true, fromCheckpoint: false };
+  return { runDir, moveAsideTo };
 }
 
 function planResume(a: TrainArgs): RunPlan {
@@ -113,6 +119,7 @@ function planResume(a: TrainArgs): RunPlan {
   if (saved === null || typeof saved !== 'object' || typeof saved.epochs !== 'number' || typeof saved.dataset !== 'string') {
     throw new UsageError(`--resume ${a.resume}: ${cfgPath} is not a run's settings (expected the run.json \`nabla train\` writes)`);
   }
+  if (isTextModel(saved.model)) throw new UsageError(`--resume ${a.resume}: a ${saved.model} run cannot be resumed yet (text models); start a new run with --out`);
   if (a.epochs !== undefined && a.epochs < saved.epochs) {
     throw new UsageError(`--resume ${a.resume} --epochs ${a.epochs}: the run is ${plural(saved.epochs, 'epoch')} long; a resumed run can be extended, not shortened`);
   }
@@ -155,6 +162,14 @@ function prepareRunDir(plan: RunPlan, say: (line: string) => void): void {
 
 export async function runTrain(a: TrainArgs): Promise<void> {
   selectBackend(a.backend);
+  if (a.resume === undefined && isTextModel(a.model)) {
+    // Text models: their own data path (tokenizer, padding, warm-up + cosine); the same output rules.
+    const say = a.json ? (line: string) => process.stderr.write(line + '\n') : (line: string) => process.stdout.write(line + '\n');
+    const out = planOutput(a);
+    const { runTrainText } = await import('./train-text.js');
+    await runTrainText(a, { runDir: out.runDir, say, prepare: () => prepareRunDir({ cfg: {} as RunConfig, ...out, writeConfig: false, fromCheckpoint: false }, say) });
+    return;
+  }
   const plan = a.resume !== undefined ? planResume(a) : planFresh(a);
   const { cfg, runDir } = plan;
   const say = a.json ? (line: string) => process.stderr.write(line + '\n') : (line: string) => process.stdout.write(line + '\n');

@@ -26,3 +26,12 @@ export {
   dropDuplicates, dropInvalid, type DropResult, type DropInvalidResult, mergeSources, type MergeResult,
   qualityReport, formatQualityReport, type QualityReport, type QualityOptions, type ColumnSummary, type ClassBalance, type ConsistencyEntry,
 } from './quality.js';
+export {
+  type TextSample, type TextBatch, type PadCollateOptions, padCollate, type BucketSamplerOptions, bucketSampler,
+} from './text-collate.js';
+export {
+  encodeText, type EncodeTextOptions, TextClassificationDataset, stratifiedSplit, type SplitFractions,
+  type TextClassificationOptions, type TextClassificationSplits, textClassificationSplits, type LabelledTexts,
+  spamAssassinTexts, loadSpamAssassin, type TextCsvOptions, loadTextCsv, type LanguageModelSample,
+  LanguageModelDataset, type TextCorpusOptions, type TextCorpusSplits, loadTextCorpus,
+} from './text-datasets.js';

@@ -24,6 +24,11 @@ export interface DataLoaderOptions<T, B> {
   transform?: (batch: B) => B;
   /** Joins samples into a batch when the dataset has no getBatch (default: defaultCollate). */
   collate?: (samples: T[]) => B;
+  /**
+   * Draws each epoch's sample order instead of a uniform permutation (e.g. bucketSampler, which
+   * groups texts of similar length); it must return a permutation of 0..n-1. Implies shuffle.
+   */
+  sampler?: (n: number, generator: Generator) => Int32Array;
 }
 
 /** Everything needed to continue the sample stream exactly where it stopped. */
@@ -55,7 +60,7 @@ export class DataLoader<T = Tensor[], B = Collated<T>> implements Iterable<B> {
   readonly dropLast: boolean;
   readonly generator: Generator;
   // Method syntax (bivariant) so a DataLoader<Tensor[]> is still a DataLoader<unknown>.
-  private readonly fns: { transform?(batch: B): B; collate(samples: T[]): B };
+  private readonly fns: { transform?(batch: B): B; collate(samples: T[]): B; sampler?(n: number, g: Generator): Int32Array };
   private epochIndex = -1;
   private position = 0;
   private permutation: Int32Array | null = null;
@@ -71,10 +76,10 @@ export class DataLoader<T = Tensor[], B = Collated<T>> implements Iterable<B> {
     if (!Number.isInteger(bs) || bs < 1) throw new ValueError(`DataLoader: batchSize must be a positive integer, got ${bs}`);
     this.dataset = dataset;
     this.batchSize = bs;
-    this.shuffle = opts.shuffle ?? false;
+    this.shuffle = opts.sampler !== undefined || (opts.shuffle ?? false);
     this.dropLast = opts.dropLast ?? false;
     this.generator = opts.generator ?? new Generator(defaultGenerator.nextUint32());
-    this.fns = { transform: opts.transform, collate: opts.collate ?? (defaultCollate as unknown as (s: T[]) => B) };
+    this.fns = { transform: opts.transform, collate: opts.collate ?? (defaultCollate as unknown as (s: T[]) => B), sampler: opts.sampler };
   }
 
   /** Number of batches per epoch. */
@@ -167,7 +172,13 @@ export class DataLoader<T = Tensor[], B = Collated<T>> implements Iterable<B> {
   }
 
   private drawPermutation(g: Generator): Int32Array {
-    return randperm(this.dataset.length, { generator: g }).data as Int32Array;
+    const n = this.dataset.length;
+    if (!this.fns.sampler) return randperm(n, { generator: g }).data as Int32Array;
+    const p = this.fns.sampler(n, g);
+    const seen = new Uint8Array(n);
+    const ok = p instanceof Int32Array && p.length === n && p.every((i) => i >= 0 && i < n && !seen[i] && (seen[i] = 1) === 1);
+    if (!ok) throw new ValueError(`DataLoader: the sampler must return an Int32Array permutation of 0..${n - 1}`);
+    return p;
   }
 
   private fetch(idx: Int32Array): B {

@@ -26,6 +26,11 @@ function pair(v: unknown): [number, number] | undefined {
   return a ? [a, a] : undefined;
 }
 
+/** Walks each [name prefix, child description] of a composite layer. */
+function sub(depth: number, out: Map<string, TensorSpec>, prefix: string, parts: [string, Cfg][]): boolean {
+  return parts.every(([p, d]) => walk(d, prefix + p, depth + 1, out));
+}
+
 /** name → spec for every tensor of the module `description` builds, or undefined if unsure. */
 export function expectedStateShapes(description: unknown): Map<string, TensorSpec> | undefined {
   const out = new Map<string, TensorSpec>();
@@ -94,6 +99,95 @@ function walk(d: unknown, prefix: string, depth: number, out: Map<string, Tensor
       }
       return true;
     }
+    case 'LayerNorm': {
+      const ns = Array.isArray(c.normalizedShape) ? c.normalizedShape.map(posInt) : [posInt(c.normalizedShape)];
+      const affine = flag(c.elementwiseAffine, true), t = floatType(c.dtype);
+      if (ns.length === 0 || ns.some((d) => d === undefined) || affine === undefined || !t) return false;
+      if (affine) {
+        put('weight', ns as number[], t);
+        put('bias', ns as number[], t);
+      }
+      return true;
+    }
+    case 'MultiheadAttention': {
+      const e = posInt(c.embedDim), b = flag(c.bias, true), t = floatType(c.dtype);
+      if (!e || b === undefined || !t) return false;
+      put('in_proj_weight', [3 * e, e], t);
+      if (b) put('in_proj_bias', [3 * e], t);
+      return walk({ type: 'Linear', inFeatures: e, outFeatures: e, bias: b, dtype: t }, `${prefix}out_proj.`, depth + 1, out);
+    }
+    case 'TransformerEncoderLayer': {
+      const e = posInt(c.dModel), f = c.dimFeedforward === undefined ? 2048 : posInt(c.dimFeedforward), t = floatType(c.dtype);
+      if (!e || !f || !t) return false;
+      return sub(depth, out, prefix, [
+        ['self_attn.', { type: 'MultiheadAttention', embedDim: e, dtype: t }],
+        ['linear1.', { type: 'Linear', inFeatures: e, outFeatures: f, dtype: t }],
+        ['linear2.', { type: 'Linear', inFeatures: f, outFeatures: e, dtype: t }],
+        ['norm1.', { type: 'LayerNorm', normalizedShape: e, dtype: t }],
+        ['norm2.', { type: 'LayerNorm', normalizedShape: e, dtype: t }],
+      ]);
+    }
+    case 'TransformerEncoder': {
+      const n = posInt(c.numLayers);
+      if (!n) return false;
+      for (let l = 0; l < n; l++) if (!walk(c.encoderLayer, `${prefix}layers.${l}.`, depth + 1, out)) return false;
+      return c.norm === undefined || c.norm === null || walk(c.norm, `${prefix}norm.`, depth + 1, out);
+    }
+    case 'GPTBlock': {
+      const e = posInt(c.dModel), f = c.dimFeedforward === undefined ? (e ? 4 * e : undefined) : posInt(c.dimFeedforward);
+      const b = flag(c.bias, true), t = floatType(c.dtype);
+      if (!e || !f || b === undefined || !t) return false;
+      return sub(depth, out, prefix, [
+        ['ln_1.', { type: 'LayerNorm', normalizedShape: e, dtype: t }],
+        ['attn.', { type: 'MultiheadAttention', embedDim: e, bias: b, dtype: t }],
+        ['ln_2.', { type: 'LayerNorm', normalizedShape: e, dtype: t }],
+        ['mlp_fc.', { type: 'Linear', inFeatures: e, outFeatures: f, bias: b, dtype: t }],
+        ['mlp_proj.', { type: 'Linear', inFeatures: f, outFeatures: e, bias: b, dtype: t }],
+      ]);
+    }
+    case 'LearnedPositionalEmbedding': {
+      const n = posInt(c.maxLen), e = posInt(c.dModel), t = floatType(c.dtype);
+      if (!n || !e || !t) return false;
+      put('weight', [n, e], t);
+      return true;
+    }
+    case 'TextTransformerClassifier': {
+      const v = posInt(c.vocabSize), k = posInt(c.numClasses), e = c.dModel === undefined ? 128 : posInt(c.dModel), t = floatType(c.dtype);
+      const L = c.numLayers === undefined ? 2 : posInt(c.numLayers), f = c.dimFeedforward === undefined ? 512 : posInt(c.dimFeedforward);
+      const maxLen = c.maxLen === undefined ? 256 : posInt(c.maxLen), learned = (c.positional ?? 'learned') === 'learned', nf = flag(c.normFirst, false);
+      if (!v || !k || !e || !t || !L || !f || !maxLen || nf === undefined) return false;
+      const parts: [string, Cfg][] = [
+        ['tok_embedding.', { type: 'Embedding', numEmbeddings: v, embeddingDim: e, dtype: t }],
+        ['encoder.', { type: 'TransformerEncoder', numLayers: L, encoderLayer: { type: 'TransformerEncoderLayer', dModel: e, dimFeedforward: f, dtype: t }, norm: nf ? { type: 'LayerNorm', normalizedShape: e, dtype: t } : null }],
+        ['head.', { type: 'Linear', inFeatures: e, outFeatures: k, dtype: t }],
+      ];
+      if (learned) parts.push(['pos_embedding.', { type: 'LearnedPositionalEmbedding', maxLen, dModel: e, dtype: t }]);
+      return sub(depth, out, prefix, parts);
+    }
+    case 'TextRNNClassifier': {
+      const v = posInt(c.vocabSize), k = posInt(c.numClasses), e = c.embeddingDim === undefined ? 128 : posInt(c.embeddingDim);
+      const h = c.hiddenSize === undefined ? 128 : posInt(c.hiddenSize), cell = c.cell ?? 'LSTM', t = floatType(c.dtype);
+      if (!v || !k || !e || !h || !t || (cell !== 'LSTM' && cell !== 'GRU')) return false;
+      return sub(depth, out, prefix, [
+        ['embedding.', { type: 'Embedding', numEmbeddings: v, embeddingDim: e, dtype: t }],
+        ['rnn.', { type: cell, inputSize: e, hiddenSize: h, numLayers: c.numLayers, dtype: t }],
+        ['head.', { type: 'Linear', inFeatures: h, outFeatures: k, dtype: t }],
+      ]);
+    }
+    case 'GPT': {
+      const v = posInt(c.vocabSize), L = c.nLayer === undefined ? 4 : posInt(c.nLayer), e = c.dModel === undefined ? 128 : posInt(c.dModel);
+      const ctx = c.contextLength === undefined ? 128 : posInt(c.contextLength), t = floatType(c.dtype);
+      if (!v || !L || !e || !ctx || !t) return false;
+      const parts: [string, Cfg][] = [
+        ['wte.', { type: 'Embedding', numEmbeddings: v, embeddingDim: e, dtype: t }],
+        ['wpe.', { type: 'Embedding', numEmbeddings: ctx, embeddingDim: e, dtype: t }],
+        ['ln_f.', { type: 'LayerNorm', normalizedShape: e, dtype: t }],
+        ['lm_head.', { type: 'Linear', inFeatures: e, outFeatures: v, bias: false, dtype: t }],
+      ];
+      for (let l = 0; l < L; l++) parts.push([`h.${l}.`, { type: 'GPTBlock', dModel: e, dimFeedforward: c.dimFeedforward, dtype: t }]);
+      return sub(depth, out, prefix, parts);
+    }
+    case 'SinusoidalPositionalEncoding': case 'GELU': case 'SiLU': case 'Softplus':
     case 'MaxPool2d': case 'AvgPool2d': case 'Flatten': case 'Dropout': case 'ReLU': case 'LeakyReLU':
     case 'Sigmoid': case 'Tanh': case 'Softmax': case 'LogSoftmax': case 'Identity':
       return true;

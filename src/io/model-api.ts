@@ -8,7 +8,9 @@
 import { noGrad } from '../autograd.js';
 import { ValueError } from '../errors.js';
 import type { Module } from '../nn/module.js';
-import { Tensor, tensor, zeros } from '../tensor.js';
+import { Tensor, full, tensor, zeros } from '../tensor.js';
+import { tokenizerFromBytes, TOKENIZER_FILE, type Tokenizer } from '../text/tokenizer.js';
+import { join } from 'node:path';
 import { loadModelDir, saveModelDir, type InputSpec, type LoadedModel, type ModelMeta } from './model-dir.js';
 import { parseSafetensors, readSafetensorsFile, serializeSafetensors, type ParseOptions, type RawTensor } from './safetensors.js';
 import { writeFileAtomic } from './atomic.js';
@@ -24,8 +26,15 @@ export interface SaveModelOptions {
   classes?: string[];
   /** 'logits' (default: argmax/softmax over C outputs) or 'probability' (one sigmoid output). */
   output?: 'logits' | 'probability';
-  /** Default 'image' when `normalize` is given or the sample is [C, H, W], else 'tabular'. */
-  kind?: 'image' | 'tabular';
+  /** Default 'text' when `tokenizer` is given, 'image' when `normalize` is given or the sample is
+   *  [C, H, W], else 'tabular'. */
+  kind?: 'image' | 'tabular' | 'text';
+  /**
+   * Text models: the tokenizer, saved as tokenizer.json beside the weights and verified by the
+   * manifest like them. The input is then token ids [maxLength] (inputShape = [maxLength]); the
+   * model may be a classifier ([N, classes] out) or a language model ([N, L, vocabSize] out).
+   */
+  tokenizer?: Tokenizer;
   /** Free-form provenance kept in model.json (dataset, hyper-parameters, metrics). */
   training?: Record<string, unknown>;
 }
@@ -69,8 +78,11 @@ export function saveModel(model: Module, dir: string, opts: SaveModelOptions): s
   if (opts.normalize && opts.standardize) throw new ValueError('saveModel: give normalize (images) or standardize (tabular), not both');
   const output = opts.output ?? 'logits';
   if (output !== 'logits' && output !== 'probability') throw new ValueError(`saveModel: output must be 'logits' or 'probability', got ${JSON.stringify(output)}`);
-  const kind = opts.kind ?? (opts.normalize || shape.length === 3 ? 'image' : 'tabular');
-  if (kind !== 'image' && kind !== 'tabular') throw new ValueError(`saveModel: kind must be 'image' or 'tabular', got ${JSON.stringify(kind)}`);
+  const tok = opts.tokenizer;
+  const kind = opts.kind ?? (tok ? 'text' : opts.normalize || shape.length === 3 ? 'image' : 'tabular');
+  if (kind !== 'image' && kind !== 'tabular' && kind !== 'text') throw new ValueError(`saveModel: kind must be 'image', 'tabular' or 'text', got ${JSON.stringify(kind)}`);
+  if (kind === 'text') return saveTextModel(model, dir, opts, shape);
+  if (tok) throw new ValueError(`saveModel: a tokenizer goes with kind 'text', not ${JSON.stringify(kind)}`);
 
   // Probe: the server will feed [N, ...inputShape]; find out now whether that works and how wide the output is.
   const wasTraining = model.training;
@@ -106,9 +118,62 @@ export function saveModel(model: Module, dir: string, opts: SaveModelOptions): s
  * against it. Returns the model in eval mode with its description (input spec, classes, output).
  * Errors: ModelDirError (E_MODEL_*), SafetensorsError (E_ST_*), UnknownLayerError, ValueError.
  */
-export function loadModel(dir: string, opts: LoadModelOptions = {}): LoadedModel {
+export function loadModel(dir: string, opts: LoadModelOptions = {}): LoadedModel & { tokenizer?: Tokenizer } {
   if (typeof dir !== 'string' || dir === '') throw new ValueError('loadModel: dir must be a non-empty path');
-  return loadModelDir(dir, { allowNonFinite: opts.allowNonFinite });
+  const loaded = loadModelDir(dir, { allowNonFinite: opts.allowNonFinite });
+  // tokenizer.json was hashed against the manifest with the weights (model-dir's verified files).
+  const bytes = loaded.files?.get(TOKENIZER_FILE);
+  if (!bytes) {
+    if (loaded.meta.input.kind === 'text') throw new ValueError(`loadModel: ${dir} holds a text model without ${TOKENIZER_FILE} in its manifest; expected the tokenizer saved with it`);
+    return loaded;
+  }
+  return { ...loaded, tokenizer: tokenizerFromBytes(bytes, join(dir, TOKENIZER_FILE)) };
+}
+
+/** saveModel for kind 'text': token-id input [maxLength], tokenizer.json under the manifest. */
+function saveTextModel(model: Module, dir: string, opts: SaveModelOptions, shape: number[]): string {
+  const tok = opts.tokenizer;
+  if (!tok || typeof tok.encode !== 'function' || typeof tok.toJSON !== 'function') throw new ValueError("saveModel: kind 'text' needs the tokenizer (opts.tokenizer)");
+  if (shape.length !== 1) throw new ValueError(`saveModel: a text model's inputShape is [maxLength] (token ids), got ${JSON.stringify(shape)}`);
+  if (opts.normalize || opts.standardize) throw new ValueError('saveModel: normalize/standardize are for image and tabular inputs, not text');
+  const maxLength = shape[0];
+  // Probe with a real (non-pad) token so a classifier's masked pooling has something to pool.
+  const probeId = tok.padId === 0 ? Math.min(1, tok.vocabSize - 1) : 0;
+  const wasTraining = model.training;
+  let out: unknown;
+  try {
+    model.eval();
+    out = noGrad(() => model.forward(full([1, maxLength], probeId, { dtype: 'int32' })));
+  } catch (e) {
+    throw new ValueError(`saveModel: the model does not accept token ids of shape [N, ${maxLength}] (inputShape ${JSON.stringify(shape)}): ${(e as Error).message}`);
+  } finally {
+    model.train(wasTraining);
+  }
+  if (!(out instanceof Tensor) || (out.ndim !== 2 && out.ndim !== 3)) {
+    throw new ValueError(`saveModel: a text model's output must be [N, classes] or [N, L, vocabSize]; got ${out instanceof Tensor ? `shape [${out.shape.join(', ')}]` : typeof out}`);
+  }
+  let classes: string[];
+  let task: 'classification' | 'language-model';
+  if (out.ndim === 3) {
+    task = 'language-model';
+    if (out.shape[2] !== tok.vocabSize) throw new ValueError(`saveModel: the language model predicts ${out.shape[2]} ids per position but the tokenizer has ${tok.vocabSize}; expected the same`);
+    if (opts.classes && opts.classes.length > 0) throw new ValueError('saveModel: a language model has no classes');
+    classes = [];
+  } else {
+    task = 'classification';
+    const width = out.shape[1]!;
+    classes = opts.classes ?? Array.from({ length: width }, (_, i) => String(i));
+    if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string') || classes.length !== width) {
+      throw new ValueError(`saveModel: classes must be ${width} strings, one per output; got ${JSON.stringify(opts.classes)}`);
+    }
+  }
+  if ((opts.output ?? 'logits') !== 'logits') throw new ValueError("saveModel: text models output 'logits'");
+  return saveModelDir(
+    dir,
+    model,
+    { input: { shape: [maxLength], kind: 'text', maxLength, task }, output: 'logits', classes: [...classes], training: opts.training },
+    { files: { [TOKENIZER_FILE]: JSON.stringify(tok.toJSON()) } },
+  );
 }
 
 export type TensorMap = Map<string, Tensor>;

@@ -35,7 +35,11 @@ export interface InputSpec {
   normalize?: { mean: number; std: number };
   /** Per-feature standardisation of tabular inputs. */
   standardize?: { mean: number[]; std: number[] };
-  kind: 'image' | 'tabular';
+  kind: 'image' | 'tabular' | 'text';
+  /** Text models: the longest token sequence the model takes (longer texts are truncated). */
+  maxLength?: number;
+  /** Text models: 'classification' (a label per text) or 'language-model' (next-token logits). */
+  task?: 'classification' | 'language-model';
   /** How `predict` and the server's PNG endpoint place a picture of another size in the input:
    *  'digit' (MNIST's centring: the ink's box scaled to 20 px, centred by mass in 28×28), 'pad'
    *  (to a square, then resized) or 'stretch'. Absent: 'digit' for a 0–9 classifier, else 'pad'. */
@@ -60,6 +64,16 @@ export interface ModelMeta {
 export interface LoadedModel {
   model: Module;
   meta: ModelMeta;
+  /** Further files the manifest lists (a text model's tokenizer.json), verified against it, by name. */
+  files?: Map<string, Buffer>;
+}
+
+/** Further files a model directory may hold beside the weights: plain names, hashed in the manifest. */
+const EXTRA_FILE_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+export interface SaveModelOptions extends WriteOptions {
+  /** Further files (e.g. tokenizer.json) written before the manifest and verified by it like the weights. */
+  files?: Record<string, string>;
 }
 
 function rawOf(t: Tensor): RawTensor {
@@ -67,7 +81,13 @@ function rawOf(t: Tensor): RawTensor {
 }
 
 /** Write a model directory; the manifest goes last, so a crash never leaves a loadable half. */
-export function saveModelDir(dir: string, model: Module, meta: Omit<ModelMeta, 'format' | 'formatVersion' | 'architecture'>, opts: WriteOptions = {}): string {
+export function saveModelDir(dir: string, model: Module, meta: Omit<ModelMeta, 'format' | 'formatVersion' | 'architecture'>, opts: SaveModelOptions = {}): string {
+  const extra = Object.entries(opts.files ?? {});
+  for (const [name] of extra) {
+    if (!EXTRA_FILE_RE.test(name) || name === 'model.json' || name === 'model.safetensors' || name === 'manifest.json') {
+      throw new ModelDirError('E_MODEL_BAD_META', `saveModelDir: cannot add a file named ${JSON.stringify(name)}; expected a plain file name other than the model's own files`);
+    }
+  }
   mkdirSync(dir, { recursive: true });
   removeOrphanTemps(dir);
   const full: ModelMeta = { format: MODEL_FORMAT, formatVersion: MODEL_FORMAT_VERSION, architecture: describe(model), ...meta };
@@ -78,7 +98,12 @@ export function saveModelDir(dir: string, model: Module, meta: Omit<ModelMeta, '
   const json = JSON.stringify(full, null, 2) + '\n';
   writeFileAtomic(join(dir, 'model.safetensors'), weights);
   writeFileAtomic(join(dir, 'model.json'), json);
-  const manifest = { format: MODEL_FORMAT, files: { 'model.safetensors': sha256(weights), 'model.json': sha256(json) } };
+  const hashes: Record<string, string> = { 'model.safetensors': sha256(weights), 'model.json': sha256(json) };
+  for (const [name, text] of extra) {
+    writeFileAtomic(join(dir, name), text);
+    hashes[name] = sha256(Buffer.from(text, 'utf8'));
+  }
+  const manifest = { format: MODEL_FORMAT, files: hashes };
   writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   return dir;
 }
@@ -147,7 +172,7 @@ function checkMeta(meta: unknown, path: string): ModelMeta {
   if (!isObj(input) || !Array.isArray(input.shape) || !input.shape.every((d) => Number.isSafeInteger(d) && (d as number) > 0)) {
     throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'input.shape' must be an array of positive integers`);
   }
-  if (input.kind !== 'image' && input.kind !== 'tabular') throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'input.kind' must be "image" or "tabular"`);
+  if (input.kind !== 'image' && input.kind !== 'tabular' && input.kind !== 'text') throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'input.kind' must be "image", "tabular" or "text"`);
   if (input.fit !== undefined && !(INPUT_FITS as readonly unknown[]).includes(input.fit)) {
     throw new ModelDirError('E_MODEL_BAD_META', `${path}: field 'input.fit' is ${JSON.stringify(input.fit)}; expected one of ${INPUT_FITS.map((f) => `"${f}"`).join(', ')}`);
   }
@@ -233,8 +258,28 @@ export function loadModelDir(dir: string, opts: LoadModelOptions = {}): LoadedMo
     for (const [name, r] of tensors) sd.set(name, tensor(r.data, { shape: r.shape, dtype: r.dtype }));
     model.loadStateDict(sd);
     model.eval();
-    return { model, meta };
+    return { model, meta, files: readExtraFiles(dir, files, manifestPath) };
   } finally {
     for (const fd of fds) closeSync(fd);
   }
+}
+
+/** The manifest's other files, each opened once, hashed and read through that descriptor. */
+function readExtraFiles(dir: string, files: Record<string, unknown>, manifestPath: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const [name, want] of Object.entries(files)) {
+    if (name === 'model.json' || name === 'model.safetensors') continue;
+    if (!EXTRA_FILE_RE.test(name) || typeof want !== 'string') throw new ModelDirError('E_MODEL_BAD_MANIFEST', `${manifestPath}: bad entry ${JSON.stringify(name)}; expected a plain file name and its SHA-256`);
+    const path = join(dir, name);
+    const fd = openRegular(path, name);
+    try {
+      const bytes = readFileSync(fd);
+      const got = sha256(bytes);
+      if (got !== want) throw new ModelDirError('E_MODEL_INTEGRITY', `${path}: SHA-256 ${got} does not match the manifest (${want}); the file is corrupt or was modified`);
+      out.set(name, bytes);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return out;
 }

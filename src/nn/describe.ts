@@ -4,7 +4,8 @@
 // unknown or ill-typed field a ValueError (checked by the layer constructors themselves).
 
 import { ValueError } from '../errors.js';
-import { LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from './activation.js';
+import { GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh } from './activation.js';
+import { MultiheadAttention } from './attention.js';
 import { Sequential } from './container.js';
 import { Conv2d } from './conv.js';
 import { Dropout } from './dropout.js';
@@ -12,7 +13,12 @@ import { Embedding } from './embedding.js';
 import { UnknownLayerError } from './errors.js';
 import { Flatten, Identity, Linear } from './linear.js';
 import type { AnyModule, JsonValue, LayerConfig, Module } from './module.js';
-import { BatchNorm1d, BatchNorm2d } from './norm.js';
+import { GPTBlock } from './gpt.js';
+import { BatchNorm1d, BatchNorm2d, LayerNorm } from './norm.js';
+import { LearnedPositionalEmbedding, SinusoidalPositionalEncoding } from './positional.js';
+import { TransformerEncoder, TransformerEncoderLayer } from './transformer.js';
+// The text reference networks (issue 11); that file imports layer files, never nn/index, so no cycle.
+import { GPT, TextRNNClassifier, TextTransformerClassifier } from '../models/text.js';
 import { AvgPool2d, MaxPool2d } from './pooling.js';
 import { GRU, LSTM, RNN } from './rnn.js';
 
@@ -74,6 +80,51 @@ const LAYERS: Readonly<Record<string, LayerBuilder>> = Object.freeze({
   RNN: (f) => new RNN(f.required('inputSize') as number, f.required('hiddenSize') as number, { ...rnnOpts(f), nonlinearity: f.get('nonlinearity') }),
   LSTM: (f) => new LSTM(f.required('inputSize') as number, f.required('hiddenSize') as number, rnnOpts(f)),
   GRU: (f) => new GRU(f.required('inputSize') as number, f.required('hiddenSize') as number, rnnOpts(f)),
+  LayerNorm: (f) => new LayerNorm(f.required('normalizedShape') as number | number[], { eps: f.get('eps'), elementwiseAffine: f.get('elementwiseAffine'), dtype: f.get('dtype') }),
+  MultiheadAttention: (f) =>
+    new MultiheadAttention(f.required('embedDim') as number, f.required('numHeads') as number, {
+      dropout: f.get('dropout'), bias: f.get('bias'), batchFirst: f.get('batchFirst'), dtype: f.get('dtype'),
+    }),
+  TransformerEncoderLayer: (f) =>
+    new TransformerEncoderLayer(f.required('dModel') as number, f.required('nhead') as number, {
+      dimFeedforward: f.get('dimFeedforward'), dropout: f.get('dropout'), activation: f.get('activation'), layerNormEps: f.get('layerNormEps'),
+      batchFirst: f.get('batchFirst'), normFirst: f.get('normFirst'), dtype: f.get('dtype'),
+    }),
+  TransformerEncoder: (f, build) => {
+    const layer = build(f.required('encoderLayer'));
+    if (!(layer instanceof TransformerEncoderLayer)) throw new ValueError('buildModule: TransformerEncoder.encoderLayer must describe a TransformerEncoderLayer');
+    const normDesc = f.get('norm');
+    const norm = normDesc === undefined || normDesc === null ? null : build(normDesc);
+    if (norm !== null && !(norm instanceof LayerNorm)) throw new ValueError('buildModule: TransformerEncoder.norm must describe a LayerNorm or be null');
+    return new TransformerEncoder(layer, f.required('numLayers') as number, { norm });
+  },
+  GPTBlock: (f) =>
+    new GPTBlock(f.required('dModel') as number, f.required('nhead') as number, {
+      dimFeedforward: f.get('dimFeedforward'), dropout: f.get('dropout'), activation: f.get('activation'), layerNormEps: f.get('layerNormEps'),
+      bias: f.get('bias'), dtype: f.get('dtype'),
+    }),
+  SinusoidalPositionalEncoding: (f) =>
+    new SinusoidalPositionalEncoding(f.required('dModel') as number, { maxLen: f.get('maxLen'), dropout: f.get('dropout'), batchFirst: f.get('batchFirst'), dtype: f.get('dtype') }),
+  LearnedPositionalEmbedding: (f) =>
+    new LearnedPositionalEmbedding(f.required('maxLen') as number, f.required('dModel') as number, { batchFirst: f.get('batchFirst'), dtype: f.get('dtype') }),
+  TextTransformerClassifier: (f) =>
+    new TextTransformerClassifier(f.required('vocabSize') as number, f.required('numClasses') as number, {
+      dModel: f.get('dModel'), nhead: f.get('nhead'), numLayers: f.get('numLayers'), dimFeedforward: f.get('dimFeedforward'), dropout: f.get('dropout'),
+      activation: f.get('activation'), maxLen: f.get('maxLen'), padId: f.get('padId'), positional: f.get('positional'), normFirst: f.get('normFirst'), dtype: f.get('dtype'),
+    }),
+  TextRNNClassifier: (f) =>
+    new TextRNNClassifier(f.required('vocabSize') as number, f.required('numClasses') as number, {
+      embeddingDim: f.get('embeddingDim'), hiddenSize: f.get('hiddenSize'), numLayers: f.get('numLayers'), cell: f.get('cell'), dropout: f.get('dropout'),
+      padId: f.get('padId'), maxLen: f.get('maxLen'), dtype: f.get('dtype'),
+    }),
+  GPT: (f) =>
+    new GPT(f.required('vocabSize') as number, {
+      nLayer: f.get('nLayer'), nHead: f.get('nHead'), dModel: f.get('dModel'), contextLength: f.get('contextLength'), dimFeedforward: f.get('dimFeedforward'),
+      dropout: f.get('dropout'), dtype: f.get('dtype'),
+    }),
+  GELU: (f) => new GELU(f.get('approximate')),
+  SiLU: () => new SiLU(),
+  Softplus: (f) => new Softplus(f.get('beta'), f.get('threshold')),
   ReLU: () => new ReLU(),
   LeakyReLU: (f) => new LeakyReLU(f.get('negativeSlope')),
   Sigmoid: () => new Sigmoid(),

@@ -15,6 +15,7 @@ export {
   LRScheduler, StepLR, ExponentialLR, CosineAnnealingLR, InverseTimeLR, ReduceLROnPlateau,
   type ReduceLROnPlateauOptions, type SchedulerStateDict,
 } from './schedule.js';
+export { WarmupCosineLR, warmupCosineFactor, type WarmupCosineOptions } from './warmup.js';
 export {
   hvp, hessian, newtonStep, newtonMinimize,
   type ScalarFn, type NewtonOptions, type NewtonMinimizeOptions, type NewtonMinimizeResult,

@@ -14,6 +14,7 @@ import { tensor, type Tensor } from '../tensor.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
 import type { ServeMetrics } from './metrics.js';
 import { signatureOf, type RowsResult, type Signature } from './oip.js';
+import { textForward, textServing, type TextServing } from './text.js';
 
 export type BatchingOptions = Omit<BatcherOptions, 'run' | 'onBatch' | 'onDequeue'>;
 
@@ -64,8 +65,14 @@ export class ModelVersion {
    *  kernels, whose rows are independent, so that concurrent requests still batch. */
   kernels: string | undefined;
 
-  constructor(readonly name: string, readonly version: string, readonly model: Module, readonly meta: ModelMeta, opts: VersionOptions) {
-    const probe = noGrad(() => model.forward(tensor(new Float32Array(meta.input.shape.reduce((a, b) => a * b, 1)), { shape: [1, ...meta.input.shape] })) as Tensor);
+  /** Text models: the tokenizer and maximum length (src/serve/text.ts); inputs are token ids. */
+  readonly text: TextServing | undefined;
+
+  constructor(readonly name: string, readonly version: string, readonly model: Module, readonly meta: ModelMeta, opts: VersionOptions, files?: Map<string, Buffer>) {
+    this.text = meta.input.kind === 'text' ? textServing(model, meta, files, name) : undefined;
+    const probe = this.text
+      ? noGrad(() => textForward(model, this.text!, new Float32Array(this.text!.maxLength).fill(this.text!.tok.padId), 1))
+      : noGrad(() => model.forward(tensor(new Float32Array(meta.input.shape.reduce((a, b) => a * b, 1)), { shape: [1, ...meta.input.shape] })) as Tensor);
     if (probe.ndim !== 2 || probe.shape[0] !== 1) throw new ShapeError(`model ${name}: expected the network to output [N, classes], got [${probe.shape.join(', ')}] for one sample`);
     this.width = probe.shape[1]!;
     this.sig = signatureOf(meta, this.width);
@@ -138,6 +145,9 @@ export class ModelVersion {
   /** Measure which BatchMode (and kernels) keep answers batch-independent here, and use them. */
   calibrate(): BatchMode {
     this.kernels = undefined;
+    // A text batch is computed at its longest text's length, so a row's answer could move with its
+    // neighbours' lengths: text models answer one text per forward pass.
+    if (this.text) return (this.mode = 'single');
     if (this.calibrateOn() !== 'single') return this.mode;
     // One row at a time wastes what batching is for; a backend whose kernels keep rows apart by
     // construction batches instead, and batching outweighs BLAS's faster kernels.
@@ -206,6 +216,10 @@ export class ModelVersion {
   private compute(input: Float32Array, rows: number): Float32Array[] {
     const run = () =>
       noGrad(() => {
+        if (this.text) {
+          const out = textForward(this.model, this.text, input, rows);
+          return [out.toTypedArray() as Float32Array, softmax(out, 1).toTypedArray() as Float32Array];
+        }
         let x = tensor(input, { shape: [rows, ...this.meta.input.shape] });
         const { normalize, standardize } = this.meta.input;
         // the same preprocessing (and float32 arithmetic) as the data pipeline the model was trained on

@@ -112,12 +112,12 @@ export class ModelEntry {
   private async doLoad(opts: RepositoryOptions): Promise<ModelVersion> {
     let v: ModelVersion;
     try {
-      const { model, meta } = await (opts.loader ?? loadFromDir)(this.source, { allowNonFinite: opts.allowNonFinite ?? false });
-      v = new ModelVersion(this.name, String(this.loads + 1), model, meta, opts);
+      const { model, meta, files } = await (opts.loader ?? loadFromDir)(this.source, { allowNonFinite: opts.allowNonFinite ?? false });
+      v = new ModelVersion(this.name, String(this.loads + 1), model, meta, opts, files);
       v.calibrate();
       // warm: JIT the forward path at the sizes it will see, and prove it yields finite values
       for (const rows of new Set([1, opts.batching.maxBatch])) {
-        const outs = v.forward(new Float32Array(rows * v.sig.sampleSize), rows);
+        const outs = v.forward(new Float32Array(rows * v.sig.sampleSize).fill(v.text?.tok.padId ?? 0), rows);
         if (!opts.allowNonFinite && !outs.every((o) => o.every(Number.isFinite))) {
           throw new NablaError('E_NON_FINITE_OUTPUT', 'the model yields non-finite outputs on an all-zero input');
         }

@@ -12,6 +12,7 @@ import type { ModelVersion } from './model-version.js';
 import type { ResourceMonitor } from './monitor.js';
 import { checkFinite, checkModelName, checkScaled, inferResponse, modelMetadata, parseInferRequest, show, type InferRequest } from './oip.js';
 import type { ModelEntry, ModelRepository } from './repository.js';
+import { parseTextInfer, registerGenerateRoutes, textMetadataInputs } from './text.js';
 
 export interface RouteContext {
   repo: ModelRepository;
@@ -94,7 +95,11 @@ export function registerRoutes(app: FastifyInstance, c: RouteContext): void {
   route(app, ['GET'], ['/v2/models/:name', '/v2/models/:name/versions/:version'], (req) => {
     const entry = entryFor(req);
     const v = readyVersion(entry);
-    return modelMetadata(entry.name, v.version, v.meta, v.sig);
+    const md = modelMetadata(entry.name, v.version, v.meta, v.sig) as Record<string, unknown>;
+    if (!v.text) return md;
+    const lm = v.text.gpt !== undefined;
+    return { ...md, inputs: textMetadataInputs(), ...(lm ? { outputs: [] } : {}),
+      parameters: { ...(md.parameters as object), task: lm ? 'language-model' : 'classification', max_length: v.text.maxLength, tokenizer: v.text.tok.kind, vocab_size: v.text.tok.vocabSize } };
   });
   route(app, ['GET'], ['/v2/models/:name/ready', '/v2/models/:name/versions/:version/ready'], (req, reply) => {
     const entry = entryFor(req);
@@ -108,6 +113,8 @@ export function registerRoutes(app: FastifyInstance, c: RouteContext): void {
     const entry = entryFor(req);
     contentType(req, 'application/json', ' (an OIP inference request)');
     return run(entry, reply, (v) => {
+      // Text models take BYTES (raw strings), tokenised here (src/serve/text.ts).
+      if (v.text) return parseTextInfer(req.body, entry.name, v.text, v.sig.outputs.map((o) => o.name), c.maxRows);
       const r = parseInferRequest(req.body, v.sig, c.maxRows);
       checkScaled(r.data, v.sig.sampleSize, v.meta.input);
       return r;
@@ -116,7 +123,9 @@ export function registerRoutes(app: FastifyInstance, c: RouteContext): void {
         if (o === 'logits' || o === 'probability') checkFinite(out.scores, v.width, o);
         if (o === 'probabilities') checkFinite(out.probabilities!, v.width, o);
       }
-      return inferResponse(entry.name, v.version, r, out, v.width);
+      const body = inferResponse(entry.name, v.version, r, out, v.width);
+      const truncated = (r as { truncated?: number }).truncated;
+      return truncated ? { ...body, parameters: { truncated, max_length: v.text!.maxLength } } : body;
     });
   });
   route(app, ['POST'], ['/v2/models/:name/predict', '/v2/models/:name/versions/:version/predict'], (req, reply) => {
@@ -158,6 +167,16 @@ export function registerRoutes(app: FastifyInstance, c: RouteContext): void {
     const v = await entry.load(repo.opts);
     c.log(`reloaded model ${entry.name} (version ${v.version}, ${v.describe()}) from ${entry.source.dir}`);
     return { name: entry.name, version: v.version, ready: true };
+  });
+
+  // text generation, streamed as server-sent events (src/serve/text.ts)
+  registerGenerateRoutes(app, {
+    textFor: (req) => {
+      const entry = entryFor(req);
+      const v = readyVersion(entry);
+      if (!v.text) throw new HttpError(400, `model ${entry.name} is not a text model; /generate needs a gpt model`);
+      return { name: entry.name, version: v.version, text: v.text };
+    },
   });
 
   route(app, ['GET'], ['/metrics'], async (_req, reply) => {
