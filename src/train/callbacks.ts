@@ -2,7 +2,7 @@
 // checkpoint; fit() acts on both only after every callback of that hook has run, so a checkpoint
 // always holds the state all callbacks agreed on. A callback with stateDict()/loadStateDict() has
 // that state saved in each checkpoint (best metric, patience counter, scheduler), so a resumed run
-// makes the same decisions as one that never stopped (RELIABILITY C1).
+// makes the same decisions as one that never stopped.
 
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';

@@ -1,7 +1,7 @@
 // Training checkpoints. A checkpoint is ONE safetensors file: model weights as `model.<name>`,
 // every tensor found in the other state (optimizer moments, ...) as `<section>.<path>`, and all
-// remaining state as JSON strings in `__metadata__` (RELIABILITY C1). One file means one atomic
-// rename commits it (C4); a SHA-256 over the tensor bytes in the metadata catches a damaged data
+// remaining state as JSON strings in `__metadata__`. One file means one atomic
+// rename commits it; a SHA-256 over the tensor bytes in the metadata catches a damaged data
 // section, which the safetensors layout alone would not.
 
 import * as fs from 'node:fs';

@@ -12,7 +12,7 @@
 // position, callback and scheduler state), it is only taken at a step boundary after every
 // callback has run, and a step checkpoint on an epoch's last batch is deferred until the epoch's
 // end (validation, scheduler, callbacks) is done, so a resume never lands half-way through an
-// epoch's end (RELIABILITY C1, C2, C7).
+// epoch's end.
 // With the model on a device (model.to('webgpu')) the step is the same, run on the device; the
 // loss and the outputs the metrics need are read back asynchronously and awaited every
 // `deviceReadEvery` steps (the generator yields the promise; fitAsync awaits it, fit() refuses),
