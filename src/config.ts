@@ -21,6 +21,7 @@ export const SETTINGS = {
   NABLA_MALLOC: '0 leaves glibc malloc as it is (by default Nabla raises its mmap and trim thresholds so tensor buffers are reused, not mapped afresh).',
   NABLA_CACHE: 'The dataset download cache. Default: $XDG_CACHE_HOME/nabla, else ~/.cache/nabla.',
   NABLA_OFFLINE: '1, true or yes: datasets come from the cache only, never from the network.',
+  NABLA_PARENT_PID: 'Set by `nabla tune` and `nabla worker` on the trial processes they start (not by users): the pid the trial watches, so it ends when its parent is gone.',
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

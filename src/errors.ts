@@ -50,7 +50,7 @@ export class AutogradError extends NablaError {
  * unusable) or no backend at all (E_NO_BACKEND).
  */
 export class BackendError extends NablaError {
-  constructor(code: 'E_BACKEND_UNAVAILABLE' | 'E_NO_BACKEND', message: string) {
+  constructor(code: 'E_BACKEND_UNAVAILABLE' | 'E_NO_BACKEND' | 'E_BACKEND_FAILED', message: string) {
     super(code, message);
   }
 }

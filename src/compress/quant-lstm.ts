@@ -7,7 +7,7 @@
 // tuple) cannot sit, so this is a library call: quantizeDynamicLSTM(lstm) → QuantLSTM.
 
 import { minMax, packQWeights, qEpilogue, qLinearJs, qLinearWasm, type PackedQWeights } from '../backend/wasm/qlayer.js';
-import { ShapeError, ValueError } from '../errors.js';
+import { BackendError, ShapeError, ValueError } from '../errors.js';
 import { LSTM } from '../nn/index.js';
 import { fmtShape } from '../shape.js';
 import { tensor, type Tensor } from '../tensor.js';
@@ -57,7 +57,7 @@ export class QuantLSTM {
     if (this.kernel !== 'js') {
       const r = qLinearWasm(args);
       if (r) return r;
-      if (this.kernel === 'wasm') throw new Error('the wasm int8 kernels are not available (build the .wasm with `npm run build`)');
+      if (this.kernel === 'wasm') throw new BackendError('E_BACKEND_UNAVAILABLE', 'the wasm int8 kernels are not available (build the .wasm with `npm run build`)');
     }
     return qLinearJs(args);
   }

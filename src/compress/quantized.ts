@@ -8,7 +8,7 @@
 
 import { noGrad } from '../autograd.js';
 import { minMax, packQWeights, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type FusedPool, type PackedQWeights } from '../backend/wasm/qlayer.js';
-import { ValueError } from '../errors.js';
+import { BackendError, ValueError } from '../errors.js';
 import { Conv2d, Linear, MaxPool2d, Module, ReLU, type LayerConfig } from '../nn/index.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { maxPool2d } from '../ops/index.js';
@@ -104,7 +104,7 @@ abstract class QuantLayer<L extends Linear | Conv2d> extends Module {
     if (this.kernel !== 'js') {
       const r = wasm(args);
       if (r) return r;
-      if (this.kernel === 'wasm') throw new Error('the wasm int8 kernels are not available (build the .wasm with `npm run build`)');
+      if (this.kernel === 'wasm') throw new BackendError('E_BACKEND_UNAVAILABLE', 'the wasm int8 kernels are not available (build the .wasm with `npm run build`)');
     }
     return js(args);
   }

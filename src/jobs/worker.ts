@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { libraryVersion } from '../train/checkpoint.js';
-import { cancelKey, describeWorker, type Connection, type TrainJobData, type TrainJobResult } from './queue.js';
+import { QueueError, cancelKey, describeWorker, type Connection, type TrainJobData, type TrainJobResult } from './queue.js';
 import { startTrain, type EpochReport } from './train-process.js';
 
 export interface WorkerOptions {
@@ -71,7 +71,7 @@ export function startWorker(conn: Connection, o: WorkerOptions): Worker<TrainJob
       log(`job ${job.id}: failed: ${out.error}`);
       // exit 2 is a usage error (a flag, a missing data path): the same on every retry.
       if (out.exitCode === 2) throw new UnrecoverableError(`on ${me}: ${out.error}`);
-      throw new Error(`on ${me}: ${out.error}`);
+      throw new QueueError(`on ${me}: ${out.error}`);
     }
     log(`job ${job.id}: ${out.status} after ${out.seconds.toFixed(1)} s`);
     return { status: out.status === 'stopped' ? 'stopped' : 'completed', epochs, final: out.final, worker: me, seconds: out.seconds };

@@ -75,6 +75,8 @@ export function parseTextInfer(body: unknown, name: string, text: TextServing, k
   if (t.name !== INPUT_NAME) throw new HttpError(400, `inputs[0].name: expected "${INPUT_NAME}", got ${show(t.name)}`);
   if (t.datatype !== 'BYTES') throw new HttpError(400, `inputs[0].datatype: model ${name} is a text model; expected "BYTES" (raw strings), got ${show(t.datatype)}`);
   const data = Array.isArray(t.data) && t.data.length > 0 && Array.isArray(t.data[0]) ? (t.data as unknown[]).flat() : t.data;
+  // The body reader turns an all-number "data" array into a Float32Array: numbers, not strings.
+  if (ArrayBuffer.isView(data) && (data as Float32Array).length > 0) throw new HttpError(400, `inputs[0].data[0]: expected a string, got ${(data as Float32Array)[0]}`);
   if (!Array.isArray(data) || data.length === 0) throw new HttpError(400, 'inputs[0].data: expected a non-empty array of strings');
   const shape = t.shape;
   const okShape = Array.isArray(shape) && (shape.length === 1 || (shape.length === 2 && shape[1] === 1)) && shape[0] === data.length;

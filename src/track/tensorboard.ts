@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type * as Protobuf from 'protobufjs';
 import type { BatchLogs, Callback, HistoryEntry, TrainContext } from '../train/callbacks.js';
+import { ValueError } from '../errors.js';
 
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), table-driven.
 const CRC_TABLE = (() => {
@@ -89,12 +90,12 @@ export function readEventFile(bytes: Uint8Array): ScalarEvent[] {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let off = 0;
   while (off < bytes.length) {
-    if (off + 12 > bytes.length) throw new Error(`truncated record header at byte ${off}`);
+    if (off + 12 > bytes.length) throw new ValueError(`truncated record header at byte ${off}`);
     const len = Number(dv.getBigUint64(off, true));
-    if (dv.getUint32(off + 8, true) !== maskedCrc32c(bytes.subarray(off, off + 8))) throw new Error(`bad length CRC at byte ${off}`);
+    if (dv.getUint32(off + 8, true) !== maskedCrc32c(bytes.subarray(off, off + 8))) throw new ValueError(`bad length CRC at byte ${off}`);
     const data = bytes.subarray(off + 12, off + 12 + len);
-    if (data.length !== len || off + 16 + len > bytes.length) throw new Error(`truncated record at byte ${off}`);
-    if (dv.getUint32(off + 12 + len, true) !== maskedCrc32c(data)) throw new Error(`bad data CRC at byte ${off}`);
+    if (data.length !== len || off + 16 + len > bytes.length) throw new ValueError(`truncated record at byte ${off}`);
+    if (dv.getUint32(off + 12 + len, true) !== maskedCrc32c(data)) throw new ValueError(`bad data CRC at byte ${off}`);
     const EventType = EventTypeOf();
     const ev = EventType.toObject(EventType.decode(data), { longs: Number, defaults: false }) as {
       wallTime?: number; step?: number; fileVersion?: string; summary?: { value?: { tag: string; simpleValue?: number }[] };
@@ -123,7 +124,7 @@ export class EventFileWriter {
   }
 
   private write(ev: { wallTime: number; step: number; fileVersion?: string; summary?: unknown }): void {
-    if (this.fd === null) throw new Error(`EventFileWriter: ${this.path} is closed`);
+    if (this.fd === null) throw new ValueError(`EventFileWriter: ${this.path} is closed`);
     const EventType = EventTypeOf();
     const bytes = EventType.encode(EventType.fromObject(ev)).finish();
     writeSync(this.fd, tfRecord(bytes));

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import {
   DTypeError, Generator, ShapeError, Tensor, ValueError, manualSeed, nn, randint, randn, tensor, zeros,
 } from '../../src/index.js';
+import { GPT, TextRNNClassifier, TextTransformerClassifier } from '../../src/models/text.js';
 
 class Net extends nn.Module {
   fc1 = new nn.Linear(4, 3);
@@ -225,6 +226,19 @@ function everyLayer(): nn.AnyModule[] {
     new nn.LogSoftmax(1),
     new nn.Identity(),
     new nn.Sequential(new nn.Linear(2, 2), new nn.Sequential(new nn.Tanh())),
+    new nn.GELU('tanh'),
+    new nn.SiLU(),
+    new nn.Softplus(2, 5),
+    new nn.LayerNorm([3, 4], { eps: 1e-6 }),
+    new nn.MultiheadAttention(8, 2, { batchFirst: true, bias: false }),
+    new nn.TransformerEncoderLayer(8, 2, { dimFeedforward: 16, batchFirst: true }),
+    new nn.TransformerEncoder(new nn.TransformerEncoderLayer(8, 2, { dimFeedforward: 16 }), 2, { norm: new nn.LayerNorm(8) }),
+    new nn.GPTBlock(8, 2),
+    new nn.LearnedPositionalEmbedding(10, 6),
+    new nn.SinusoidalPositionalEncoding(6, { maxLen: 10 }),
+    new TextTransformerClassifier(12, 2, { dModel: 8, nhead: 2, numLayers: 1, dimFeedforward: 16, maxLen: 8 }),
+    new TextRNNClassifier(12, 2, { embeddingDim: 8, hiddenSize: 8, cell: 'GRU', maxLen: 8 }),
+    new GPT(12, { nLayer: 1, nHead: 2, dModel: 8, contextLength: 6 }),
   ];
 }
 

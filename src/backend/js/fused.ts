@@ -7,6 +7,7 @@ import type { AdamStepHyper, CoreFused, FusedKernels, SgdStepHyper } from '../fu
 import { isContiguous } from './strided.js';
 import { attentionKernel } from '../attention.js';
 import { matmul } from './matmul.js';
+import { ValueError } from '../../errors.js';
 
 // Why the loops come in pairs: calling Math.fround through a variable (`r = f32 ? Math.fround :
 // identity`) made V8's optimised loops 5-10x slower after a re-optimisation; a direct
@@ -173,7 +174,7 @@ function sgdStep(param: View, grad: View, momentumBuffer: View | null, first: bo
     wd: r(h.weightDecay), mom: r(h.momentum), damp1: r(1 - h.dampening), negLr: r(-h.lr),
     maximize: h.maximize, nesterov: h.nesterov, useWd: h.weightDecay !== 0, useMom: h.momentum !== 0, first,
   };
-  if (k.useMom && !momentumBuffer) throw new Error('sgdStep: momentum needs a momentum buffer');
+  if (k.useMom && !momentumBuffer) throw new ValueError('sgdStep: momentum needs a momentum buffer');
   const b = k.useMom ? momentumBuffer!.data : param.data, bo = k.useMom ? momentumBuffer!.offset : 0;
   (f32 ? sgdLoop32 : sgdLoop64)(param.data, param.offset, grad.data, grad.offset, b, bo, n, k);
 }

@@ -3,6 +3,7 @@
 // shared memory. Both sides run them through `runJob`, so a job means the same on either.
 
 import type { WasmExports } from './module.js';
+import { BackendError } from '../../errors.js';
 
 export const JOB_SGEMM = 1;
 export const JOB_ROWS = 2;
@@ -55,6 +56,6 @@ export function runJob(ex: WasmExports, kind: number, a: ArrayLike<number>, f: n
       (ex as unknown as QLayerExports).qConvSamples(a[0], a[1], a[2], f, a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25]);
       return;
     default:
-      throw new Error(`wasm pool: unknown job kind ${kind}`);
+      throw new BackendError('E_BACKEND_FAILED', `wasm pool: unknown job kind ${kind}`);
   }
 }

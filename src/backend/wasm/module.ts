@@ -5,6 +5,7 @@
 // same kernels on the same bytes.
 
 import { onWasmPlatform, wasmPlatform, type WasmBuild } from './platform.js';
+import { BackendError } from '../../errors.js';
 
 /** The functions the .wasm exports; pointers are byte addresses, sizes and strides elements. */
 export interface WasmExports {
@@ -113,19 +114,19 @@ export function wasmLoadError(): string | null {
 }
 
 function load(): WasmRuntime {
-  if (typeof WebAssembly === 'undefined') throw new Error('WebAssembly is not available in this runtime');
+  if (typeof WebAssembly === 'undefined') throw new BackendError('E_BACKEND_UNAVAILABLE', 'WebAssembly is not available in this runtime');
   const p = wasmPlatform();
-  if (!p) throw new Error("no host for the kernels: import Nabla's Node entry, or call initWasm() from its browser entry first");
+  if (!p) throw new BackendError('E_BACKEND_UNAVAILABLE', "no host for the kernels: import Nabla's Node entry, or call initWasm() from its browser entry first");
   if (!p.sharedMemory) {
     // No SharedArrayBuffer (a page without cross-origin isolation): the unshared build, one thread.
     const rt = instantiateBuild('local', false);
-    if (!rt) throw new Error(`${p.describe('local')} could not be loaded, and without SharedArrayBuffer no other build can run`);
+    if (!rt) throw new BackendError('E_BACKEND_UNAVAILABLE', `${p.describe('local')} could not be loaded, and without SharedArrayBuffer no other build can run`);
     return rt;
   }
   // Relaxed SIMD first (unless NABLA_WASM_RELAXED=0, e.g. for results that do not depend on
   // whether the CPU fuses multiply-adds); an engine without it gets the plain build.
   const rt = (p.setting('NABLA_WASM_RELAXED') === '0' ? null : instantiateBuild('relaxed', true)) ?? instantiateBuild('plain', true);
-  if (!rt) throw new Error(`${p.describe('plain')} not found or not valid here: build it with \`npm run build\` (scripts/build-wasm.mjs); this engine needs WebAssembly SIMD and threads`);
+  if (!rt) throw new BackendError('E_BACKEND_UNAVAILABLE', `${p.describe('plain')} not found or not valid here: build it with \`npm run build\` (scripts/build-wasm.mjs); this engine needs WebAssembly SIMD and threads`);
   return rt;
 }
 

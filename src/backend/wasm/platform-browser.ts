@@ -6,6 +6,7 @@
 // without it the single-threaded unshared build runs.
 
 import { setWasmPlatform, type PoolWorker, type WasmBuild, type WasmPlatform } from './platform.js';
+import { BackendError } from '../../errors.js';
 
 const FILES: Record<WasmBuild, string> = { relaxed: 'kernels-relaxed.wasm', plain: 'kernels.wasm', local: 'kernels-local.wasm' };
 
@@ -46,7 +47,7 @@ function mayBlock(): boolean {
 async function bytesOf(res: Awaited<ReturnType<NonNullable<InitWasmOptions['fetch']>>>, url: URL): Promise<Uint8Array<ArrayBuffer>> {
   if (res instanceof Uint8Array) return new Uint8Array(res); // a copy: the compiler wants a plain ArrayBuffer
   if (res instanceof ArrayBuffer) return new Uint8Array(res);
-  if (res.ok === false) throw new Error(`fetching ${url.href} failed with HTTP ${res.status}`);
+  if (res.ok === false) throw new BackendError('E_BACKEND_UNAVAILABLE', `fetching ${url.href} failed with HTTP ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
 }
 
@@ -55,7 +56,7 @@ async function bytesOf(res: Awaited<ReturnType<NonNullable<InitWasmOptions['fetc
  * not validate are skipped; it throws only when none can run.
  */
 export async function loadBrowserPlatform(opts: InitWasmOptions = {}): Promise<InitWasmResult> {
-  if (typeof WebAssembly === 'undefined') throw new Error('initWasm: WebAssembly is not available in this runtime');
+  if (typeof WebAssembly === 'undefined') throw new BackendError('E_BACKEND_UNAVAILABLE', 'initWasm: WebAssembly is not available in this runtime');
   const base = new URL(String(opts.baseUrl ?? new URL('.', import.meta.url)));
   const get = opts.fetch ?? ((u: URL) => (globalThis as unknown as { fetch(u: URL): Promise<Response> }).fetch(u));
   const sharedMemory = typeof SharedArrayBuffer !== 'undefined' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
@@ -76,7 +77,7 @@ export async function loadBrowserPlatform(opts: InitWasmOptions = {}): Promise<I
     }
   }
   if (!modules.has(sharedMemory ? 'plain' : 'local') && !modules.has('relaxed')) {
-    throw new Error(`initWasm: no kernel build could be loaded (${failures.join('; ')})`);
+    throw new BackendError('E_BACKEND_UNAVAILABLE', `initWasm: no kernel build could be loaded (${failures.join('; ')})`);
   }
   const Ctor = (globalThis as { Worker?: WorkerCtor }).Worker;
   const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;

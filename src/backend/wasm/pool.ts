@@ -9,6 +9,7 @@
 import { ARG0, ARGS, DONE, FLOAT, KIND, READY, SEQ, SLOT_WORDS, STATUS, runJob, type Job } from './jobs.js';
 import { CONTROL_BYTES, wasmRuntime, type WasmRuntime } from './module.js';
 import { wasmPlatform } from './platform.js';
+import { BackendError } from '../../errors.js';
 
 const MAX_THREADS = CONTROL_BYTES / (SLOT_WORDS * 4);
 
@@ -61,7 +62,7 @@ export async function wasmPoolReady(timeoutMs = 10_000): Promise<number> {
   const s = start(rt);
   const t0 = Date.now();
   while (s.some((w) => !w.failed && Atomics.load(ctl, READY + w.base) !== 1)) {
-    if (Date.now() - t0 > timeoutMs) throw new Error('wasm pool: workers did not start in time');
+    if (Date.now() - t0 > timeoutMs) throw new BackendError('E_BACKEND_FAILED', 'wasm pool: workers did not start in time');
     await new Promise((r) => setTimeout(r, 5));
   }
   return readyThreads(rt);
@@ -89,7 +90,7 @@ export function runParallel(rt: WasmRuntime, jobs: readonly Job[]): void {
     if (w === s.length) { local.push(jobs[j]); continue; }
     const slot = s[w++];
     const job = jobs[j];
-    if (job.args.length > ARGS) throw new Error(`wasm pool: job of kind ${job.kind} has ${job.args.length} arguments, at most ${ARGS} fit`);
+    if (job.args.length > ARGS) throw new BackendError('E_BACKEND_FAILED', `wasm pool: job of kind ${job.kind} has ${job.args.length} arguments, at most ${ARGS} fit`);
     for (let i = 0; i < job.args.length; i++) ctl[slot.base + ARG0 + i] = job.args[i];
     fl[slot.base + FLOAT] = job.float ?? 0;
     ctl[slot.base + KIND] = job.kind;
@@ -112,5 +113,5 @@ export function runParallel(rt: WasmRuntime, jobs: readonly Job[]): void {
       if (ctl[slot.base + STATUS] !== 0) failed = true;
     }
   }
-  if (failed) throw new Error('wasm pool: a worker failed to run its kernel');
+  if (failed) throw new BackendError('E_BACKEND_FAILED', 'wasm pool: a worker failed to run its kernel');
 }

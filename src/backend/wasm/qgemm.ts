@@ -5,6 +5,7 @@
 // call it directly (src/compress/quantized.ts).
 
 import { localRuntime } from './module.js';
+import { BackendError } from '../../errors.js';
 
 interface QgemmExports {
   qgemmU8I8(a: number, w: number, c: number, m: number, n: number, k: number): void;
@@ -51,7 +52,7 @@ export function qgemm(a: Uint8Array, w: Int8Array, m: number, n: number, k: numb
   if (kernel !== 'js') {
     const r = qgemmWasm(a, w, m, n, k);
     if (r) return r;
-    if (kernel === 'wasm') throw new Error('the wasm int8 kernel is not available (build the .wasm with `npm run build`)');
+    if (kernel === 'wasm') throw new BackendError('E_BACKEND_UNAVAILABLE', 'the wasm int8 kernel is not available (build the .wasm with `npm run build`)');
   }
   return qgemmJs(a, w, m, n, k);
 }

@@ -240,7 +240,7 @@ function readBundled(): { pixels: Uint8Array; labels: Int32Array } {
       if (!values) {
         const parsed = JSON.parse(buf.toString('utf8')) as { data?: unknown };
         if (!Array.isArray(parsed.data) || !parsed.data.every((v) => typeof v === 'number' && v >= 0 && v <= 1)) {
-          throw new Error('expected {"data": [numbers in [0,1]]}');
+          throw new ValueError('expected {"data": [numbers in [0,1]]}');
         }
         values = Uint8Array.from(parsed.data as number[], (v) => Math.round(v * 255));
       }

@@ -6,6 +6,7 @@
 
 import { createRequire } from 'node:module';
 import type * as Protobuf from 'protobufjs';
+import { OnnxError } from './errors.js';
 
 type Fields = Record<string, { type: string; id: number; rule?: 'repeated'; options?: { packed: boolean } }>;
 const f = (type: string, id: number): Fields[string] => ({ type, id });
@@ -206,6 +207,6 @@ export function decodeModel(bytes: Uint8Array): OnnxModel {
 export function encodeModel(model: OnnxModel): Uint8Array {
   const ModelProto = ModelProtoType();
   const err = ModelProto.verify(model);
-  if (err) throw new Error(`internal: invalid ONNX ModelProto: ${err}`);
+  if (err) throw new OnnxError('E_ONNX_PARSE', `internal: invalid ONNX ModelProto: ${err}`);
   return ModelProto.encode(ModelProto.fromObject(model)).finish();
 }
