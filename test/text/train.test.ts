@@ -27,6 +27,16 @@ test('trainTokenizer bpe: exactly vocabSize ids, specials first, byte alphabet, 
   assert.ok(tok.encode(' tokenizer').length <= 2, `' tokenizer' → ${tok.tokenize(' tokenizer')}`);
   const unseen = 'Zebra café 😀 — 日本';
   assert.equal(tok.decode(tok.encode(unseen)), unseen);
+  // The inner tokenizer.json is a plain Hugging Face file: loadTokenizer reads it as it is.
+  const dir = mkdtempSync(join(tmpdir(), 'nabla-bpe-raw-'));
+  try {
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tok.toJSON().tokenizer));
+    const raw = loadTokenizer(dir);
+    assert.equal(raw.kind, 'hf');
+    assert.deepEqual(raw.encode(unseen), tok.encode(unseen));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('trainTokenizer bpe: a smaller vocabulary is a prefix of a larger one (same ids, same merges)', () => {
