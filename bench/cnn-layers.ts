@@ -5,8 +5,11 @@
 // backend in the same process (blas: OpenBLAS on all cores; wasm: its own sgemm); a layer's
 // FLOP-limit time is its products' FLOPs (forward, weight gradient, and input gradient where the
 // input needs one: 2·N·O·K·L each) at that rate. The goal is fwd+bwd within 2× of it.
-// Run: npm run build && node dist/bench/cnn-layers.js [--backend blas|wasm] [--reps 60]
+// PyTorch (oneDNN) times the same blocks in bench/peers/cnn_layers.py, at 1 and 2 threads, after
+// Nabla's; its rows go beside Nabla's so the limit has a yardstick (--no-torch skips it).
+// Run: npm run build && node dist/bench/cnn-layers.js [--backend blas|wasm] [--reps 60] [--no-torch]
 
+import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import * as nb from '../src/index.js';
 import { wasmPoolReady } from '../src/backend/wasm/pool.js';
@@ -38,6 +41,7 @@ console.log(`cnn conv layers on ${backend}, batch ${N}, ${reps} reps; sgemm 1024
 console.log('| layer | fwd ms (min / median) | bwd ms (min / median) | fwd+bwd ms (min / median) | FLOP limit ms | × limit (min / median) |');
 console.log('|---|---|---|---|---|---|');
 let total = 0;
+const limits: number[] = [];
 for (const l of LAYERS) {
   nb.manualSeed(0);
   const x = nb.randn([N, l.C, l.S, l.S]);
@@ -62,6 +66,7 @@ for (const l of LAYERS) {
   const L = (l.S - 2) ** 2, K = l.C * 9;
   const flops = 2 * N * l.O * K * L * (l.inputGrad ? 3 : 2);
   const limit = flops / (gflops * 1e9);
+  limits.push(limit);
   // Per repetition, so that a step preempted in either half counts once (the median of sums).
   const sums = F.map((f, i) => f + B[i]);
   const both = q(sums, 0.5), bothMin = q(sums, 0);
@@ -70,4 +75,19 @@ for (const l of LAYERS) {
   console.log(`| ${l.name} | ${ms(q(F, 0))} / ${ms(q(F, 0.5))} | ${ms(q(B, 0))} / ${ms(q(B, 0.5))} | ${ms(bothMin)} / ${ms(both)} | ${ms(limit)} | ${(bothMin / limit).toFixed(2)}× / ${(both / limit).toFixed(2)}× |`);
 }
 console.log(`all three: ${(total * 1e3).toFixed(2)} ms per step (median); load at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+
+if (!args.includes('--no-torch')) {
+  type Row = { fwd: [number, number]; bwd: [number, number]; both: [number, number] };
+  const out = execFileSync('/usr/bin/python3', ['bench/peers/cnn_layers.py', '--reps', String(reps)], { encoding: 'utf8' });
+  const peer = JSON.parse(out) as { torch: string; threads: Record<string, Row[]> };
+  const ms = (s: number) => (s * 1e3).toFixed(3);
+  console.log(`\nPyTorch ${peer.torch} (oneDNN), same blocks, batch ${N}; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log('| layer | threads | fwd ms (min / median) | bwd ms (min / median) | fwd+bwd ms (min / median) | × limit (min / median) |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [t, rows] of Object.entries(peer.threads)) {
+    rows.forEach((r, i) => {
+      console.log(`| ${LAYERS[i]!.name} | ${t} | ${ms(r.fwd[0])} / ${ms(r.fwd[1])} | ${ms(r.bwd[0])} / ${ms(r.bwd[1])} | ${ms(r.both[0])} / ${ms(r.both[1])} | ${(r.both[0] / limits[i]!).toFixed(2)}× / ${(r.both[1] / limits[i]!).toFixed(2)}× |`);
+    });
+  }
+}
 process.exit(0);
