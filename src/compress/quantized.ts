@@ -7,7 +7,7 @@
 // pool, or its js reference, equal bit for bit); other layers stay float32.
 
 import { noGrad } from '../autograd.js';
-import { minMax, packQWeights, packQWeightsHWC, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type FusedPool, type PackedQWeights } from '../backend/wasm/qlayer.js';
+import { minMax, packQWeightPairs, packQWeights, packQWeightsHWC, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type FusedPool, type PackedQWeights } from '../backend/wasm/qlayer.js';
 import { BackendError, ValueError } from '../errors.js';
 import { Conv2d, Linear, MaxPool2d, Module, ReLU, type LayerConfig } from '../nn/index.js';
 import { tensor, type Tensor } from '../tensor.js';
@@ -133,11 +133,14 @@ export class QuantLinear extends QuantLayer<Linear> {
 export class QuantConv2d extends QuantLayer<Conv2d> {
   /** The weights in the direct conv path's (i, j, c) tap order (qlayer.ts packQWeightsHWC). */
   private readonly hwc: PackedQWeights;
+  /** The weights as the pair path's words (qlayer.ts packQWeightPairs). */
+  private readonly pairs: Int32Array;
   constructor(source: Conv2d, w: QuantWeights) {
     if (source.groups !== 1) throw new ValueError('int8 quantisation: grouped convolutions are not supported');
     super(source, w, source.outChannels, 2);
     const [kh, kw] = typeof source.kernelSize === 'number' ? [source.kernelSize, source.kernelSize] : source.kernelSize;
     this.hwc = packQWeightsHWC(w.q, source.outChannels, source.inChannels, kh, kw, 2);
+    this.pairs = packQWeightPairs(w.q, source.outChannels, source.inChannels, kh, kw, 2);
   }
 
   forwardRelu(x: Tensor, relu: boolean, pool: FusedPool | null = null): Tensor {
@@ -154,7 +157,7 @@ export class QuantConv2d extends QuantLayer<Conv2d> {
     const { q, words } = this.inputQuant(xs);
     const g: ConvGeometry = { n: N, c: C, h: H, w: W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
     if (pool && (oh < pool.kh || ow < pool.kw)) return maxPool2d(this.forwardRelu(x, relu), [pool.kh, pool.kw], { stride: [pool.sh, pool.sw] }); // the op names the size problem
-    const args = { x: xs, g, weights: this.packed, hwc: this.hwc, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu, pool };
+    const args = { x: xs, g, weights: this.packed, hwc: this.hwc, pairs: this.pairs, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu, pool };
     const [PH, PW] = pool ? [Math.floor((oh - pool.kh) / pool.sh) + 1, Math.floor((ow - pool.kw) / pool.sw) + 1] : [oh, ow];
     return tensor(this.run(args, qConvWasm, qConvJs), { shape: [N, this.outUnits, PH, PW] });
   }

@@ -111,7 +111,7 @@ function epilogueJs(acc: number, o: number, n: number, ep: Int32Array, epf: Floa
  * both are built once per layer (per input quantisation for the epilogue) and never written, so
  * their generation never moves. Null members are to be staged in scratch.
  */
-function residentOperands(rt: WasmRuntime, w: Int8Array | Int16Array, epilogue: Int32Array) {
+function residentOperands(rt: WasmRuntime, w: Int8Array | Int16Array | Int32Array, epilogue: Int32Array) {
   residentCall(rt);
   const fill = (a: Int8Array | Int16Array | Int32Array) => (ptr: number) => {
     const C = a.constructor as Int8ArrayConstructor | Int16ArrayConstructor | Int32ArrayConstructor;
@@ -207,6 +207,38 @@ export interface QConvArgs extends Omit<QLinearArgs, 'm'> {
   pool: FusedPool | null;
   /** The weights in packQWeightsHWC's layout, for the direct path (the js reference ignores them). */
   hwc?: PackedQWeights | null;
+  /** The weights as packQWeightPairs' words, for the pair path (the js reference ignores them). */
+  pairs?: Int32Array | null;
+}
+
+/**
+ * A Conv2d's int8 weights as the pair path's i32 words: per output row (padded as packQWeights
+ * pads them, to `rowMultiple`), for each channel c and tap row i, ⌈kw/2⌉ words holding the weights
+ * of taps (j, j+1) as i16 halves (low, high; 0 past the row's end).
+ */
+export function packQWeightPairs(q: Int8Array, rows: number, c: number, kh: number, kw: number, rowMultiple: number): Int32Array {
+  const hk = (kw + 1) >> 1, np = c * kh * hk, k = c * kh * kw;
+  const out = new Int32Array(Math.ceil(rows / rowMultiple) * rowMultiple * np);
+  for (let o = 0; o < rows; o++) {
+    for (let ci = 0; ci < c; ci++) {
+      for (let i = 0; i < kh; i++) {
+        for (let jp = 0; jp < hk; jp++) {
+          const base = o * k + (ci * kh + i) * kw;
+          const lo = q[base + 2 * jp]!, hi = 2 * jp + 1 < kw ? q[base + 2 * jp + 1]! : 0;
+          out[o * np + (ci * kh + i) * hk + jp] = (lo & 0xffff) | (hi << 16);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether the conv takes the pair path (stride and dilation 1 along rows, no padding) where the
+ * direct one does not apply: few taps per pixel, as in a first layer.
+ */
+export function pairConvApplies(g: ConvGeometry): boolean {
+  return g.ph === 0 && g.pw === 0 && g.sw === 1 && g.dw === 1 && !directConvApplies(g);
 }
 
 /**
@@ -226,6 +258,7 @@ function pooledSize(g: ConvGeometry, pool: FusedPool | null): [number, number] {
 export function qConvWasm(a: QConvArgs): Float32Array | null {
   const { x, g, epilogue, zeroPoint: zp, relu, pool } = a;
   const direct = !!a.hwc && directConvApplies(g);
+  const paired = !!a.pairs && pairConvApplies(g);
   const p = direct ? a.hwc! : a.weights;
   const O = p.rows, P = g.oh * g.ow, Pp = Math.ceil(P / 4) * 4, chw = g.c * g.h * g.w;
   const [PH, PW] = pooledSize(g, pool);
@@ -234,20 +267,22 @@ export function qConvWasm(a: QConvArgs): Float32Array | null {
   const { rt } = env;
   const T = Math.max(1, Math.min(env.threads, g.n));
   const size = g.n * O * PH * PW;
-  const wts = direct ? p.w16 : p.w;
+  const wts = direct ? p.w16 : paired ? a.pairs! : p.w;
   const { w, e } = residentOperands(rt, wts, epilogue);
   const sizes = [g.n * chw * 4, w ? 0 : wts.byteLength, e ? 0 : epilogue.length * 4, size * 4];
   // per thread: the quantised sample (i16 codes on the direct path), its unfolded rows (+8 bytes
   // the 8-byte tap copies may overrun; the direct path keeps its pixel table there), the unpooled output
-  for (let t = 0; t < T; t++) sizes.push(direct ? chw * 2 : chw, Pp * p.kp + 8, pool ? O * P * 4 : 0);
+  // the pair path: the sample's i16 codes + 8 of padding, its block's pair vectors
+  const pairBytes = 16 * g.c * g.kh * ((g.kw + 1) >> 1);
+  for (let t = 0; t < T; t++) sizes.push(direct ? chw * 2 : paired ? (chw + 8) * 2 : chw, Math.max(Pp * p.kp + 8, pairBytes), pool ? O * P * 4 : 0);
   const r = rt.scratch(sizes);
   if (!r) return null;
   const [px, , , po] = r as [number, number, number, number];
   rt.f32().set(x.subarray(0, g.n * chw), px >> 2);
-  const pw = w ? w.ptr : direct ? stage16(rt, p.w16, r[1]!) : stage8(rt, p.w, r[1]!);
+  const pw = w ? w.ptr : direct ? stage16(rt, p.w16, r[1]!) : paired ? stage32(rt, a.pairs!, r[1]!) : stage8(rt, p.w, r[1]!);
   const pe = e ? e.ptr : stage32(rt, epilogue, r[2]!);
   const inv = Math.fround(1 / a.scale);
-  const flags = (relu ? 1 : 0) | (pool ? (pool.kh << 1) | (pool.kw << 5) | (pool.sh << 9) | (pool.sw << 13) : 0) | (direct ? 1 << 17 : 0);
+  const flags = (relu ? 1 : 0) | (pool ? (pool.kh << 1) | (pool.kw << 5) | (pool.sh << 9) | (pool.sw << 13) : 0) | (direct ? 1 << 17 : 0) | (paired ? 1 << 18 : 0);
   const jobs: Job[] = [];
   for (let t = 0, lo = 0; t < T; t++) {
     const hi = Math.round(((t + 1) * g.n) / T);

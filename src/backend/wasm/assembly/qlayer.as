@@ -141,6 +141,52 @@ function directConv(
   }
 }
 
+/**
+ * A sample's conv with few taps per pixel (a first layer's one or three channels), stride and
+ * dilation 1 along rows (any down columns), no padding: four pixels of an output row at a time, each pair of
+ * neighbouring taps (j, j+1) of a tap row as one i16x8 vector (x[ow+j], x[ow+j+1] for the four
+ * pixels: one load and one shuffle of the sample's CHW i16 codes), built once per block and dotted
+ * with every output channel's weight pair (wp: op rows of C·kh·⌈kw/2⌉ i32 words, low half the
+ * tap j weight, high half tap j+1's or 0). No horizontal sums: each dot adds two taps to four
+ * pixels. `pv` holds the block's pair vectors (16 bytes each); xq is padded by 8 codes.
+ */
+function pairConv(
+  xq: usize, C: i32, H: i32, W: i32, kh: i32, kw: i32, sh: i32, dh: i32, OH: i32, OW: i32,
+  wp: usize, O: i32, pzs: usize, ps: usize, pb: usize, on: usize, relu: i32, pv: usize,
+): void {
+  const hk = (kw + 1) >> 1;
+  const NP = C * kh * hk;
+  const P = OH * OW;
+  const rowBytes = <usize>NP << 2;
+  for (let oh = 0; oh < OH; oh++) {
+    for (let ow = 0; ow < OW; ow += 4) {
+      let d = pv;
+      for (let c = 0; c < C; c++) {
+        for (let i = 0; i < kh; i++) {
+          const row = xq + (<usize>((c * H + oh * sh + i * dh) * W + ow) << 1);
+          for (let jp = 0; jp < hk; jp++) {
+            const v = v128.load(row + (<usize>jp << 2));
+            v128.store(d, i8x16.shuffle(v, v, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9));
+            d += 16;
+          }
+        }
+      }
+      const count = OW - ow;
+      const px = <usize>(oh * OW + ow) << 2;
+      for (let o = 0; o < O; o++) {
+        const wr = wp + <usize>o * rowBytes;
+        let acc = i32x4.splat(0);
+        for (let t: usize = 0; t < <usize>NP; t++) {
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load(pv + (t << 4)), v128.load32_splat(wr + (t << 2))));
+        }
+        const O4 = <usize>o << 2;
+        const y = epilogue(acc, i32x4.splat(load<i32>(pzs + O4)), f32x4.splat(load<f32>(ps + O4)), f32x4.splat(load<f32>(pb + O4)), relu);
+        storeLanes(on + ((<usize>o * <usize>P) << 2) + px, y, count);
+      }
+    }
+  }
+}
+
 /** Quantises rows [i0, i1) of x (float rows of k) into xq (byte rows of kp). */
 export function qQuantizeRows(x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f32, zp: i32, xq: usize): void {
   for (let i = i0; i < i1; i++) quantizeSpan(x + ((<usize>i * <usize>k) << 2), k, kp, inv, zp, xq + <usize>i * <usize>kp);
@@ -274,7 +320,9 @@ export function qLinearRows(x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f3
  * multiple of 4; padding taps hold zp, the uint8 code of 0), and write out[n][o][pixel] from
  * w (op rows of kp int8, op a multiple of 2) · colsᵀ, two channels × four pixels per block;
  * with a fused max pool, the sample's conv output goes to tmp (O·OH·OW floats) and its pooled
- * planes to out[n].
+ * planes to out[n]. Flags: bit 0 ReLU, bits 1-16 the pool, bit 17 the direct path (w: rows in
+ * (i, j, c) order widened to i16, xq: 2·C·H·W bytes), bit 18 the pair path (w: pairConv's words,
+ * xq: 2·(C·H·W + 8) bytes); either replaces the unfold and its GEMM.
  */
 export function qConvSamples(
   x: usize, n0: i32, n1: i32, inv: f32, zp: i32,
@@ -294,9 +342,13 @@ export function qConvSamples(
   const pzs = params, ps = params + (<usize>op << 2), pb = params + (<usize>op << 3);
   const z = <u8>zp;
   const direct = (flags >> 17) & 1;
+  const pairs = (flags >> 18) & 1;
   for (let n = n0; n < n1; n++) {
     const on = qh ? tmp : out + ((<usize>n * <usize>O * <usize>P) << 2);
-    if (direct) {
+    if (pairs) {
+      quantizeSpan16(x + ((<usize>n * <usize>chw) << 2), chw, chw + 8, inv, zp, xq);
+      pairConv(xq, C, H, W, kh, kw, sh, dh, OH, OW, w, O, pzs, ps, pb, on, relu, cols);
+    } else if (direct) {
       quantizeHWC16(x + ((<usize>n * <usize>chw) << 2), C, H * W, inv, zp, xq);
       directConv(xq, C, W, kh, kw, sh, sw, dh, OH, OW, w, O, op, pzs, ps, pb, on, relu, cols);
     } else {
