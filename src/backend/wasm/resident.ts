@@ -12,7 +12,7 @@
 // (wasm memory does not shrink).
 
 import { storageVersion } from '../storage-version.js';
-import { wasmPlatform } from './platform.js';
+import { wasmResidentSetting } from '../../config.js';
 import type { WasmRuntime } from './module.js';
 
 const MiB = 1 << 20;
@@ -117,9 +117,7 @@ let budgetOverride: number | null = null;
 /** The region's limit in bytes: NABLA_WASM_RESIDENT_MB MiB (0 keeps nothing resident), default 64. */
 export function residentBudget(): number {
   if (budgetOverride !== null) return budgetOverride;
-  const s = wasmPlatform()?.setting('NABLA_WASM_RESIDENT_MB');
-  const v = s ? Number(s) : NaN;
-  return (Number.isFinite(v) && v >= 0 ? v : 64) * MiB;
+  return (wasmResidentSetting() ?? 64) * MiB;
 }
 
 /** For tests: a budget in bytes instead of the setting (null: the setting again). Copies over it are evicted at the next placement. */
