@@ -69,6 +69,18 @@ test('wasm linear: every path against float64', { skip }, async () => {
       assert.deepEqual(wasmLinear(x, w, b, 'float32'), y, `${M}×${K}×${N}: second call`);
     }
   }
+  // each row's result is the same bits alone, in a pair, and in a batch (the server batches on it):
+  // K over one KC block (300) and N not a multiple of NR (21)
+  {
+    const [M, K, N] = [9, 300, 21];
+    const xs = randomF32(M * K, r), w = view(randomF32(N * K, r), [N, K]), b = view(randomF32(N, r), [N]);
+    const all = wasmLinear(view(xs, [M, K]), w, b, 'float32') as Float32Array;
+    for (let i = 0; i < M; i++) {
+      const alone = wasmLinear(view(xs, [1, K], [K, 1], i * K), w, b, 'float32') as Float32Array;
+      assert.deepEqual(alone, all.slice(i * N, (i + 1) * N), `row ${i} alone`);
+      if (i + 1 < M) assert.deepEqual(wasmLinear(view(xs, [2, K], [K, 1], i * K), w, b, 'float32'), all.slice(i * N, (i + 2) * N), `rows ${i}, ${i + 1} as a pair`);
+    }
+  }
   // a transposed weight (W stored as [K, N], viewed [N, K]) and an offset x row
   const K = 11, N = 6;
   const wt = randomF32(K * N, r);
@@ -185,7 +197,7 @@ test('wasm linear: a weight\'s resident copy is released when the weight is coll
     const layer = new nb.nn.Linear(300, 200);
     outputs(layer, x);
   })();
-  assert.equal(residentStats(rt).copies, copiesBefore + 1, 'the weight is resident after a call');
+  assert.equal(residentStats(rt).copies, copiesBefore + 2, 'the weight (packed) and the bias are resident after a call');
   await settle(() => residentStats(rt).copies <= copiesBefore);
   assert.ok(residentStats(rt).copies <= copiesBefore, 'the copy went with its weight');
 });

@@ -114,10 +114,14 @@ function arenaOf(rt: WasmRuntime): Arena {
 
 let budgetOverride: number | null = null;
 
-/** The region's limit in bytes: NABLA_WASM_RESIDENT_MB MiB (0 keeps nothing resident), default 64. */
+let budgetSetting: number | null = null;
+
+/** The region's limit in bytes: NABLA_WASM_RESIDENT_MB MiB (0 keeps nothing resident), default 64; read at first use. */
 export function residentBudget(): number {
   if (budgetOverride !== null) return budgetOverride;
-  return (wasmResidentSetting() ?? 64) * MiB;
+  // read once: the environment is slow to read and this is on every kernel call's path
+  if (budgetSetting === null) budgetSetting = (wasmResidentSetting() ?? 64) * MiB;
+  return budgetSetting;
 }
 
 /** For tests: a budget in bytes instead of the setting (null: the setting again). Copies over it are evicted at the next placement. */
@@ -133,13 +137,15 @@ export function residentCall(rt: WasmRuntime): void {
 /**
  * The resident copy of `storage` under `tag` (`bytes` long), written by `fill(ptr)` when it is new
  * or when the storage has been written since it was filled; null when it cannot be kept (over
- * the budget, memory exhausted): the caller then stages the operand in scratch as usual.
+ * the budget, memory exhausted, or `fill` returned false): the caller then stages the operand in
+ * scratch as usual. `fill` may use scratch (which lies above the resident region).
  * `tag` must name the view and the form (offset, shape, strides, packing), so that different
  * copies of one storage never share an entry.
  */
-export function resident(rt: WasmRuntime, storage: object, tag: string, bytes: number, fill: (ptr: number) => void): Resident | null {
+export function resident(rt: WasmRuntime, storage: object, tag: string, bytes: number, fill: (ptr: number) => boolean | void): Resident | null {
   const a = arenaOf(rt);
-  if (a.used > residentBudget()) a.shrink(residentBudget()); // the budget was lowered
+  const budget = residentBudget();
+  if (a.used > budget) a.shrink(budget); // the budget was lowered
   const version = storageVersion(storage);
   let tags = a.byStorage.get(storage);
   let e = tags?.get(tag);
@@ -150,7 +156,10 @@ export function resident(rt: WasmRuntime, storage: object, tag: string, bytes: n
   if (e) {
     e.lastUse = a.epoch;
     if (e.version !== version) {
-      fill(e.ptr);
+      if (fill(e.ptr) === false) {
+        a.drop(e);
+        return null;
+      }
       e.version = version;
     }
     return e;
@@ -168,7 +177,10 @@ export function resident(rt: WasmRuntime, storage: object, tag: string, bytes: n
   a.entries.push(e);
   a.top = at + size;
   a.used += size;
-  fill(e.ptr);
+  if (fill(e.ptr) === false) {
+    a.drop(e);
+    return null;
+  }
   return e;
 }
 

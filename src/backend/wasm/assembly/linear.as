@@ -1,113 +1,108 @@
-// Linear layers (y = x·Wᵀ + b) for a row or two of x, on W in its own layout ([N, K] row-major):
-// each output is the dot product of two contiguous rows, so W streams through once per call with
-// no packing (src/backend/wasm/linear.ts drives it; bigger batches go through the packed GEMM,
-// matmul.as, and linBias below).
+// Linear layers (y = x·Wᵀ + b) for a row or two of x (batch-1 inference), on Wᵀ packed as
+// matmul.as packB packs it (NR-column panels per KC-deep block) and kept resident
+// (src/backend/wasm/linear.ts): each output is summed in exactly the order and with exactly the
+// operations of the packed GEMM (a multiply-add chain per KC block, blocks added to the running
+// sum), then the bias added as linBias adds it, so a row's result does not depend on how many
+// rows came with it (the server batches rows on that, src/serve/model-version.ts); it just
+// skips the GEMM's padding of one row to four.
 
-@inline function hsum(v: v128): f32 {
-  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
-}
+import { KC, NR } from './matmul';
 
 @inline function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(c, f32x4.mul(a, b));
 }
 
-/**
- * One or two rows of y (y0, and y1 when `two`) from x rows a0 (and a1): W rows four at a time,
- * each loaded once for both x rows. Inlined with `two` constant, so each variant is branch-free.
- */
-@inline function rowsBlock(a0: usize, a1: usize, two: bool, k: i32, w: usize, n: i32, bias: usize, hasBias: i32, y0: usize, y1: usize): void {
-  const K = <usize>k << 2;
-  const k4 = k & ~3;
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const w0 = w + <usize>j * K, w1 = w0 + K, w2 = w1 + K, w3 = w2 + K;
-    let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0), s03 = f32x4.splat(0);
-    let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0), s13 = f32x4.splat(0);
-    let p = 0;
-    for (; p < k4; p += 4) {
-      const o = <usize>p << 2;
-      const x0 = v128.load(a0 + o);
-      const v0 = v128.load(w0 + o), v1 = v128.load(w1 + o), v2 = v128.load(w2 + o), v3 = v128.load(w3 + o);
-      s00 = madd(x0, v0, s00);
-      s01 = madd(x0, v1, s01);
-      s02 = madd(x0, v2, s02);
-      s03 = madd(x0, v3, s03);
-      if (two) {
-        const x1 = v128.load(a1 + o);
-        s10 = madd(x1, v0, s10);
-        s11 = madd(x1, v1, s11);
-        s12 = madd(x1, v2, s12);
-        s13 = madd(x1, v3, s13);
-      }
-    }
-    let t00 = hsum(s00), t01 = hsum(s01), t02 = hsum(s02), t03 = hsum(s03);
-    let t10 = hsum(s10), t11 = hsum(s11), t12 = hsum(s12), t13 = hsum(s13);
-    for (; p < k; p++) {
-      const o = <usize>p << 2;
-      const x0 = load<f32>(a0 + o);
-      const v0 = load<f32>(w0 + o), v1 = load<f32>(w1 + o), v2 = load<f32>(w2 + o), v3 = load<f32>(w3 + o);
-      t00 += x0 * v0; t01 += x0 * v1; t02 += x0 * v2; t03 += x0 * v3;
-      if (two) {
-        const x1 = load<f32>(a1 + o);
-        t10 += x1 * v0; t11 += x1 * v1; t12 += x1 * v2; t13 += x1 * v3;
-      }
-    }
+/** Stores panel sums s0, s1 (columns j0..j0+7) to y, + bias, only the columns below n. */
+@inline function storePanel(s0: v128, s1: v128, j0: i32, n: i32, bias: usize, hasBias: i32, y: usize): void {
+  const d = y + (<usize>j0 << 2);
+  if (j0 + NR <= n) {
     if (hasBias) {
-      const b = bias + (<usize>j << 2);
-      const b0 = load<f32>(b), b1 = load<f32>(b, 4), b2 = load<f32>(b, 8), b3 = load<f32>(b, 12);
-      t00 += b0; t01 += b1; t02 += b2; t03 += b3;
-      t10 += b0; t11 += b1; t12 += b2; t13 += b3;
+      s0 = f32x4.add(s0, v128.load(bias + (<usize>j0 << 2)));
+      s1 = f32x4.add(s1, v128.load(bias + (<usize>j0 << 2), 16));
     }
-    const d0 = y0 + (<usize>j << 2);
-    store<f32>(d0, t00); store<f32>(d0, t01, 4); store<f32>(d0, t02, 8); store<f32>(d0, t03, 12);
-    if (two) {
-      const d1 = y1 + (<usize>j << 2);
-      store<f32>(d1, t10); store<f32>(d1, t11, 4); store<f32>(d1, t12, 8); store<f32>(d1, t13, 12);
-    }
+    v128.store(d, s0);
+    v128.store(d, s1, 16);
+    return;
   }
-  for (; j < n; j++) {
-    const w0 = w + <usize>j * K;
-    let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
-    let p = 0;
-    for (; p < k4; p += 4) {
-      const o = <usize>p << 2;
-      const v0 = v128.load(w0 + o);
-      s0 = madd(v128.load(a0 + o), v0, s0);
-      if (two) s1 = madd(v128.load(a1 + o), v0, s1);
-    }
-    let t0 = hsum(s0), t1 = hsum(s1);
-    for (; p < k; p++) {
-      const o = <usize>p << 2;
-      const v0 = load<f32>(w0 + o);
-      t0 += load<f32>(a0 + o) * v0;
-      if (two) t1 += load<f32>(a1 + o) * v0;
-    }
-    if (hasBias) {
-      const b = load<f32>(bias + (<usize>j << 2));
-      t0 += b;
-      t1 += b;
-    }
-    store<f32>(y0 + (<usize>j << 2), t0);
-    if (two) store<f32>(y1 + (<usize>j << 2), t1);
-  }
+  // the last, partial panel: lane by lane (the lanes past n are the packing's zeros)
+  const m = n - j0;
+  const bb = bias + (<usize>j0 << 2);
+  const t0 = f32x4.extract_lane(s0, 0), t1 = f32x4.extract_lane(s0, 1), t2 = f32x4.extract_lane(s0, 2), t3 = f32x4.extract_lane(s0, 3);
+  const t4 = f32x4.extract_lane(s1, 0), t5 = f32x4.extract_lane(s1, 1), t6 = f32x4.extract_lane(s1, 2);
+  store<f32>(d, hasBias ? t0 + load<f32>(bb) : t0);
+  if (m > 1) store<f32>(d, hasBias ? t1 + load<f32>(bb, 4) : t1, 4);
+  if (m > 2) store<f32>(d, hasBias ? t2 + load<f32>(bb, 8) : t2, 8);
+  if (m > 3) store<f32>(d, hasBias ? t3 + load<f32>(bb, 12) : t3, 12);
+  if (m > 4) store<f32>(d, hasBias ? t4 + load<f32>(bb, 16) : t4, 16);
+  if (m > 5) store<f32>(d, hasBias ? t5 + load<f32>(bb, 20) : t5, 20);
+  if (m > 6) store<f32>(d, hasBias ? t6 + load<f32>(bb, 24) : t6, 24);
 }
 
 /**
- * y[i][j] = Σ_p x[i][p]·w[j][p] + bias[j] for rows i in [i0, i1): x rows of k floats at row stride
- * xs (elements), w n rows of k floats, y rows of n floats; bias n floats when hasBias.
+ * y[j] = Σ_p x[p]·Wᵀ[p][j] (+ bias[j] when hasBias) for one row x of k floats, Wᵀ packed at bp
+ * for n columns; y n floats. Four panels at a time: eight independent multiply-add chains keep
+ * the unit busy where one panel's two would wait on each other's latency.
  */
-export function linRows(x: usize, xs: i32, i0: i32, i1: i32, k: i32, w: usize, n: i32, bias: usize, hasBias: i32, y: usize): void {
-  let i = i0;
-  for (; i + 2 <= i1; i += 2) {
-    const a0 = x + ((<usize>i * <usize>xs) << 2);
-    const y0 = y + ((<usize>i * <usize>n) << 2);
-    rowsBlock(a0, a0 + (<usize>xs << 2), true, k, w, n, bias, hasBias, y0, y0 + (<usize>n << 2));
+export function linPackedRow(x: usize, k: i32, bp: usize, n: i32, bias: usize, hasBias: i32, y: usize): void {
+  const np = (n + NR - 1) / NR * NR;
+  let j0 = 0;
+  for (; j0 + 4 * NR <= np; j0 += 4 * NR) {
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+    let s4 = f32x4.splat(0), s5 = f32x4.splat(0), s6 = f32x4.splat(0), s7 = f32x4.splat(0);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      const step = <usize>kc << 5; // one panel: kc × NR floats
+      const b = bp + ((<usize>pc * <usize>np + <usize>j0 * <usize>kc) << 2);
+      const a = x + (<usize>pc << 2);
+      const bEnd = b + step;
+      let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+      let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
+      // one induction variable: the x element's address follows b's (4 bytes of x per 32 of a panel)
+      for (let q = b, r = a; q < bEnd; q += 32, r += 4) {
+        const av = v128.load32_splat(r);
+        c0 = madd(av, v128.load(q), c0);
+        c1 = madd(av, v128.load(q, 16), c1);
+        c2 = madd(av, v128.load(q + step), c2);
+        c3 = madd(av, v128.load(q + step, 16), c3);
+        c4 = madd(av, v128.load(q + 2 * step), c4);
+        c5 = madd(av, v128.load(q + 2 * step, 16), c5);
+        c6 = madd(av, v128.load(q + 3 * step), c6);
+        c7 = madd(av, v128.load(q + 3 * step, 16), c7);
+      }
+      if (pc > 0) {
+        c0 = f32x4.add(c0, s0); c1 = f32x4.add(c1, s1); c2 = f32x4.add(c2, s2); c3 = f32x4.add(c3, s3);
+        c4 = f32x4.add(c4, s4); c5 = f32x4.add(c5, s5); c6 = f32x4.add(c6, s6); c7 = f32x4.add(c7, s7);
+      }
+      s0 = c0; s1 = c1; s2 = c2; s3 = c3; s4 = c4; s5 = c5; s6 = c6; s7 = c7;
+    }
+    storePanel(s0, s1, j0, n, bias, hasBias, y);
+    storePanel(s2, s3, j0 + NR, n, bias, hasBias, y);
+    storePanel(s4, s5, j0 + 2 * NR, n, bias, hasBias, y);
+    storePanel(s6, s7, j0 + 3 * NR, n, bias, hasBias, y);
   }
-  if (i < i1) {
-    const a0 = x + ((<usize>i * <usize>xs) << 2);
-    const y0 = y + ((<usize>i * <usize>n) << 2);
-    rowsBlock(a0, a0, false, k, w, n, bias, hasBias, y0, y0);
+  for (; j0 < np; j0 += NR) {
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      let b = bp + ((<usize>pc * <usize>np + <usize>j0 * <usize>kc) << 2);
+      let a = x + (<usize>pc << 2);
+      let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
+      for (let p = 0; p < kc; p++) {
+        const av = v128.load32_splat(a);
+        c0 = madd(av, v128.load(b), c0);
+        c1 = madd(av, v128.load(b, 16), c1);
+        a += 4;
+        b += 32;
+      }
+      if (pc > 0) {
+        c0 = f32x4.add(c0, s0);
+        c1 = f32x4.add(c1, s1);
+      }
+      s0 = c0;
+      s1 = c1;
+    }
+    storePanel(s0, s1, j0, n, bias, hasBias, y);
   }
 }
 
