@@ -41,12 +41,54 @@ import { KC, NR } from './matmul';
 
 /**
  * y[j] = Σ_p x[p]·Wᵀ[p][j] (+ bias[j] when hasBias) for one row x of k floats, Wᵀ packed at bp
- * for n columns; y n floats. Four panels at a time: eight independent multiply-add chains keep
- * the unit busy where one panel's two would wait on each other's latency.
+ * for n columns; y n floats. Six panels at a time (then four, then one): twelve independent
+ * multiply-add chains keep the unit busy where one panel's two would wait on each other's latency
+ * (784×256 at batch 1: 29.7 µs with four panels, 22.3 µs with six; a chain's order cannot change,
+ * it is the GEMM's).
  */
 export function linPackedRow(x: usize, k: i32, bp: usize, n: i32, bias: usize, hasBias: i32, y: usize): void {
   const np = (n + NR - 1) / NR * NR;
   let j0 = 0;
+  // six panels at a time: twelve chains
+  for (; j0 + 6 * NR <= np; j0 += 6 * NR) {
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0), s4 = f32x4.splat(0), s5 = f32x4.splat(0);
+    let s6 = f32x4.splat(0), s7 = f32x4.splat(0), s8 = f32x4.splat(0), s9 = f32x4.splat(0), s10 = f32x4.splat(0), s11 = f32x4.splat(0);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      const step = <usize>kc << 5;
+      const b = bp + ((<usize>pc * <usize>np + <usize>j0 * <usize>kc) << 2);
+      const a = x + (<usize>pc << 2);
+      const bEnd = b + step;
+      let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0), c4 = f32x4.splat(0), c5 = f32x4.splat(0);
+      let c6 = f32x4.splat(0), c7 = f32x4.splat(0), c8 = f32x4.splat(0), c9 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+      for (let q = b, r = a; q < bEnd; q += 32, r += 4) {
+        const av = v128.load32_splat(r);
+        c0 = madd(av, v128.load(q), c0);
+        c1 = madd(av, v128.load(q, 16), c1);
+        c2 = madd(av, v128.load(q + step), c2);
+        c3 = madd(av, v128.load(q + step, 16), c3);
+        c4 = madd(av, v128.load(q + 2 * step), c4);
+        c5 = madd(av, v128.load(q + 2 * step, 16), c5);
+        c6 = madd(av, v128.load(q + 3 * step), c6);
+        c7 = madd(av, v128.load(q + 3 * step, 16), c7);
+        c8 = madd(av, v128.load(q + 4 * step), c8);
+        c9 = madd(av, v128.load(q + 4 * step, 16), c9);
+        c10 = madd(av, v128.load(q + 5 * step), c10);
+        c11 = madd(av, v128.load(q + 5 * step, 16), c11);
+      }
+      if (pc > 0) {
+        c0 = f32x4.add(c0, s0); c1 = f32x4.add(c1, s1); c2 = f32x4.add(c2, s2); c3 = f32x4.add(c3, s3); c4 = f32x4.add(c4, s4); c5 = f32x4.add(c5, s5);
+        c6 = f32x4.add(c6, s6); c7 = f32x4.add(c7, s7); c8 = f32x4.add(c8, s8); c9 = f32x4.add(c9, s9); c10 = f32x4.add(c10, s10); c11 = f32x4.add(c11, s11);
+      }
+      s0 = c0; s1 = c1; s2 = c2; s3 = c3; s4 = c4; s5 = c5; s6 = c6; s7 = c7; s8 = c8; s9 = c9; s10 = c10; s11 = c11;
+    }
+    storePanel(s0, s1, j0, n, bias, hasBias, y);
+    storePanel(s2, s3, j0 + NR, n, bias, hasBias, y);
+    storePanel(s4, s5, j0 + 2 * NR, n, bias, hasBias, y);
+    storePanel(s6, s7, j0 + 3 * NR, n, bias, hasBias, y);
+    storePanel(s8, s9, j0 + 4 * NR, n, bias, hasBias, y);
+    storePanel(s10, s11, j0 + 5 * NR, n, bias, hasBias, y);
+  }
   for (; j0 + 4 * NR <= np; j0 += 4 * NR) {
     let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
     let s4 = f32x4.splat(0), s5 = f32x4.splat(0), s6 = f32x4.splat(0), s7 = f32x4.splat(0);
