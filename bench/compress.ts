@@ -85,12 +85,14 @@ async function ortRunner(file: Uint8Array, shape: number[], batch: number): Prom
   return () => s.run({ input: x });
 }
 
+/** As latencyMs (src/compress/report.ts): at least 2 and 20 ms of warm-up runs, then the median of `reps`. */
 async function ortLatency(run: () => Promise<unknown>, reps: number): Promise<number> {
+  for (let i = 0, t0 = performance.now(); i < 2 || performance.now() - t0 < 20; i++) await run();
   const times: number[] = [];
-  for (let i = 0; i < reps + 2; i++) {
+  for (let i = 0; i < reps; i++) {
     const t = performance.now();
     await run();
-    if (i >= 2) times.push(performance.now() - t);
+    times.push(performance.now() - t);
   }
   return median(times);
 }
