@@ -5,11 +5,14 @@
 //   onnxruntime-node on the same exported model at batch 1 and 256.
 // The float models are trained here first (a few epochs: accuracy figures are for that budget).
 //   node dist/bench/compress.js [--dataset fashion-mnist|mnist-bundled] [--epochs N] [--models mlp,cnn]
-//                               [--reps N] [--train-limit N] [--no-torch] [--json]
-// Timing is in-process medians after warm-up; on a shared machine they move with the load.
+//                               [--reps N] [--train-limit N] [--backend wasm|blas|js] [--no-torch] [--json]
+// Timing is in-process medians after warm-up; on a shared machine they move with the load, so the
+// two goals' ratios are also taken as medians of interleaved pairs (float32 then int8 then
+// float32 ..., Nabla then onnxruntime ...), which load shifts far less. Results are also written
+// to bench/results/compress-<backend>-<time>.json.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +31,7 @@ import { pruneStructured } from '../src/compress/prune.js';
 import { quantizeModel } from '../src/compress/quantized.js';
 import { saveQuantizedDir } from '../src/compress/quant-dir.js';
 import { accuracyOf, latencyMs } from '../src/compress/report.js';
+import { noGrad } from '../src/autograd.js';
 import type { Tensor } from '../src/tensor.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -37,6 +41,31 @@ const DATASET = get('--dataset', 'mnist-bundled');
 const MODELS = get('--models', 'mlp,cnn').split(',') as ('mlp' | 'cnn')[];
 const REPS = Number(get('--reps', '5'));
 const TRAIN_LIMIT = Number(get('--train-limit', '0'));
+const BACKEND = get('--backend', 'wasm');
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+
+/** Median of per-pair time ratios a/b over `reps` interleaved pairs (a b, b a, ...), after warm-up. */
+async function pairedRatio(a: () => unknown, b: () => unknown, reps: number): Promise<number> {
+  const time = async (f: () => unknown) => {
+    const t = performance.now();
+    await f();
+    return performance.now() - t;
+  };
+  for (let i = 0; i < 2; i++) { await a(); await b(); }
+  const ratios: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    if (i % 2 === 0) {
+      const ta = await time(a);
+      ratios.push(ta / (await time(b)));
+    } else {
+      const tb = await time(b);
+      ratios.push((await time(a)) / tb);
+    }
+  }
+  return median(ratios);
+}
+
+const inputOf = (shape: number[], batch: number) => nb.rand([batch, ...shape], { generator: new nb.Generator(batch) });
 
 const bytes = (dir: string) => statSync(join(dir, 'model.safetensors')).size;
 
@@ -50,23 +79,29 @@ function train(model: Module, data: PreparedData, epochs: number, batch: number)
   model.eval();
 }
 
-async function ortLatency(file: Uint8Array, shape: number[], batch: number, reps: number): Promise<number> {
+async function ortRunner(file: Uint8Array, shape: number[], batch: number): Promise<() => Promise<unknown>> {
   const s = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
   const x = new ort.Tensor('float32', new Float32Array(batch * shape.reduce((a, b) => a * b, 1)).fill(0.5), [batch, ...shape]);
+  return () => s.run({ input: x });
+}
+
+/** As latencyMs (src/compress/report.ts): at least 2 and 20 ms of warm-up runs, then the median of `reps`. */
+async function ortLatency(run: () => Promise<unknown>, reps: number): Promise<number> {
+  for (let i = 0, t0 = performance.now(); i < 2 || performance.now() - t0 < 20; i++) await run();
   const times: number[] = [];
-  for (let i = 0; i < reps + 2; i++) {
+  for (let i = 0; i < reps; i++) {
     const t = performance.now();
-    await s.run({ input: x });
-    if (i >= 2) times.push(performance.now() - t);
+    await run();
+    times.push(performance.now() - t);
   }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
+  return median(times);
 }
 
 async function main(): Promise<void> {
-  setBackend('wasm');
-  const threads = await wasmPoolReady(); // workers up before any timing
+  setBackend(BACKEND);
+  const threads = BACKEND === 'wasm' ? await wasmPoolReady() : 1; // workers up before any timing
   const work = mkdtempSync(join(tmpdir(), 'nabla-bench-compress-'));
-  const results: Record<string, unknown> = { dataset: DATASET, backend: 'wasm', threads, reps: REPS, when: new Date().toISOString() };
+  const results: Record<string, unknown> = { dataset: DATASET, backend: BACKEND, threads, reps: REPS, when: new Date().toISOString() };
   for (const name of MODELS) {
     const shape = name === 'cnn' ? [1, 28, 28] : [784];
     let data = await prepareDataset(DATASET, { layout: name === 'cnn' ? 'image' : 'flat', normalize: { mean: 0.5, std: 0.5 }, seed: 0, labelColumn: 'label', target: 'index' });
@@ -94,7 +129,15 @@ async function main(): Promise<void> {
       int8: { accuracy: accuracyOf(qm, test()), bytes: bytes(qdir), batch1Ms: latencyMs(qm, shape, 1, REPS * 10), batch256Ms: latencyMs(qm, shape, 256, REPS) },
     };
     const onnx = exportOnnx(model, meta);
-    row.onnxruntime = { batch1Ms: await ortLatency(onnx, shape, 1, REPS * 10), batch256Ms: await ortLatency(onnx, shape, 256, REPS), threads: 1 };
+    const ort1 = await ortRunner(onnx, shape, 1), ort256 = await ortRunner(onnx, shape, 256);
+    row.onnxruntime = { batch1Ms: await ortLatency(ort1, REPS * 10), batch256Ms: await ortLatency(ort256, REPS), threads: 1 };
+    const x1 = inputOf(shape, 1), x256 = inputOf(shape, 256);
+    const fwd = (m: Module, x: Tensor) => () => noGrad(() => m.forward(x));
+    row.paired = {
+      // Nabla float32 / onnxruntime at batch 1 (goal ≤ 1), float32 / int8 at batch 256 (goal ≥ 1.5)
+      float32OverOrtBatch1: await pairedRatio(fwd(model, x1), ort1, REPS * 20),
+      float32OverInt8Batch256: await pairedRatio(fwd(model, x256), fwd(qm, x256), REPS * 2),
+    };
     if (name === 'cnn') {
       const { model: small } = pruneStructured(model, shape, { sparsity: 0.5 });
       small.train();
@@ -112,13 +155,16 @@ async function main(): Promise<void> {
     results[name] = row;
     process.stderr.write(`${name}: ${JSON.stringify(row)}\n`);
   }
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `compress-${BACKEND}-${String(results.when).replace(/[:.]/g, '-')}.json`), JSON.stringify(results, null, 1) + '\n');
   if (argv.includes('--json')) process.stdout.write(JSON.stringify(results) + '\n');
   else printTable(results);
 }
 
 function printTable(r: Record<string, unknown>): void {
   const f = (v: unknown, d = 2) => (typeof v === 'number' ? v.toFixed(d) : 'n/a');
-  console.log(`dataset ${String(r.dataset)}, Nabla backend wasm (${String(r.threads)} threads, torch the same; onnxruntime 1 thread), ${String(r.when)}`);
+  console.log(`dataset ${String(r.dataset)}, Nabla backend ${String(r.backend)} (${String(r.threads)} threads, torch the same; onnxruntime 1 thread), ${String(r.when)}`);
   for (const name of MODELS) {
     const row = r[name] as Record<string, Record<string, number>> & { pytorch?: { float: Record<string, number>; int8: Record<string, number> } };
     const fl = row.float32!, q = row.int8!;
@@ -131,8 +177,10 @@ function printTable(r: Record<string, unknown>): void {
       console.log(`torch float32   ${f(row.pytorch.float.accuracy! * 100)}%    ${'-'.padStart(8)}   ${f(row.pytorch.float.batch1_ms, 3).padStart(10)}   ${f(row.pytorch.float.batch256_ms).padStart(12)}`);
       console.log(`torch int8      ${f(row.pytorch.int8.accuracy! * 100)}%    ${'-'.padStart(8)}   ${f(row.pytorch.int8.batch1_ms, 3).padStart(10)}   ${f(row.pytorch.int8.batch256_ms).padStart(12)}`);
     }
-    console.log(`int8: ${f(fl.bytes! / q.bytes!)}× smaller, accuracy ${f((fl.accuracy! - q.accuracy!) * 100)} points lower, batch 256 ${f(fl.batch256Ms! / q.batch256Ms!)}× faster than float32 wasm (goal ≥ 1.5)`);
+    console.log(`int8: ${f(fl.bytes! / q.bytes!)}× smaller, accuracy ${f((fl.accuracy! - q.accuracy!) * 100)} points lower, batch 256 ${f(fl.batch256Ms! / q.batch256Ms!)}× faster than float32 ${String(r.backend)} (goal ≥ 1.5 on wasm)`);
     if (row.pytorch && 'int8' in row.pytorch) console.log(`int8 batch 256: nabla ${f(q.batch256Ms)} ms vs torch ${String((row.pytorch as { engine?: string }).engine)} ${f(row.pytorch.int8.batch256_ms)} ms (torch/nabla ${f(row.pytorch.int8.batch256_ms! / q.batch256Ms!)})`);
+    const pr = row.paired as unknown as { float32OverOrtBatch1: number; float32OverInt8Batch256: number };
+    console.log(`interleaved pairs (medians of per-pair ratios): batch-1 nabla float32 / onnxruntime ${f(pr.float32OverOrtBatch1)} (goal ≤ 1); batch-256 float32 / int8 ${f(pr.float32OverInt8Batch256)} (goal ≥ 1.5)`);
     console.log(`batch 1: nabla float32 ${f(fl.batch1Ms, 3)} ms vs onnxruntime-node ${f(row.onnxruntime!.batch1Ms, 3)} ms (nabla/ort ${f(fl.batch1Ms! / row.onnxruntime!.batch1Ms!)}, goal ≤ 1); nabla int8 ${f(q.batch1Ms, 3)} ms`);
   }
 }

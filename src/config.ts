@@ -17,6 +17,7 @@ export const SETTINGS = {
   NABLA_BACKEND: 'The backend used when the program does not call setBackend(): js, wasm or blas. Default: the fastest available.',
   NABLA_THREADS: 'Threads for the wasm worker pool and OpenBLAS (a positive integer). Default: every core for wasm; OpenBLAS sizes itself unless OPENBLAS_NUM_THREADS is set.',
   NABLA_WASM_RELAXED: '0 loads the plain SIMD wasm build even where relaxed SIMD (fused multiply-add) validates, for results that do not depend on the CPU.',
+  NABLA_WASM_RESIDENT_MB: 'MiB of wasm memory for weights kept resident between calls (a number ≥ 0; 0 keeps none). Default: 64.',
   NABLA_BLAS_LIB: 'The OpenBLAS shared library the blas backend loads. Default: libopenblas.so.0.',
   NABLA_MALLOC: '0 leaves glibc malloc as it is (by default Nabla raises its mmap and trim thresholds so tensor buffers are reused, not mapped afresh).',
   NABLA_CACHE: 'The dataset download cache. Default: $XDG_CACHE_HOME/nabla, else ~/.cache/nabla.',
@@ -50,6 +51,15 @@ export function threadsSetting(): number | undefined {
 /** false when NABLA_WASM_RELAXED=0: load the plain SIMD build. */
 export function wasmRelaxedSetting(): boolean {
   return setting('NABLA_WASM_RELAXED') !== '0';
+}
+
+/** NABLA_WASM_RESIDENT_MB as a number of MiB ≥ 0, or undefined when unset. */
+export function wasmResidentSetting(): number | undefined {
+  const v = setting('NABLA_WASM_RESIDENT_MB');
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigError('NABLA_WASM_RESIDENT_MB', `NABLA_WASM_RESIDENT_MB must be a number of MiB ≥ 0, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 /** NABLA_BLAS_LIB: the OpenBLAS library to load instead of the default. */

@@ -20,6 +20,7 @@ import type { LayerNormGrads, LayerNormResult } from './backend/layernorm.js';
 import { allocate, type DType, type TypedArray } from './dtype.js';
 import { DeviceError, DeviceSyncError } from './errors.js';
 import type { Tensor } from './tensor.js';
+import { bumpStorageVersion } from './backend/storage-version.js';
 
 export type { AdamStepHyper, SgdStepHyper };
 export { DECLINE, HOST, convOutSize, type Int32Of, type BinaryOp, type Conv2dGeometry, type Decline, type ReduceOp, type Storage, type UnaryOp, type View };
@@ -110,6 +111,7 @@ export const kernels = {
     return on1(x).kernels.copy(kv(x), outDtype);
   },
   assign(dst: Operand, src: Operand): void {
+    bumpStorageVersion(storageOf(dst)); // copies kept by backends (wasm/resident.ts) go stale
     if (allHost2(dst, src)) return hostKernelsBackend().kernels.assign(dst as View, src as View);
     const { b, v } = onAll('assign', [dst, src]);
     b.kernels.assign(v[0]!, v[1]!);
@@ -204,6 +206,7 @@ export const fused = {
     return k ? k(kv(grad), argmax, inputShape) : DECLINE;
   },
   adamStep(param: Operand, grad: Operand, expAvg: Operand, expAvgSq: Operand, maxExpAvgSq: Operand | null, h: AdamStepHyper): void | Decline {
+    for (const w of [param, expAvg, expAvgSq, maxExpAvgSq]) if (w) bumpStorageVersion(storageOf(w));
     if (allHost2(param, grad) && allHost2(expAvg, expAvgSq) && onHost(maxExpAvgSq)) {
       const k = host().fused?.adamStep;
       return k ? k(param as View, grad as View, expAvg as View, expAvgSq as View, maxExpAvgSq as View | null, h) : DECLINE;
@@ -236,6 +239,8 @@ export const fused = {
     return f ? f(v[0]!, v[1]!, v[2], mean, rstd, want) : DECLINE;
   },
   sgdStep(param: Operand, grad: Operand, momentumBuffer: Operand | null, first: boolean, h: SgdStepHyper): void | Decline {
+    bumpStorageVersion(storageOf(param));
+    if (momentumBuffer) bumpStorageVersion(storageOf(momentumBuffer));
     if (allHost2(param, grad) && onHost(momentumBuffer)) {
       const k = host().fused?.sgdStep;
       return k ? k(param as View, grad as View, momentumBuffer as View | null, first, h) : DECLINE;

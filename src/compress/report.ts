@@ -33,15 +33,20 @@ function median(a: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Median wall time of `reps` forward passes on a random batch, after `warm` unmeasured ones. */
+/**
+ * Median wall time of `reps` forward passes on a random batch, after at least `warm` unmeasured
+ * ones and at least 20 ms of them (so that the engine has compiled the hot wasm functions with its
+ * optimising tier: a batch-1 pass takes tens of µs, and two of them do not get there).
+ */
 export function latencyMs(model: Module, sampleShape: readonly number[], batch: number, reps: number, warm = 2): number {
   const x = rand([batch, ...sampleShape], { generator: new Generator(batch) }); // own stream: the global one is left alone
   const times: number[] = [];
   noGrad(() => {
-    for (let i = 0; i < warm + reps; i++) {
+    for (let i = 0, t0 = performance.now(); i < warm || performance.now() - t0 < 20; i++) model.forward(x);
+    for (let i = 0; i < reps; i++) {
       const t = performance.now();
       model.forward(x);
-      if (i >= warm) times.push(performance.now() - t);
+      times.push(performance.now() - t);
     }
   });
   return median(times);

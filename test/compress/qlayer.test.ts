@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { wasmPoolReady } from '../../src/backend/wasm/pool.js';
 import { PARALLEL_FLOPS } from '../../src/backend/wasm/matmul.js';
-import { minMax } from '../../src/backend/wasm/qlayer.js';
+import { directConvApplies, minMax, pairConvApplies } from '../../src/backend/wasm/qlayer.js';
 import { quantizeModel, QuantConv2d, QuantLinear, type QuantizedSequential } from '../../src/compress/quantized.js';
 import { Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../../src/nn/index.js';
 import { manualSeed, noGrad, rand, randn, type Tensor } from '../../src/index.js';
@@ -79,4 +79,30 @@ test('int8 Conv2d kernel with fused ReLU and max pool: wasm over the pool equals
   const got = q.forward(x).toTypedArray();
   q.setKernel('js');
   assert.deepStrictEqual(q.forward(x).toTypedArray(), got);
+  // the direct path (channel-last input, no unfold) with strides and a row dilation: taps rows of kw·C = 16
+  const direct = new Conv2d(8, 7, [2, 2], { stride: [2, 3], dilation: [2, 1] });
+  direct.eval();
+  assert.ok(directConvApplies({ n: 1, c: 8, h: 11, w: 10, kh: 2, kw: 2, sh: 2, sw: 3, ph: 0, pw: 0, dh: 2, dw: 1, oh: 5, ow: 3 }));
+  const xd = rand([17, 8, 11, 10]).sub(0.5);
+  const { model: qd } = quantizeModel(new Sequential(direct, new ReLU()), { mode: 'static', calibration: xd });
+  qd.setKernel('wasm');
+  const gd = qd.forward(xd).toTypedArray();
+  qd.setKernel('js');
+  assert.deepStrictEqual(qd.forward(xd).toTypedArray(), gd);
+  // the pair path (few taps per pixel: one channel, or three with a column stride and row dilation)
+  const pairCases = [
+    { conv: new Conv2d(1, 5, 3), shape: [9, 1, 12, 11], kh: 3, kw: 3, sh: 1, dh: 1 },
+    { conv: new Conv2d(3, 4, [3, 2], { stride: [2, 1], dilation: [2, 1] }), shape: [6, 3, 13, 9], kh: 3, kw: 2, sh: 2, dh: 2 },
+  ];
+  for (const { conv, shape, kh, kw, sh, dh } of pairCases) {
+    conv.eval();
+    const g = { n: 1, c: shape[1]!, h: shape[2]!, w: shape[3]!, kh, kw, sh, sw: 1, ph: 0, pw: 0, dh, dw: 1, oh: 1, ow: 1 };
+    assert.ok(pairConvApplies(g), `pair path for ${JSON.stringify(g)}`);
+    const xp = rand([...shape]).sub(0.5);
+    const { model: qp } = quantizeModel(new Sequential(conv, new ReLU(), new MaxPool2d(2)), { mode: 'static', calibration: xp });
+    qp.setKernel('wasm');
+    const gp = qp.forward(xp).toTypedArray();
+    qp.setKernel('js');
+    assert.deepStrictEqual(qp.forward(xp).toTypedArray(), gp, `pair path, input ${shape.join('×')}`);
+  }
 });

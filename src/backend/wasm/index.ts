@@ -14,6 +14,7 @@ import { wasmAttentionRows } from './attention-rows.js';
 import { attentionBackwardKernel, attentionKernel } from '../attention.js';
 import { layerNormBackward as jsLayerNormBackward, layerNormForward } from '../layernorm.js';
 import { layerNorm, layerNormBackward } from './layernorm.js';
+import { linear } from './linear.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
@@ -27,7 +28,7 @@ export const wasmBackend: Backend = {
   device: 'cpu',
   priority: 10,
   fused: {
-    ...wasmFused, ...wasmConvFused(wasmKernels), ...wasmConvPool, attention: attentionKernel(wasmKernels.matmul, wasmAttentionRows),
+    ...wasmFused, linear, ...wasmConvFused(wasmKernels), ...wasmConvPool, attention: attentionKernel(wasmKernels.matmul, wasmAttentionRows),
     attentionBackward: attentionBackwardKernel(wasmKernels.matmul, wasmAttentionRows), ...fallbackTo({ layerNorm, layerNormBackward }, { layerNorm: layerNormForward, layerNormBackward: jsLayerNormBackward }),
   },
   available() {

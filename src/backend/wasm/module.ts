@@ -63,6 +63,15 @@ export interface WasmRuntime {
    * are valid until the next call: kernels are synchronous and use scratch only during a call.
    */
   scratch(sizes: readonly number[]): number[] | null;
+  /** Byte address of the resident region (resident.ts: operands kept between calls); scratch follows it. */
+  readonly residentBase: number;
+  /** The resident region's size in bytes. */
+  residentBytes(): number;
+  /**
+   * Grows the resident region to `bytes` (64-byte multiple), moving scratch up (scratch holds
+   * nothing between calls); false when the memory cannot grow that far.
+   */
+  reserve(bytes: number): boolean;
 }
 
 let runtime: WasmRuntime | null = null;
@@ -144,7 +153,20 @@ function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, fil
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const exports = instance.exports as unknown as WasmExports;
   const control = align(Math.max(exports.heapBase(), 1024));
-  const scratchBase = control + CONTROL_BYTES;
+  const residentBase = control + CONTROL_BYTES;
+  let scratchBase = residentBase;
+  const fits = (end: number): boolean => {
+    if (end > MAX_PAGES * PAGE) return false;
+    const have = memory.buffer.byteLength;
+    if (end > have) {
+      try {
+        memory.grow(Math.ceil((end - have) / PAGE));
+      } catch {
+        return false; // the engine could not reserve that much: the caller falls back to js
+      }
+    }
+    return true;
+  };
   let view = new Float32Array(memory.buffer);
   const rt: WasmRuntime = {
     module,
@@ -167,16 +189,16 @@ function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, fil
         out.push(p);
         p = align(p + s);
       }
-      if (p > MAX_PAGES * PAGE) return null;
-      const have = memory.buffer.byteLength;
-      if (p > have) {
-        try {
-          memory.grow(Math.ceil((p - have) / PAGE));
-        } catch {
-          return null; // the engine could not reserve that much: the caller falls back to js
-        }
-      }
-      return out;
+      return fits(p) ? out : null;
+    },
+    residentBase,
+    residentBytes: () => scratchBase - residentBase,
+    reserve(bytes) {
+      const end = residentBase + align(bytes);
+      if (end <= scratchBase) return true;
+      if (!fits(end)) return false;
+      scratchBase = end;
+      return true;
     },
   };
   return rt;

@@ -6,12 +6,15 @@
 
 import { JOB_QCONV, JOB_QLINEAR, type Job, type QLayerExports } from './jobs.js';
 import { localRuntime, wasmRuntime, type WasmRuntime } from './module.js';
+import { resident, residentCall } from './resident.js';
 import { PARALLEL_FLOPS } from './matmul.js';
 import { poolThreads, readyThreads, runParallel } from './pool.js';
 
 /** int8 weights padded for the kernels: `rowsPadded` rows of `kp` bytes (kp a multiple of 8; padding 0). */
 export interface PackedQWeights {
   w: Int8Array;
+  /** The same values widened to i16, for the kernels that read them with plain loads (Linear, the direct conv). */
+  w16: Int16Array;
   rows: number;
   rowsPadded: number;
   k: number;
@@ -25,7 +28,23 @@ export function packQWeights(q: Int8Array, rows: number, rowMultiple: number): P
   const rowsPadded = Math.ceil(rows / rowMultiple) * rowMultiple;
   const w = new Int8Array(rowsPadded * kp);
   for (let r = 0; r < rows; r++) w.set(q.subarray(r * k, (r + 1) * k), r * kp);
-  return { w, rows, rowsPadded, k, kp };
+  return { w, w16: Int16Array.from(w), rows, rowsPadded, k, kp };
+}
+
+/**
+ * A Conv2d's int8 weights (rows of C·kh·kw in PyTorch's (c, i, j) order) with each row's taps in
+ * (i, j, c) order, packed as packQWeights does: the layout of the direct conv path, which reads a
+ * channel-last input with no unfolding (qConvWasm).
+ */
+export function packQWeightsHWC(q: Int8Array, rows: number, c: number, kh: number, kw: number, rowMultiple: number): PackedQWeights {
+  const k = c * kh * kw;
+  const r = new Int8Array(q.length);
+  for (let o = 0; o < rows; o++) {
+    for (let ci = 0; ci < c; ci++) {
+      for (let t = 0; t < kh * kw; t++) r[o * k + t * c + ci] = q[o * k + ci * kh * kw + t]!;
+    }
+  }
+  return packQWeights(r, rows, rowMultiple);
 }
 
 /**
@@ -87,6 +106,24 @@ function epilogueJs(acc: number, o: number, n: number, ep: Int32Array, epf: Floa
   return relu && y === y && !(y > 0) ? 0 : y; // as f32x4.max(y, 0): NaN stays NaN, −0 becomes 0
 }
 
+/**
+ * The layer's weights and epilogue constants kept in wasm memory between calls (resident.ts):
+ * both are built once per layer (per input quantisation for the epilogue) and never written, so
+ * their generation never moves. Null members are to be staged in scratch.
+ */
+function residentOperands(rt: WasmRuntime, w: Int8Array | Int16Array | Int32Array, epilogue: Int32Array) {
+  residentCall(rt);
+  const fill = (a: Int8Array | Int16Array | Int32Array) => (ptr: number) => {
+    const C = a.constructor as Int8ArrayConstructor | Int16ArrayConstructor | Int32ArrayConstructor;
+    new C(rt.memory.buffer, ptr, a.length).set(a);
+  };
+  return { w: resident(rt, w, 'q', w.byteLength, fill(w)), e: resident(rt, epilogue, 'epi', epilogue.byteLength, fill(epilogue)) };
+}
+
+const stage16 = (rt: WasmRuntime, a: Int16Array, ptr: number) => (new Int16Array(rt.memory.buffer, ptr, a.length).set(a), ptr);
+const stage32 = (rt: WasmRuntime, a: Int32Array, ptr: number) => (new Int32Array(rt.memory.buffer, ptr, a.length).set(a), ptr);
+const stage8 = (rt: WasmRuntime, a: Int8Array, ptr: number) => (new Int8Array(rt.memory.buffer, ptr, a.length).set(a), ptr);
+
 /** The runtime and thread count for a product of this size, or null when the kernels are absent. */
 function runtimeFor(flops: number): { rt: WasmRuntime; threads: number } | null {
   const big = flops >= PARALLEL_FLOPS && poolThreads() > 1;
@@ -114,13 +151,15 @@ export function qLinearWasm(a: QLinearArgs): Float32Array | null {
   const env = runtimeFor(2 * m * n * p.k);
   if (!env) return null;
   const { rt, threads } = env;
-  const r = rt.scratch([m * p.k * 4, m * p.kp, p.w.length, epilogue.length * 4, m * n * 4]);
+  const { w, e } = residentOperands(rt, p.w16, epilogue);
+  const r = rt.scratch([m * p.k * 4, m * p.kp * 2, w ? 0 : p.w16.length * 2, e ? 0 : epilogue.length * 4, m * n * 4]);
   if (!r) return null;
-  const [px, pq, pw, pe, po] = r as [number, number, number, number, number];
+  const [px, pq] = r as [number, number];
   const heap = rt.f32();
   heap.set(x.subarray(0, m * p.k), px >> 2);
-  new Int8Array(rt.memory.buffer, pw, p.w.length).set(p.w);
-  new Int32Array(rt.memory.buffer, pe, epilogue.length).set(epilogue);
+  const pw = w ? w.ptr : stage16(rt, p.w16, r[2]!);
+  const pe = e ? e.ptr : stage32(rt, epilogue, r[3]!);
+  const po = r[4]!;
   const inv = Math.fround(1 / a.scale);
   const jobs: Job[] = [];
   const T = Math.max(1, Math.min(threads, m >> 1));
@@ -166,6 +205,49 @@ export interface FusedPool {
 export interface QConvArgs extends Omit<QLinearArgs, 'm'> {
   g: ConvGeometry;
   pool: FusedPool | null;
+  /** The weights in packQWeightsHWC's layout, for the direct path (the js reference ignores them). */
+  hwc?: PackedQWeights | null;
+  /** The weights as packQWeightPairs' words, for the pair path (the js reference ignores them). */
+  pairs?: Int32Array | null;
+}
+
+/**
+ * A Conv2d's int8 weights as the pair path's i32 words: per output row (padded as packQWeights
+ * pads them, to `rowMultiple`), for each channel c and tap row i, ⌈kw/2⌉ words holding the weights
+ * of taps (j, j+1) as i16 halves (low, high; 0 past the row's end).
+ */
+export function packQWeightPairs(q: Int8Array, rows: number, c: number, kh: number, kw: number, rowMultiple: number): Int32Array {
+  const hk = (kw + 1) >> 1, np = c * kh * hk, k = c * kh * kw;
+  const out = new Int32Array(Math.ceil(rows / rowMultiple) * rowMultiple * np);
+  for (let o = 0; o < rows; o++) {
+    for (let ci = 0; ci < c; ci++) {
+      for (let i = 0; i < kh; i++) {
+        for (let jp = 0; jp < hk; jp++) {
+          const base = o * k + (ci * kh + i) * kw;
+          const lo = q[base + 2 * jp]!, hi = 2 * jp + 1 < kw ? q[base + 2 * jp + 1]! : 0;
+          out[o * np + (ci * kh + i) * hk + jp] = (lo & 0xffff) | (hi << 16);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether the conv takes the pair path (stride and dilation 1 along rows, no padding) where the
+ * direct one does not apply: few taps per pixel, as in a first layer.
+ */
+export function pairConvApplies(g: ConvGeometry): boolean {
+  return g.ph === 0 && g.pw === 0 && g.sw === 1 && g.dw === 1 && !directConvApplies(g);
+}
+
+/**
+ * Whether the conv takes the direct path: no padding, no column dilation, tap rows of whole
+ * 8-byte groups (kw·C a multiple of 8). Others unfold their input first (exact either way: the
+ * sums are integers, their order does not matter).
+ */
+export function directConvApplies(g: ConvGeometry): boolean {
+  return g.ph === 0 && g.pw === 0 && g.dw === 1 && (g.kw * g.c) % 8 === 0;
 }
 
 function pooledSize(g: ConvGeometry, pool: FusedPool | null): [number, number] {
@@ -174,7 +256,10 @@ function pooledSize(g: ConvGeometry, pool: FusedPool | null): [number, number] {
 
 /** y (N × O × OH × OW, or the pooled size) of a quantised Conv2d (groups 1); null when the wasm kernels are unavailable. */
 export function qConvWasm(a: QConvArgs): Float32Array | null {
-  const { x, g, weights: p, epilogue, zeroPoint: zp, relu, pool } = a;
+  const { x, g, epilogue, zeroPoint: zp, relu, pool } = a;
+  const direct = !!a.hwc && directConvApplies(g);
+  const paired = !!a.pairs && pairConvApplies(g);
+  const p = direct ? a.hwc! : a.weights;
   const O = p.rows, P = g.oh * g.ow, Pp = Math.ceil(P / 4) * 4, chw = g.c * g.h * g.w;
   const [PH, PW] = pooledSize(g, pool);
   const env = runtimeFor(2 * g.n * P * O * p.k);
@@ -182,17 +267,22 @@ export function qConvWasm(a: QConvArgs): Float32Array | null {
   const { rt } = env;
   const T = Math.max(1, Math.min(env.threads, g.n));
   const size = g.n * O * PH * PW;
-  const sizes = [g.n * chw * 4, p.w.length, epilogue.length * 4, size * 4];
-  // per thread: the quantised sample, its unfolded rows (+8 bytes the 8-byte tap copies may overrun), the unpooled output
-  for (let t = 0; t < T; t++) sizes.push(chw, Pp * p.kp + 8, pool ? O * P * 4 : 0);
+  const wts = direct ? p.w16 : paired ? a.pairs! : p.w;
+  const { w, e } = residentOperands(rt, wts, epilogue);
+  const sizes = [g.n * chw * 4, w ? 0 : wts.byteLength, e ? 0 : epilogue.length * 4, size * 4];
+  // per thread: the quantised sample (i16 codes on the direct path), its unfolded rows (+8 bytes
+  // the 8-byte tap copies may overrun; the direct path keeps its pixel table there), the unpooled output
+  // the pair path: the sample's i16 codes + 8 of padding, its block's pair vectors
+  const pairBytes = 16 * g.c * g.kh * ((g.kw + 1) >> 1);
+  for (let t = 0; t < T; t++) sizes.push(direct ? chw * 2 : paired ? (chw + 8) * 2 : chw, Math.max(Pp * p.kp + 8, pairBytes), pool ? O * P * 4 : 0);
   const r = rt.scratch(sizes);
   if (!r) return null;
-  const [px, pw, pe, po] = r as [number, number, number, number];
+  const [px, , , po] = r as [number, number, number, number];
   rt.f32().set(x.subarray(0, g.n * chw), px >> 2);
-  new Int8Array(rt.memory.buffer, pw, p.w.length).set(p.w);
-  new Int32Array(rt.memory.buffer, pe, epilogue.length).set(epilogue);
+  const pw = w ? w.ptr : direct ? stage16(rt, p.w16, r[1]!) : paired ? stage32(rt, a.pairs!, r[1]!) : stage8(rt, p.w, r[1]!);
+  const pe = e ? e.ptr : stage32(rt, epilogue, r[2]!);
   const inv = Math.fround(1 / a.scale);
-  const flags = (relu ? 1 : 0) | (pool ? (pool.kh << 1) | (pool.kw << 5) | (pool.sh << 9) | (pool.sw << 13) : 0);
+  const flags = (relu ? 1 : 0) | (pool ? (pool.kh << 1) | (pool.kw << 5) | (pool.sh << 9) | (pool.sw << 13) : 0) | (direct ? 1 << 17 : 0) | (paired ? 1 << 18 : 0);
   const jobs: Job[] = [];
   for (let t = 0, lo = 0; t < T; t++) {
     const hi = Math.round(((t + 1) * g.n) / T);

@@ -39,6 +39,154 @@ function quantizeSpan(src: usize, len: i32, lenp: i32, inv: f32, zp: i32, dst: u
   for (; p < lenp; p++) store<u8>(dst + <usize>p, <u8>zp);
 }
 
+/**
+ * As quantizeSpan, but each code stored as an i16 (dst[0..lenp) of 2 bytes each): the kernels
+ * below then read their operands with plain loads instead of widening ones, which the engines
+ * compile to a shuffle each (the one port those compete for with the dot products' neighbours).
+ */
+function quantizeSpan16(src: usize, len: i32, lenp: i32, inv: f32, zp: i32, dst: usize): void {
+  const vinv = f32x4.splat(inv);
+  const vz = f32x4.splat(<f32>zp);
+  const lo = i16x8.splat(0), hi = i16x8.splat(255);
+  let p = 0;
+  for (; p + 8 <= len; p += 8) {
+    const s = src + (<usize>p << 2);
+    const a = i16x8.narrow_i32x4_s(q4(s, vinv, vz), q4(s + 16, vinv, vz));
+    v128.store(dst + (<usize>p << 1), i16x8.min_s(i16x8.max_s(a, lo), hi));
+  }
+  for (; p < len; p++) store<u16>(dst + (<usize>p << 1), <u16>q1(load<f32>(src + (<usize>p << 2)), inv, zp));
+  for (; p < lenp; p++) store<u16>(dst + (<usize>p << 1), <u16>zp);
+}
+
+/** C planes of HW floats at src → codes channel-last as i16 (dst[p·C + c]), as quantizeSpan rounds them. */
+function quantizeHWC16(src: usize, C: i32, HW: i32, inv: f32, zp: i32, dst: usize): void {
+  const step = <usize>C << 1;
+  for (let c = 0; c < C; c++) {
+    const s = src + ((<usize>c * <usize>HW) << 2);
+    let d = dst + (<usize>c << 1);
+    for (let p = 0; p < HW; p++) {
+      store<u16>(d, <u16>q1(load<f32>(s + (<usize>p << 2)), inv, zp));
+      d += step;
+    }
+  }
+}
+
+/**
+ * A sample's conv straight from its channel-last input codes (i16 each, quantizeHWC16; no
+ * unfold), for convolutions without padding or column dilation whose tap rows (kw·C codes, (j, c)
+ * order) are whole groups of 8: each pixel's taps are kh runs of kw·C contiguous codes, and the
+ * weights (op rows of K = kh·kw·C values widened to i16, in (i, j, c) order) run through them in
+ * the same order. `table` holds P + 4
+ * words of scratch for the pixels' byte offsets. Output: O planes of P floats at `on`.
+ */
+function directConv(
+  xq: usize, C: i32, W: i32, kh: i32, kw: i32, sh: i32, sw: i32, dh: i32, OH: i32, OW: i32,
+  w: usize, O: i32, op: i32, pzs: usize, ps: usize, pb: usize, on: usize, relu: i32, table: usize,
+): void {
+  const P = OH * OW;
+  const Pp = (P + 3) & ~3;
+  const seg = <usize>(kw * C) << 1;
+  const rowStep = <usize>(dh * W * C) << 1;
+  const K = <usize>kh * seg;
+  for (let p = 0; p < Pp; p++) {
+    const q = min(p, P - 1); // pixels past P repeat the last one; their lanes are never stored
+    store<u32>(table + (<usize>p << 2), <u32>(((q / OW) * sh * W + (q % OW) * sw) * C * 2));
+  }
+  for (let o = 0; o < op; o += 2) {
+    const w0 = w + <usize>o * K;
+    const w1 = w0 + K;
+    const O4 = <usize>o << 2;
+    const zs0 = i32x4.splat(load<i32>(pzs + O4)), s0 = f32x4.splat(load<f32>(ps + O4)), b0 = f32x4.splat(load<f32>(pb + O4));
+    const zs1 = i32x4.splat(load<i32>(pzs + O4, 4)), s1 = f32x4.splat(load<f32>(ps + O4, 4)), b1 = f32x4.splat(load<f32>(pb + O4, 4));
+    const c0 = on + ((<usize>o * <usize>P) << 2);
+    const c1 = c0 + (<usize>P << 2);
+    const second = o + 1 < O;
+    for (let p = 0; p < Pp; p += 4) {
+      const tp = table + (<usize>p << 2);
+      let r0 = xq + <usize>load<u32>(tp);
+      let r1 = xq + <usize>load<u32>(tp, 4);
+      let r2 = xq + <usize>load<u32>(tp, 8);
+      let r3 = xq + <usize>load<u32>(tp, 12);
+      let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
+      let a10 = i32x4.splat(0), a11 = i32x4.splat(0), a12 = i32x4.splat(0), a13 = i32x4.splat(0);
+      let u = w0, v = w1;
+      for (let i = 0; i < kh; i++) {
+        for (let t: usize = 0; t < seg; t += 16) {
+          const u0 = v128.load(u + t);
+          const u1 = v128.load(v + t);
+          const v0 = v128.load(r0 + t);
+          const v1 = v128.load(r1 + t);
+          const v2 = v128.load(r2 + t);
+          const v3 = v128.load(r3 + t);
+          a00 = i32x4.add(a00, i32x4.dot_i16x8_s(u0, v0));
+          a01 = i32x4.add(a01, i32x4.dot_i16x8_s(u0, v1));
+          a02 = i32x4.add(a02, i32x4.dot_i16x8_s(u0, v2));
+          a03 = i32x4.add(a03, i32x4.dot_i16x8_s(u0, v3));
+          a10 = i32x4.add(a10, i32x4.dot_i16x8_s(u1, v0));
+          a11 = i32x4.add(a11, i32x4.dot_i16x8_s(u1, v1));
+          a12 = i32x4.add(a12, i32x4.dot_i16x8_s(u1, v2));
+          a13 = i32x4.add(a13, i32x4.dot_i16x8_s(u1, v3));
+        }
+        u += seg;
+        v += seg;
+        r0 += rowStep;
+        r1 += rowStep;
+        r2 += rowStep;
+        r3 += rowStep;
+      }
+      const Q = <usize>p << 2;
+      storeLanes(c0 + Q, epilogue(hsum4(a00, a01, a02, a03), zs0, s0, b0, relu), P - p);
+      if (second) storeLanes(c1 + Q, epilogue(hsum4(a10, a11, a12, a13), zs1, s1, b1, relu), P - p);
+    }
+  }
+}
+
+/**
+ * A sample's conv with few taps per pixel (a first layer's one or three channels), stride and
+ * dilation 1 along rows (any down columns), no padding: four pixels of an output row at a time, each pair of
+ * neighbouring taps (j, j+1) of a tap row as one i16x8 vector (x[ow+j], x[ow+j+1] for the four
+ * pixels: one load and one shuffle of the sample's CHW i16 codes), built once per block and dotted
+ * with every output channel's weight pair (wp: op rows of C·kh·⌈kw/2⌉ i32 words, low half the
+ * tap j weight, high half tap j+1's or 0). No horizontal sums: each dot adds two taps to four
+ * pixels. `pv` holds the block's pair vectors (16 bytes each); xq is padded by 8 codes.
+ */
+function pairConv(
+  xq: usize, C: i32, H: i32, W: i32, kh: i32, kw: i32, sh: i32, dh: i32, OH: i32, OW: i32,
+  wp: usize, O: i32, pzs: usize, ps: usize, pb: usize, on: usize, relu: i32, pv: usize,
+): void {
+  const hk = (kw + 1) >> 1;
+  const NP = C * kh * hk;
+  const P = OH * OW;
+  const rowBytes = <usize>NP << 2;
+  for (let oh = 0; oh < OH; oh++) {
+    for (let ow = 0; ow < OW; ow += 4) {
+      let d = pv;
+      for (let c = 0; c < C; c++) {
+        for (let i = 0; i < kh; i++) {
+          const row = xq + (<usize>((c * H + oh * sh + i * dh) * W + ow) << 1);
+          for (let jp = 0; jp < hk; jp++) {
+            const v = v128.load(row + (<usize>jp << 2));
+            v128.store(d, i8x16.shuffle(v, v, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9));
+            d += 16;
+          }
+        }
+      }
+      const count = OW - ow;
+      const px = <usize>(oh * OW + ow) << 2;
+      for (let o = 0; o < O; o++) {
+        const wr = wp + <usize>o * rowBytes;
+        let acc = i32x4.splat(0);
+        for (let t: usize = 0; t < <usize>NP; t++) {
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load(pv + (t << 4)), v128.load32_splat(wr + (t << 2))));
+        }
+        const O4 = <usize>o << 2;
+        const y = epilogue(acc, i32x4.splat(load<i32>(pzs + O4)), f32x4.splat(load<f32>(ps + O4)), f32x4.splat(load<f32>(pb + O4)), relu);
+        storeLanes(on + ((<usize>o * <usize>P) << 2) + px, y, count);
+      }
+    }
+  }
+}
+
 /** Quantises rows [i0, i1) of x (float rows of k) into xq (byte rows of kp). */
 export function qQuantizeRows(x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f32, zp: i32, xq: usize): void {
   for (let i = i0; i < i1; i++) quantizeSpan(x + ((<usize>i * <usize>k) << 2), k, kp, inv, zp, xq + <usize>i * <usize>kp);
@@ -81,12 +229,13 @@ export function qMinMax(x: usize, n: i32, out: usize): void {
 }
 
 /**
- * A Linear's rows [i0, i1): quantise them (x: float rows of k → xq: byte rows of kp), then
- * out[i][j] (float rows of n) from xq · wᵀ (w: np rows of kp int8, np a multiple of 4).
+ * A Linear's rows [i0, i1): quantise them (x: float rows of k → xq: rows of kp codes, i16 each),
+ * then out[i][j] (float rows of n) from xq · wᵀ (w: np rows of kp int8 values widened to i16, np
+ * a multiple of 4).
  */
 export function qLinearRows(x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f32, zp: i32, xq: usize, w: usize, n: i32, np: i32, params: usize, out: usize, relu: i32): void {
-  qQuantizeRows(x, k, kp, i0, i1, inv, zp, xq);
-  const K = <usize>kp;
+  for (let r = i0; r < i1; r++) quantizeSpan16(x + ((<usize>r * <usize>k) << 2), k, kp, inv, zp, xq + ((<usize>r * <usize>kp) << 1));
+  const K = <usize>kp << 1;
   const pzs = params, ps = params + (<usize>np << 2), pb = params + (<usize>np << 3);
   let i = i0;
   for (; i + 2 <= i1; i += 2) {
@@ -101,13 +250,13 @@ export function qLinearRows(x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f3
       const w3 = w2 + K;
       let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s02 = i32x4.splat(0), s03 = i32x4.splat(0);
       let s10 = i32x4.splat(0), s11 = i32x4.splat(0), s12 = i32x4.splat(0), s13 = i32x4.splat(0);
-      for (let p: usize = 0; p < K; p += 8) {
-        const x0 = v128.load8x8_u(a0 + p);
-        const x1 = v128.load8x8_u(a1 + p);
-        const y0 = v128.load8x8_s(w0 + p);
-        const y1 = v128.load8x8_s(w1 + p);
-        const y2 = v128.load8x8_s(w2 + p);
-        const y3 = v128.load8x8_s(w3 + p);
+      for (let p: usize = 0; p < K; p += 16) {
+        const x0 = v128.load(a0 + p);
+        const x1 = v128.load(a1 + p);
+        const y0 = v128.load(w0 + p);
+        const y1 = v128.load(w1 + p);
+        const y2 = v128.load(w2 + p);
+        const y3 = v128.load(w3 + p);
         s00 = i32x4.add(s00, i32x4.dot_i16x8_s(x0, y0));
         s01 = i32x4.add(s01, i32x4.dot_i16x8_s(x0, y1));
         s02 = i32x4.add(s02, i32x4.dot_i16x8_s(x0, y2));
@@ -132,17 +281,17 @@ export function qLinearRows(x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f3
       const w0 = w + <usize>j * K;
       let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
       let s4 = i32x4.splat(0), s5 = i32x4.splat(0), s6 = i32x4.splat(0), s7 = i32x4.splat(0);
-      for (let p: usize = 0; p < K; p += 8) {
-        const x0 = v128.load8x8_u(a0 + p);
+      for (let p: usize = 0; p < K; p += 16) {
+        const x0 = v128.load(a0 + p);
         const q = w0 + p;
-        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q)));
-        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q + K)));
-        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q + 2 * K)));
-        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q + 3 * K)));
-        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q + 4 * K)));
-        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q + 5 * K)));
-        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q + 6 * K)));
-        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q + 7 * K)));
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(x0, v128.load(q)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(x0, v128.load(q + K)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(x0, v128.load(q + 2 * K)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(x0, v128.load(q + 3 * K)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(x0, v128.load(q + 4 * K)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(x0, v128.load(q + 5 * K)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(x0, v128.load(q + 6 * K)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(x0, v128.load(q + 7 * K)));
       }
       const J = <usize>j << 2;
       storeLanes(c0 + J, epilogue(hsum4(s0, s1, s2, s3), v128.load(pzs + J), v128.load(ps + J), v128.load(pb + J), relu), n - j);
@@ -151,13 +300,13 @@ export function qLinearRows(x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f3
     for (; j < np; j += 4) {
       const w0 = w + <usize>j * K;
       let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
-      for (let p: usize = 0; p < K; p += 8) {
-        const x0 = v128.load8x8_u(a0 + p);
+      for (let p: usize = 0; p < K; p += 16) {
+        const x0 = v128.load(a0 + p);
         const q = w0 + p;
-        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q)));
-        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q + K)));
-        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q + 2 * K)));
-        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(x0, v128.load8x8_s(q + 3 * K)));
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(x0, v128.load(q)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(x0, v128.load(q + K)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(x0, v128.load(q + 2 * K)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(x0, v128.load(q + 3 * K)));
       }
       const J = <usize>j << 2;
       storeLanes(c0 + J, epilogue(hsum4(s0, s1, s2, s3), v128.load(pzs + J), v128.load(ps + J), v128.load(pb + J), relu), n - j);
@@ -171,7 +320,9 @@ export function qLinearRows(x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f3
  * multiple of 4; padding taps hold zp, the uint8 code of 0), and write out[n][o][pixel] from
  * w (op rows of kp int8, op a multiple of 2) · colsᵀ, two channels × four pixels per block;
  * with a fused max pool, the sample's conv output goes to tmp (O·OH·OW floats) and its pooled
- * planes to out[n].
+ * planes to out[n]. Flags: bit 0 ReLU, bits 1-16 the pool, bit 17 the direct path (w: rows in
+ * (i, j, c) order widened to i16, xq: 2·C·H·W bytes), bit 18 the pair path (w: pairConv's words,
+ * xq: 2·(C·H·W + 8) bytes); either replaces the unfold and its GEMM.
  */
 export function qConvSamples(
   x: usize, n0: i32, n1: i32, inv: f32, zp: i32,
@@ -190,7 +341,17 @@ export function qConvSamples(
   const kk = C * kh * kw;
   const pzs = params, ps = params + (<usize>op << 2), pb = params + (<usize>op << 3);
   const z = <u8>zp;
+  const direct = (flags >> 17) & 1;
+  const pairs = (flags >> 18) & 1;
   for (let n = n0; n < n1; n++) {
+    const on = qh ? tmp : out + ((<usize>n * <usize>O * <usize>P) << 2);
+    if (pairs) {
+      quantizeSpan16(x + ((<usize>n * <usize>chw) << 2), chw, chw + 8, inv, zp, xq);
+      pairConv(xq, C, H, W, kh, kw, sh, dh, OH, OW, w, O, pzs, ps, pb, on, relu, cols);
+    } else if (direct) {
+      quantizeHWC16(x + ((<usize>n * <usize>chw) << 2), C, H * W, inv, zp, xq);
+      directConv(xq, C, W, kh, kw, sh, sw, dh, OH, OW, w, O, op, pzs, ps, pb, on, relu, cols);
+    } else {
     quantizeSpan(x + ((<usize>n * <usize>chw) << 2), chw, chw, inv, zp, xq);
     // unfold: one output pixel's taps per row, (c, i, j) order as the weights are laid out
     for (let oh = 0; oh < OH; oh++) {
@@ -222,7 +383,6 @@ export function qConvSamples(
       }
     }
     for (let p = P; p < Pp; p++) memory.fill(cols + <usize>p * K, z, K);
-    const on = qh ? tmp : out + ((<usize>n * <usize>O * <usize>P) << 2);
     for (let o = 0; o < op; o += 2) {
       const w0 = w + <usize>o * K;
       const w1 = w0 + K;
@@ -259,6 +419,7 @@ export function qConvSamples(
         storeLanes(c0 + Q, epilogue(hsum4(a00, a01, a02, a03), zs0, s0, b0, relu), P - p);
         if (second) storeLanes(c1 + Q, epilogue(hsum4(a10, a11, a12, a13), zs1, s1, b1, relu), P - p);
       }
+    }
     }
     if (qh) {
       // max over each window, NaN kept (as max pooling does); the sample's planes are still in cache
