@@ -18,6 +18,7 @@ import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
 import { redKernels } from './reduce.js';
+import { wasmLstm } from './rnn.js';
 
 /** wasm's own kernels over js's: luFactor, luSolve and argsort (and the erf unary, declined) are js's own functions. */
 export const wasmKernels: Kernels = fallbackTo({ matmul, im2col, col2im, binary, unary, where, copy, assign, ...redKernels }, jsKernels);
@@ -29,6 +30,7 @@ export const wasmBackend: Backend = {
   fused: {
     ...wasmFused, ...wasmConvFused(wasmKernels), ...wasmConvPool, attention: attentionKernel(wasmKernels.matmul, wasmAttentionRows),
     attentionBackward: attentionBackwardKernel(wasmKernels.matmul, wasmAttentionRows), ...fallbackTo({ layerNorm, layerNormBackward }, { layerNorm: layerNormForward, layerNormBackward: jsLayerNormBackward }),
+    ...wasmLstm(),
   },
   available() {
     const rt = wasmRuntime();
