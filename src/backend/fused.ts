@@ -76,6 +76,10 @@ export interface FusedKernels<S extends Storage = TypedArray> {
   layerNorm(x: View<S>, weight: View<S> | null, bias: View<S> | null, eps: number): LayerNormResult<S>;
   /** layerNorm's gradients from grad [M, N], x, weight and the forward's saved mean and rstd [M]. */
   layerNormBackward(grad: View<S>, x: View<S>, weight: View<S> | null, mean: S, rstd: S, want: ConvGradWant): LayerNormGrads<S>;
+  /** Exact GELU x·Φ(x) of a contiguous x in one pass (./gelu.ts) → a new contiguous storage. */
+  gelu(x: View<S>): S;
+  /** grad · (Φ(x) + x·φ(x)), GELU's gradient, for contiguous x and grad of one size. */
+  geluBackward(x: View<S>, grad: View<S>): S;
 }
 
 /** The fused kernels with js reference versions (the others' references are their composites). */
