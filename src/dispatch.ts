@@ -248,6 +248,17 @@ export const fused = {
     const f = b.fused?.lstmBackward;
     return f ? f(v[0]!, y, saved, v[1]!, v[2]!, want) : DECLINE;
   },
+  /** Exact GELU in one pass (backend/gelu.ts). */
+  gelu(x: Operand): Storage | Decline {
+    const b = on1(x);
+    const f = b.fused?.gelu;
+    return f ? f(kv(x)) : DECLINE;
+  },
+  geluBackward(x: Operand, grad: Operand): Storage | Decline {
+    const { b, v } = onAll('gelu (backward)', [x, grad]);
+    const f = b.fused?.geluBackward;
+    return f ? f(v[0]!, v[1]!) : DECLINE;
+  },
   sgdStep(param: Operand, grad: Operand, momentumBuffer: Operand | null, first: boolean, h: SgdStepHyper): void | Decline {
     if (allHost2(param, grad) && onHost(momentumBuffer)) {
       const k = host().fused?.sgdStep;

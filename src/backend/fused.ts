@@ -85,6 +85,10 @@ export interface FusedKernels<S extends Storage = TypedArray> {
   lstmForward: LstmForwardKernel<S>;
   /** Its gradients through time: dxp, dh0, dc0, and dW_hh, db_hh as `want` asks. */
   lstmBackward: LstmBackwardKernel<S>;
+  /** Exact GELU x·Φ(x) of a contiguous x in one pass (./gelu.ts) → a new contiguous storage. */
+  gelu(x: View<S>): S;
+  /** grad · (Φ(x) + x·φ(x)), GELU's gradient, for contiguous x and grad of one size. */
+  geluBackward(x: View<S>, grad: View<S>): S;
 }
 
 /** The fused kernels with js reference versions (the others' references are their composites). */

@@ -14,6 +14,8 @@ import { wasmAttentionRows } from './attention-rows.js';
 import { attentionBackwardKernel, attentionKernel } from '../attention.js';
 import { layerNormBackward as jsLayerNormBackward, layerNormForward } from '../layernorm.js';
 import { layerNorm, layerNormBackward } from './layernorm.js';
+import { geluBackward as jsGeluBackward, geluForward } from '../gelu.js';
+import { gelu, geluBackward } from './gelu.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
@@ -31,6 +33,7 @@ export const wasmBackend: Backend = {
     ...wasmFused, ...wasmConvFused(wasmKernels), ...wasmConvPool, attention: attentionKernel(wasmKernels.matmul, wasmAttentionRows),
     attentionBackward: attentionBackwardKernel(wasmKernels.matmul, wasmAttentionRows), ...fallbackTo({ layerNorm, layerNormBackward }, { layerNorm: layerNormForward, layerNormBackward: jsLayerNormBackward }),
     ...wasmLstm(),
+    ...fallbackTo({ gelu, geluBackward }, { gelu: geluForward, geluBackward: jsGeluBackward }),
   },
   available() {
     const rt = wasmRuntime();
