@@ -15,19 +15,14 @@
 // Run: npm run build && node dist/bench/cnn-pairs.js [--quick] [--pairs 9] [--workloads cnn:blas,cnn:wasm,mlp:blas]
 //      [--steps cnn=250,mlp=600] [--torch-threads auto|1|2] [--out bench/results]
 
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import * as nb from '../src/index.js';
 import { cnn, mlp } from '../src/models/reference.js';
 import { poolThreads, wasmPoolReady } from '../src/backend/wasm/pool.js';
 import type { Module } from '../src/nn/index.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const PYTHON = '/usr/bin/python3';
+import { ROOT, TorchPeer, gitInfo, log, now, pairsTable, runPairs } from './pairs.js';
 const MODELS: Record<string, { build: () => Module; batch: number }> = { mlp: { build: () => mlp(), batch: 64 }, cnn: { build: () => cnn(), batch: 32 } };
 const TRAIN_SIZE = 60000;
 
@@ -60,33 +55,6 @@ function parseOptions(argv: string[]): Options {
     if (!(steps[m] >= 1)) throw new Error(`--steps: no positive step count for ${m}`);
   }
   return o;
-}
-
-const log = (s: string): void => void process.stderr.write(`${s}\n`);
-const now = (): number => performance.now() / 1000;
-const load1 = (): number => loadavg()[0];
-
-/** The PyTorch peer: one JSON command per line in, one JSON answer per line out. */
-class TorchPeer {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private readonly lines: AsyncIterator<string>;
-  constructor() {
-    this.child = spawn(PYTHON, [join(ROOT, 'bench/peers/cnn_steps.py')], { cwd: ROOT, stdio: 'pipe' });
-    this.child.stderr.on('data', (d: Buffer) => process.stderr.write(`[torch] ${d}`));
-    this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
-  }
-  async send(cmd: Record<string, unknown>): Promise<Record<string, any>> {
-    this.child.stdin.write(`${JSON.stringify(cmd)}\n`);
-    const r = await this.lines.next();
-    if (r.done) throw new Error(`the PyTorch peer exited (${PYTHON} bench/peers/cnn_steps.py; is python3-torch installed?)`);
-    const m = JSON.parse(r.value) as Record<string, any>;
-    if (!m.ok) throw new Error(`PyTorch peer: ${m.error}`);
-    return m;
-  }
-  async close(): Promise<void> {
-    await this.send({ cmd: 'quit' }).catch(() => undefined);
-    this.child.stdin.end();
-  }
 }
 
 /** Nabla's side: the model, its optimiser, and a shuffled walk over the training set. */
@@ -130,14 +98,6 @@ class NablaTrainer {
   }
 }
 
-interface Pair { order: 'nabla-first' | 'torch-first'; nabla: number; torch: number; ratio: number; nablaCpu: number; torchCpu: number; load1: [number, number] }
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const p = (s.length - 1) * q, lo = Math.floor(p), hi = Math.ceil(p);
-  return s[lo] + (s[hi] - s[lo]) * (p - lo);
-}
-
 async function workload(spec: string, o: Options, torch: TorchPeer, data: nb.data.TensorDataset): Promise<Record<string, unknown>> {
   const [model, backend] = spec.split(':');
   const steps = o.steps[model];
@@ -147,77 +107,17 @@ async function workload(spec: string, o: Options, torch: TorchPeer, data: nb.dat
   const nabla = new NablaTrainer(data, model, batch);
   const setup = await torch.send({ cmd: 'setup', model, seed: 0 });
   log(`${spec}: ${steps}-step windows, batch ${batch}; warming up`);
-  // Warm-up: JIT tier-up, the worker pool, memory growth; PyTorch's allocator and thread pool.
-  nabla.window(Math.max(10, steps >> 2));
-  await torch.send({ cmd: 'threads', n: 2 });
-  await torch.send({ cmd: 'window', steps: Math.max(10, steps >> 2) });
-
-  // PyTorch's thread count: on a busy 2-core machine its spinning OpenMP threads can make 2 threads
-  // slower than 1, so both are tried alternately (half windows) and the faster median is kept.
-  const threadTrials: Record<string, number[]> = { 1: [], 2: [] };
-  let threads: number;
-  if (o.torchThreads === 'auto') {
-    const half = Math.max(10, steps >> 1);
-    for (let r = 0; r < (o.quick ? 2 : 3); r++) {
-      for (const n of [2, 1]) {
-        await torch.send({ cmd: 'threads', n });
-        threadTrials[n].push((await torch.send({ cmd: 'window', steps: half })).seconds / half);
-      }
-    }
-    threads = quantile(threadTrials[1], 0.5) < quantile(threadTrials[2], 0.5) ? 1 : 2;
-  } else {
-    threads = o.torchThreads;
-  }
-  await torch.send({ cmd: 'threads', n: threads });
-  nabla.window(Math.max(10, steps >> 1)); // the same extra warm-up as PyTorch's last window
-
-  const pairs: Pair[] = [];
-  for (let p = 0; p < o.pairs; p++) {
-    const l0 = load1();
-    const runNabla = () => nabla.window(steps);
-    const runTorch = () => torch.send({ cmd: 'window', steps });
-    const nabFirst = p % 2 === 0;
-    let a, b;
-    if (nabFirst) { a = runNabla(); b = await runTorch(); } else { b = await runTorch(); a = runNabla(); }
-    const pair: Pair = {
-      order: nabFirst ? 'nabla-first' : 'torch-first', nabla: a.seconds / steps, torch: b.seconds / steps,
-      ratio: a.seconds / b.seconds, nablaCpu: a.cpuSeconds / steps, torchCpu: b.cpuSeconds / steps, load1: [l0, load1()],
-    };
-    pairs.push(pair);
-    log(`  pair ${p + 1}/${o.pairs}: nabla ${(pair.nabla * 1e3).toFixed(2)} ms/step, torch ${threads}t ${(pair.torch * 1e3).toFixed(2)} ms/step, ratio ${pair.ratio.toFixed(3)}, load ${l0.toFixed(2)}`);
-  }
-  const ratios = pairs.map((q) => q.ratio);
-  const loads = pairs.flatMap((q) => q.load1);
+  const r = await runPairs(spec, (n) => nabla.window(n), torch, { steps, pairs: o.pairs, quick: o.quick, torchThreads: o.torchThreads });
   const epochSteps = Math.ceil(TRAIN_SIZE / batch);
   return {
-    workload: spec, model, backend, batchSize: batch, windowSteps: steps, pairs: pairs.length,
+    workload: spec, model, backend, batchSize: batch, windowSteps: steps, pairs: r.pairDetail.length,
     nablaThreads: backend === 'js' ? 1 : poolThreads(),
-    torch: { version: setup.version, threads, threadTrialsSecondsPerStep: o.torchThreads === 'auto' ? threadTrials : null },
-    ratio: { median: quantile(ratios, 0.5), min: Math.min(...ratios), max: Math.max(...ratios), q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75) },
-    msPerStep: { nabla: quantile(pairs.map((q) => q.nabla), 0.5) * 1e3, torch: quantile(pairs.map((q) => q.torch), 0.5) * 1e3 },
-    epochSecondsEstimate: { steps: epochSteps, nabla: quantile(pairs.map((q) => q.nabla), 0.5) * epochSteps, torch: quantile(pairs.map((q) => q.torch), 0.5) * epochSteps },
-    load1: { min: Math.min(...loads), median: quantile(loads, 0.5), max: Math.max(...loads) },
-    pairDetail: pairs,
+    torch: { version: setup.version, ...r.torch },
+    ratio: r.ratio, msPerStep: r.msPerStep, cpuMsPerStep: r.cpuMsPerStep,
+    epochSecondsEstimate: { steps: epochSteps, nabla: r.msPerStep.nabla / 1e3 * epochSteps, torch: r.msPerStep.torch / 1e3 * epochSteps },
+    load1: r.load1,
+    pairDetail: r.pairDetail,
   };
-}
-
-function gitInfo(): { commit: string; dirty: boolean } | null {
-  const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
-  if (head.status !== 0) return null;
-  const st = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' });
-  return { commit: head.stdout.trim(), dirty: st.stdout.trim().length > 0 };
-}
-
-function table(rows: Record<string, any>[]): string {
-  const f = (x: number, d = 2) => x.toFixed(d);
-  const lines = [
-    '| workload | nabla ms/step | PyTorch ms/step (threads) | ratio, median of pairs | min–max | IQR | pairs × steps | load (1 min) median, min–max |',
-    '|---|---|---|---|---|---|---|---|',
-  ];
-  for (const r of rows) {
-    lines.push(`| ${r.model} on ${r.backend} | ${f(r.msPerStep.nabla)} | ${f(r.msPerStep.torch)} (${r.torch.threads}t) | **${f(r.ratio.median, 3)}×** | ${f(r.ratio.min, 3)}–${f(r.ratio.max, 3)} | ${f(r.ratio.q1, 3)}–${f(r.ratio.q3, 3)} | ${r.pairs} × ${r.windowSteps} | ${f(r.load1.median)}, ${f(r.load1.min)}–${f(r.load1.max)} |`);
-  }
-  return lines.join('\n');
 }
 
 async function main(): Promise<void> {
@@ -228,7 +128,7 @@ async function main(): Promise<void> {
   const set = await nb.data.loadFashionMnist();
   // SPEC §1: pixels in [0, 1], then (x − 0.5) / 0.5; [N, 1, 28, 28] for both models (mlp flattens).
   const data = nb.data.imageSetToDataset(set.train, { normalize: { mean: 0.5, std: 0.5 } });
-  const torch = new TorchPeer();
+  const torch = new TorchPeer('bench/peers/cnn_steps.py');
   const rows: Record<string, unknown>[] = [];
   const loadStart = loadavg();
   try {
@@ -253,7 +153,7 @@ async function main(): Promise<void> {
   const file = join(o.out, `cnn-pairs-${o.quick ? 'quick-' : ''}${started.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(report, null, 1));
   console.log(`Nabla vs PyTorch ${rows.length ? (rows[0] as any).torch.version : ''}, interleaved pairs${o.quick ? ' (--quick)' : ''} — ${started.toISOString()}, ${availableParallelism()} cores`);
-  console.log(table(rows as Record<string, any>[]));
+  console.log(pairsTable(rows as any[], (r) => `${r.model} on ${r.backend}`));
   console.log(`load average at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${Math.round(now() - t0)} s in all`);
   console.log(`JSON: ${file}`);
 }

@@ -17,6 +17,7 @@ import {
 import type { AdamStepHyper, ConvGrads, ConvGradWant, PoolSaved, SgdStepHyper } from './backend/fused.js';
 import type { AttentionGrads, AttentionOptions } from './backend/attention.js';
 import type { LayerNormGrads, LayerNormResult } from './backend/layernorm.js';
+import type { LstmForwardResult, LstmGrads, LstmSaved } from './backend/rnn.js';
 import { allocate, type DType, type TypedArray } from './dtype.js';
 import { DeviceError, DeviceSyncError } from './errors.js';
 import type { Tensor } from './tensor.js';
@@ -237,6 +238,29 @@ export const fused = {
     const { b, v } = onAll('layerNorm (backward)', [grad, x, weight]);
     const f = b.fused?.layerNormBackward;
     return f ? f(v[0]!, v[1]!, v[2], mean, rstd, want) : DECLINE;
+  },
+  /** The LSTM recurrence over all steps (backend/rnn.ts); bhh may be null. */
+  lstmForward(xp: Operand, h0: Operand, c0: Operand, whh: Operand, bhh: Operand | null): LstmForwardResult<Storage> | Decline {
+    const { b, v } = onAll('lstm', [xp, h0, c0, whh, bhh]);
+    const f = b.fused?.lstmForward;
+    return f ? f(v[0]!, v[1]!, v[2]!, v[3]!, v[4]) : DECLINE;
+  },
+  /** Its gradients through time from grad [T+1, B, H] and the forward's y and saved values. */
+  lstmBackward(grad: Operand, y: Storage, saved: LstmSaved<Storage>, h0: Operand, whh: Operand, want: { weight: boolean; bias: boolean }): LstmGrads<Storage> | Decline {
+    const { b, v } = onAll('lstm (backward)', [grad, h0, whh]);
+    const f = b.fused?.lstmBackward;
+    return f ? f(v[0]!, y, saved, v[1]!, v[2]!, want) : DECLINE;
+  },
+  /** Exact GELU in one pass (backend/gelu.ts). */
+  gelu(x: Operand): Storage | Decline {
+    const b = on1(x);
+    const f = b.fused?.gelu;
+    return f ? f(kv(x)) : DECLINE;
+  },
+  geluBackward(x: Operand, grad: Operand): Storage | Decline {
+    const { b, v } = onAll('gelu (backward)', [x, grad]);
+    const f = b.fused?.geluBackward;
+    return f ? f(v[0]!, v[1]!) : DECLINE;
   },
   sgdStep(param: Operand, grad: Operand, momentumBuffer: Operand | null, first: boolean, h: SgdStepHyper): void | Decline {
     bumpStorageVersion(storageOf(param));

@@ -2,22 +2,21 @@
 steps on command, so that the windows it runs between Nabla's are warm and alike (no process start,
 data load or thread-pool start inside any of them).
 
-Protocol: one JSON object per line on stdin, one JSON line answered on stdout for each.
+Protocol (bench/peers/steps_protocol.py): setup is
   {"cmd": "setup", "model": "mlp"|"cnn", "seed": 0}     load Fashion-MNIST, build the model, Adam 1e-3
-  {"cmd": "threads", "n": 2}                            torch.set_num_threads(n)
-  {"cmd": "window", "steps": 300}                       time `steps` training steps
-  {"cmd": "quit"}
+then "threads", "window" and "quit" commands.
 Each step is the loop a PyTorch user writes over pre-normalised tensors: a batch indexed out of the
 whole training set by a shuffled permutation (reshuffled when it runs out, untimed), zero_grad,
 forward, cross-entropy, backward, step, loss.item().
 Run: /usr/bin/python3 bench/peers/cnn_steps.py   (bench/cnn-pairs.ts starts it)
 """
-import json, os, sys, time
+import os, sys
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from steps_protocol import serve, timed_window  # noqa: E402
 from torch_common import cnn, load_split, mlp  # noqa: E402
 
 DATA = '/usr/share/datasets/fashion-mnist'
@@ -46,48 +45,25 @@ class Trainer:
 
     def window(self, steps):
         # The index batches are drawn before the clock starts: a reshuffle is not a step's work.
-        idx = [self.batch_index() for _ in range(steps)]
-        loss_sum = 0.0
-        t, c = time.perf_counter(), time.process_time()
-        for i in idx:
+        idx = iter([self.batch_index() for _ in range(steps)])
+
+        def step():
+            i = next(idx)
             self.opt.zero_grad()
             loss = F.cross_entropy(self.model(self.x[i]), self.y[i])
             loss.backward()
             self.opt.step()
-            loss_sum += loss.item()
-        return {'seconds': time.perf_counter() - t, 'cpuSeconds': time.process_time() - c,
-                'meanLoss': loss_sum / steps}
+            return loss.item()
+        return timed_window(steps, step)
+
+
+def setup(m):
+    t = Trainer(m['model'], m.get('seed', 0))
+    return t, {'stepsPerEpoch': t.steps_per_epoch, 'batchSize': t.batch}
 
 
 def main():
-    trainer = None
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            m = json.loads(line)
-            cmd = m.get('cmd')
-            if cmd == 'setup':
-                trainer = Trainer(m['model'], m.get('seed', 0))
-                out = {'ok': True, 'version': torch.__version__, 'threads': torch.get_num_threads(),
-                       'stepsPerEpoch': trainer.steps_per_epoch, 'batchSize': trainer.batch}
-            elif cmd == 'threads':
-                torch.set_num_threads(int(m['n']))
-                out = {'ok': True, 'threads': torch.get_num_threads()}
-            elif cmd == 'window':
-                if trainer is None:
-                    raise RuntimeError('window before setup')
-                out = {'ok': True, 'threads': torch.get_num_threads(), **trainer.window(int(m['steps']))}
-            elif cmd == 'quit':
-                print(json.dumps({'ok': True}), flush=True)
-                return
-            else:
-                raise ValueError(f'unknown command {cmd!r}')
-        except Exception as e:  # answered, not hidden: the bench stops with this message
-            out = {'ok': False, 'error': f'{type(e).__name__}: {e}'}
-        out['loadavg'] = list(os.getloadavg())
-        print(json.dumps(out), flush=True)
+    serve(setup)
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ import type { Backend, Conv2dGeometry, Declining, Int32Of, Storage, View } from 
 import type { DType, TypedArray } from '../dtype.js';
 import type { AttentionBackwardKernel, AttentionKernel } from './attention.js';
 import type { LayerNormGrads, LayerNormResult } from './layernorm.js';
+import type { LstmBackwardKernel, LstmForwardKernel } from './rnn.js';
 
 export interface AdamStepHyper {
   lr: number;
@@ -76,6 +77,18 @@ export interface FusedKernels<S extends Storage = TypedArray> {
   layerNorm(x: View<S>, weight: View<S> | null, bias: View<S> | null, eps: number): LayerNormResult<S>;
   /** layerNorm's gradients from grad [M, N], x, weight and the forward's saved mean and rstd [M]. */
   layerNormBackward(grad: View<S>, x: View<S>, weight: View<S> | null, mean: S, rstd: S, want: ConvGradWant): LayerNormGrads<S>;
+  /**
+   * The LSTM recurrence over all time steps (./rnn.ts): from xp = x·W_ihᵀ + b_ih [T, B, 4H], h0, c0
+   * [B, H], whh [4H, H], bhh [4H] or null → y [T+1, B, H] (h_1..h_T, then c_T) and what the
+   * backward needs (activated gates, cells, tanh of the cells).
+   */
+  lstmForward: LstmForwardKernel<S>;
+  /** Its gradients through time: dxp, dh0, dc0, and dW_hh, db_hh as `want` asks. */
+  lstmBackward: LstmBackwardKernel<S>;
+  /** Exact GELU x·Φ(x) of a contiguous x in one pass (./gelu.ts) → a new contiguous storage. */
+  gelu(x: View<S>): S;
+  /** grad · (Φ(x) + x·φ(x)), GELU's gradient, for contiguous x and grad of one size. */
+  geluBackward(x: View<S>, grad: View<S>): S;
 }
 
 /** The fused kernels with js reference versions (the others' references are their composites). */

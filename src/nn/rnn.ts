@@ -1,12 +1,13 @@
 // RNN, LSTM, GRU: PyTorch's parameter names (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0,
 // per layer) and gate order (LSTM i, f, g, o; GRU r, z, n with r applied to W_hn·h + b_hn), so state
-// dicts load both ways. Unrolled over time with ops; the input projection of a layer is one matmul
-// over all time steps, only the recurrent product is per step.
+// dicts load both ways. An LSTM layer is one op (ops/rnn.ts: the input projection of all steps as
+// one product, the recurrence as one fused kernel each way where the backend has it); RNN and GRU
+// are unrolled over time with ops: the input projection is one matmul, the recurrent one per step.
 
 import type { DType } from '../dtype.js';
 import { ShapeError, ValueError } from '../errors.js';
 import {
-  add, dropout, matmul, mul, narrow, relu, reshape, select, sigmoid, squeeze, stack, sub, tanh, transpose, unsqueeze,
+  add, dropout, lstmLayer, matmul, mul, narrow, relu, reshape, select, sigmoid, squeeze, stack, sub, tanh, transpose, unsqueeze,
 } from '../ops/index.js';
 import type { Generator } from '../random.js';
 import { fmtShape, shapeEqual } from '../shape.js';
@@ -133,25 +134,24 @@ abstract class RNNBase<H> extends Module<[input: Tensor, hx?: H | null], [Tensor
   private runLayer(l: number, x: Tensor, h0: Tensor, c0: Tensor | null): { out: Tensor; h: Tensor; c: Tensor | null } {
     const { wih, whh, bih, bhh } = this.layer(l);
     const [T, B, I] = x.shape;
+    if (this.cell === 'LSTM') {
+      // One op for the layer: fused over all steps where the backend has the kernel (ops/rnn.ts).
+      const y = lstmLayer(x, h0, c0!, wih, whh, bih, bhh);
+      return { out: narrow(y, 0, 0, T), h: select(y, 0, T - 1), c: select(y, 0, T) };
+    }
     const H = this.hiddenSize, G = wih.shape[0];
     let xp = matmul(reshape(x, [T * B, I]), transpose(wih, 0, 1));
     if (bih) xp = add(xp, bih);
     xp = reshape(xp, [T, B, G]);
     const whhT = transpose(whh, 0, 1);
     let h = h0;
-    let c = c0;
     const outs: Tensor[] = [];
     const gate = (t: Tensor, k: number): Tensor => narrow(t, 1, k * H, H);
     for (let t = 0; t < T; t++) {
       const xt = select(xp, 0, t);
       let hp = matmul(h, whhT);
       if (bhh) hp = add(hp, bhh);
-      if (this.cell === 'LSTM') {
-        const g = add(xt, hp);
-        const i = sigmoid(gate(g, 0)), f = sigmoid(gate(g, 1)), gg = tanh(gate(g, 2)), o = sigmoid(gate(g, 3));
-        c = add(mul(f, c!), mul(i, gg));
-        h = mul(o, tanh(c));
-      } else if (this.cell === 'GRU') {
+      if (this.cell === 'GRU') {
         const r = sigmoid(add(gate(xt, 0), gate(hp, 0)));
         const z = sigmoid(add(gate(xt, 1), gate(hp, 1)));
         const n = tanh(add(gate(xt, 2), mul(r, gate(hp, 2))));
@@ -162,7 +162,7 @@ abstract class RNNBase<H> extends Module<[input: Tensor, hx?: H | null], [Tensor
       }
       outs.push(h);
     }
-    return { out: stack(outs, 0), h, c };
+    return { out: stack(outs, 0), h, c: null };
   }
 
   /** [T, B, H] back to the caller's layout. */

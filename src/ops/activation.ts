@@ -1,12 +1,15 @@
 // The Transformer-era activations: erf, GELU (exact and tanh), SiLU, Softplus. erf is the one new
 // primitive (a unary kernel); the rest are composed of elementwise ops, so their gradients come
-// from the composition and differentiate again (second order included).
+// from the composition and differentiate again (second order included). Exact GELU on float32 runs
+// as one fused kernel forward and one backward where the backend has them (wasm, blas:
+// backend/gelu.ts); under create_graph its backward is the composite's, which differentiates again.
 
-import { apply } from '../autograd.js';
-import { kernels } from '../dispatch.js';
+import { apply, isGradEnabled } from '../autograd.js';
+import { DECLINE, fused, kernels } from '../dispatch.js';
 import { ValueError } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { abs, add, exp, gt, log, maximum, mul, neg, tanh, where, sigmoid } from './elementwise.js';
+import { contiguous } from './movement.js';
 import { assertTensor, floatDType, requireFloat } from './util.js';
 
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
@@ -25,12 +28,39 @@ export type GeluApproximate = 'none' | 'tanh';
 export function gelu(x: Tensor, approximate: GeluApproximate = 'none'): Tensor {
   assertTensor('gelu', x);
   requireFloat('gelu', x);
-  if (approximate === 'none') return mul(mul(x, 0.5), add(erf(mul(x, Math.SQRT1_2)), 1));
+  if (approximate === 'none') return fusedGelu(x) ?? geluExact(x);
   if (approximate === 'tanh') {
     const inner = mul(add(x, mul(mul(mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
     return mul(mul(x, 0.5), add(tanh(inner), 1));
   }
   throw new ValueError(`gelu: approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
+}
+
+/** Exact GELU composed of ops: 0.5·x·(1 + erf(x/√2)). */
+function geluExact(x: Tensor): Tensor {
+  return mul(mul(x, 0.5), add(erf(mul(x, Math.SQRT1_2)), 1));
+}
+
+/** The backend's one-pass GELU, or null where it has none or declines (float64, js). */
+function fusedGelu(x: Tensor): Tensor | null {
+  if (x.numel() === 0) return null;
+  const xc = contiguous(x.detach());
+  const r = fused.gelu(xc);
+  if (r === DECLINE) return null;
+  return apply('gelu', new Tensor(r, [...x.shape]), [x], (g) => {
+    if (!isGradEnabled()) { // under create_graph the composite's backward, which differentiates again
+      const b = fused.geluBackward(xc, contiguous(g));
+      if (b !== DECLINE) return [new Tensor(b, [...x.shape])];
+    }
+    return [geluGrad(x, g)];
+  });
+}
+
+/** d/dx gelu(x) · g composed of ops: g·(Φ(x) + x·φ(x)). */
+function geluGrad(x: Tensor, g: Tensor): Tensor {
+  const cdf = mul(add(erf(mul(x, Math.SQRT1_2)), 1), 0.5);
+  const pdf = mul(exp(mul(mul(x, x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+  return mul(g, add(cdf, mul(x, pdf)));
 }
 
 /** SiLU (swish): x·σ(x). */

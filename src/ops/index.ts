@@ -20,4 +20,5 @@ export { cumsum } from './scan.js';
 export { clone, split, chunk } from './split.js';
 export { maskedFill, triu, tril } from './mask.js';
 export { conv1d } from './conv1d.js';
+export { lstmLayer } from './rnn.js';
 export type { Conv1dOptions } from './conv1d.js';

@@ -56,14 +56,15 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rto
 
 // ---- which kernels ------------------------------------------------------------------------
 
-test('blas overrides matmul, the fused convolutions, linear and attention only; every other kernel is the wasm one', () => {
+test('blas overrides matmul, the fused convolutions, linear, attention and the LSTM recurrence only; every other kernel is the wasm one', () => {
   const overridden = (Object.keys(jsKernels) as (keyof Kernels)[]).filter((k) => blasKernels[k] !== wasmKernels[k]);
   assert.deepEqual(overridden, ['matmul']);
   // Fused kernels: the wasm backend's, except the convolutions, whose product is sgemm, and linear
   // (a bias-initialised gemm), and attention's forward and backward (their block products are sgemm).
   // conv + relu + pool is blas's own too: where it declines, blas runs its two ops, not wasm's kernel.
+  // The LSTM recurrence: its per-step products are sgemm (its gate passes are wasm's).
   const fusedOwn = Object.keys(blasBackend.fused ?? {}).filter((k) => (blasBackend.fused as Record<string, unknown>)[k] !== (wasmBackend.fused as Record<string, unknown>)[k]);
-  assert.deepEqual(fusedOwn.sort(), ['attention', 'attentionBackward', 'conv2d', 'conv2dBackward', 'conv2dReluPool', 'conv2dReluPoolBackward', 'linear']);
+  assert.deepEqual(fusedOwn.sort(), ['attention', 'attentionBackward', 'conv2d', 'conv2dBackward', 'conv2dReluPool', 'conv2dReluPoolBackward', 'linear', 'lstmBackward', 'lstmForward']);
 });
 
 // ---- fused linear ----------------------------------------------------------------------------

@@ -860,6 +860,36 @@ const transformerOps: OpInfo[] = [
       notTensor('conv1d', f64([1], [1, 1, 1])),
     ],
   }),
+  op({
+    // [T+1, B, H]: h_1..h_T then c_T. The fused recurrence (blas, wasm) and the composite (js) run
+    // the same samples on every backend; under create_graph the fused op's backward is ops.
+    name: 'lstmLayer', fn: ops.lstmLayer, dtypes: FLOAT, sampleGaps: { zeroDim: 'input is [T, B, I] with T ≥ 1 (an error input checks other ranks and an empty sequence)' },
+    samples: (m) => {
+      const u = { low: -1, high: 1 };
+      const lstm = (T: number, B: number, I: number, H: number, bias = true, o: MakeOptions = u) => [
+        m.t([T, B, I], o), m.t([B, H], u), m.t([B, H], u), m.t([4 * H, I], u), m.t([4 * H, H], u), bias ? m.t([4 * H], u) : null, bias ? m.t([4 * H], u) : null,
+      ];
+      return [
+        S('T 3, B 2, I 3, H 2', ...lstm(3, 2, 3, 2)), S('no biases', ...lstm(2, 2, 2, 3, false)), S('one step, H 5 (not a multiple of 4)', ...lstm(1, 1, 2, 5)),
+        S('transposed input', ...lstm(2, 3, 3, 2, true, with_(u, T))), S('sliced input', ...lstm(3, 1, 2, 2, true, with_(u, SL))),
+        S('empty batch', ...lstm(2, 0, 3, 2)),
+      ];
+    },
+    errors: () => {
+      const z = (...s: number[]) => f64(new Array(s.reduce((a, b) => a * b, 1)).fill(0), s);
+      return [
+        E('2-d input', [z(2, 3), z(1, 2), z(1, 2), z(8, 3), z(8, 2)], ShapeError, 'lstmLayer', '[T, B, I]'),
+        E('empty sequence', [z(0, 1, 3), z(1, 2), z(1, 2), z(8, 3), z(8, 2)], ValueError, 'lstmLayer', 'empty'),
+        E('weightHh not [4H, H]', [z(2, 1, 3), z(1, 2), z(1, 2), z(8, 3), z(6, 2)], ShapeError, 'lstmLayer', 'weightHh'),
+        E('weightIh of the wrong input size', [z(2, 1, 3), z(1, 2), z(1, 2), z(8, 4), z(8, 2)], ShapeError, 'lstmLayer', 'weightIh'),
+        E('h0 of the wrong batch', [z(2, 1, 3), z(2, 2), z(1, 2), z(8, 3), z(8, 2)], ShapeError, 'lstmLayer', 'h0'),
+        E('biasHh of the wrong size', [z(2, 1, 3), z(1, 2), z(1, 2), z(8, 3), z(8, 2), null, z(4)], ShapeError, 'lstmLayer', 'biasHh'),
+        E('float32 state with float64 input', [z(2, 1, 3), tensor([0, 0], { shape: [1, 2] }), z(1, 2), z(8, 3), z(8, 2)], DTypeError, 'lstmLayer', 'h0'),
+        E('int32 input', [i32([1, 2, 3], [1, 1, 3]), z(1, 2), z(1, 2), z(8, 3), z(8, 2)], DTypeError, 'lstmLayer', 'int32'),
+        notTensor('lstmLayer', z(1, 2), z(1, 2), z(8, 3), z(8, 2)),
+      ];
+    },
+  }),
 ];
 
 /** Every op, in family order. */

@@ -11,6 +11,8 @@ import { attentionBackwardKernel, attentionKernel } from '../attention.js';
 import { blasConvFused, blasConvPool } from './conv.js';
 import { blasLib, blasLoadError } from './lib.js';
 import { linear } from './linear.js';
+import { blasLstm } from './rnn.js';
+import { wasmLstmPasses } from '../wasm/rnn.js';
 import { matmul } from './matmul.js';
 
 /** sgemm/dgemm over wasm's kernels: products it declines (int32, mixed dtypes, beyond 32-bit sizes) run on wasm. */
@@ -34,6 +36,7 @@ export const blasBackend: Backend = {
   fused: fusedOver({
     ...blasConvFused(blasKernels), ...blasConvPool, linear,
     attention: attentionKernel(blasKernels.matmul, wasmAttentionRows), attentionBackward: attentionBackwardKernel(blasKernels.matmul, wasmAttentionRows),
+    ...blasLstm(wasmLstmPasses),
   }, withoutConvPool(wasmBackend.fused)),
   available() {
     const lib = blasLib();

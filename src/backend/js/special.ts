@@ -40,6 +40,13 @@ export function erf(x: number): number {
   return x < 0 ? -r : r;
 }
 
+/** erfc(x) = 1 − erf(x), without the cancellation of 1 − erf(x) for large x (GELU's tables need Φ far out). */
+export function erfc(x: number): number {
+  if (x !== x) return NaN;
+  if (x < 1.5) return 1 - erf(x);
+  return x >= 27 ? 0 : erfcLarge(x);
+}
+
 /** erfc(a) for a ≥ 1.5 from its continued fraction e^(−a²)/√π · 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + …)))),
  *  evaluated from the tail up. */
 function erfcLarge(a: number): number {

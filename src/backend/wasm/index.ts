@@ -15,10 +15,13 @@ import { attentionBackwardKernel, attentionKernel } from '../attention.js';
 import { layerNormBackward as jsLayerNormBackward, layerNormForward } from '../layernorm.js';
 import { layerNorm, layerNormBackward } from './layernorm.js';
 import { linear } from './linear.js';
+import { geluBackward as jsGeluBackward, geluForward } from '../gelu.js';
+import { gelu, geluBackward } from './gelu.js';
 import { matmul } from './matmul.js';
 import { wasmLoadError, wasmRuntime } from './module.js';
 import { poolThreads } from './pool.js';
 import { redKernels } from './reduce.js';
+import { wasmLstm } from './rnn.js';
 
 /** wasm's own kernels over js's: luFactor, luSolve and argsort (and the erf unary, declined) are js's own functions. */
 export const wasmKernels: Kernels = fallbackTo({ matmul, im2col, col2im, binary, unary, where, copy, assign, ...redKernels }, jsKernels);
@@ -30,6 +33,8 @@ export const wasmBackend: Backend = {
   fused: {
     ...wasmFused, linear, ...wasmConvFused(wasmKernels), ...wasmConvPool, attention: attentionKernel(wasmKernels.matmul, wasmAttentionRows),
     attentionBackward: attentionBackwardKernel(wasmKernels.matmul, wasmAttentionRows), ...fallbackTo({ layerNorm, layerNormBackward }, { layerNorm: layerNormForward, layerNormBackward: jsLayerNormBackward }),
+    ...wasmLstm(),
+    ...fallbackTo({ gelu, geluBackward }, { gelu: geluForward, geluBackward: jsGeluBackward }),
   },
   available() {
     const rt = wasmRuntime();

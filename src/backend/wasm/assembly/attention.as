@@ -11,7 +11,7 @@ const LOG2E: f32 = 1.44269504088896341, LN2_HI: f32 = 0.693359375, LN2_LO: f32 =
 const P0: f32 = 1.9875691500e-4, P1: f32 = 1.3981999507e-3, P2: f32 = 8.3334519073e-3;
 const P3: f32 = 4.1665795894e-2, P4: f32 = 1.6666665459e-1, P5: f32 = 5.0000001201e-1;
 
-@inline function expv(x: v128): v128 {
+@inline export function expv(x: v128): v128 {
   const lo = f32x4.lt(x, f32x4.splat(-87.0));
   const xc = f32x4.min(x, f32x4.splat(88.0));
   const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
@@ -29,7 +29,7 @@ const P3: f32 = 4.1665795894e-2, P4: f32 = 1.6666665459e-1, P5: f32 = 5.00000012
   return v128.andnot(f32x4.mul(p, pow2), lo);
 }
 
-@inline function exps(x: f32): f32 {
+@inline export function exps(x: f32): f32 {
   if (x < -87.0) return 0;
   const xc = min(x, <f32>88.0);
   const n = nearest(xc * LOG2E);
