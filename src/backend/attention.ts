@@ -9,8 +9,16 @@
 // backward recomputes each block's probabilities P = exp(s − lse) from q and k instead of keeping
 // an [L, S] matrix, then dV += Pᵀ·dO, dS = P ⊙ (dO·vᵀ − rowsum(dO ⊙ O)), dQ = dS·k·scale and
 // dK += dSᵀ·q·scale, block by block.
+//
+// Dropout on the weights (opts.dropout) keeps each weight with probability 1 − p and scales it by
+// 1/(1 − p), the mask a pure function of (seed, query row, key) (src/dropout-hash.ts), so the
+// backward regenerates it block by block instead of storing [L, S]: the forward multiplies each
+// block's probabilities by it before P·v; the backward multiplies dO·vᵀ by it before the softmax
+// backward (dS = P ⊙ (dP⊙M − rowsum(dO ⊙ O)): O already holds the dropped weights) and P by it
+// before dV = (P⊙M)ᵀ·dO.
 
 import { allocate, type TypedArray } from '../dtype.js';
+import { dropoutRowKey, dropoutScale, dropoutThreshold, fmix32 } from '../dropout-hash.js';
 import type { Kernels, Storage, View } from './backend.js';
 
 export interface AttentionOptions<S extends Storage = TypedArray> {
@@ -21,6 +29,13 @@ export interface AttentionOptions<S extends Storage = TypedArray> {
   mask: View<S> | null;
   /** When given ([B·L] of q's dtype), the forward writes each query row's logsumexp there, for the backward. */
   lse?: S | null;
+  /** Dropout on the attention weights: probability p, the mask's seed (src/dropout-hash.ts). */
+  dropout?: AttentionDropout | null;
+}
+
+export interface AttentionDropout {
+  p: number;
+  seed: number;
 }
 
 /** Queries per block: the scores of one block are QUERY_BLOCK × S values. */
@@ -55,6 +70,8 @@ export interface AttentionRows {
   forward(p: Float32Array, rows: number, S: number, i0: number, causal: boolean, scale: number, mask: Float32Array | null, lse: Float32Array | null): boolean;
   /** Scores → P = exp(s − lse); dp = dO·vᵀ → P ⊙ (dp − delta)·scale. */
   backward(p: Float32Array, dp: Float32Array, rows: number, S: number, i0: number, causal: boolean, scale: number, mask: Float32Array | null, lse: Float32Array, delta: Float32Array): boolean;
+  /** x [rows, S] (query rows rowBase..) times the dropout factors: 0 where hash < threshold, else scale. */
+  dropout?(x: Float32Array, rows: number, S: number, rowBase: number, seed: number, threshold: number, scale: number): boolean;
 }
 
 /** Rows i0.. of batch b of the mask view, dense [rows, S] float32 (what AttentionRows takes). */
@@ -105,9 +122,22 @@ function scaleAndMask(p: TypedArray, base: number, S: number, keys: number, scal
   for (let j = keys; j < S; j++) p[base + j] = 0;
 }
 
+/**
+ * Rows of a block (query rows rowBase.. of the flattened batch, at `at` in x, S keys each) times
+ * their dropout factors: 0 where dropped, 1/(1 − p) where kept.
+ */
+function dropBlock(x: TypedArray, at: number, rows: number, S: number, rowBase: number, d: AttentionDropout, fast?: AttentionRows): void {
+  const thr = dropoutThreshold(d.p), sc = dropoutScale(d.p);
+  if (x instanceof Float32Array && fast?.dropout?.(x.subarray(at, at + rows * S), rows, S, rowBase, d.seed, thr, sc)) return;
+  for (let r = 0; r < rows; r++) {
+    const key = dropoutRowKey(d.seed, rowBase + r), base = at + r * S;
+    for (let j = 0; j < S; j++) x[base + j] = fmix32((key + j) >>> 0) < thr ? 0 : x[base + j] * sc;
+  }
+}
+
 /** The fused attention forward over a backend's matmul kernel. */
 export function attentionKernel(matmul: Matmul, fast?: AttentionRows): AttentionKernel {
-  return (q, k, v, { scale, causal, mask, lse }) => {
+  return (q, k, v, { scale, causal, mask, lse, dropout }) => {
     const [B, L] = q.shape, S = k.shape[1], Ev = v.shape[2];
     const f32 = q.data instanceof Float32Array;
     const dtype = f32 ? 'float32' : 'float64';
@@ -123,11 +153,12 @@ export function attentionKernel(matmul: Matmul, fast?: AttentionRows): Attention
         for (let bi = 0; bi < nb; bi++) {
           const b = b0 + bi, at = bi * n;
           const lseB = lse && f32 ? new Float32Array(rows) : null;
+          let done = false;
           if (f32 && fast?.forward((p as Float32Array).subarray(at, at + n), rows, S, i0, causal, scale, maskBlock(mask, b, i0, rows, S), lseB)) {
             if (lse && lseB) lse.set(lseB, b * L + i0);
-            continue;
+            done = true;
           }
-          for (let r = 0; r < rows; r++) {
+          for (let r = 0; r < rows && !done; r++) {
             const base = at + r * S;
             const keys = causal ? Math.min(S, i0 + r + 1) : S;
             const mOff = mask ? mask.offset + b * mask.strides[0] + (i0 + r) * mask.strides[1] : 0;
@@ -147,6 +178,7 @@ export function attentionKernel(matmul: Matmul, fast?: AttentionRows): Attention
             for (let j = 0; j < keys; j++) p[base + j] *= inv[r];
             if (lse) lse[b * L + i0 + r] = max + Math.log(sum);
           }
+          if (dropout) dropBlock(p, at, rows, S, b * L + i0, dropout, fast);
         }
         const o = matmul(dense(p, nb, rows, S), vb, dtype); // [nb, rows, Ev]
         for (let bi = 0; bi < nb; bi++) out.set(o.subarray(bi * rows * Ev, (bi + 1) * rows * Ev), ((b0 + bi) * L + i0) * Ev);
@@ -171,7 +203,7 @@ function accumulate(out: TypedArray, at: number, add: TypedArray, n: number): vo
 
 /** The fused attention backward (FlashAttention-2's recomputation) over a backend's matmul kernel. */
 export function attentionBackwardKernel(matmul: Matmul, fast?: AttentionRows): AttentionBackwardKernel {
-  return (q, k, v, out, lse, grad, { scale, causal, mask }) => {
+  return (q, k, v, out, lse, grad, { scale, causal, mask, dropout }) => {
     const [B, L, E] = q.shape, S = k.shape[1], Ev = v.shape[2];
     const f32 = q.data instanceof Float32Array;
     const dtype = f32 ? 'float32' : 'float64';
@@ -187,6 +219,7 @@ export function attentionBackwardKernel(matmul: Matmul, fast?: AttentionRows): A
         const dp = matmul(gb, vT, dtype); // dO·vᵀ → dS·scale, in place
         for (let bi = 0; bi < nb; bi++) {
           const b = b0 + bi, at = bi * n;
+          if (dropout) dropBlock(dp, at, rows, S, b * L + i0, dropout, fast); // d(P⊙M) → dP
           let done = false;
           if (f32 && fast) {
             const delta = new Float32Array(rows);
@@ -204,6 +237,7 @@ export function attentionBackwardKernel(matmul: Matmul, fast?: AttentionRows): A
             for (let j = 0; j < keys; j++) dp[base + j] = p[base + j] * (dp[base + j] - d) * scale;
             for (let j = keys; j < S; j++) dp[base + j] = 0;
           }
+          if (dropout) dropBlock(p, at, rows, S, b * L + i0, dropout, fast); // P → P⊙M for dV
         }
         accumulate(dv, b0 * S * Ev, matmul(denseT(p, nb, rows, S), gb, dtype), nb * S * Ev);
         accumulate(dk, b0 * S * E, matmul(denseT(dp, nb, rows, S), qb, dtype), nb * S * E);

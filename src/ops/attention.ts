@@ -7,14 +7,18 @@
 // and backward (query blocks: memory O(S) per query block, not O(L·S)); elsewhere, and as its
 // tested fallback, the composite of matmul, softmax and elementwise ops, whose gradient (and second
 // order) come from the composition. A row whose keys are all masked
-// out gives NaN, as in PyTorch.
+// out gives NaN, as in PyTorch. Dropout runs inside the fused kernel too: its mask is a hash of
+// (seed, row, key) (src/dropout-hash.ts), the seed one draw from the generator, so the backward
+// regenerates it rather than storing [L, S]; the composite backward (create_graph) rebuilds it.
 
 import { apply, isGradEnabled } from '../autograd.js';
 import { DECLINE, allocateOn, fused } from '../dispatch.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
 import type { Generator } from '../random.js';
 import { broadcastShapes, fmtShape, shapeEqual } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, tensor } from '../tensor.js';
+import { defaultGenerator } from '../random.js';
+import { attentionDropoutMask } from '../dropout-hash.js';
 import { add, mul, sub, where } from './elementwise.js';
 import { sum } from './reduce.js';
 import { tril } from './mask.js';
@@ -85,7 +89,7 @@ export function scaledDotProductAttention(query: Tensor, key: Tensor, value: Ten
   checkQKV(op, query, key, value);
   const p = opts.dropoutP ?? 0;
   if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ValueError(`${op}: dropoutP must be in [0, 1], got ${p}`);
-  const fast = p === 0 ? fusedAttention(op, query, key, value, opts) : null;
+  const fast = fusedAttention(op, query, key, value, opts, p);
   if (fast) return fast;
   let w = attentionWeights(op, query, key, opts);
   if (p > 0) w = dropout(w, p, true, opts.generator);
@@ -99,7 +103,7 @@ export function scaledDotProductAttention(query: Tensor, key: Tensor, value: Ten
  * that needs a gradient). Under create_graph the backward is composed of ops, so it differentiates
  * again; it is the fallback where the backend declines the fused backward too.
  */
-function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: ScaledDotProductAttentionOptions): Tensor | null {
+function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: ScaledDotProductAttentionOptions, dropoutP: number): Tensor | null {
   const mask = opts.attnMask ?? null;
   const grad = isGradEnabled();
   if (grad && mask?.requiresGrad) return null;
@@ -135,7 +139,8 @@ function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Scale
   const flat = (t: Tensor, n: number, d: number) => contiguous(reshape(t.detach(), [B, n, d]));
   const qf = flat(q, L, E), kf = flat(k, S, E), vf = flat(v, S, Ev);
   const lse = needGrad ? allocateOn(q.device, q.dtype, B * L) : null;
-  const kopts = { scale, causal: opts.isCausal ?? false, mask: maskView };
+  const dropout = dropoutP > 0 ? { p: dropoutP, seed: (opts.generator ?? defaultGenerator).nextUint32() } : null;
+  const kopts = { scale, causal: opts.isCausal ?? false, mask: maskView, dropout };
   const out = fused.attention(qf, kf, vf, { ...kopts, lse });
   if (out === DECLINE) return null;
   const y = new Tensor(out, [...batch, L, Ev]);
@@ -148,22 +153,25 @@ function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Scale
         return [q.requiresGrad ? new Tensor(r.dq, q.shape) : null, k.requiresGrad ? new Tensor(r.dk, k.shape) : null, v.requiresGrad ? new Tensor(r.dv, v.shape) : null];
       }
     }
-    return compositeBackward(op, q, k, v, g, opts);
+    const drop = dropout ? tensor(attentionDropoutMask(dropout.seed, dropout.p, B, L, S), { dtype: q.dtype, shape: [...batch, L, S] }) : null;
+    return compositeBackward(op, q, k, v, g, opts, drop);
   });
 }
 
 /**
  * Attention's gradients composed of ops (they differentiate again): the weights recomputed,
- * dV = Wᵀ·g, dS = W ⊙ (g·vᵀ − rowsum(g·vᵀ ⊙ W)), dQ = dS·k·scale, dK = dSᵀ·q·scale.
+ * dV = (W⊙M)ᵀ·g, dP = g·vᵀ ⊙ M, dS = W ⊙ (dP − rowsum(dP ⊙ W)), dQ = dS·k·scale,
+ * dK = dSᵀ·q·scale, with M the dropout mask (0 or 1/(1 − p)) when there is one.
  */
-function compositeBackward(op: string, q: Tensor, k: Tensor, v: Tensor, g: Tensor, opts: ScaledDotProductAttentionOptions): (Tensor | null)[] {
+function compositeBackward(op: string, q: Tensor, k: Tensor, v: Tensor, g: Tensor, opts: ScaledDotProductAttentionOptions, drop: Tensor | null = null): (Tensor | null)[] {
   const scale = opts.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]);
   const w = attentionWeights(op, q, k, opts);
-  const dp = matmul(g, transpose(v, -2, -1));
+  let dp = matmul(g, transpose(v, -2, -1));
+  if (drop) dp = mul(dp, drop);
   const ds = mul(w, sub(dp, sum(mul(dp, w), -1, true)));
   return [
     q.requiresGrad ? mul(matmul(ds, k), scale) : null,
     k.requiresGrad ? mul(matmul(transpose(ds, -2, -1), q), scale) : null,
-    v.requiresGrad ? matmul(transpose(w, -2, -1), g) : null,
+    v.requiresGrad ? matmul(transpose(drop ? mul(w, drop) : w, -2, -1), g) : null,
   ];
 }
