@@ -133,9 +133,11 @@ async function main(): Promise<void> {
     console.log(`${cpus()[0]?.model}, ${availableParallelism()} cores; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     const rows = [];
     for (const mode of o.modes) {
-      // Warm-up: one untimed run each (JIT, first-touch allocations, torch's lazy init).
-      nablaRun(model, prompt, mode, 0);
-      await torchRun(peer, prompt, mode, 0);
+      // Warm-up: untimed runs on each side (JIT tiers, first-touch allocations, torch's lazy init).
+      for (let w = 0; w < 3; w++) {
+        nablaRun(model, prompt, mode, w);
+        await torchRun(peer, prompt, mode, w);
+      }
       const pairs: { nabla: Run; torch: Run; ratio: number; load1: number; nablaFirst: boolean }[] = [];
       for (let p = 0; p < o.pairs; p++) {
         const nablaFirst = p % 2 === 0;
