@@ -243,12 +243,11 @@ export class MultiheadAttention extends Module<[Tensor, Tensor, Tensor, Multihea
         copy_(narrow(buf.key, 2, 0, P), cache!.key);
         copy_(narrow(buf.value, 2, 0, P), cache!.value);
       }
-      buf.length = P;
     }
     const b = buf!;
     copy_(narrow(b.key, 2, P, T), k);
     copy_(narrow(b.value, 2, P, T), v);
-    fill_(narrow(b.mask, 1, b.length, S - b.length), 0);
+    fill_(narrow(b.mask, 1, b.length, S - b.length), 0); // a fresh buffer's mask opens from 0
     b.length = S;
     // One new query sees every written key (the mask hides the unwritten tail, if any); a block of
     // T > 1 is causal as well: query t sees keys 0 .. P + t.
