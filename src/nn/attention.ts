@@ -54,6 +54,8 @@ export interface KVCache {
 
 /** Preallocated key/value storage, [N, numHeads, capacity, headDim] each, filled from position 0. */
 export interface KVBuffer {
+  /** [2, N, numHeads, capacity, headDim]: keys then values, so one write stores both. */
+  readonly kv: Tensor;
   readonly key: Tensor;
   readonly value: Tensor;
   readonly capacity: number;
@@ -226,11 +228,11 @@ export class MultiheadAttention extends Module<[Tensor, Tensor, Tensor, Multihea
 
   /** forwardCached without a graph: the new keys and values written into the cache's storage. */
   private cachedInPlace(x: Tensor, cache: KVCache | null): [Tensor, KVCache] {
-    const [N, T] = x.shape, H = this.numHeads, hd = this.headDim, E = this.embedDim;
+    const [N, T] = x.shape, H = this.numHeads, hd = this.headDim;
     const P = cache ? cache.key.shape[2] : 0, S = P + T;
     // One product for q, k and v (in_proj_weight is [3E, E]), split into heads by views.
     const qkv = permute(reshape(linear(x, this.in_proj_weight, this.in_proj_bias), [N, T, 3, H, hd]), [2, 0, 3, 1, 4]);
-    const q = select(qkv, 0, 0), k = select(qkv, 0, 1), v = select(qkv, 0, 2);
+    const q = select(qkv, 0, 0);
     let buf = cache?.buffer;
     const extendable = buf && cache!.key.storage === buf.key.storage && cache!.value.storage === buf.value.storage
       && buf.length === P && S <= buf.capacity && buf.key.dtype === x.dtype && buf.key.device === x.device;
@@ -238,15 +240,15 @@ export class MultiheadAttention extends Module<[Tensor, Tensor, Tensor, Multihea
       let capacity = MIN_CAPACITY;
       while (capacity < S) capacity *= 2;
       const opts = { dtype: x.dtype, device: x.device };
-      buf = { key: zeros([N, H, capacity, hd], opts), value: zeros([N, H, capacity, hd], opts), capacity, length: 0, mask: full([1, capacity], -Infinity, opts) };
+      const kv = zeros([2, N, H, capacity, hd], opts);
+      buf = { kv, key: select(kv, 0, 0), value: select(kv, 0, 1), capacity, length: 0, mask: full([1, capacity], -Infinity, opts) };
       if (P > 0) {
         copy_(narrow(buf.key, 2, 0, P), cache!.key);
         copy_(narrow(buf.value, 2, 0, P), cache!.value);
       }
     }
     const b = buf!;
-    copy_(narrow(b.key, 2, P, T), k);
-    copy_(narrow(b.value, 2, P, T), v);
+    copy_(narrow(b.kv, 3, P, T), narrow(qkv, 0, 1, 2));
     fill_(narrow(b.mask, 1, b.length, S - b.length), 0); // a fresh buffer's mask opens from 0
     b.length = S;
     // One new query sees every written key (the mask hides the unwritten tail, if any); a block of
