@@ -5,8 +5,8 @@
 // process, so interpreter start and model load are paid once). Same prompt, same number of new
 // tokens, greedy and top-k sampling, batch 1. Runs come in interleaved pairs (Nabla then PyTorch,
 // PyTorch then Nabla, ...); the figure is the median of the per-pair tokens/s ratios
-// (Nabla / PyTorch, > 1 = Nabla faster), with min–max, CPU time per token of each side and the
-// load average. Greedy runs also check the two agree on the generated ids (same model, same
+// (Nabla / PyTorch, > 1 = Nabla faster), with min–max, CPU time per token of each side (and its
+// per-pair ratio) and the load average. Greedy runs also check the two agree on the generated ids (same model, same
 // argmax: only near-ties in float32 rounding can make them part).
 //
 //   node dist/bench/generate.js [--backend blas|wasm|js] [--pairs 7] [--modes greedy,topk]
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
         nablaRun(model, prompt, mode, w);
         await torchRun(peer, prompt, mode, w);
       }
-      const pairs: { nabla: Run; torch: Run; ratio: number; load1: number; nablaFirst: boolean }[] = [];
+      const pairs: { nabla: Run; torch: Run; ratio: number; cpuRatio: number; load1: number; nablaFirst: boolean }[] = [];
       for (let p = 0; p < o.pairs; p++) {
         const nablaFirst = p % 2 === 0;
         let nabla: Run, torch: Run;
@@ -150,7 +150,8 @@ async function main(): Promise<void> {
           nabla = nablaRun(model, prompt, mode, p);
         }
         const ratio = (nabla.ids.length / nabla.seconds) / (torch.ids.length / torch.seconds);
-        pairs.push({ nabla, torch, ratio, load1: loadavg()[0]!, nablaFirst });
+        const cpuRatio = (torch.cpuSeconds / torch.ids.length) / (nabla.cpuSeconds / nabla.ids.length);
+        pairs.push({ nabla, torch, ratio, cpuRatio, load1: loadavg()[0]!, nablaFirst });
       }
       const tps = (r: Run) => r.ids.length / r.seconds;
       const ratios = pairs.map((x) => x.ratio);
@@ -159,19 +160,22 @@ async function main(): Promise<void> {
         tokensPerSecond: { nabla: median(pairs.map((x) => tps(x.nabla))), torch: median(pairs.map((x) => tps(x.torch))) },
         cpuMsPerToken: { nabla: median(pairs.map((x) => (x.nabla.cpuSeconds / x.nabla.ids.length) * 1e3)), torch: median(pairs.map((x) => (x.torch.cpuSeconds / x.torch.ids.length) * 1e3)) },
         ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) },
+        // PyTorch's CPU time per token over Nabla's (> 1 = Nabla cheaper): steadier than wall time
+        // when other jobs take the cores, as it leaves out the time spent waiting for one.
+        cpuRatio: { median: median(pairs.map((x) => x.cpuRatio)), min: Math.min(...pairs.map((x) => x.cpuRatio)), max: Math.max(...pairs.map((x) => x.cpuRatio)) },
         load1: { median: median(pairs.map((x) => x.load1)), min: Math.min(...pairs.map((x) => x.load1)), max: Math.max(...pairs.map((x) => x.load1)) },
         // Greedy: how many leading ids the two sides agree on (of newTokens); sampling draws from
         // different generators, so only its speed is compared.
         greedyAgreement: mode === 'greedy' ? leadingAgreement(pairs[0]!.nabla.ids, pairs[0]!.torch.ids) : null,
-        pairs: pairs.map((x) => ({ nablaTokensPerSecond: tps(x.nabla), torchTokensPerSecond: tps(x.torch), nablaCpuSeconds: x.nabla.cpuSeconds, torchCpuSeconds: x.torch.cpuSeconds, ratio: x.ratio, load1: x.load1, nablaFirst: x.nablaFirst })),
+        pairs: pairs.map((x) => ({ nablaTokensPerSecond: tps(x.nabla), torchTokensPerSecond: tps(x.torch), nablaCpuSeconds: x.nabla.cpuSeconds, torchCpuSeconds: x.torch.cpuSeconds, ratio: x.ratio, cpuRatio: x.cpuRatio, load1: x.load1, nablaFirst: x.nablaFirst })),
       };
       rows.push(row);
-      console.log(`  ${mode}: Nabla ${row.tokensPerSecond.nabla.toFixed(1)} tokens/s, PyTorch ${row.tokensPerSecond.torch.toFixed(1)} tokens/s, ratio median ${row.ratio.median.toFixed(3)} (min–max ${row.ratio.min.toFixed(3)}–${row.ratio.max.toFixed(3)}); CPU ms/token ${row.cpuMsPerToken.nabla.toFixed(2)} vs ${row.cpuMsPerToken.torch.toFixed(2)}; load ${row.load1.median.toFixed(2)}${row.greedyAgreement !== null ? `; greedy ids agree on ${row.greedyAgreement}/${o.newTokens}` : ''}`);
+      console.log(`  ${mode}: Nabla ${row.tokensPerSecond.nabla.toFixed(1)} tokens/s, PyTorch ${row.tokensPerSecond.torch.toFixed(1)} tokens/s, ratio median ${row.ratio.median.toFixed(3)} (min–max ${row.ratio.min.toFixed(3)}–${row.ratio.max.toFixed(3)}); CPU ms/token ${row.cpuMsPerToken.nabla.toFixed(2)} vs ${row.cpuMsPerToken.torch.toFixed(2)} (CPU ratio ${row.cpuRatio.median.toFixed(3)}); load ${row.load1.median.toFixed(2)}${row.greedyAgreement !== null ? `; greedy ids agree on ${row.greedyAgreement}/${o.newTokens}` : ''}`);
     }
-    console.log('\n| mode | backend | Nabla tokens/s | PyTorch tokens/s | ratio (median of pairs) | min–max | CPU ms/token Nabla / PyTorch | load (1 min) |');
-    console.log('|---|---|---|---|---|---|---|---|');
+    console.log('\n| mode | backend | Nabla tokens/s | PyTorch tokens/s | ratio (median of pairs) | min–max | CPU ms/token Nabla / PyTorch | CPU ratio (median, min–max) | load (1 min) |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
     for (const r of rows) {
-      console.log(`| ${r.mode} | ${r.backend} | ${r.tokensPerSecond.nabla.toFixed(1)} | ${r.tokensPerSecond.torch.toFixed(1)} | **${r.ratio.median.toFixed(3)}×** | ${r.ratio.min.toFixed(3)}–${r.ratio.max.toFixed(3)} | ${r.cpuMsPerToken.nabla.toFixed(2)} / ${r.cpuMsPerToken.torch.toFixed(2)} | ${r.load1.median.toFixed(2)} (${r.load1.min.toFixed(2)}–${r.load1.max.toFixed(2)}) |`);
+      console.log(`| ${r.mode} | ${r.backend} | ${r.tokensPerSecond.nabla.toFixed(1)} | ${r.tokensPerSecond.torch.toFixed(1)} | **${r.ratio.median.toFixed(3)}×** | ${r.ratio.min.toFixed(3)}–${r.ratio.max.toFixed(3)} | ${r.cpuMsPerToken.nabla.toFixed(2)} / ${r.cpuMsPerToken.torch.toFixed(2)} | ${r.cpuRatio.median.toFixed(3)}× (${r.cpuRatio.min.toFixed(3)}–${r.cpuRatio.max.toFixed(3)}) | ${r.load1.median.toFixed(2)} (${r.load1.min.toFixed(2)}–${r.load1.max.toFixed(2)}) |`);
     }
     mkdirSync(o.out, { recursive: true });
     const path = join(o.out, `generate-${backend}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
