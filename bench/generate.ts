@@ -11,7 +11,7 @@
 //
 //   node dist/bench/generate.js [--backend blas|wasm|js] [--pairs 7] [--modes greedy,topk]
 //        [--vocab 256] [--prompt-tokens 16] [--new-tokens 112] [--top-k 40] [--temperature 0.8]
-//        [--model-dir DIR] [--torch-threads N] [--out bench/results]
+//        [--model-dir DIR] [--torch-threads N] [--warmup-seconds 3] [--out bench/results]
 // The JSON goes to bench/results/generate-<backend>-<timestamp>.json.
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -49,6 +49,7 @@ const o = {
   temperature: Number(get('--temperature') ?? 0.8),
   modelDir: get('--model-dir'),
   torchThreads: get('--torch-threads') ? Number(get('--torch-threads')) : undefined,
+  warmupSeconds: Number(get('--warmup-seconds') ?? 3),
   out: resolve(get('--out') ?? join(ROOT, 'bench/results')),
 };
 type Mode = 'greedy' | 'topk';
@@ -133,8 +134,11 @@ async function main(): Promise<void> {
     console.log(`${cpus()[0]?.model}, ${availableParallelism()} cores; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     const rows = [];
     for (const mode of o.modes) {
-      // Warm-up: untimed runs on each side (JIT tiers, first-touch allocations, torch's lazy init).
-      for (let w = 0; w < 3; w++) {
+      // Warm-up: untimed runs on each side (JIT tiers, first-touch allocations, torch's lazy init),
+      // at least 3 and, before the first mode, for --warmup-seconds (V8's optimising tiers take a
+      // few hundred tokens to settle: with 3 runs alone the first mode timed ~30% slower).
+      const w0 = performance.now();
+      for (let w = 0; w < 3 || (mode === o.modes[0] && performance.now() - w0 < o.warmupSeconds * 1000); w++) {
         nablaRun(model, prompt, mode, w);
         await torchRun(peer, prompt, mode, w);
       }
