@@ -4,6 +4,7 @@
 import '../index.js';
 import { asGPT, modelTokenizer } from '../models/text-load.js';
 import { GenerationError, checkGenerate, generateTokens } from '../models/generate.js';
+import { TextStream } from '../models/text-stream.js';
 import { loadForCli } from './eval.js';
 import { UsageError } from './errors.js';
 
@@ -27,7 +28,7 @@ export function runGenerate(dir: string, a: GenerateArgs): void {
   const prompt = tok.encode(a.prompt);
   const opts = { maxTokens: a.maxTokens, temperature: a.temperature, topK: a.topK, seed: a.seed, cache: a.cache, eosId: tok.eosId };
   const ids: number[] = [];
-  let shown = '';
+  const stream = new TextStream((x) => tok.decode(x));
   const t0 = performance.now();
   try {
     checkGenerate(model, prompt, opts); // before the prompt is echoed
@@ -35,12 +36,10 @@ export function runGenerate(dir: string, a: GenerateArgs): void {
     for (const id of generateTokens(model, prompt, opts)) {
       ids.push(id);
       if (a.json) continue;
-      // Decode the whole continuation and print what is new: a multi-byte character split over
-      // tokens appears once it is complete.
-      const text = tok.decode(ids);
-      if (text.startsWith(shown)) process.stdout.write(text.slice(shown.length));
-      shown = text;
+      // What the token adds (a multi-byte character split over tokens appears once it is complete).
+      process.stdout.write(stream.push(id));
     }
+    if (!a.json) process.stdout.write(stream.flush());
   } catch (e) {
     if (e instanceof GenerationError) throw new UsageError(`generate: ${e.message}`);
     throw e;

@@ -48,7 +48,55 @@ export function checkGenerate(model: GPT, prompt: readonly number[], opts: Gener
   }
 }
 
-/** The next id from one position's logits: argmax at temperature 0, else top-k softmax sampling. */
+/** Whether id a ranks before id b: the larger logit, or on a tie the smaller id. */
+const before = (l: Float32Array | Float64Array, a: number, b: number) => l[a]! > l[b]! || (l[a] === l[b] && a < b);
+
+/**
+ * The k best ids of the logits, best first (ties: the smaller id first): a bounded min-heap over
+ * one pass, O(V log k) with k slots of memory, instead of sorting the whole vocabulary per token.
+ */
+export function topKIds(logits: Float32Array | Float64Array, k: number): Int32Array {
+  const V = logits.length, n = Math.min(k, V);
+  const heap = new Int32Array(n); // heap[0]: the worst of the ids kept so far
+  const siftDown = (i: number, size: number) => {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let w = i;
+      if (l < size && before(logits, heap[w]!, heap[l]!)) w = l;
+      if (r < size && before(logits, heap[w]!, heap[r]!)) w = r;
+      if (w === i) return;
+      const t = heap[i]!;
+      heap[i] = heap[w]!;
+      heap[w] = t;
+      i = w;
+    }
+  };
+  for (let i = 0; i < n; i++) heap[i] = i;
+  for (let i = (n >> 1) - 1; i >= 0; i--) siftDown(i, n);
+  for (let id = n; id < V; id++) {
+    if (before(logits, id, heap[0]!)) {
+      heap[0] = id;
+      siftDown(0, n);
+    }
+  }
+  // Pop the worst to the back, k times: the array ends best first.
+  for (let end = n - 1; end > 0; end--) {
+    const t = heap[0]!;
+    heap[0] = heap[end]!;
+    heap[end] = t;
+    siftDown(0, end);
+  }
+  return heap;
+}
+
+/** Reused by sampleNext: e^(logit/T − max) of each candidate. */
+let weights = new Float64Array(0);
+
+/**
+ * The next id from one position's logits: argmax at temperature 0, else a softmax sample at the
+ * temperature, among the topK most likely ids (best first) when topK is given, else over the whole
+ * vocabulary in id order. One draw from g per call.
+ */
 export function sampleNext(logits: Float32Array | Float64Array, temperature: number, topK: number | undefined, g: Generator): number {
   const V = logits.length;
   if (temperature === 0) {
@@ -56,18 +104,24 @@ export function sampleNext(logits: Float32Array | Float64Array, temperature: num
     for (let i = 1; i < V; i++) if (logits[i]! > logits[best]!) best = i;
     return best;
   }
-  let ids = Array.from({ length: V }, (_, i) => i);
-  if (topK !== undefined && topK < V) ids = ids.sort((a, b) => logits[b]! - logits[a]! || a - b).slice(0, topK);
+  const ids = topK !== undefined && topK < V ? topKIds(logits, topK) : null;
+  const n = ids ? ids.length : V;
+  const at = ids ? (j: number) => ids[j]! : (j: number) => j;
+  if (weights.length < n) weights = new Float64Array(n);
   let max = -Infinity;
-  for (const i of ids) max = Math.max(max, logits[i]! / temperature);
-  const w = ids.map((i) => Math.exp(logits[i]! / temperature - max));
-  const total = w.reduce((a, b) => a + b, 0);
-  let u = g.random() * total;
-  for (let j = 0; j < ids.length; j++) {
-    u -= w[j]!;
-    if (u < 0) return ids[j]!;
+  for (let j = 0; j < n; j++) max = Math.max(max, logits[at(j)]! / temperature);
+  let total = 0;
+  for (let j = 0; j < n; j++) {
+    const w = Math.exp(logits[at(j)]! / temperature - max);
+    weights[j] = w;
+    total += w;
   }
-  return ids[ids.length - 1]!;
+  let u = g.random() * total;
+  for (let j = 0; j < n; j++) {
+    u -= weights[j]!;
+    if (u < 0) return at(j);
+  }
+  return at(n - 1);
 }
 
 const row = (ids: readonly number[]): Tensor => tensor(Int32Array.from(ids), { shape: [1, ids.length], dtype: 'int32' });

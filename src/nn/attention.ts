@@ -6,11 +6,12 @@
 
 import type { DType } from '../dtype.js';
 import { DTypeError, ShapeError, ValueError } from '../errors.js';
-import { add, cat, dropout, linear, matmul, mean, narrow, permute, reshape, squeeze, transpose, tril, unsqueeze, where } from '../ops/index.js';
+import { isGradEnabled } from '../autograd.js';
+import { add, cat, copy_, dropout, fill_, linear, matmul, mean, narrow, permute, reshape, select, squeeze, transpose, tril, unsqueeze, where } from '../ops/index.js';
 import { attentionWeights, scaledDotProductAttention } from '../ops/attention.js';
 import type { Generator } from '../random.js';
 import { fmtShape } from '../shape.js';
-import { ones, zeros, type Tensor } from '../tensor.js';
+import { full, ones, zeros, type Tensor } from '../tensor.js';
 import { checkBool, checkInt, checkNumber, checkParamDType } from './args.js';
 import { constant_, xavierUniform_ } from './init.js';
 import { Linear, checkInputDType } from './linear.js';
@@ -43,7 +44,33 @@ export interface MultiheadAttentionForwardOptions {
 export interface KVCache {
   key: Tensor;
   value: Tensor;
+  /**
+   * Set on the caches forwardCached returns when no gradient is recorded: key and value are then
+   * views of this preallocated storage, and the next step writes its positions in place instead
+   * of copying the whole cache.
+   */
+  readonly buffer?: KVBuffer;
 }
+
+/** Preallocated key/value storage, [N, numHeads, capacity, headDim] each, filled from position 0. */
+export interface KVBuffer {
+  /** [2, N, numHeads, capacity, headDim]: keys then values, so one write stores both. */
+  readonly kv: Tensor;
+  readonly key: Tensor;
+  readonly value: Tensor;
+  readonly capacity: number;
+  /**
+   * Positions written so far. Only a cache of exactly this length extends in place; an older one
+   * (a step fed again, a fork) is copied to fresh storage, so positions other caches hold are
+   * never overwritten.
+   */
+  length: number;
+  /** [1, capacity] additive mask of one query: 0 at the written positions, −∞ beyond. */
+  readonly mask: Tensor;
+}
+
+/** Storage for a cache grows by doubling (at least this many positions): amortised O(1) copies per position. */
+const MIN_CAPACITY = 16;
 
 /** A PyTorch-convention mask (int32 1 = masked out, or float to add) as a float additive mask. */
 function additive(op: string, name: string, mask: Tensor, dtype: DType): Tensor {
@@ -162,13 +189,18 @@ export class MultiheadAttention extends Module<[Tensor, Tensor, Tensor, Multihea
    * positions held in `cache`: the new queries attend to every cached key and to the new keys up
    * to their own position. Returns the output [N, T, E] and the cache extended by these T
    * positions; with an empty cache it equals forward with a causal mask.
+   *
+   * When no gradient is recorded (generation runs under noGrad) the returned cache keeps its keys
+   * and values in preallocated storage (KVCache.buffer) and each later step writes its T positions
+   * in place: a step costs O(T), not a copy of the whole cache. The attention then runs over the
+   * whole storage with the unwritten positions masked out, so the fused kernel reads the keys
+   * where they lie.
    */
   forwardCached(x: Tensor, cache: KVCache | null = null): [Tensor, KVCache] {
     const op = 'MultiheadAttention.forwardCached';
     checkInputDType(op, x, this.in_proj_weight);
     if (x.ndim !== 3 || x.shape[2] !== this.embedDim) throw new ShapeError(`${op}: x must be [N, T, ${this.embedDim}], got ${fmtShape(x.shape)}`);
     const [N, T] = x.shape;
-    let k = this.project(x, 1), v = this.project(x, 2);
     if (cache) {
       const want = [N, this.numHeads, -1, this.headDim];
       for (const [n, t] of [['key', cache.key], ['value', cache.value]] as const) {
@@ -177,6 +209,11 @@ export class MultiheadAttention extends Module<[Tensor, Tensor, Tensor, Multihea
         }
       }
       if (cache.key.shape[2] !== cache.value.shape[2]) throw new ShapeError(`${op}: cache.key and cache.value hold different lengths (${cache.key.shape[2]} and ${cache.value.shape[2]})`);
+    }
+    const recording = isGradEnabled() && (x.requiresGrad || this.in_proj_weight.requiresGrad || !!this.in_proj_bias?.requiresGrad);
+    if (!recording) return this.cachedInPlace(x, cache);
+    let k = this.project(x, 1), v = this.project(x, 2);
+    if (cache) {
       k = cat([cache.key, k], 2);
       v = cat([cache.value, v], 2);
     }
@@ -187,6 +224,38 @@ export class MultiheadAttention extends Module<[Tensor, Tensor, Tensor, Multihea
       attnMask: causal, dropoutP: this.training ? this.dropout : 0, generator: this.generator,
     });
     return [this.merge(o), { key: k, value: v }];
+  }
+
+  /** forwardCached without a graph: the new keys and values written into the cache's storage. */
+  private cachedInPlace(x: Tensor, cache: KVCache | null): [Tensor, KVCache] {
+    const [N, T] = x.shape, H = this.numHeads, hd = this.headDim;
+    const P = cache ? cache.key.shape[2] : 0, S = P + T;
+    // One product for q, k and v (in_proj_weight is [3E, E]), split into heads by views.
+    const qkv = permute(reshape(linear(x, this.in_proj_weight, this.in_proj_bias), [N, T, 3, H, hd]), [2, 0, 3, 1, 4]);
+    const q = select(qkv, 0, 0);
+    let buf = cache?.buffer;
+    const extendable = buf && cache!.key.storage === buf.key.storage && cache!.value.storage === buf.value.storage
+      && buf.length === P && S <= buf.capacity && buf.key.dtype === x.dtype && buf.key.device === x.device;
+    if (!extendable) {
+      let capacity = MIN_CAPACITY;
+      while (capacity < S) capacity *= 2;
+      const opts = { dtype: x.dtype, device: x.device };
+      const kv = zeros([2, N, H, capacity, hd], opts);
+      buf = { kv, key: select(kv, 0, 0), value: select(kv, 0, 1), capacity, length: 0, mask: full([1, capacity], -Infinity, opts) };
+      if (P > 0) {
+        copy_(narrow(buf.key, 2, 0, P), cache!.key);
+        copy_(narrow(buf.value, 2, 0, P), cache!.value);
+      }
+    }
+    const b = buf!;
+    copy_(narrow(b.kv, 3, P, T), narrow(qkv, 0, 1, 2));
+    fill_(narrow(b.mask, 1, b.length, S - b.length), 0); // a fresh buffer's mask opens from 0
+    b.length = S;
+    // One new query sees every written key (the mask hides the unwritten tail, if any); a block of
+    // T > 1 is causal as well: query t sees keys 0 .. P + t.
+    const mask = T > 1 ? tril(ones([T, b.capacity], { dtype: 'int32', device: x.device }), P) : S < b.capacity ? b.mask : null;
+    const o = scaledDotProductAttention(q, b.key, b.value, { attnMask: mask, dropoutP: this.training ? this.dropout : 0, generator: this.generator });
+    return [this.merge(o), { key: narrow(b.key, 2, 0, S), value: narrow(b.value, 2, 0, S), buffer: b }];
   }
 
   override config(): LayerConfig {

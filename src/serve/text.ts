@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from '../errors.js';
 import type { ModelMeta } from '../io/model-dir.js';
 import { GenerationError, checkGenerate, generateTokens, type GenerateOptions } from '../models/generate.js';
+import { TextStream } from '../models/text-stream.js';
 import { modelTokenizer } from '../models/text-load.js';
 import { GPT, TextRNNClassifier, TextTransformerClassifier } from '../models/text.js';
 import type { Module } from '../nn/module.js';
@@ -189,14 +190,14 @@ export function registerGenerateRoutes(app: FastifyInstance, c: GenerateRouteCon
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       let closed = false;
       res.on('close', () => (closed = true));
-      let shown = '';
+      const pieces = new TextStream((x) => text.tok.decode(x));
       try {
         for (const id of it) {
           if (closed) break;
           ids.push(id);
-          const all = text.tok.decode(ids);
-          const piece = all.startsWith(shown) ? all.slice(shown.length) : '';
-          shown = all;
+          // What the token adds; '' while a multi-byte character is incomplete (a later event carries it).
+          let piece = pieces.push(id);
+          if (ids.length === r.opts.maxTokens || id === r.opts.eosId) piece += pieces.flush();
           res.write(sse(undefined, { index: ids.length - 1, token_id: id, text_output: piece }));
           // Let the socket flush and other requests run between tokens.
           await new Promise<void>((resolve) => setImmediate(resolve));
