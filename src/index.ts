@@ -20,7 +20,7 @@ export { initWebGPU, webgpuSync } from './backend/webgpu/backend.js';
 export * as data from './data/index.js';
 export * as text from './text/index.js';
 export * as train from './train/index.js';
-export { fit, fitAsync, evaluate } from './train/fit.js';
+export { fit, fitAsync, evaluate, evaluateAsync } from './train/fit.js';
 export { serve, ResourceMonitor, monitorCallback, type ServeOptions, type ServeHandle, type ModelLoader, type ModelSource, type MonitorOptions, type ResourceAlert, type ResourceSample } from './serve/index.js';
 export { loadSafetensors, saveSafetensors, safetensorsBytes } from './io/state-dict.js';
 // Model files from code (issue 13): the same directories and strict checks as the CLI.

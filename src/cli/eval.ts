@@ -8,7 +8,7 @@ import '../index.js';
 import { loadModelDir, type LoadedModel } from '../io/model-dir.js';
 import { crossEntropy } from '../nn/index.js';
 import type { Tensor } from '../tensor.js';
-import { evaluate, formatConfusionMatrix, formatReport } from '../train/index.js';
+import { evaluateAsync, formatConfusionMatrix, formatReport } from '../train/index.js';
 import { prepareDataset, type CsvModelSpec } from './datasets.js';
 import { UsageError } from './errors.js';
 
@@ -40,9 +40,10 @@ export function loadForCli(dir: string, opts: LoadOptions = {}): LoadedModel {
   return loadModelDir(resolveModelDir(dir), loadOpts);
 }
 
-export async function runEval(dir: string, opts: { dataset?: string; labelColumn: string; textColumn?: string; backend?: string; json?: boolean; allowNonFinite?: boolean }): Promise<void> {
+export async function runEval(dir: string, opts: { dataset?: string; labelColumn: string; textColumn?: string; backend?: string; device?: string; json?: boolean; allowNonFinite?: boolean }): Promise<void> {
   const loaded = loadForCli(dir, opts);
   if (loaded.meta.input.kind === 'text') {
+    if (opts.device !== undefined && opts.device !== 'cpu') throw new UsageError(`--device ${opts.device}: text models are evaluated on the CPU; --device applies to image and tabular models`);
     // Text models: their tokenizer, dataset columns and maximum length (src/cli/eval-text.ts).
     const { runEvalText } = await import('./eval-text.js');
     return runEvalText(dir, loaded, { ...opts, labelColumn: opts.labelColumn === 'label' && opts.dataset === undefined ? undefined : opts.labelColumn });
@@ -80,7 +81,10 @@ export async function runEval(dir: string, opts: { dataset?: string; labelColumn
     throw new UsageError(`eval: the dataset ${spec} has classes [${data.classes.join(', ')}], the model [${meta.classes.join(', ')}]`);
   }
   const split = isCsv && !sameAsTraining ? 'all rows' : 'test split';
-  const r = evaluate(model, new DataLoader(data.test, { batchSize: 1000 }), {
+  // --device: the forward passes run there; the metrics are computed on the logits read back.
+  const { placeModel } = await import('./train.js');
+  await placeModel(model, opts.device);
+  const r = await evaluateAsync(model, new DataLoader(data.test, { batchSize: 1000 }), {
     loss: (o: Tensor, y: Tensor) => crossEntropy(o, y),
     classNames: meta.classes,
     numClasses: meta.classes.length,

@@ -86,6 +86,7 @@ export function buildProgram(): Command {
     .option('--label-column <name>', 'label column of a CSV dataset', 'label')
     .option('--text-column <name>', 'text models: the CSV column holding the text (default: the one the model was trained with)')
     .option('--backend <name>', 'compute backend')
+    .option('--device <name>', 'where the model runs: cpu (default) or webgpu (the GPU; see `nabla info`)')
     .option('--allow-non-finite', 'load a model whose weights hold NaN or ±Inf (refused by default)')
     .option('--json', 'print the metrics as one JSON line')
     .action(async (dir, opts) => {

@@ -56,7 +56,7 @@ function selectBackend(name: string | undefined): void {
 }
 
 /** --device: the model moved to a device before training (the whole step then runs there). */
-async function placeModel(model: Module, device: string | undefined): Promise<string | undefined> {
+export async function placeModel(model: Module, device: string | undefined): Promise<string | undefined> {
   if (!device || device === 'cpu') return undefined;
   let where = device;
   if (device === 'webgpu') {

@@ -11,8 +11,8 @@ import type { Module } from '../nn/module.js';
 import { toDevice, toDeviceAsync } from '../ops/device.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { Tensor, rebind } from '../tensor.js';
-import type { BatchLoader, BatchMetric } from './evaluate.js';
-import { defaultMetrics, inEvalMode, splitBatch } from './evaluate.js';
+import type { BatchLoader, BatchMetric, EvaluateOptions, EvaluateResult } from './evaluate.js';
+import { EvaluationSums, defaultMetrics, evaluate, inEvalMode, splitBatch } from './evaluate.js';
 
 export const HOST = 'cpu';
 
@@ -137,4 +137,39 @@ export async function evaluateOnDevice(
 export async function predictOnDevice(model: Module, xs: Iterable<Tensor>, device: string): Promise<Tensor[]> {
   const reads = inEvalMode(model, () => [...xs].map((x) => hostCopy(model.forward(x.device === device ? x : x.to(device)) as Tensor)));
   return Promise.all(reads);
+}
+
+/** Batches whose outputs evaluateAsync has in flight before it waits for them (bounds the memory). */
+const EVAL_READ_EVERY = 16;
+
+/**
+ * evaluate() for a model on any device: on the host it is evaluate(); on a device each batch's
+ * forward runs there and its logits are read back (a few batches' reads awaited together, so the
+ * device is not stalled once per batch), and loss, accuracy and the report are computed on the
+ * host copies. Same result as evaluate() on the host, to the device's float32 rounding.
+ */
+export async function evaluateAsync(model: Module, loader: BatchLoader, opts: EvaluateOptions = {}): Promise<EvaluateResult> {
+  const device = modelDevice(model);
+  if (device === HOST) return evaluate(model, loader, opts);
+  const sums = new EvaluationSums(opts, 'evaluateAsync');
+  let inFlight: Promise<[Tensor, Tensor]>[] = [];
+  const drain = async () => {
+    const done = await Promise.all(inFlight);
+    inFlight = [];
+    for (const [out, y] of done) sums.add(out, y);
+  };
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    for (const batch of loader) {
+      const [x, y] = splitBatch(batch);
+      const out = noGrad(() => model.forward(x.device === device ? x : x.to(device)) as Tensor);
+      inFlight.push(Promise.all([hostCopy(out), hostCopy(y)]));
+      if (inFlight.length >= EVAL_READ_EVERY) await drain();
+    }
+    await drain();
+  } finally {
+    model.train(wasTraining);
+  }
+  return sums.result();
 }

@@ -3,7 +3,7 @@
 // small batch helpers fit() and evaluation share.
 
 import { noGrad } from '../autograd.js';
-import { ValueError } from '../errors.js';
+import { DeviceSyncError, ValueError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { argmax } from '../ops/reduce.js';
 import { eq } from '../ops/elementwise.js';
@@ -105,19 +105,24 @@ export interface EvaluateResult {
   report: ClassificationReport;
 }
 
-/** Classification evaluation over a loader, in eval mode without gradients. */
-export function evaluate(model: Module, loader: BatchLoader, opts: EvaluateOptions = {}): EvaluateResult {
-  return inEvalMode(model, () => {
-    let acc: MetricAccumulator | undefined;
-    for (const batch of loader) {
-      const [x, y] = splitBatch(batch);
-      const out = model.forward(x) as Tensor;
-      if (out.ndim !== 2) throw new ValueError(`evaluate: the model output must be logits [N, C] for classification, got shape [${out.shape.join(', ')}]`);
-      acc ??= new MetricAccumulator(opts.numClasses ?? out.shape[1]!, opts.classNames);
-      acc.update(out, y, opts.loss ? opts.loss(out, y).item() : undefined);
-    }
-    if (!acc) throw new ValueError('evaluate: the loader yielded no batches');
-    const r = acc.compute();
+/**
+ * evaluate()'s sums over batches whose outputs are on the host: each batch's predictions, targets
+ * and mean loss go in, the report comes out. Shared with evaluateAsync (a device model's outputs
+ * are read back first).
+ */
+export class EvaluationSums {
+  private acc: MetricAccumulator | undefined;
+  constructor(private readonly opts: EvaluateOptions, private readonly op = 'evaluate') {}
+
+  add(out: Tensor, y: Tensor): void {
+    if (out.ndim !== 2) throw new ValueError(`${this.op}: the model output must be logits [N, C] for classification, got shape [${out.shape.join(', ')}]`);
+    this.acc ??= new MetricAccumulator(this.opts.numClasses ?? out.shape[1]!, this.opts.classNames);
+    this.acc.update(out, y, this.opts.loss ? noGrad(() => this.opts.loss!(out, y).item()) : undefined);
+  }
+
+  result(): EvaluateResult {
+    if (!this.acc) throw new ValueError(`${this.op}: the loader yielded no batches`);
+    const r = this.acc.compute();
     const report = r.report;
     return {
       loss: r.loss,
@@ -133,5 +138,23 @@ export function evaluate(model: Module, loader: BatchLoader, opts: EvaluateOptio
       macro: { precision: report.macro.precision, recall: report.macro.recall, f1: report.macro.f1 },
       report,
     };
+  }
+}
+
+/**
+ * Classification evaluation over a loader, in eval mode without gradients. A model on a device
+ * whose values come back asynchronously (model.to('webgpu')) is refused: use evaluateAsync.
+ */
+export function evaluate(model: Module, loader: BatchLoader, opts: EvaluateOptions = {}): EvaluateResult {
+  for (const p of model.parameters()) {
+    if (p.device !== 'cpu') throw new DeviceSyncError(`evaluate: the model is on device '${p.device}', whose values are read back asynchronously; use await evaluateAsync(model, loader, opts) instead`);
+  }
+  return inEvalMode(model, () => {
+    const sums = new EvaluationSums(opts);
+    for (const batch of loader) {
+      const [x, y] = splitBatch(batch);
+      sums.add(model.forward(x) as Tensor, y);
+    }
+    return sums.result();
   });
 }

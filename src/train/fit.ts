@@ -15,6 +15,7 @@ export {
   evaluate, evaluateBatches, splitBatch, looksLikeClassification, batchAccuracy,
   type BatchLoader, type BatchMetric, type EvaluateOptions, type EvaluateResult,
 } from './evaluate.js';
+export { evaluateAsync } from './device.js';
 
 /**
  * Train `model` on `trainLoader` for `opts.epochs` epochs (counted from the start of training, so

@@ -1,7 +1,7 @@
 // Training: the fit loop, callbacks, checkpoints with exact resume, progress display, metrics.
 
 export {
-  fit, fitAsync, evaluate, evaluateBatches, splitBatch, looksLikeClassification, batchAccuracy, NonFiniteError,
+  fit, fitAsync, evaluate, evaluateAsync, evaluateBatches, splitBatch, looksLikeClassification, batchAccuracy, NonFiniteError,
   type FitOptions, type FitAsyncOptions, type BatchLoader, type BatchMetric, type EvaluateOptions, type EvaluateResult,
 } from './fit.js';
 export {
@@ -20,3 +20,4 @@ export * from './metrics.js';
 export { DivergenceWarning, type DivergenceWarningOptions } from './divergence.js';
 export { makeDirectory, checkDirectoryCreatable, DirectoryError } from './dirs.js';
 export { moveToAsync, moveTo, modelDevice, evaluateOnDevice, predictOnDevice } from './device.js';
+export { EvaluationSums } from './evaluate.js';
