@@ -15,7 +15,7 @@
 // held out for validation, the metric) and the full 10k test set, --epochs per trial, and a
 // 36-point grid (lr 3 × batch size 3 × dropout 2 × width 2); random+ASHA and TPE get 12 trials.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { loadavg, tmpdir } from 'node:os';
@@ -26,6 +26,7 @@ import { connectQueue, submitJob, trainJob, type TrainJobResult } from '../src/j
 import type { TuneState } from '../src/tune/state.js';
 import { freePort, RedisServer } from '../test/jobs/redis.js';
 import { blobsCsv } from '../test/tune/helpers.js';
+import type { CpuReport } from './cpu-account.js';
 
 const BIN = fileURLToPath(new URL('../../bin/nabla.js', import.meta.url));
 const args = process.argv.slice(2);
@@ -36,6 +37,8 @@ const opt = (name: string, def: string) => {
 const fashion = args.includes('--fashion-quality');
 const parts = fashion ? ['quality'] : opt('parts', 'parallel,queue,quality').split(',');
 const trials = Number(opt('trials', '16'));
+/** Queue part: workers start a new process per job (--no-warm), as before warm processes. */
+const cold = args.includes('--cold');
 const work = mkdtempSync(join(tmpdir(), 'nabla-bench-tune-'));
 const FASHION = '/usr/share/datasets/fashion-mnist';
 
@@ -95,14 +98,30 @@ if (parts.includes('queue')) {
   const redis = new RedisServer(await freePort());
   await redis.start();
   const conn = await connectQueue(redis.url);
+  // CPU accounting from /proc (Linux): who spends the CPU between the first submit and the last
+  // job's end, per role (orchestrator, redis, worker, trial) and thread.
+  const sampler = process.platform === 'linux' ? fork(fileURLToPath(new URL('./cpu-account.js', import.meta.url)), [String(process.pid), '100'], { stdio: 'ignore' }) : undefined;
+  const ask = <T>(msg: object, key: string) => new Promise<T>((r) => {
+    const on = (m: Record<string, unknown>) => {
+      if (key in m) {
+        sampler!.off('message', on);
+        r(m[key] as T);
+      }
+    };
+    sampler!.on('message', on);
+    sampler!.send(msg);
+  });
   const runWith = async (nWorkers: number, name: string) => {
     const q = new Queue(name, { connection: conn.options() });
     const ws: ChildProcess[] = [];
     for (let i = 0; i < nWorkers; i++) {
       mkdirSync(join(work, name), { recursive: true });
-      ws.push(spawn(process.execPath, [BIN, 'worker', '--queue', redis.url, '--queue-name', name, '--threads', '1', '--work-dir', join(work, name, `w${i}`)], { stdio: 'ignore', cwd: work }));
+      ws.push(spawn(process.execPath, [BIN, 'worker', '--queue', redis.url, '--queue-name', name, '--threads', '1', '--work-dir', join(work, name, `w${i}`), ...(cold ? ['--no-warm'] : [])], { stdio: 'ignore', cwd: work }));
     }
-    await new Promise((r) => setTimeout(r, 1500));
+    // the clock starts with every worker listening (a worker's own start is not queue throughput)
+    while ((await q.getWorkers()).length < nWorkers) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300));
+    if (sampler) await ask({ mark: `${name}-start` }, 'marked');
     const t0 = Date.now();
     const ids: string[] = [];
     for (let i = 0; i < trials; i++) ids.push(await submitJob(q, trainJob(['--model', 'mlp', '--dataset', dataset, '--epochs', epochs, '--seed', String(i)])));
@@ -118,24 +137,54 @@ if (parts.includes('queue')) {
       }
     }
     const wall = (Date.now() - t0) / 1000;
+    let cpu: (CpuReport & { sampler: number }) | undefined;
+    if (sampler) {
+      await ask({ mark: `${name}-end` }, 'marked');
+      cpu = await ask<CpuReport & { sampler: number }>({ report: [`${name}-start`, `${name}-end`] }, 'report');
+    }
     for (const w of ws) w.kill('SIGTERM');
     // Overhead: from the moment the job could start (submitted, or its worker's previous job
     // finished) to its child's start, plus the worker's time around the child.
     const overhead: number[] = [];
     const byWorker = new Map<string, number[]>();
-    for (const j of jobs) {
+    // Wall time per job, split: dequeue (the worker free, or the job submitted, until the worker
+    // took it), the job on the worker (host start, setup = arguments + data + model, training,
+    // finish = test + save + tracking; warm workers report these), ack (to BullMQ's finishedOn).
+    const phases: Record<string, number[]> = { dequeueMs: [], hostStartMs: [], setupMs: [], trainMs: [], finishMs: [], ackMs: [] };
+    const freeAt = new Map<string, number>();
+    for (const j of [...jobs].sort((a, b) => a.processedOn! - b.processedOn!)) {
       const r = j.returnvalue as TrainJobResult;
       const around = (j.finishedOn! - j.processedOn!) / 1000 - r.seconds;
       overhead.push(around * 1000);
       (byWorker.get(r.worker) ?? byWorker.set(r.worker, []).get(r.worker)!).push(j.processedOn!);
+      phases.dequeueMs.push(j.processedOn! - Math.max(j.timestamp, freeAt.get(r.worker) ?? 0));
+      freeAt.set(r.worker, j.finishedOn!);
+      phases.ackMs.push(around * 1000);
+      if (r.timing) for (const k of ['hostStartMs', 'setupMs', 'trainMs', 'finishMs'] as const) phases[k].push(r.timing[k]);
     }
+    const median = (v: number[]) => (v.length ? [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] : NaN);
+    const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
+    const phaseSummary = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, { median: median(v), mean: mean(v) }]));
     await q.close();
-    return { wall, throughput: trials / wall, medianOverheadMs: overhead.sort((a, b) => a - b)[Math.floor(overhead.length / 2)], jobsPerWorker: [...byWorker.values()].map((v) => v.length) };
+    const perJob = cpu && {
+      total: Object.values(cpu.byRole).reduce((a, b) => a + b, 0) / trials,
+      ...Object.fromEntries(Object.entries(cpu.byRole).map(([k, v]) => [k, v / trials])),
+      trialsReaped: cpu.trialsReaped / trials,
+    };
+    return { wall, throughput: trials / wall, medianOverheadMs: overhead.sort((a, b) => a - b)[Math.floor(overhead.length / 2)], jobsPerWorker: [...byWorker.values()].map((v) => v.length), phases: phaseSummary, cpu, cpuSecondsPerJob: perJob };
   };
+  const cpuLine = (r: Awaited<ReturnType<typeof runWith>>) => r.cpuSecondsPerJob ? Object.entries(r.cpuSecondsPerJob).map(([k, v]) => `${k} ${(v as number).toFixed(3)}`).join(', ') : 'n/a';
   const one = await runWith(1, 'one');
   const two = await runWith(2, 'two');
-  out.queue = { one, two, speedup: two.throughput / one.throughput };
+  out.queue = { warm: !cold, one, two, speedup: two.throughput / one.throughput };
   console.error(`queue: 1 worker ${one.throughput.toFixed(3)} jobs/s, 2 workers ${two.throughput.toFixed(3)} jobs/s: ${(two.throughput / one.throughput).toFixed(2)}× (goal ≥ 1.8); worker overhead per job (median) ${one.medianOverheadMs.toFixed(0)} / ${two.medianOverheadMs.toFixed(0)} ms (goal ≤ 50)`);
+  const phaseLine = (r: Awaited<ReturnType<typeof runWith>>) => Object.entries(r.phases).map(([k, v]) => `${k.replace(/Ms$/, '')} ${v.mean.toFixed(0)}`).join(', ');
+  console.error(`  wall ms per job (mean), 1 worker: ${phaseLine(one)}\n  wall ms per job (mean), 2 workers: ${phaseLine(two)}`);
+  console.error(`  CPU s per job, 1 worker: ${cpuLine(one)}\n  CPU s per job, 2 workers: ${cpuLine(two)}`);
+  for (const [n, r] of [['1 worker', one], ['2 workers', two]] as const) {
+    if (r.cpu) console.error(`  ${n}, CPU s by thread: ${Object.entries(r.cpu.byThread).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}; sampler ${r.cpu.sampler.toFixed(2)}`);
+  }
+  sampler?.send({ exit: true });
   await redis.kill();
 }
 
