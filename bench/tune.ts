@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { connectQueue, submitJob, trainJob, type TrainJobResult } from '../src/jobs/queue.js';
+import { HostPool } from '../src/jobs/host.js';
 import type { TuneState } from '../src/tune/state.js';
 import { freePort, RedisServer } from '../test/jobs/redis.js';
 import { blobsCsv } from '../test/tune/helpers.js';
@@ -174,10 +175,56 @@ if (parts.includes('queue')) {
     return { wall, throughput: trials / wall, medianOverheadMs: overhead.sort((a, b) => a - b)[Math.floor(overhead.length / 2)], jobsPerWorker: [...byWorker.values()].map((v) => v.length), phases: phaseSummary, cpu, cpuSecondsPerJob: perJob };
   };
   const cpuLine = (r: Awaited<ReturnType<typeof runWith>>) => r.cpuSecondsPerJob ? Object.entries(r.cpuSecondsPerJob).map(([k, v]) => `${k} ${(v as number).toFixed(3)}`).join(', ') : 'n/a';
-  const one = await runWith(1, 'one');
-  const two = await runWith(2, 'two');
-  out.queue = { warm: !cold, one, two, speedup: two.throughput / one.throughput };
-  console.error(`queue: 1 worker ${one.throughput.toFixed(3)} jobs/s, 2 workers ${two.throughput.toFixed(3)} jobs/s: ${(two.throughput / one.throughput).toFixed(2)}× (goal ≥ 1.8); worker overhead per job (median) ${one.medianOverheadMs.toFixed(0)} / ${two.medianOverheadMs.toFixed(0)} ms (goal ≤ 50)`);
+  // The same jobs on warm trial processes driven directly (no Redis, no BullMQ): 1 process after
+  // another vs 2 at once. Its ratio is what two cores give this work at all: the ceiling the queue
+  // can reach, the CPU accounting of each telling what the second core costs in CPU per job.
+  const runHosts = async (n: number, name: string) => {
+    const pools = Array.from({ length: n }, () => new HostPool(1, { cwd: work }));
+    await Promise.all(pools.map((p) => p.prestart(1)));
+    if (sampler) await ask({ mark: `${name}-start` }, 'marked');
+    const t0 = Date.now();
+    let next = 0;
+    await Promise.all(pools.map(async (p, w) => {
+      for (let i; (i = next++) < trials;) {
+        const { proc } = await p.run({ args: ['train', '--model', 'mlp', '--dataset', dataset, '--epochs', epochs, '--seed', String(i), '--out', join(work, name, `w${w}`, String(i))] });
+        const o = await proc.done;
+        if (o.status !== 'completed') throw new Error(`${name}: job ${i} ${o.status}: ${o.error}`);
+      }
+    }));
+    const wall = (Date.now() - t0) / 1000;
+    let cpu: (CpuReport & { sampler: number }) | undefined;
+    if (sampler) {
+      await ask({ mark: `${name}-end` }, 'marked');
+      cpu = await ask<CpuReport & { sampler: number }>({ report: [`${name}-start`, `${name}-end`] }, 'report');
+    }
+    for (const p of pools) p.close();
+    return { wall, throughput: trials / wall, trialCpuPerJob: cpu ? (cpu.byRole.trial ?? 0) / trials : undefined };
+  };
+  // Interleaved rounds (1 then 2 workers, then 2 then 1, ...): under load the median of the
+  // per-round ratios is steadier than one pair.
+  const rounds = Number(opt('rounds', '1'));
+  const ceilingOn = !args.includes('--no-ceiling') && !cold;
+  const results: { one: Awaited<ReturnType<typeof runWith>>; two: Awaited<ReturnType<typeof runWith>>; ratio: number }[] = [];
+  const ceilings: { one: Awaited<ReturnType<typeof runHosts>>; two: Awaited<ReturnType<typeof runHosts>>; ratio: number }[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? [1, 2] : [2, 1];
+    const got: Record<number, Awaited<ReturnType<typeof runWith>>> = {};
+    for (const n of order) got[n] = await runWith(n, `${n === 1 ? 'one' : 'two'}-${r}`);
+    results.push({ one: got[1], two: got[2], ratio: got[2].throughput / got[1].throughput });
+    if (ceilingOn) {
+      const h: Record<number, Awaited<ReturnType<typeof runHosts>>> = {};
+      for (const n of order) h[n] = await runHosts(n, `hosts${n}-${r}`);
+      ceilings.push({ one: h[1], two: h[2], ratio: h[2].throughput / h[1].throughput });
+    }
+  }
+  const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  const { one, two } = results[0];
+  const speedup = med(results.map((x) => x.ratio));
+  out.queue = { warm: !cold, one, two, speedup, rounds: results.length > 1 ? results : undefined, ceiling: ceilings.length ? { rounds: ceilings, ratio: med(ceilings.map((c) => c.ratio)) } : undefined };
+  console.error(`queue: 1 worker ${one.throughput.toFixed(3)} jobs/s, 2 workers ${two.throughput.toFixed(3)} jobs/s${rounds > 1 ? `; per-round ratios ${results.map((x) => x.ratio.toFixed(2)).join(' ')}, median` : ':'} ${speedup.toFixed(2)}× (goal ≥ 1.8); worker overhead per job (median) ${one.medianOverheadMs.toFixed(0)} / ${two.medianOverheadMs.toFixed(0)} ms (goal ≤ 50); load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  if (ceilings.length) {
+    console.error(`  ceiling, same jobs on warm processes without the queue: 2 vs 1 at once ${ceilings.map((c) => c.ratio.toFixed(2)).join(' ')} (median ${med(ceilings.map((c) => c.ratio)).toFixed(2)}×); trial CPU s per job 1 / 2 at once: ${ceilings.map((c) => `${c.one.trialCpuPerJob?.toFixed(3)} / ${c.two.trialCpuPerJob?.toFixed(3)}`).join(', ')}`);
+  }
   const phaseLine = (r: Awaited<ReturnType<typeof runWith>>) => Object.entries(r.phases).map(([k, v]) => `${k.replace(/Ms$/, '')} ${v.mean.toFixed(0)}`).join(', ');
   console.error(`  wall ms per job (mean), 1 worker: ${phaseLine(one)}\n  wall ms per job (mean), 2 workers: ${phaseLine(two)}`);
   console.error(`  CPU s per job, 1 worker: ${cpuLine(one)}\n  CPU s per job, 2 workers: ${cpuLine(two)}`);

@@ -51,6 +51,8 @@ export class TrialHost {
   /** Resolves with the CLI loaded (ms it took) or rejects when the process ends first. */
   readonly ready: Promise<number>;
   jobs = 0;
+  /** Whether the first job counts this process's start in its timing (false when started ahead). */
+  chargeStart = true;
   private current: Current | undefined;
   private nextId = 1;
   private exited = false;
@@ -117,7 +119,8 @@ export class TrialHost {
       if (c.stopped) c.resolve({ status: 'stopped', exitCode: code, seconds });
       else {
         const last = [...c.errLines].reverse().find((x) => x.startsWith('nabla:')) ?? c.errLines.at(-1);
-        c.resolve({ status: 'failed', error: last ?? (signal ? `killed by ${signal}` : `exit code ${code}`), exitCode: code, seconds });
+        // a signal says more than the last log line of a process that was killed mid-line
+        c.resolve({ status: 'failed', error: signal ? `killed by ${signal}` : last ?? `exit code ${code}`, exitCode: code, seconds });
       }
     });
   }
@@ -147,7 +150,7 @@ export class TrialHost {
     if (this.current) throw new Error('TrialHost.run: a job is already running');
     const id = this.nextId++;
     // a host's start counts to its first job: that is what a cold job costs
-    const hostStartMs = this.jobs === 0 && this.readyAt !== undefined ? this.readyAt - this.startedAt : 0;
+    const hostStartMs = this.jobs === 0 && this.chargeStart && this.readyAt !== undefined ? this.readyAt - this.startedAt : 0;
     const done = new Promise<HostOutcome>((resolve) => {
       const c: Current = { id, o, t0: Date.now(), marks: {}, stopped: false, errLines: [], hostStartMs, resolve };
       if (!this.alive) {
@@ -192,15 +195,31 @@ export class HostPool {
 
   constructor(private readonly threads: number | undefined, private readonly o: { maxJobs?: number; env?: Record<string, string>; cwd?: string } = {}) {}
 
+  /** Starts `n` hosts ahead of the first jobs (a worker does before it takes any); resolves when
+   *  they are ready, or with the reason one could not start. */
+  async prestart(n: number): Promise<string | null> {
+    const hosts = Array.from({ length: n }, () => this.spawnHost());
+    for (const h of hosts) h.chargeStart = false;
+    const r = await Promise.allSettled(hosts.map((h) => h.ready));
+    for (const h of hosts) if (h.alive && !this.closed) this.idle.push(h);
+    const bad = r.find((x) => x.status === 'rejected') as PromiseRejectedResult | undefined;
+    return bad ? (bad.reason as Error).message : null;
+  }
+
+  private spawnHost(): TrialHost {
+    const host = new TrialHost(this.threads, this.o.env, this.o.cwd);
+    this.all.add(host);
+    host.child.once('close', () => this.all.delete(host));
+    return host;
+  }
+
   /** Runs a job on an idle warm host, or on a new one (whose start the job's timing counts). */
   async run(o: HostJobOptions): Promise<{ proc: TrainProcess & { done: Promise<HostOutcome> }; host: TrialHost }> {
     if (this.closed) throw new Error('HostPool: closed');
     let host: TrialHost | undefined;
     while ((host = this.idle.pop()) && !host.alive) this.all.delete(host);
     if (!host) {
-      host = new TrialHost(this.threads, this.o.env, this.o.cwd);
-      this.all.add(host);
-      host.child.once('close', () => this.all.delete(host!));
+      host = this.spawnHost();
       try {
         await host.ready;
       } catch (e) {

@@ -110,7 +110,8 @@ export function startTrain(o: TrainProcessOptions): TrainProcess {
       else if (code === 0 && final) resolve({ status: 'completed', final, exitCode: 0, seconds });
       else {
         const last = [...errLines].reverse().find((l) => l.startsWith('nabla:')) ?? errLines[errLines.length - 1];
-        resolve({ status: 'failed', error: last ?? (signal ? `killed by ${signal}` : `exit code ${code}`), exitCode: code, seconds });
+        // a signal says more than the last log line of a process that was killed mid-line
+        resolve({ status: 'failed', error: signal ? `killed by ${signal}` : last ?? `exit code ${code}`, exitCode: code, seconds });
       }
     });
   });

@@ -30,11 +30,17 @@ export interface WorkerOptions {
   log?: (line: string) => void;
 }
 
-export function startWorker(conn: Connection, o: WorkerOptions): Worker<TrainJobData, TrainJobResult> {
+/** Starts the worker's warm processes (one per slot), then takes jobs. */
+export async function startWorker(conn: Connection, o: WorkerOptions): Promise<Worker<TrainJobData, TrainJobResult>> {
   const log = o.log ?? (() => {});
   const me = describeWorker();
-  const control = conn.client();
   const pool = o.warm === false ? undefined : new HostPool(o.threads);
+  if (pool) {
+    // ready before the first job: a job never waits for node and the CLI to load
+    const why = await pool.prestart(o.concurrency);
+    if (why) log(`a warm trial process did not start (${why}); jobs start their own`);
+  }
+  const control = conn.client();
   const processor = async (job: Job<TrainJobData, TrainJobResult>): Promise<TrainJobResult> => {
     const d = job.data;
     if (d.kind !== 'train' || !Array.isArray(d.trainArgs)) throw new UnrecoverableError(`job ${job.id}: not a nabla training job (kind ${JSON.stringify(d.kind)})`);
