@@ -61,17 +61,22 @@ export class TreeSampler {
   /** cutime+cstime of each worker process: exact CPU of the trials it reaped. */
   private readonly reaped = new Map<number, number>();
   private readonly comms = new Map<string, string>();
+  private readonly roles = new Map<number, string>();
   constructor(private readonly root: number, private readonly exclude: number) {}
 
   sample(): void {
     for (const pid of descendants(this.root)) {
       if (pid === this.exclude) continue;
-      // read every time: between fork and exec a child still shows its parent's command line
-      let role: string;
-      try {
-        role = roleOf(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '));
-      } catch {
-        continue;
+      // between fork and exec a child still shows its parent's command line: read again until
+      // the role is one that only an exec gives
+      let role = this.roles.get(pid);
+      if (role === undefined) {
+        try {
+          role = roleOf(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '));
+        } catch {
+          continue;
+        }
+        if (role === 'trial' || role === 'redis') this.roles.set(pid, role);
       }
       const p = statTicks(`/proc/${pid}/stat`);
       if (p && role === 'worker') this.reaped.set(pid, p.children);
