@@ -23,15 +23,17 @@ export interface WorkerArgs {
   workDir: string;
   threads?: number;
   lockMs?: number;
+  /** false: a new process for every job (commander's --no-warm). */
+  warm?: boolean;
 }
 
 export async function runWorker(a: WorkerArgs): Promise<void> {
   const conn = await connect(a.queue);
   const threads = a.threads ?? Math.max(1, Math.floor(cpus().length / a.concurrency));
   const say = (l: string) => console.log(`${new Date().toISOString()} ${l}`);
-  const worker = startWorker(conn, { queueName: a.queueName, concurrency: a.concurrency, workDir: resolve(a.workDir), threads, lockMs: a.lockMs, log: say });
+  const worker = await startWorker(conn, { queueName: a.queueName, concurrency: a.concurrency, workDir: resolve(a.workDir), threads, lockMs: a.lockMs, warm: a.warm !== false, log: say });
   await worker.waitUntilReady();
-  say(`nabla worker ${describeWorker()}: queue ${a.queueName}, ${a.concurrency} job(s) at a time, ${threads} thread(s) each, directories under ${resolve(a.workDir)}`);
+  say(`nabla worker ${describeWorker()}: queue ${a.queueName}, ${a.concurrency} job(s) at a time, ${threads} thread(s) each${a.warm !== false ? ' in warm processes' : ''}, directories under ${resolve(a.workDir)}`);
   await new Promise<void>((done) => {
     const stop = (sig: string) => {
       say(`${sig}: finishing the jobs in progress, taking no new ones`);

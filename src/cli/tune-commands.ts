@@ -56,6 +56,7 @@ export function registerTuneCommands(program: Command): void {
     .option('--threads <n>', 'threads per job (default: cores ÷ concurrency)', positiveInt('--threads'))
     .option('--work-dir <dir>', 'where job run directories go', 'runs/worker')
     .option('--lock-ms <n>', 'how long a silent worker keeps its jobs before they go to another', positiveInt('--lock-ms'))
+    .option('--no-warm', 'start a new process for every job (default: one warm process per slot runs job after job)')
     .action(async (opts) => {
       const { runWorker } = await import('./jobs.js');
       await runWorker(opts);

@@ -1,22 +1,7 @@
-// Entry of a trial's child process: runs `nabla <args>` like bin/nabla.js, but dies with its
-// parent. A tune or a worker killed with -9 cannot take its children along, and an orphaned trial
-// would go on writing into the run directory that the resumed tune (or the worker the job moved
-// to) is about to use. Training keeps the main thread busy, so the watch runs in a worker thread,
-// which has its own event loop, and kills the whole process when the parent pid changes. The
-// parent passes its pid (NABLA_PARENT_PID), so a child whose parent died before it even started
-// dies at once, and the watch starts before the CLI (and its kernels) load, which takes long
-// enough that an orphan could otherwise write its run.json after the resumed tune looked for it.
+// Entry of a one-shot trial process: runs `nabla <args>` like bin/nabla.js, but dies with its
+// parent (watch-parent.ts, imported before the CLI loads).
 
-import { Worker } from 'node:worker_threads';
+import './watch-parent.js';
 
-const parent = Number(process.env.NABLA_PARENT_PID) || process.ppid;
-delete process.env.NABLA_PARENT_PID;
-if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL');
-const watch = new Worker(
-  `const { workerData } = require('node:worker_threads');
-   setInterval(() => { if (process.ppid !== workerData.parent) process.kill(process.pid, 'SIGKILL'); }, 250);`,
-  { eval: true, workerData: { parent } },
-);
-watch.unref();
 const { main } = await import('../cli/main.js');
 await main(process.argv.slice(2));

@@ -31,6 +31,8 @@ export interface TrainJobResult {
   final?: { test: { loss: number; accuracy: number; samples: number }; modelDir: string; epochs: number };
   worker: string;
   seconds: number;
+  /** Where the job's time went on the worker (warm processes only; see jobs/host.ts). */
+  timing?: { hostStartMs: number; setupMs: number; trainMs: number; finishMs: number };
 }
 
 /** Job priority as users give it: higher runs first (default 0, range ±1000). */

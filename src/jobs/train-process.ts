@@ -54,7 +54,8 @@ export interface TrainProcess {
 
 const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
 
-function lines(onLine: (l: string) => void): (chunk: Buffer) => void {
+/** A stream 'data' listener that calls onLine for each complete non-blank line. */
+export function lineSplitter(onLine: (l: string) => void): (chunk: Buffer) => void {
   let buf = '';
   return (chunk) => {
     buf += chunk.toString('utf8');
@@ -85,7 +86,7 @@ export function startTrain(o: TrainProcessOptions): TrainProcess {
   let final: FinalReport | undefined;
   let stopped = false;
   const errLines: string[] = [];
-  child.stdout!.on('data', lines((l) => {
+  child.stdout!.on('data', lineSplitter((l) => {
     let v: unknown;
     try {
       v = JSON.parse(l);
@@ -96,7 +97,7 @@ export function startTrain(o: TrainProcessOptions): TrainProcess {
     if (typeof r.epoch === 'number' && typeof r.loss === 'number') o.onEpoch?.(r as unknown as EpochReport);
     else if (r.test && typeof r.modelDir === 'string') final = r as unknown as FinalReport;
   }));
-  child.stderr!.on('data', lines((l) => {
+  child.stderr!.on('data', lineSplitter((l) => {
     errLines.push(l);
     if (errLines.length > 50) errLines.shift();
     o.onLog?.(l);
@@ -109,7 +110,8 @@ export function startTrain(o: TrainProcessOptions): TrainProcess {
       else if (code === 0 && final) resolve({ status: 'completed', final, exitCode: 0, seconds });
       else {
         const last = [...errLines].reverse().find((l) => l.startsWith('nabla:')) ?? errLines[errLines.length - 1];
-        resolve({ status: 'failed', error: last ?? (signal ? `killed by ${signal}` : `exit code ${code}`), exitCode: code, seconds });
+        // a signal says more than the last log line of a process that was killed mid-line
+        resolve({ status: 'failed', error: signal ? `killed by ${signal}` : last ?? `exit code ${code}`, exitCode: code, seconds });
       }
     });
   });

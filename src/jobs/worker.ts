@@ -1,5 +1,6 @@
-// `nabla worker`: takes training jobs from a BullMQ queue and runs each as a `nabla train` child
-// process in its own directory. Progress (every epoch so far) goes back to the submitter through
+// `nabla worker`: takes training jobs from a BullMQ queue and runs each as `nabla train` in a child
+// process, in its own directory: by default in a warm process per slot that runs job after job
+// (host.ts), else (warm: false) in a new process per job. Progress (every epoch so far) goes back to the submitter through
 // the job's progress; stderr lines go to the job's log. A job for another Nabla version, or one
 // whose `nabla train` fails on its arguments or data (exit 2), fails at once; other failures are
 // retried with backoff. A worker that dies mid-job loses its lock, and BullMQ's stalled-job check
@@ -10,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { libraryVersion } from '../train/checkpoint.js';
 import { QueueError, cancelKey, describeWorker, type Connection, type TrainJobData, type TrainJobResult } from './queue.js';
-import { startTrain, type EpochReport } from './train-process.js';
+import { startTrain, type EpochReport, type TrainOutcome, type TrainProcess } from './train-process.js';
+import { HostPool, type HostOutcome } from './host.js';
 
 export interface WorkerOptions {
   queueName: string;
@@ -23,12 +25,21 @@ export interface WorkerOptions {
   lockMs?: number;
   /** How often live workers look for stalled jobs (default lockMs / 2). */
   stalledIntervalMs?: number;
+  /** Run jobs in warm processes, one per slot (default true); false: a new process per job. */
+  warm?: boolean;
   log?: (line: string) => void;
 }
 
-export function startWorker(conn: Connection, o: WorkerOptions): Worker<TrainJobData, TrainJobResult> {
+/** Starts the worker's warm processes (one per slot), then takes jobs. */
+export async function startWorker(conn: Connection, o: WorkerOptions): Promise<Worker<TrainJobData, TrainJobResult>> {
   const log = o.log ?? (() => {});
   const me = describeWorker();
+  const pool = o.warm === false ? undefined : new HostPool(o.threads);
+  if (pool) {
+    // ready before the first job: a job never waits for node and the CLI to load
+    const why = await pool.prestart(o.concurrency);
+    if (why) log(`a warm trial process did not start (${why}); jobs start their own`);
+  }
   const control = conn.client();
   const processor = async (job: Job<TrainJobData, TrainJobResult>): Promise<TrainJobResult> => {
     const d = job.data;
@@ -50,23 +61,28 @@ export function startWorker(conn: Connection, o: WorkerOptions): Worker<TrainJob
     log(`job ${job.id}: started (attempt ${job.attemptsMade + 1}) in ${dir}`);
     const epochs: EpochReport[] = [];
     let stopAsked = false;
-    const p = startTrain({
-      args,
-      threads: o.threads,
-      onEpoch: (e) => {
-        epochs.push(e);
-        job.updateProgress({ epochs, worker: me }).catch(() => {});
-        control.get(cancelKey(o.queueName, String(job.id))).then((v) => {
-          if (v && !stopAsked) {
-            stopAsked = true;
-            log(`job ${job.id}: stop asked at epoch ${e.epoch}`);
-            p.stop();
-          }
-        }, () => {});
-      },
-      onLog: (l) => void job.log(l).catch(() => {}),
-    });
-    const out = await p.done;
+    let p!: TrainProcess;
+    const onEpoch = (e: EpochReport) => {
+      epochs.push(e);
+      job.updateProgress({ epochs, worker: me }).catch(() => {});
+      control.get(cancelKey(o.queueName, String(job.id))).then((v) => {
+        if (v && !stopAsked) {
+          stopAsked = true;
+          log(`job ${job.id}: stop asked at epoch ${e.epoch}`);
+          p.stop();
+        }
+      }, () => {});
+    };
+    const onLog = (l: string) => void job.log(l).catch(() => {});
+    let out: TrainOutcome & Partial<HostOutcome>;
+    if (pool) {
+      const r = await pool.run({ args, onEpoch, onLog });
+      p = r.proc;
+      out = await p.done;
+    } else {
+      p = startTrain({ args, threads: o.threads, onEpoch, onLog });
+      out = await p.done;
+    }
     if (out.status === 'failed') {
       log(`job ${job.id}: failed: ${out.error}`);
       // exit 2 is a usage error (a flag, a missing data path): the same on every retry.
@@ -74,7 +90,7 @@ export function startWorker(conn: Connection, o: WorkerOptions): Worker<TrainJob
       throw new QueueError(`on ${me}: ${out.error}`);
     }
     log(`job ${job.id}: ${out.status} after ${out.seconds.toFixed(1)} s`);
-    return { status: out.status === 'stopped' ? 'stopped' : 'completed', epochs, final: out.final, worker: me, seconds: out.seconds };
+    return { status: out.status === 'stopped' ? 'stopped' : 'completed', epochs, final: out.final, worker: me, seconds: out.seconds, timing: out.timing };
   };
   const worker = new Worker<TrainJobData, TrainJobResult>(o.queueName, processor, {
     connection: conn.options(),
@@ -84,6 +100,9 @@ export function startWorker(conn: Connection, o: WorkerOptions): Worker<TrainJob
     name: me,
   });
   worker.on('error', (e) => log(`worker error: ${e.message}`));
-  worker.on('closed', () => control.disconnect());
+  worker.on('closed', () => {
+    pool?.close();
+    control.disconnect();
+  });
   return worker;
 }

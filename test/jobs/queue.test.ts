@@ -79,6 +79,9 @@ test('priorities: a high-priority job starts at the next free slot, ahead of que
   const started = Object.fromEntries(Object.keys(ids).map((k, i) => [k, jobs[i].processedOn!]));
   assert.ok(started.high < started.normal && started.normal < started.normal2 && started.normal2 < started.low, JSON.stringify(started));
   for (const j of jobs) assert.equal(await j.getState(), 'completed');
+  // the worker's warm process, started before it took jobs, ran all four (host.ts reports timings)
+  const timings = jobs.map((j) => (j.returnvalue as TrainJobResult).timing);
+  assert.ok(timings.every((t) => t && t.hostStartMs === 0), JSON.stringify(timings));
 });
 
 test('a worker of another version refuses the job; a missing data path fails it at once with the path', { skip }, async () => {
