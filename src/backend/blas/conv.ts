@@ -2,7 +2,10 @@
 // with cblas_sgemm as the product. sgemm reads and writes Float32Array views on the wasm pool's
 // shared memory, so the columns, the product and the transposed gradient never leave it. The
 // sgemm calls are those blas/matmul.ts makes for the composite's products (same sizes, transposes
-// and leading dimensions), so results are bitwise the composite's; what would take another path
+// and leading dimensions), so results are bitwise the composite's, except from 8 input channels
+// on, where the columns go channels-last (wasm/conv-fused.ts's channelsLast: a 5×5 layer's
+// im2col and col2im 7-10× cheaper) and the products sum the same terms in another order, within
+// float32 rounding of the composite's (the bound test/backend/conv-fused.test.ts asserts); what would take another path
 // there (gemv for one-row or one-column products, weights BLAS cannot take as they are) is declined
 // and runs as the composite of this backend's primitives.
 
