@@ -25,6 +25,9 @@ import { layout } from './matmul.js';
 
 const INT_MAX = 2 ** 31 - 1;
 
+/** The weight operand of a channels-last product: staged and permuted in scratch, whatever its strides. */
+const IN_SCRATCH = { data: new Float32Array(0), trans: NO_TRANS, ld: 0 };
+
 /** The weight [O,K] (or its transpose) as blas/matmul.ts's operand() would hand it over in place, or null. */
 function weightOperand(w: View, transpose: boolean): { data: Float32Array; trans: number; ld: number } | null {
   const [O, K] = w.shape;
@@ -48,9 +51,10 @@ function blasForward(x: View, weight: View, bias: View | null, g: Conv2dGeometry
   const rt = wasmRuntime(), lib = blasLib();
   const d = convDims(x.shape, weight.shape[0], g);
   const NL = d.N * d.L;
-  const wo = f32(weight) ? weightOperand(weight, false) : null;
-  if (!rt || !lib || !wo || !f32(x) || !f32(bias) || !nonEmpty(d) || !sgemmShape(d.O, NL, d.K) || (pool && !poolOk(d, pool, null, null))) return DECLINE;
+  // Channels-last stages and permutes the weight, so it takes any strides; otherwise sgemm reads it in place.
   const cl = channelsLast(d);
+  const wo = f32(weight) ? (cl ? IN_SCRATCH : weightOperand(weight, false)) : null;
+  if (!rt || !lib || !wo || !f32(x) || !f32(bias) || !nonEmpty(d) || !sgemmShape(d.O, NL, d.K) || (pool && !poolOk(d, pool, null, null))) return DECLINE;
   const sx = spanOf(x), sw = cl ? spanOf(weight) : null, b = biasArray(bias);
   const outs = outputSizes(d, pool);
   // Channels-last: the weight staged and permuted, and the NHWC image, before the outputs.
@@ -80,7 +84,7 @@ function blasBackward(x: View, grad: View, weight: View, mask: View | null, g: C
   const rt = wasmRuntime(), lib = blasLib();
   const d = convDims(x.shape, weight.shape[0], g);
   const NL = d.N * d.L;
-  const wo = want.input && f32(weight) ? weightOperand(weight, true) : null;
+  const wo = want.input && f32(weight) ? (channelsLast(d) ? IN_SCRATCH : weightOperand(weight, true)) : null;
   const cl = layout(NL, d.K, 1, NL);
   const inputOk = !want.input || (wo && sgemmShape(d.K, NL, d.O));
   const weightOk = !want.weight || (cl && sgemmShape(d.O, d.K, NL));
