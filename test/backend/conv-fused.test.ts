@@ -57,6 +57,10 @@ const CASES: Case[] = [
   { name: 'empty batch', N: 0, C: 2, H: 6, W: 6, O: 3, g: geo([3, 3], [1, 1], [1, 1]) },
   // Big enough that im2col, col2im and the product split over the pool's threads.
   { name: 'large (threaded)', N: 8, C: 16, H: 20, W: 20, O: 24, g: geo([3, 3], [1, 1], [1, 1]) },
+  // blas's channels-last columns (from 8 channels): a 5×5 image (rows of 3), and 9 channels (a
+  // scalar tail after two vectors) with stride, padding and dilation.
+  { name: 'channels-last 5x5, 16 channels', N: 3, C: 16, H: 5, W: 5, O: 8, g: geo([3, 3]) },
+  { name: 'channels-last 9 channels, stride/padding/dilation', N: 2, C: 9, H: 9, W: 8, O: 5, g: geo([3, 2], [2, 1], [1, 0], [1, 2]) },
 ];
 
 const outHW = (c: Case) => [0, 1].map((i) => convOutSize(i ? c.W : c.H, c.g.kernel[i], c.g.stride[i], c.g.padding[i], c.g.dilation[i]));
