@@ -13,6 +13,7 @@ import * as nb from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
 import { convOutSize, type Backend, type Conv2dGeometry, type View } from '../../src/backend/backend.js';
 import { compositeConv } from '../../src/backend/conv-composite.js';
+import { CHANNELS_LAST_MIN } from '../../src/backend/wasm/conv-fused.js';
 import type { BackendWithFused, ConvFusedKernels } from '../../src/backend/fused.js';
 import { blasBackend } from '../../src/backend/blas/index.js';
 import { wasmBackend } from '../../src/backend/wasm/index.js';
@@ -56,6 +57,10 @@ const CASES: Case[] = [
   { name: 'empty batch', N: 0, C: 2, H: 6, W: 6, O: 3, g: geo([3, 3], [1, 1], [1, 1]) },
   // Big enough that im2col, col2im and the product split over the pool's threads.
   { name: 'large (threaded)', N: 8, C: 16, H: 20, W: 20, O: 24, g: geo([3, 3], [1, 1], [1, 1]) },
+  // blas's channels-last columns (from 8 channels): a 5×5 image (rows of 3), and 9 channels (a
+  // scalar tail after two vectors) with stride, padding and dilation.
+  { name: 'channels-last 5x5, 16 channels', N: 3, C: 16, H: 5, W: 5, O: 8, g: geo([3, 3]) },
+  { name: 'channels-last 9 channels, stride/padding/dilation', N: 2, C: 9, H: 9, W: 8, O: 5, g: geo([3, 2], [2, 1], [1, 0], [1, 2]) },
 ];
 
 const outHW = (c: Case) => [0, 1].map((i) => convOutSize(i ? c.W : c.H, c.g.kernel[i], c.g.stride[i], c.g.padding[i], c.g.dilation[i]));
@@ -78,6 +83,89 @@ function strided4(shape: number[], r: () => number, specials: boolean): View {
 const contig4 = (shape: number[], r: () => number, specials: boolean): View =>
   ({ data: values(shape.reduce((p, q) => p * q, 1), r, specials), shape, strides: [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1], offset: 0 });
 
+// ---- the channels-last forward's tolerance -------------------------------------------------
+// blas takes channels-last columns from CHANNELS_LAST_MIN input channels on (wasm/conv-fused.ts):
+// its product sums each output's K terms in (i, j, c) order where the composite's sums them in
+// (c, i, j) order, so the two are not bitwise equal; its input gradient (a product of another
+// shape, [N·L, K] where the composite's is [K, N·L]) and weight gradient are not bitwise either
+// (OpenBLAS's kernels block the sums differently). Each is within γ_K·Σ|w·x| of the exact sum
+// (γ_K = K·u/(1 - K·u), u = 2⁻²⁴: the standard bound for a float32 dot product of K terms, FMA or
+// not), so they differ by at most 2·γ_K·Σ|w·x|, plus one rounding of the bias add on either side
+// (2u·|result|). That bound is what is asserted, per element, with Σ|w·x| computed in float64;
+// NaN and ±Inf must match exactly. The gradients likewise, with Σ|w·g| over the O·kh·kw terms of
+// an input-gradient element and Σ|g·x| over the N·L terms of a weight-gradient element (g masked
+// as the kernel masks it). The Σ|·| are the composite's own results on absolute values, which
+// are within (1 + γ) of the exact sums; the bound takes that factor too.
+
+/** Whether a backend's fused forward for these channels takes the channels-last order. */
+const channelsLastOrder = (backend: { name: string }, C: number) => backend.name === 'blas' && C >= CHANNELS_LAST_MIN;
+
+/** Σ_k |w_k · x_k| per output [N,O,OH,OW], from element accessors of x [N,C,H,W] and w [O,C,kh,kw]. */
+function absTerms(
+  xAt: (n: number, c: number, h: number, w: number) => number, wAt: (o: number, c: number, i: number, j: number) => number,
+  N: number, C: number, H: number, W: number, O: number, g: Conv2dGeometry,
+): Float64Array {
+  const [OH, OW] = [0, 1].map((i) => convOutSize(i ? W : H, g.kernel[i], g.stride[i], g.padding[i], g.dilation[i]));
+  const out = new Float64Array(N * O * OH * OW);
+  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+    let acc = 0;
+    for (let c = 0; c < C; c++) for (let i = 0; i < g.kernel[0]; i++) for (let j = 0; j < g.kernel[1]; j++) {
+      const h = oh * g.stride[0] - g.padding[0] + i * g.dilation[0], w = ow * g.stride[1] - g.padding[1] + j * g.dilation[1];
+      if (h >= 0 && h < H && w >= 0 && w < W) acc += Math.abs(wAt(o, c, i, j) * xAt(n, c, h, w));
+    }
+    out[((n * O + o) * OH + oh) * OW + ow] = acc;
+  }
+  return out;
+}
+
+/** The bound above, elementwise; NaN and ±Inf positions equal. */
+function assertReordered(actual: ArrayLike<number>, expected: ArrayLike<number>, terms: Float64Array, K: number, msg: string): void {
+  assert.equal(actual.length, expected.length, `${msg}: length`);
+  const u = 2 ** -24, gamma = (K * u) / (1 - K * u);
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i], e = expected[i];
+    if (Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e))) continue;
+    const bound = 2 * gamma * (1 + 2 * gamma) * terms[i] + 2 * u * Math.abs(e);
+    if (!Number.isFinite(a) || !Number.isFinite(e) || !(Math.abs(a - e) <= bound)) assert.fail(`${msg}: element ${i} is ${a}, expected ${e} (bound ${bound})`);
+  }
+}
+
+const absView = (v: View): View => ({ ...v, data: Float64Array.from(v.data as ArrayLike<number>, Math.abs) });
+
+/** The gradient bounds' Σ|·| (see above): the composite's backward on |x|, |grad|, |w| in float64. */
+function absGradTerms(ref: ConvFusedKernels, x: View, gr: View, w: View, g: Conv2dGeometry, mask: View | null = null): { input: Float64Array; weight: Float64Array } {
+  const m = mask ? { ...mask, data: Float64Array.from(mask.data as ArrayLike<number>) } : null;
+  const r = ref.conv2dBackward(absView(x), absView(gr), absView(w), m, g, { input: true, weight: true, bias: false });
+  return { input: r.input as Float64Array, weight: r.weight as Float64Array };
+}
+
+/** A tensor's values as a contiguous View of the given shape. */
+const tensorView = (t: Tensor, shape: number[]): View => ({ data: nb.contiguous(t).toTypedArray() as Float32Array, shape, strides: contiguousStrides4(shape), offset: 0 });
+function contiguousStrides4(shape: number[]): number[] {
+  const st = new Array<number>(shape.length);
+  for (let i = shape.length - 1, q = 1; i >= 0; i--) { st[i] = q; q *= shape[i]; }
+  return st;
+}
+
+/** An op-level x or w gradient: bitwise the composite's, or within the reordered bound on blas's channels-last path. */
+function assertGradient(backend: { name: string; kernels?: unknown }, c: Case, x: Tensor, w: Tensor, seed: Tensor, isX: boolean, got: Tensor, want: Tensor, msg: string): void {
+  if (!channelsLastOrder(backend, c.C)) return assertSameBits(got.toTypedArray(), want.toTypedArray(), msg);
+  const K = c.C * c.g.kernel[0] * c.g.kernel[1];
+  const ref = compositeConv(blasBackend.kernels);
+  const terms = absGradTerms(ref, tensorView(x, [...x.shape]), tensorView(seed, [...seed.shape]), tensorView(nb.reshape(w, [c.O, K]), [c.O, K]), c.g);
+  const NL = seed.shape[0] * seed.shape[2] * seed.shape[3];
+  assertReordered(got.toTypedArray(), want.toTypedArray(), isX ? terms.input : terms.weight, isX ? c.O * c.g.kernel[0] * c.g.kernel[1] : NL, msg);
+}
+
+const viewAt4 = (v: View) => (a: number, b: number, c: number, d: number) => v.data[v.offset + a * v.strides[0] + b * v.strides[1] + c * v.strides[2] + d * v.strides[3]] as number;
+/** The weight [O, C·kh·kw] view as an accessor of (o, c, i, j). */
+const weightAt = (w: View, kh: number, kw: number) => (o: number, c: number, i: number, j: number) => w.data[w.offset + o * w.strides[0] + ((c * kh + i) * kw + j) * w.strides[1]] as number;
+/** A [N,C,H,W] (or [O,C,kh,kw]) tensor as an accessor. */
+function tensorAt(t: Tensor): (a: number, b: number, c: number, d: number) => number {
+  const data = nb.contiguous(t).toTypedArray(), [, B, C, D] = t.shape;
+  return (a, b, c, d) => data[((a * B + b) * C + c) * D + d] as number;
+}
+
 // ---- kernels ------------------------------------------------------------------------------
 
 /** The bias gradient (row sums in another order than the sum op's) within rtol 1e-5 of Σ|grad| per channel. */
@@ -99,14 +187,18 @@ function assertBiasClose(actual: ArrayLike<number> | null, expected: ArrayLike<n
 /** conv2dBackward against the composite for every subset of wanted gradients that matters. */
 function checkBackward(
   f: ConvFusedKernels, ref: ConvFusedKernels, x: View, gr: View, w: View, mask: View | null, g: Conv2dGeometry,
-  inputShape: readonly number[], msg: string,
+  inputShape: readonly number[], msg: string, reorderedBackward = false,
 ): void {
   const all = { input: true, weight: true, bias: true };
   const got = f.conv2dBackward(x, gr, w, mask, g, all), want = ref.conv2dBackward(x, gr, w, mask, g, all);
   assert.ok(got.input && want.input && got.weight && want.weight, `${msg}: gradients missing`);
   assert.equal(got.input.length, inputShape.reduce((p, q) => p * q, 1));
-  assertSameBits(got.input, want.input, `${msg}: backward input`);
-  assertSameBits(got.weight, want.weight, `${msg}: backward weight`);
+  const reordered = reorderedBackward ? absGradTerms(ref, x, gr, w, g, mask) : null;
+  const O = w.shape[0], NL = gr.shape[0] * gr.shape[2] * gr.shape[3];
+  const same = (a: ArrayLike<number>, e: ArrayLike<number>, k: 'input' | 'weight', m: string) =>
+    (reordered ? assertReordered(a, e, reordered[k], k === 'input' ? O * g.kernel[0] * g.kernel[1] : NL, m) : assertSameBits(a, e, m));
+  same(got.input, want.input, 'input', `${msg}: backward input`);
+  same(got.weight, want.weight, 'weight', `${msg}: backward weight`);
   assertBiasClose(got.bias, want.bias, gr, mask, msg);
   for (const only of ['input', 'weight', 'bias'] as const) {
     const one = f.conv2dBackward(x, gr, w, mask, g, { input: only === 'input', weight: only === 'weight', bias: only === 'bias' });
@@ -114,7 +206,7 @@ function checkBackward(
       if (k !== only) assert.equal(one[k], null, `${msg}: ${k} computed when only ${only} was wanted`);
     }
     if (only === 'bias') assertBiasClose(one.bias, want.bias, gr, mask, `${msg} (bias only)`);
-    else assertSameBits(one[only] as ArrayLike<number>, want[only] as ArrayLike<number>, `${msg}: ${only} only`);
+    else same(one[only] as ArrayLike<number>, want[only] as ArrayLike<number>, only, `${msg}: ${only} only`);
   }
 }
 
@@ -136,7 +228,10 @@ for (const [backend, skip] of BACKENDS) {
             ? { data: values(K * c.O + 2, r, false), shape: [c.O, K], strides: [1, c.O], offset: 2 }
             : { data: values(c.O * K, r, false), shape: [c.O, K], strides: [K, 1], offset: 0 };
           const bias: View | null = specials ? null : { data: values(2 * c.O, r, false), shape: [c.O], strides: [2], offset: 1 };
-          assertSameBits(f.conv2d(x, w, bias, c.g), ref.conv2d(x, w, bias, c.g), `${msg}: conv2d`);
+          if (channelsLastOrder(backend, c.C)) {
+            const terms = absTerms(viewAt4(x), weightAt(w, c.g.kernel[0], c.g.kernel[1]), c.N, c.C, c.H, c.W, c.O, c.g);
+            assertReordered(f.conv2d(x, w, bias, c.g), ref.conv2d(x, w, bias, c.g), terms, K, `${msg}: conv2d`);
+          } else assertSameBits(f.conv2d(x, w, bias, c.g), ref.conv2d(x, w, bias, c.g), `${msg}: conv2d`);
           // Gradients: strided, and broadcast (what sum's backward hands over: stride 0 everywhere).
           const gshape = [c.N, c.O, OH, OW];
           const grads: View[] = layout === 'strided'
@@ -144,7 +239,7 @@ for (const [backend, skip] of BACKENDS) {
             : [contig4(gshape, r, specials)];
           for (const gr of grads) {
             const inputShape: [number, number, number, number] = [c.N, c.C, c.H, c.W];
-            checkBackward(f, ref, x, gr, w, null, c.g, inputShape, msg);
+            checkBackward(f, ref, x, gr, w, null, c.g, inputShape, msg, channelsLastOrder(backend, c.C));
           }
         }
       }
@@ -218,12 +313,15 @@ for (const [backend, skip] of BACKENDS) {
               const opts = { stride: c.g.stride, padding: c.g.padding, dilation: c.g.dilation };
               const fusedOut = nb.conv2d(x, w, b, opts);
               const compOut = compositeConvOp(x, w, b, c.g);
-              assertSameBits(fusedOut.toTypedArray(), compOut.toTypedArray(), `${msg}: forward`);
+              if (channelsLastOrder(backend, c.C)) {
+                const terms = absTerms(tensorAt(x), tensorAt(w), c.N, c.C, c.H, c.W, c.O, c.g);
+                assertReordered(fusedOut.toTypedArray(), compOut.toTypedArray(), terms, c.C * c.g.kernel[0] * c.g.kernel[1], `${msg}: forward`);
+              } else assertSameBits(fusedOut.toTypedArray(), compOut.toTypedArray(), `${msg}: forward`);
               const inputs = [x, w, ...(b ? [b] : [])];
               const gf = gradsOf(fusedOut, inputs, seed), gc = gradsOf(compOut, inputs, seed);
               const wanted = inputs.filter((t) => t.requiresGrad);
               gf.forEach((gi, i) => {
-                if (wanted[i] !== b) return assertSameBits(gi.toTypedArray(), gc[i].toTypedArray(), `${msg}: gradient ${i}`);
+                if (wanted[i] !== b) return assertGradient(backend, c, x, w, seed, wanted[i] === x, gi, gc[i], `${msg}: gradient ${i}`);
                 // The bias gradient: the kernel's row sums, in another order than the sum op's.
                 assertClose(gi.toTypedArray(), gc[i].toTypedArray(), 1e-5, 1e-5 * nb.sum(nb.abs(seed)).item(), `${msg}: bias gradient`);
               });
@@ -308,7 +406,10 @@ for (const [backend, skip] of BACKENDS) {
           for (const bias of [null, { data: values(2 * c.O, r, false), shape: [c.O], strides: [2], offset: 1 }] as (View | null)[]) {
             const out = f.conv2d(x, w, bias, c.g, true);
             const expected = ref.conv2d(x, w, bias, c.g, true);
-            assertSameBits(out, expected, `${msg}${bias ? ' bias' : ''}: forward`);
+            if (channelsLastOrder(backend, c.C)) {
+              const terms = absTerms(viewAt4(x), weightAt(w, c.g.kernel[0], c.g.kernel[1]), c.N, c.C, c.H, c.W, c.O, c.g);
+              assertReordered(out, expected, terms, K, `${msg}${bias ? ' bias' : ''}: forward`);
+            } else assertSameBits(out, expected, `${msg}${bias ? ' bias' : ''}: forward`);
             // relu as the js kernel defines it, applied to the plain fused conv2d.
             const plain = f.conv2d(x, w, bias, c.g);
             assertSameBits(out, Array.from(plain, (v) => (v > 0 || v !== v ? v : 0)), `${msg}: forward against js relu`);
@@ -316,7 +417,7 @@ for (const [backend, skip] of BACKENDS) {
             // The forward output as the mask (what the op passes), then a strided mask of special values.
             const masks: View[] = [{ data: out, shape: gshape, strides: [c.O * OH * OW, OH * OW, OW, 1], offset: 0 }, specialMask(gshape, r)];
             const grads: View[] = [strided4(gshape, r, specials), { data: Float32Array.of(0.25), shape: gshape, strides: [0, 0, 0, 0], offset: 0 }];
-            for (const mask of masks) for (const gr of grads) checkBackward(f, ref, x, gr, w, mask, c.g, inputShape, `${msg}: masked backward`);
+            for (const mask of masks) for (const gr of grads) checkBackward(f, ref, x, gr, w, mask, c.g, inputShape, `${msg}: masked backward`, channelsLastOrder(backend, c.C));
           }
         }
       }
@@ -373,12 +474,15 @@ for (const [backend, skip] of [...BACKENDS, [{ name: 'js' } as BackendWithFused,
               const opts = { stride: c.g.stride, padding: c.g.padding, dilation: c.g.dilation };
               const fusedOut = nb.conv2dRelu(x, w, b, opts);
               const compOut = compositeConvReluOp(x, w, b, c.g);
-              assertSameBits(fusedOut.toTypedArray(), compOut.toTypedArray(), `${msg}: forward`);
+              if (channelsLastOrder(backend, c.C)) {
+                const terms = absTerms(tensorAt(x), tensorAt(w), c.N, c.C, c.H, c.W, c.O, c.g);
+                assertReordered(fusedOut.toTypedArray(), compOut.toTypedArray(), terms, c.C * c.g.kernel[0] * c.g.kernel[1], `${msg}: forward`);
+              } else assertSameBits(fusedOut.toTypedArray(), compOut.toTypedArray(), `${msg}: forward`);
               const inputs = [x, w, ...(b ? [b] : [])];
               const gf = gradsOf(fusedOut, inputs, seed), gc = gradsOf(compOut, inputs, seed);
               const wanted = inputs.filter((t) => t.requiresGrad);
               gf.forEach((gi, i) => {
-                if (wanted[i] !== b) return assertSameBits(gi.toTypedArray(), gc[i].toTypedArray(), `${msg}: gradient ${i}`);
+                if (wanted[i] !== b) return assertGradient(backend, c, x, w, seed, wanted[i] === x, gi, gc[i], `${msg}: gradient ${i}`);
                 // The bias gradient: summed in another order than the sum op's.
                 const e = gc[i].toTypedArray();
                 const scale = nb.sum(nb.abs(seed)).item();

@@ -2,16 +2,20 @@
 // with cblas_sgemm as the product. sgemm reads and writes Float32Array views on the wasm pool's
 // shared memory, so the columns, the product and the transposed gradient never leave it. The
 // sgemm calls are those blas/matmul.ts makes for the composite's products (same sizes, transposes
-// and leading dimensions), so results are bitwise the composite's; what would take another path
+// and leading dimensions), so results are bitwise the composite's, except from 8 input channels
+// on, where the columns go channels-last (wasm/conv-fused.ts's channelsLast: a 5×5 layer's
+// im2col and col2im 7-10× cheaper) and the products sum the same terms in another order, within
+// float32 rounding of the composite's (the bound test/backend/conv-fused.test.ts asserts); what would take another path
 // there (gemv for one-row or one-column products, weights BLAS cannot take as they are) is declined
 // and runs as the composite of this backend's primitives.
 
 import type { TypedArray } from '../../dtype.js';
 import { DECLINE, fallbackTo, type Conv2dGeometry, type Decline, type Kernels, type View } from '../backend.js';
-import { compositeConv, convDims } from '../conv-composite.js';
+import { compositeConv, convDims, type ConvDims } from '../conv-composite.js';
 import type { ConvFusedKernels, ConvGrads, ConvGradWant } from '../fused.js';
 import {
-  backwardScratch, biasArray, col2imInto, f32, finishForward, im2colInto, nonEmpty, outputSizes, poolOk, stage,
+  backwardScratch, biasArray, channelsLast, clCol2imInto, clIm2colInto, clWeightBack, clWeightInto, col2imInto, f32, finishForward,
+  im2colInto, nonEmpty, outputSizes, poolOk, stage,
   type PooledResult, type PoolStage,
 } from '../wasm/conv-fused.js';
 import { wasmRuntime } from '../wasm/module.js';
@@ -20,6 +24,9 @@ import { blasLib, NO_TRANS, ROW_MAJOR, TRANS } from './lib.js';
 import { layout } from './matmul.js';
 
 const INT_MAX = 2 ** 31 - 1;
+
+/** The weight operand of a channels-last product: staged and permuted in scratch, whatever its strides. */
+const IN_SCRATCH = { data: new Float32Array(0), trans: NO_TRANS, ld: 0 };
 
 /** The weight [O,K] (or its transpose) as blas/matmul.ts's operand() would hand it over in place, or null. */
 function weightOperand(w: View, transpose: boolean): { data: Float32Array; trans: number; ld: number } | null {
@@ -44,15 +51,29 @@ function blasForward(x: View, weight: View, bias: View | null, g: Conv2dGeometry
   const rt = wasmRuntime(), lib = blasLib();
   const d = convDims(x.shape, weight.shape[0], g);
   const NL = d.N * d.L;
-  const wo = f32(weight) ? weightOperand(weight, false) : null;
+  // Channels-last stages and permutes the weight, so it takes any strides; otherwise sgemm reads it in place.
+  const cl = channelsLast(d);
+  const wo = f32(weight) ? (cl ? IN_SCRATCH : weightOperand(weight, false)) : null;
   if (!rt || !lib || !wo || !f32(x) || !f32(bias) || !nonEmpty(d) || !sgemmShape(d.O, NL, d.K) || (pool && !poolOk(d, pool, null, null))) return DECLINE;
-  const sx = spanOf(x), b = biasArray(bias);
+  const sx = spanOf(x), sw = cl ? spanOf(weight) : null, b = biasArray(bias);
   const outs = outputSizes(d, pool);
-  const r = rt.scratch([sx.count * 4, d.O * 4, d.K * NL * 4, d.O * NL * 4, ...outs]);
+  // Channels-last: the weight staged and permuted, and the NHWC image, before the outputs.
+  const clSizes = sw ? [sw.count * 4, d.O * d.K * 4, d.N * d.C * d.H * d.W * 4] : [];
+  const r = rt.scratch([sx.count * 4, d.O * 4, d.K * NL * 4, d.O * NL * 4, ...clSizes, ...outs]);
   if (!r) return DECLINE;
   const [, pb, pcols, pprod] = r;
   const [xs] = stage(rt, [sx], r);
   if (b) rt.f32().set(b, pb >> 2);
+  if (sw) {
+    const [pw, pwcl, pnhwc] = r.slice(4, 7);
+    const [ws] = stage(rt, [sw], [pw]);
+    clWeightInto(rt, ws, d, pwcl);
+    clIm2colInto(rt, xs, d, g, pnhwc, pcols);
+    const heap = rt.f32();
+    // prod [O, N·L] = W[O, (i,j,c)] · colsᵀ, the columns being [N·L, (i,j,c)].
+    lib.sgemm(ROW_MAJOR, NO_TRANS, TRANS, d.O, NL, d.K, 1, heap.subarray(pwcl >> 2), d.K, heap.subarray(pcols >> 2), d.K, 0, heap.subarray(pprod >> 2), NL);
+    return finishForward(rt, pprod, d, b ? pb : 0, r.slice(7), relu, pool);
+  }
   im2colInto(rt, xs, d, g, pcols);
   const heap = rt.f32();
   lib.sgemm(ROW_MAJOR, wo.trans, NO_TRANS, d.O, NL, d.K, 1, wo.data, wo.ld, heap.subarray(pcols >> 2), NL, 0, heap.subarray(pprod >> 2), NL);
@@ -63,13 +84,14 @@ function blasBackward(x: View, grad: View, weight: View, mask: View | null, g: C
   const rt = wasmRuntime(), lib = blasLib();
   const d = convDims(x.shape, weight.shape[0], g);
   const NL = d.N * d.L;
-  const wo = want.input && f32(weight) ? weightOperand(weight, true) : null;
+  const wo = want.input && f32(weight) ? (channelsLast(d) ? IN_SCRATCH : weightOperand(weight, true)) : null;
   const cl = layout(NL, d.K, 1, NL);
   const inputOk = !want.input || (wo && sgemmShape(d.K, NL, d.O));
   const weightOk = !want.weight || (cl && sgemmShape(d.O, d.K, NL));
   if (!rt || !lib || !inputOk || !weightOk || !f32(x) || !f32(grad) || !f32(mask) || !nonEmpty(d) || (pool && !poolOk(d, pool.kernel, grad, pool))) {
     return DECLINE;
   }
+  if (channelsLast(d)) return blasBackwardChannelsLast(x, grad, weight, mask, g, want, pool, d);
   // The weight stays where it is (sgemm reads it in place), so it is not staged.
   const s = backwardScratch(rt, x, grad, null, mask, d, want, [], pool);
   if (!s) return DECLINE;
@@ -85,6 +107,37 @@ function blasBackward(x: View, grad: View, weight: View, mask: View | null, g: C
     dw = new Float32Array(d.O * d.K);
     const h = rt.f32();
     lib.sgemm(ROW_MAJOR, NO_TRANS, cl.trans ? TRANS : NO_TRANS, d.O, d.K, NL, 1, h.subarray(s.rows >> 2), NL, h.subarray(s.cols >> 2), cl.ld, 0, dw, d.K);
+  }
+  return { input, weight: dw, bias: want.bias ? rt.f32().slice(s.sums >> 2, (s.sums >> 2) + d.O) : null };
+}
+
+/**
+ * The backward on channels-last columns (see channelsLast): dX's columns [N·L, (i,j,c)] = rowsᵀ ·
+ * W[O, (i,j,c)], summed back into the image through NHWC; dW[O, (i,j,c)] = rows · columns, then
+ * permuted to (c,i,j). Each sum runs over the same terms in the same order as the NCHW products'.
+ */
+function blasBackwardChannelsLast(
+  x: View, grad: View, weight: View, mask: View | null, g: Conv2dGeometry, want: ConvGradWant, pool: PoolStage | null, d: ConvDims,
+): ConvGrads | Decline {
+  const rt = wasmRuntime()!, lib = blasLib()!;
+  const NL = d.N * d.L;
+  const s = backwardScratch(rt, x, grad, want.input ? weight : null, mask, d, want, [d.N * d.C * d.H * d.W * 4, d.O * d.K * 4], pool);
+  if (!s) return DECLINE;
+  const [pnhwc, pwcl] = s.extra;
+  let input: TypedArray | null = null, dw: TypedArray | null = null;
+  if (want.input && s.weight) {
+    clWeightInto(rt, s.weight, d, pwcl);
+    const h = rt.f32();
+    lib.sgemm(ROW_MAJOR, TRANS, NO_TRANS, NL, d.K, d.O, 1, h.subarray(s.rows >> 2), NL, h.subarray(pwcl >> 2), d.K, 0, h.subarray(s.cols >> 2), d.K);
+    clCol2imInto(rt, s.cols, d, g, pnhwc, s.dx);
+    input = rt.f32().slice(s.dx >> 2, (s.dx >> 2) + d.N * d.C * d.H * d.W);
+  }
+  if (want.weight && s.x) {
+    clIm2colInto(rt, s.x, d, g, pnhwc, s.cols);
+    const h = rt.f32();
+    lib.sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, d.O, d.K, NL, 1, h.subarray(s.rows >> 2), NL, h.subarray(s.cols >> 2), d.K, 0, h.subarray(pwcl >> 2), d.K);
+    clWeightBack(rt, pwcl, d, s.dw);
+    dw = rt.f32().slice(s.dw >> 2, (s.dw >> 2) + d.O * d.K);
   }
   return { input, weight: dw, bias: want.bias ? rt.f32().slice(s.sums >> 2, (s.sums >> 2) + d.O) : null };
 }

@@ -10,7 +10,9 @@ import type { ConvFusedKernels, ConvGradWant, ConvGrads, PoolSaved } from '../fu
 import { DECLINE, fallbackTo, type Conv2dGeometry, type Decline, type Kernels, type View } from '../backend.js';
 import { compositeConv, convDims, type ConvDims } from '../conv-composite.js';
 import { batchSplit } from './conv.js';
-import { JOB_COL2IM, JOB_IM2COL, type Job } from './jobs.js';
+import {
+  JOB_CL_COL2IM, JOB_CL_IM2COL, JOB_COL2IM, JOB_CONV_GRAD_POOL, JOB_CONV_GRAD_ROWS, JOB_CONV_OUT_POOL, JOB_CONV_OUT_RELU, JOB_IM2COL, type Job,
+} from './jobs.js';
 import { gemmPlan, type HeapMatrix } from './matmul.js';
 import { wasmRuntime, type WasmRuntime } from './module.js';
 import { runParallel } from './pool.js';
@@ -22,10 +24,10 @@ interface ConvFusedExports {
     src: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number,
     bias: number, out: number,
   ): void;
-  cvr_outputRelu(prod: number, N: number, O: number, L: number, bias: number, out: number): void;
+  cvr_outputRelu(prod: number, N: number, O: number, L: number, bias: number, out: number, n0: number, n1: number): void;
   cvr_gradRows(
     g: number, d0: number, d1: number, d2: number, d3: number, gs0: number, gs1: number, gs2: number, gs3: number,
-    m: number, ms0: number, ms1: number, ms2: number, ms3: number, out: number, sums: number,
+    m: number, ms0: number, ms1: number, ms2: number, ms3: number, out: number, sums: number, r0: number, r1: number,
   ): void;
   cvp_outputReluPool(
     prod: number, N: number, O: number, OH: number, OW: number, bias: number, KH: number, KW: number, PH: number, PW: number,
@@ -33,8 +35,9 @@ interface ConvFusedExports {
   ): void;
   cvp_gradRowsPool(
     g: number, gs0: number, gs1: number, gs2: number, gs3: number, pooled: number, arg: number,
-    N: number, O: number, L: number, PH: number, PW: number, rows: number, sums: number,
+    N: number, O: number, L: number, PH: number, PW: number, rows: number, sums: number, o0: number, o1: number,
   ): void;
+  cl_permuteWeight(w: number, ws0: number, ws1: number, O: number, C: number, T: number, out: number, back: number): void;
 }
 
 export const cvf = (rt: WasmRuntime) => rt.exports as unknown as ConvFusedExports;
@@ -71,10 +74,45 @@ export function col2imInto(rt: WasmRuntime, cols: number, d: ConvDims, g: Conv2d
   runParallel(rt, batchSplit(rt, d.N, d.K * d.N * d.L).map(([n0, n1]) => ({ kind: JOB_COL2IM, args: [...args, n0, n1, 1] })));
 }
 
+/**
+ * Whether the columns go channels-last (assembly/convcl.as): [N·L, kh·kw·C] rows of C-float runs
+ * per tap, from the image transposed to NHWC, with the weight's columns permuted to (i, j, c) to
+ * match. Worth it from a few channels on: a tap is then a vector copy, where the NCHW columns copy
+ * image rows of OW floats (3 on a 5×5 image) one tap and image at a time. The product sums the
+ * K terms in (i, j, c) order instead of (c, i, j): not bitwise the composite's (a few float32
+ * roundings apart); the input and weight gradients sum the same terms in the same order.
+ */
+export const channelsLast = (d: ConvDims) => d.C >= CHANNELS_LAST_MIN;
+export const CHANNELS_LAST_MIN = 8;
+
+/** Channels-last columns [N·L, K] at `out` from the staged x, through the NHWC image at `nhwc`. */
+export function clIm2colInto(rt: WasmRuntime, x: Staged, d: ConvDims, g: Conv2dGeometry, nhwc: number, out: number): void {
+  const args = [x.ptr, ...x.strides, d.N, d.C, d.H, d.W, ...g.kernel, ...g.stride, ...g.padding, ...g.dilation, d.OH, d.OW, nhwc, out];
+  runParallel(rt, batchSplit(rt, d.N, d.K * d.N * d.L).map(([n0, n1]) => ({ kind: JOB_CL_IM2COL, args: [...args, n0, n1] })));
+}
+
+/** The adjoint: channels-last columns at `cols` summed into a contiguous [N,C,H,W] at `out`, through `nhwc`. */
+export function clCol2imInto(rt: WasmRuntime, cols: number, d: ConvDims, g: Conv2dGeometry, nhwc: number, out: number): void {
+  const args = [cols, d.N, d.C, d.H, d.W, ...g.kernel, ...g.stride, ...g.padding, ...g.dilation, d.OH, d.OW, nhwc, out];
+  runParallel(rt, batchSplit(rt, d.N, d.K * d.N * d.L).map(([n0, n1]) => ({ kind: JOB_CL_COL2IM, args: [...args, n0, n1] })));
+}
+
+/** The staged weight [O, K] with K in (c, i, j) order → contiguous [O, K] in (i, j, c) order at `out`. */
+export function clWeightInto(rt: WasmRuntime, w: Staged, d: ConvDims, out: number): void {
+  cvf(rt).cl_permuteWeight(w.ptr, w.strides[0], w.strides[1], d.O, d.C, d.K / d.C, out, 0);
+}
+
+/** A weight gradient [O, K] in (i, j, c) order at `src` → contiguous (c, i, j) order at `out`. */
+export function clWeightBack(rt: WasmRuntime, src: number, d: ConvDims, out: number): void {
+  cvf(rt).cl_permuteWeight(out, d.K, 1, d.O, d.C, d.K / d.C, src, 1);
+}
+
 /** The product [O, N, L] at `prod` → [N, O, L] at `out`, plus the bias (contiguous [O] at `bias`, or 0), then relu if asked. */
 export function productToOutput(rt: WasmRuntime, prod: number, d: ConvDims, bias: number, out: number, relu: boolean): void {
-  if (relu) cvf(rt).cvr_outputRelu(prod, d.N, d.O, d.L, bias, out);
-  else cvf(rt).cvf_gather4(prod, d.N, d.O, 1, d.L, d.L, d.N * d.L, 0, 1, bias, out);
+  if (relu) {
+    const args = [prod, d.N, d.O, d.L, bias, out];
+    runParallel(rt, batchSplit(rt, d.N, d.N * d.O * d.L).map(([n0, n1]) => ({ kind: JOB_CONV_OUT_RELU, args: [...args, n0, n1] })));
+  } else cvf(rt).cvf_gather4(prod, d.N, d.O, 1, d.L, d.L, d.N * d.L, 0, 1, bias, out);
 }
 
 /** Pooled sizes of a conv2dReluPool: windows kernel×kernel with stride = kernel, no padding (floor). */
@@ -102,7 +140,8 @@ export function finishForward(
   }
   const [PH, PW] = pooledHW(d, pool);
   const size = d.N * d.O * PH * PW;
-  cvf(rt).cvp_outputReluPool(prod, d.N, d.O, d.OH, d.OW, bias, pool[0], pool[1], PH, PW, outs[0], outs[1], 0, d.O);
+  const args = [prod, d.N, d.O, d.OH, d.OW, bias, pool[0], pool[1], PH, PW, outs[0], outs[1]];
+  runParallel(rt, batchSplit(rt, d.O, d.N * d.O * d.L).map(([o0, o1]) => ({ kind: JOB_CONV_OUT_POOL, args: [...args, o0, o1] })));
   return { out: heap.slice(outs[0] >> 2, (outs[0] >> 2) + size), argmax: new Int32Array(heap.buffer, outs[1], size).slice() };
 }
 
@@ -122,7 +161,8 @@ export type PoolStage = PoolSaved;
 export function gradToRows(rt: WasmRuntime, grad: Staged, mask: Staged | null, d: ConvDims, out: number, sums: number): void {
   const [sn, so, sh, sw] = grad.strides;
   const [mn, mo, mh, mw] = mask ? mask.strides : [0, 0, 0, 0];
-  cvf(rt).cvr_gradRows(grad.ptr, d.O, d.N, d.OH, d.OW, so, sn, sh, sw, mask ? mask.ptr : 0, mo, mn, mh, mw, out, sums);
+  const args = [grad.ptr, d.O, d.N, d.OH, d.OW, so, sn, sh, sw, mask ? mask.ptr : 0, mo, mn, mh, mw, out, sums];
+  runParallel(rt, batchSplit(rt, d.O, d.N * d.O * d.L).map(([r0, r1]) => ({ kind: JOB_CONV_GRAD_ROWS, args: [...args, r0, r1] })));
 }
 
 /**
@@ -156,7 +196,8 @@ export function backwardScratch(
     const [PH, PW] = pooledHW(d, pool.kernel);
     new Int32Array(rt.memory.buffer, arg, pool.argmax.length).set(pool.argmax);
     const g = staged[0] as Staged, p = staged[1] as Staged;
-    cvf(rt).cvp_gradRowsPool(g.ptr, g.strides[0], g.strides[1], g.strides[2], g.strides[3], p.ptr, arg, d.N, d.O, d.L, PH, PW, rows, want.bias ? sums : 0);
+    const args = [g.ptr, g.strides[0], g.strides[1], g.strides[2], g.strides[3], p.ptr, arg, d.N, d.O, d.L, PH, PW, rows, want.bias ? sums : 0];
+    runParallel(rt, batchSplit(rt, d.O, d.N * d.O * d.L).map(([o0, o1]) => ({ kind: JOB_CONV_GRAD_POOL, args: [...args, o0, o1] })));
   } else {
     gradToRows(rt, staged[0] as Staged, staged[1], d, rows, want.bias ? sums : 0);
   }

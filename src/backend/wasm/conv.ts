@@ -11,7 +11,7 @@ import { poolThreads, readyThreads, runParallel } from './pool.js';
 import { spanOf, writeSpan } from './stage.js';
 
 /** Below this many column elements the copy runs on one thread. */
-export const PARALLEL_ELEMENTS = 1 << 18;
+export const PARALLEL_ELEMENTS = 1 << 16;
 
 /** Batch ranges [n0, n1) for the threads that will take part. */
 export function batchSplit(rt: WasmRuntime, N: number, elements: number): [number, number][] {

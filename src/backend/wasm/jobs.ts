@@ -9,6 +9,15 @@ export const JOB_SGEMM = 1;
 export const JOB_ROWS = 2;
 export const JOB_IM2COL = 3;
 export const JOB_COL2IM = 4;
+// The fused convolutions' output and gradient passes (assembly/convpool.as, convrelu.as), split
+// over output channels or images (wasm/conv-fused.ts).
+export const JOB_CONV_OUT_POOL = 5;
+export const JOB_CONV_GRAD_POOL = 6;
+export const JOB_CONV_OUT_RELU = 7;
+export const JOB_CONV_GRAD_ROWS = 8;
+// Channels-last columns (assembly/convcl.as), split over images.
+export const JOB_CL_IM2COL = 9;
+export const JOB_CL_COL2IM = 10;
 // int8 layers (assembly/qlayer.as, driven by qlayer.ts); numbered apart from the float kernels'
 export const JOB_QLINEAR = 140;
 export const JOB_QCONV = 141;
@@ -22,6 +31,16 @@ export interface QLayerExports {
     OH: number, OW: number, kp: number, xq: number, cols: number, w: number, O: number, params: number, out: number, flags: number, tmp: number,
   ): void;
   qMinMax(x: number, n: number, out: number): void;
+}
+
+/** The fused convolution passes that run as jobs (signatures in wasm/conv-fused.ts's ConvFusedExports). */
+interface ConvJobExports {
+  cvp_outputReluPool(...a: number[]): void;
+  cvp_gradRowsPool(...a: number[]): void;
+  cvr_outputRelu(...a: number[]): void;
+  cvr_gradRows(...a: number[]): void;
+  cl_im2colNCHW(...a: number[]): void;
+  cl_col2imNCHW(...a: number[]): void;
 }
 
 /** Control slot layout (Int32 words): one slot of SLOT_WORDS per worker. */
@@ -48,6 +67,24 @@ export function runJob(ex: WasmExports, kind: number, a: ArrayLike<number>, f: n
       return;
     case JOB_COL2IM:
       ex.col2im(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18]);
+      return;
+    case JOB_CONV_OUT_POOL:
+      (ex as unknown as ConvJobExports).cvp_outputReluPool(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]);
+      return;
+    case JOB_CONV_GRAD_POOL:
+      (ex as unknown as ConvJobExports).cvp_gradRowsPool(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
+      return;
+    case JOB_CONV_OUT_RELU:
+      (ex as unknown as ConvJobExports).cvr_outputRelu(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+      return;
+    case JOB_CONV_GRAD_ROWS:
+      (ex as unknown as ConvJobExports).cvr_gradRows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17]);
+      return;
+    case JOB_CL_IM2COL:
+      (ex as unknown as ConvJobExports).cl_im2colNCHW(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22]);
+      return;
+    case JOB_CL_COL2IM:
+      (ex as unknown as ConvJobExports).cl_col2imNCHW(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18]);
       return;
     case JOB_QLINEAR:
       (ex as unknown as QLayerExports).qLinearRows(a[0], a[1], a[2], a[3], a[4], f, a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]);

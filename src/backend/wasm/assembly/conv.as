@@ -43,6 +43,7 @@ export function im2col(
         // overlap the one before it (it rewrites the same values), so no scalar tail is needed.
         const whole = lo == 0 && hi == OW && sw == 1 && xw == 1;
         const vec = OW >= 4;
+        const L = OH * OW;
         for (let n = n0; n < n1; n++) {
           const base = x + (<usize>(n * xn + c * xc) << 2);
           let p = rowStart(out, batchInner, n, (c * kh + i) * kw + j, N, C * kh * kw, OH * OW);
@@ -55,6 +56,10 @@ export function im2col(
               if (vec) {
                 for (let ow = 0; ow < OW - 4; ow += 4) v128.store(p + (<usize>ow << 2), v128.load(s + (<usize>ow << 2)));
                 v128.store(p + (<usize>(OW - 4) << 2), v128.load(s + (<usize>(OW - 4) << 2)));
+              } else if (oh * OW + 4 <= L) {
+                // Rows shorter than a vector (5×5 inputs: 3 floats): one vector, whose extra lanes
+                // land in this column row's next image row, written after this one.
+                v128.store(p, v128.load(s));
               } else {
                 for (let ow = 0; ow < OW; ow++) store<f32>(p + (<usize>ow << 2), load<f32>(s + (<usize>ow << 2)));
               }

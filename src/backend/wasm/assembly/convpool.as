@@ -88,21 +88,22 @@ export function cvp_outputReluPool(
 }
 
 /**
- * rows [O, N·L] (zeroed here) from the pooled gradient g [N, O, PH, PW] (element at g +
+ * rows [O, N·L] (zeroed here; output channels [o0, o1)) from the pooled gradient g [N, O, PH, PW] (element at g +
  * (n*gs0 + o*gs1 + ph*gs2 + pw*gs3)*4), masked by pooled (contiguous, pooled > 0 ? g : +0) and
  * written at each window's argmax (arg, contiguous i32); 0 + g, as the pooling backward's
  * scatter-add into zeros gives (so -0 becomes +0). sums[o] = the row's sum unless sums == 0.
  */
 export function cvp_gradRowsPool(
   g: usize, gs0: i32, gs1: i32, gs2: i32, gs3: i32, pooled: usize, arg: usize,
-  N: i32, O: i32, L: i32, PH: i32, PW: i32, rows: usize, sums: usize,
+  N: i32, O: i32, L: i32, PH: i32, PW: i32, rows: usize, sums: usize, o0: i32, o1: i32,
 ): void {
-  memory.fill(rows, 0, <usize>O * <usize>N * <usize>L << 2);
   const P = PH * PW;
-  for (let o = 0; o < O; o++) {
+  for (let o = o0; o < o1; o++) {
     let acc: f64 = 0;
     for (let n = 0; n < N; n++) {
       const row = rows + (<usize>(o * N + n) * <usize>L << 2);
+      // Zeroed a row at a time, just before its scatter, so the row is still in cache for it.
+      memory.fill(row, 0, <usize>L << 2);
       const q = <usize>(n * O + o) * <usize>P << 2;
       for (let ph = 0; ph < PH; ph++) {
         const gr = g + (<usize>(n * gs0 + o * gs1 + ph * gs2) << 2);

@@ -6,13 +6,14 @@
 // the js kernels keep v itself when v > 0 or v is NaN and give +0 otherwise.
 
 /**
- * out [N, O, L] (contiguous) = relu(prod [O, N, L] (contiguous) + bias[o]); no bias when bias == 0.
+ * out [N, O, L] (contiguous) = relu(prod [O, N, L] (contiguous) + bias[o]); no bias when bias == 0;
+ * the images [n0, n1).
  * relu(v) = v if v > 0 or v is NaN, else +0 (the js kernel's `v > 0 || v !== v ? v : 0`).
  */
-export function cvr_outputRelu(prod: usize, N: i32, O: i32, L: i32, bias: usize, out: usize): void {
+export function cvr_outputRelu(prod: usize, N: i32, O: i32, L: i32, bias: usize, out: usize, n0: i32, n1: i32): void {
   const zero = f32x4.splat(0);
-  let d = out;
-  for (let n = 0; n < N; n++) {
+  let d = out + (<usize>n0 * <usize>O * <usize>L << 2);
+  for (let n = n0; n < n1; n++) {
     for (let o = 0; o < O; o++) {
       const b: f32 = bias != 0 ? load<f32>(bias + (<usize>o << 2)) : 0;
       const bv = f32x4.splat(b);
@@ -48,17 +49,17 @@ export function cvr_outputRelu(prod: usize, N: i32, O: i32, L: i32, bias: usize,
  * d0 = O, d1 = N, d2 = OH, d3 = OW, so out is the [O, N·L] gradient rows. When sums != 0,
  * sums[i0] = Σ of out's row i0 (f32 at sums), added in float64 pairs and rounded once, so its
  * order differs from the sum op's but its error stays far below float32's over 10⁴-10⁵ terms.
- * Strides may be 0 or negative.
+ * Strides may be 0 or negative. Rows [r0, r1) of out only.
  */
 export function cvr_gradRows(
   g: usize, d0: i32, d1: i32, d2: i32, d3: i32, gs0: i32, gs1: i32, gs2: i32, gs3: i32,
-  m: usize, ms0: i32, ms1: i32, ms2: i32, ms3: i32, out: usize, sums: usize,
+  m: usize, ms0: i32, ms1: i32, ms2: i32, ms3: i32, out: usize, sums: usize, r0: i32, r1: i32,
 ): void {
   const zero = f32x4.splat(0);
   const masked = m != 0;
   const vec = gs3 == 1 && (!masked || ms3 == 1);
-  let d = out;
-  for (let i0 = 0; i0 < d0; i0++) {
+  let d = out + (<usize>r0 * <usize>d1 * <usize>d2 * <usize>d3 << 2);
+  for (let i0 = r0; i0 < r1; i0++) {
     let acc0 = f64x2.splat(0), acc1 = f64x2.splat(0);
     let tail: f64 = 0;
     for (let i1 = 0; i1 < d1; i1++) {
