@@ -9,7 +9,8 @@
 // order) come from the composition. A row whose keys are all masked
 // out gives NaN, as in PyTorch. Dropout runs inside the fused kernel too: its mask is a hash of
 // (seed, row, key) (src/dropout-hash.ts), the seed one draw from the generator, so the backward
-// regenerates it rather than storing [L, S]; the composite backward (create_graph) rebuilds it.
+// regenerates it rather than storing [L, S]; the composite (other backends, create_graph) multiplies
+// by the same mask, so every backend drops the same weights for the same generator state.
 
 import { apply, isGradEnabled } from '../autograd.js';
 import { DECLINE, allocateOn, fused } from '../dispatch.js';
@@ -24,7 +25,7 @@ import { sum } from './reduce.js';
 import { tril } from './mask.js';
 import { matmul } from './matmul.js';
 import { contiguous, expand, reshape, transpose } from './movement.js';
-import { dropout, softmax } from './nn.js';
+import { softmax } from './nn.js';
 import { assertTensor, requireFloat } from './util.js';
 import { ones, zeros } from '../tensor.js';
 
@@ -89,10 +90,17 @@ export function scaledDotProductAttention(query: Tensor, key: Tensor, value: Ten
   checkQKV(op, query, key, value);
   const p = opts.dropoutP ?? 0;
   if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ValueError(`${op}: dropoutP must be in [0, 1], got ${p}`);
-  const fast = fusedAttention(op, query, key, value, opts, p);
+  // One seed draw whichever path runs (fused or composite), so every backend drops the same weights
+  // for the same generator state: both paths use the same hash mask of (seed, row, key).
+  const dropout = p > 0 ? { p, seed: (opts.generator ?? defaultGenerator).nextUint32() } : null;
+  const fast = fusedAttention(op, query, key, value, opts, dropout);
   if (fast) return fast;
   let w = attentionWeights(op, query, key, opts);
-  if (p > 0) w = dropout(w, p, true, opts.generator);
+  if (dropout) {
+    const seed = dropout.seed;
+    const L = w.shape[w.ndim - 2], S = w.shape[w.ndim - 1], B = w.numel() / Math.max(1, L * S);
+    w = mul(w, tensor(attentionDropoutMask(seed, p, B, L, S), { dtype: w.dtype, shape: w.shape, device: w.device }));
+  }
   return matmul(w, value);
 }
 
@@ -103,7 +111,7 @@ export function scaledDotProductAttention(query: Tensor, key: Tensor, value: Ten
  * that needs a gradient). Under create_graph the backward is composed of ops, so it differentiates
  * again; it is the fallback where the backend declines the fused backward too.
  */
-function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: ScaledDotProductAttentionOptions, dropoutP: number): Tensor | null {
+function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: ScaledDotProductAttentionOptions, dropout: { p: number; seed: number } | null): Tensor | null {
   const mask = opts.attnMask ?? null;
   const grad = isGradEnabled();
   if (grad && mask?.requiresGrad) return null;
@@ -139,7 +147,6 @@ function fusedAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Scale
   const flat = (t: Tensor, n: number, d: number) => contiguous(reshape(t.detach(), [B, n, d]));
   const qf = flat(q, L, E), kf = flat(k, S, E), vf = flat(v, S, Ev);
   const lse = needGrad ? allocateOn(q.device, q.dtype, B * L) : null;
-  const dropout = dropoutP > 0 ? { p: dropoutP, seed: (opts.generator ?? defaultGenerator).nextUint32() } : null;
   const kopts = { scale, causal: opts.isCausal ?? false, mask: maskView, dropout };
   const out = fused.attention(qf, kf, vf, { ...kopts, lse });
   if (out === DECLINE) return null;
