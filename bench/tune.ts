@@ -8,7 +8,8 @@
 //               thread, read from /proc by a separate sampler process (bench/cpu-account.ts);
 //               wall time per job split (dequeue, host start, setup, training, finish, ack); and
 //               a ceiling: the same jobs on 1 vs 2 warm trial processes without any queue, i.e.
-//               what the second core gives this work at all. --rounds R interleaves R rounds
+//               what the second core gives this work at all, beside a control (an integer loop
+//               with no memory traffic, 1 vs 2 processes). --rounds R interleaves R rounds
 //               (1-2, 2-1, ...) and reports the median ratio; --cold runs the workers with
 //               --no-warm (a new process per job, as before warm processes).
 //   quality   — grid vs random+ASHA vs TPE on one space (lr, batch size, dropout, width): the
@@ -224,6 +225,17 @@ if (parts.includes('queue')) {
     for (const p of pools) p.close();
     return { wall, throughput: trials / wall, trialCpuPerJob: cpu ? (cpu.byRole.trial ?? 0) / trials : undefined };
   };
+  // A control for the ceiling: a pure integer loop (no memory traffic) in 1 process, then in 2 at
+  // once. Its ratio is what the two cores give compute alone; where it is ~2× and the trials' is
+  // lower, the shortfall is the trials contending for shared cache and memory, not the queue.
+  const aluLoop = 'const t=process.hrtime.bigint();let x=0;for(let i=0;i<3e8;i++)x=(x*1103515245+12345)|0;process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e9)+" "+(x&1))';
+  const aluRun = (n: number) => Promise.all(Array.from({ length: n }, () => new Promise<number>((res, rej) => {
+    const c = spawn(process.execPath, ['-e', aluLoop], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let o = '';
+    c.stdout.on('data', (d) => { o += d; });
+    c.on('error', rej);
+    c.on('close', () => res(Number(o.split(' ')[0])));
+  })));
   // Interleaved rounds (1 then 2 workers, then 2 then 1, ...): under load the median of the
   // per-round ratios is steadier than one pair.
   const rounds = Number(opt('rounds', '1'));
@@ -246,8 +258,15 @@ if (parts.includes('queue')) {
   const speedup = med(results.map((x) => x.ratio));
   out.queue = { warm: !cold, one, two, speedup, rounds: results.length > 1 ? results : undefined, ceiling: ceilings.length ? { rounds: ceilings, ratio: med(ceilings.map((c) => c.ratio)) } : undefined };
   console.error(`queue: 1 worker ${one.throughput.toFixed(3)} jobs/s, 2 workers ${two.throughput.toFixed(3)} jobs/s${rounds > 1 ? `; per-round ratios ${results.map((x) => x.ratio.toFixed(2)).join(' ')}, median` : ':'} ${speedup.toFixed(2)}× (goal ≥ 1.8); worker overhead per job (median) ${one.medianOverheadMs.toFixed(0)} / ${two.medianOverheadMs.toFixed(0)} ms (goal ≤ 50); load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  let alu: { oneSeconds: number; twoSeconds: number[]; ratio: number } | undefined;
+  if (ceilingOn) {
+    const [a] = await aluRun(1), b = await aluRun(2);
+    alu = { oneSeconds: a, twoSeconds: b, ratio: (2 / Math.max(...b)) / (1 / a) };
+    out.queue = { ...(out.queue as object), aluControl: alu };
+  }
   if (ceilings.length) {
     console.error(`  ceiling, same jobs on warm processes without the queue: 2 vs 1 at once ${ceilings.map((c) => c.ratio.toFixed(2)).join(' ')} (median ${med(ceilings.map((c) => c.ratio)).toFixed(2)}×); trial CPU s per job 1 / 2 at once: ${ceilings.map((c) => `${c.one.trialCpuPerJob?.toFixed(3)} / ${c.two.trialCpuPerJob?.toFixed(3)}`).join(', ')}`);
+    if (alu) console.error(`  control, an integer loop with no memory traffic: 1 process ${alu.oneSeconds.toFixed(2)} s, 2 at once ${alu.twoSeconds.map((x) => x.toFixed(2)).join(' / ')} s: ${alu.ratio.toFixed(2)}× (what the cores give compute alone)`);
   }
   const phaseLine = (r: Awaited<ReturnType<typeof runWith>>) => Object.entries(r.phases).map(([k, v]) => `${k.replace(/Ms$/, '')} ${v.mean.toFixed(0)}`).join(', ');
   console.error(`  wall ms per job (mean), 1 worker: ${phaseLine(one)}\n  wall ms per job (mean), 2 workers: ${phaseLine(two)}`);
