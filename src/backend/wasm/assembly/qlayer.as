@@ -174,6 +174,25 @@ function pairConv(
       }
       const count = OW - ow;
       const px = <usize>(oh * OW + ow) << 2;
+      if (NP == 6) {
+        // one channel, 3×3 (or 3×2, 2×3 with C = 1 … any six pairs): the block's six pair vectors
+        // stay in registers across the output channels (the general loop reloads them per channel)
+        const p0 = v128.load(pv), p1 = v128.load(pv, 16), p2 = v128.load(pv, 32);
+        const p3 = v128.load(pv, 48), p4 = v128.load(pv, 64), p5 = v128.load(pv, 80);
+        for (let o = 0; o < O; o++) {
+          const wr = wp + <usize>o * rowBytes;
+          let acc = i32x4.dot_i16x8_s(p0, v128.load32_splat(wr));
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(p1, v128.load32_splat(wr, 4)));
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(p2, v128.load32_splat(wr, 8)));
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(p3, v128.load32_splat(wr, 12)));
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(p4, v128.load32_splat(wr, 16)));
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(p5, v128.load32_splat(wr, 20)));
+          const O4 = <usize>o << 2;
+          const y = raw ? acc : epilogue(acc, i32x4.splat(load<i32>(pzs + O4)), f32x4.splat(load<f32>(ps + O4)), f32x4.splat(load<f32>(pb + O4)), relu);
+          storeLanes(on + ((<usize>o * <usize>P) << 2) + px, y, count);
+        }
+        continue;
+      }
       for (let o = 0; o < O; o++) {
         const wr = wp + <usize>o * rowBytes;
         let acc = i32x4.splat(0);
