@@ -290,7 +290,7 @@ export function qConvWasm(a: QConvArgs): Float32Array | Int16Array | null {
   // the pair path: the sample's i16 codes + 8 of padding, its block's pair vectors
   const pairBytes = 16 * g.c * g.kh * ((g.kw + 1) >> 1);
   const staged = !!pool || !!codesOut;
-  for (let t = 0; t < T; t++) sizes.push(codesIn ? 0 : direct ? chw * 2 : paired ? (chw + 8) * 2 : chw, Math.max(Pp * p.kp + 8, pairBytes), staged ? O * P * 4 : 0);
+  for (let t = 0; t < T; t++) sizes.push(codesIn ? 0 : direct ? chw * 2 : paired ? (chw + 8) * 2 : chw, Math.max(Pp * p.kp + 8, pairBytes), staged ? O * P * 4 + 64 : 0); // + 64: the pool's last vector group may read past the last plane
   const r = rt.scratch(sizes);
   if (!r) return null;
   const [px, , , po] = r as [number, number, number, number];

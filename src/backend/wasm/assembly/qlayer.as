@@ -377,7 +377,10 @@ function poolOut(
         // four outputs at a time: 2×2/2 takes the vertical max of two rows, then of lane pairs
         const top = plane + (<usize>(py * rh * OW) << 2);
         const bot = top + (<usize>OW << 2);
-        for (; px * rw + 4 * rw <= OW; px += 4) {
+        // the last group of a row reads past it (into the next row, or the 64 spare bytes after
+        // the last plane) and keeps only its `count` lanes
+        for (; px < PW; px += 4) {
+          const count = min(4, PW - px);
           let m: v128;
           if (two) {
             const o8 = <usize>(2 * px) << 2;
@@ -391,13 +394,13 @@ function poolOut(
           if (codes) {
             const q = codes4(y, vinv, vz);
             store<u16>(d, <u16>i32x4.extract_lane(q, 0));
-            store<u16>(d + cstep, <u16>i32x4.extract_lane(q, 1));
-            store<u16>(d + 2 * cstep, <u16>i32x4.extract_lane(q, 2));
-            store<u16>(d + 3 * cstep, <u16>i32x4.extract_lane(q, 3));
-            d += 4 * cstep;
+            if (count > 1) store<u16>(d + cstep, <u16>i32x4.extract_lane(q, 1));
+            if (count > 2) store<u16>(d + 2 * cstep, <u16>i32x4.extract_lane(q, 2));
+            if (count > 3) store<u16>(d + 3 * cstep, <u16>i32x4.extract_lane(q, 3));
+            d += <usize>count * cstep;
           } else {
-            v128.store(d, y);
-            d += 16;
+            storeLanes(d, y, count);
+            d += <usize>count << 2;
           }
         }
       }
