@@ -7,7 +7,7 @@
 // pool, or its js reference, equal bit for bit); other layers stay float32.
 
 import { noGrad } from '../autograd.js';
-import { minMax, packQWeightPairs, packQWeights, packQWeightsHWC, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type FusedPool, type PackedQWeights } from '../backend/wasm/qlayer.js';
+import { directConvApplies, minMax, packQWeightPairs, packQWeights, packQWeightsHWC, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type FusedPool, type PackedQWeights } from '../backend/wasm/qlayer.js';
 import { BackendError, ValueError } from '../errors.js';
 import { Conv2d, Linear, MaxPool2d, Module, ReLU, type LayerConfig } from '../nn/index.js';
 import { tensor, type Tensor } from '../tensor.js';
@@ -109,7 +109,7 @@ abstract class QuantLayer<L extends Linear | Conv2d> extends Module {
     return this.forwardRelu(x, false);
   }
 
-  protected run<A>(args: A, wasm: (a: A) => Float32Array | null, js: (a: A) => Float32Array): Float32Array {
+  protected run<A, R extends Float32Array | Int16Array = Float32Array>(args: A, wasm: (a: A) => R | null, js: (a: A) => R): R {
     if (this.kernel !== 'js') {
       const r = wasm(args);
       if (r) return r;
@@ -152,23 +152,65 @@ export class QuantConv2d extends QuantLayer<Conv2d> {
     this.pairs = packQWeightPairs(w.q, source.outChannels, source.inChannels, kh, kw, 2);
   }
 
-  forwardRelu(x: Tensor, relu: boolean, pool: FusedPool | null = null): Tensor {
+  /** Whether this layer takes its input as codes (`QCodes`, the direct path): no padding, no column dilation, kw·C a multiple of 8. */
+  takesCodes(): boolean {
     const c = this.source;
-    if (x.shape.length !== 4 || x.shape[1] !== c.inChannels) return c.forward(x);
-    const [N, C, H, W] = x.shape as [number, number, number, number];
+    const pair = (p: number | [number, number]) => (typeof p === 'number' ? [p, p] : p);
+    const [kh, kw] = pair(c.kernelSize) as [number, number], [ph, pw] = pair(c.padding) as [number, number], [dh, dw] = pair(c.dilation) as [number, number];
+    return this.w.input !== null && directConvApplies({ n: 1, c: c.inChannels, h: 1, w: 1, kh, kw, sh: 1, sw: 1, ph, pw, dh, dw, oh: 1, ow: 1 });
+  }
+
+  forwardRelu(x: Tensor, relu: boolean, pool?: FusedPool | null): Tensor;
+  forwardRelu(x: Tensor | QCodes, relu: boolean, pool: FusedPool | null, next: ActQuant | null): Tensor | QCodes;
+  /**
+   * With `next`, the output is the next layer's uint8 codes of it (QCodes) rather than floats; an
+   * input given as QCodes must be this layer's codes (a previous layer's output with `next` = this
+   * layer's input quantisation). Either way the values are those of the float chain, bit for bit.
+   */
+  forwardRelu(x: Tensor | QCodes, relu: boolean, pool: FusedPool | null = null, next: ActQuant | null = null): Tensor | QCodes {
+    const c = this.source;
+    const codesIn = x instanceof QCodes ? x : null;
+    if (codesIn && (!this.takesCodes() || codesIn.quant.scale !== this.w.input!.scale || codesIn.quant.zeroPoint !== this.w.input!.zeroPoint)) {
+      throw new ValueError('int8 Conv2d: codes given for another quantisation or path');
+    }
+    const shape = codesIn ? codesIn.shape : x.shape;
+    if (shape.length !== 4 || shape[1] !== c.inChannels) return c.forward(codesIn ? codesIn.dequantize() : (x as Tensor));
+    const [N, C, H, W] = shape as [number, number, number, number];
     const pair = (p: number | [number, number]) => (typeof p === 'number' ? [p, p] : p);
     const [kh, kw] = pair(c.kernelSize) as [number, number], [sh, sw] = pair(c.stride) as [number, number];
     const [ph, pw] = pair(c.padding) as [number, number], [dh, dw] = pair(c.dilation) as [number, number];
     const oh = Math.floor((H + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
     const ow = Math.floor((W + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-    if (oh < 1 || ow < 1) return c.forward(x); // the float layer names the size problem
-    const xs = valuesOf(x);
+    if (oh < 1 || ow < 1) return c.forward(codesIn ? codesIn.dequantize() : (x as Tensor)); // the float layer names the size problem
+    if (pool && (oh < pool.kh || ow < pool.kw)) return maxPool2d(this.forwardRelu(x, relu, null, null) as Tensor, [pool.kh, pool.kw], { stride: [pool.sh, pool.sw] }); // the op names the size problem
+    const xs = codesIn ? new Float32Array(0) : valuesOf(x as Tensor);
     const { q, words } = this.inputQuant(xs);
     const g: ConvGeometry = { n: N, c: C, h: H, w: W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
-    if (pool && (oh < pool.kh || ow < pool.kw)) return maxPool2d(this.forwardRelu(x, relu), [pool.kh, pool.kw], { stride: [pool.sh, pool.sw] }); // the op names the size problem
-    const args = { x: xs, g, weights: this.packed, hwc: this.hwc, pairs: this.pairs, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu, pool };
+    const args = { x: xs, g, weights: this.packed, hwc: this.hwc, pairs: this.pairs, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu, pool, codesIn: codesIn?.codes ?? null, codesOut: next };
     const [PH, PW] = pool ? [Math.floor((oh - pool.kh) / pool.sh) + 1, Math.floor((ow - pool.kw) / pool.sw) + 1] : [oh, ow];
-    return tensor(this.run(args, qConvWasm, qConvJs), { shape: [N, this.outUnits, PH, PW] });
+    const y = this.run<typeof args, Float32Array | Int16Array>(args, qConvWasm, qConvJs);
+    if (next) return new QCodes(y as Int16Array, [N, this.outUnits, PH, PW], next);
+    return tensor(y as Float32Array, { shape: [N, this.outUnits, PH, PW] });
+  }
+}
+
+/**
+ * Activations kept as uint8 codes between two quantised convolutions (i16 each, channel-last:
+ * N·H·W·C, the direct conv path's layout), with the quantisation that made them; `shape` is the
+ * tensor's NCHW shape.
+ */
+export class QCodes {
+  constructor(readonly codes: Int16Array, readonly shape: [number, number, number, number], readonly quant: ActQuant) {}
+
+  /** The float values the codes stand for (s·(q − z)), NCHW. */
+  dequantize(): Tensor {
+    const [N, C, H, W] = this.shape;
+    const out = new Float32Array(this.codes.length);
+    const hw = H * W;
+    for (let n = 0; n < N; n++) {
+      for (let q = 0; q < hw; q++) for (let c = 0; c < C; c++) out[(n * C + c) * hw + q] = this.quant.scale * (this.codes[(n * hw + q) * C + c]! - this.quant.zeroPoint);
+    }
+    return tensor(out, { shape: this.shape });
   }
 }
 
@@ -189,20 +231,27 @@ export class QuantizedSequential extends Module {
 
   override forward(x: Tensor): Tensor {
     return noGrad(() => {
-      let y = x;
+      let y: Tensor | QCodes = x;
       for (let i = 0; i < this.layers.length; i++) {
         const m = this.layers[i]!;
         // Linear/Conv2d [+ ReLU] [+ MaxPool2d after a Conv2d] run as one pass (PyTorch fuses Conv+ReLU before quantising)
         if (m instanceof QuantLinear || m instanceof QuantConv2d) {
           const relu = this.layers[i + 1] instanceof ReLU;
           const pool = m instanceof QuantConv2d ? fusablePool(this.layers[i + (relu ? 2 : 1)]) : null;
-          y = m.forwardRelu(y, relu, pool);
           i += (relu ? 1 : 0) + (pool ? 1 : 0);
+          if (m instanceof QuantConv2d) {
+            // straight into another int8 conv: hand it its input codes, not floats (no float pass between)
+            const after = this.layers[i + 1];
+            const next = after instanceof QuantConv2d && after.takesCodes() ? after.w.input : null;
+            y = m.forwardRelu(y, relu, pool, next);
+          } else {
+            y = m.forwardRelu(y instanceof QCodes ? y.dequantize() : y, relu);
+          }
         } else {
-          y = m.forward(y) as Tensor;
+          y = m.forward(y instanceof QCodes ? y.dequantize() : y) as Tensor;
         }
       }
-      return y;
+      return y instanceof QCodes ? y.dequantize() : y;
     });
   }
 

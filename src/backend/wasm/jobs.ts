@@ -27,8 +27,9 @@ export interface QLayerExports {
   qLinearRows(x: number, k: number, kp: number, i0: number, i1: number, inv: number, zp: number, xq: number, w: number, n: number, np: number, params: number, out: number, relu: number): void;
   qConvSamples(
     x: number, n0: number, n1: number, inv: number, zp: number,
-    C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+    C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, pad: number, dil: number,
     OH: number, OW: number, kp: number, xq: number, cols: number, w: number, O: number, params: number, out: number, flags: number, tmp: number,
+    cinvBits: number, czp: number,
   ): void;
   qMinMax(x: number, n: number, out: number): void;
 }

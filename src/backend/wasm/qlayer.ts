@@ -209,6 +209,16 @@ export interface QConvArgs extends Omit<QLinearArgs, 'm'> {
   hwc?: PackedQWeights | null;
   /** The weights as packQWeightPairs' words, for the pair path (the js reference ignores them). */
   pairs?: Int32Array | null;
+  /**
+   * The input as this layer's uint8 codes already (i16 each, channel-last: N·H·W·C), in place of
+   * x: what a previous layer wrote with `codesOut`. Only where directConvApplies.
+   */
+  codesIn?: Int16Array | null;
+  /**
+   * Write the next layer's input codes (its uint8 quantisation of this layer's float output, i16
+   * each, channel-last) instead of the floats: the activations stay int8 between the two layers.
+   */
+  codesOut?: { scale: number; zeroPoint: number } | null;
 }
 
 /**
@@ -254,10 +264,14 @@ function pooledSize(g: ConvGeometry, pool: FusedPool | null): [number, number] {
   return pool ? [Math.floor((g.oh - pool.kh) / pool.sh) + 1, Math.floor((g.ow - pool.kw) / pool.sw) + 1] : [g.oh, g.ow];
 }
 
-/** y (N × O × OH × OW, or the pooled size) of a quantised Conv2d (groups 1); null when the wasm kernels are unavailable. */
-export function qConvWasm(a: QConvArgs): Float32Array | null {
-  const { x, g, epilogue, zeroPoint: zp, relu, pool } = a;
+/**
+ * y (N × O × OH × OW, or the pooled size) of a quantised Conv2d (groups 1), or with `codesOut` the
+ * next layer's codes (N × PH × PW × O); null when the wasm kernels are unavailable.
+ */
+export function qConvWasm(a: QConvArgs): Float32Array | Int16Array | null {
+  const { x, g, epilogue, zeroPoint: zp, relu, pool, codesIn, codesOut } = a;
   const direct = !!a.hwc && directConvApplies(g);
+  if (codesIn && !direct) return null;
   const paired = !!a.pairs && pairConvApplies(g);
   const p = direct ? a.hwc! : a.weights;
   const O = p.rows, P = g.oh * g.ow, Pp = Math.ceil(P / 4) * 4, chw = g.c * g.h * g.w;
@@ -269,39 +283,44 @@ export function qConvWasm(a: QConvArgs): Float32Array | null {
   const size = g.n * O * PH * PW;
   const wts = direct ? p.w16 : paired ? a.pairs! : p.w;
   const { w, e } = residentOperands(rt, wts, epilogue);
-  const sizes = [g.n * chw * 4, w ? 0 : wts.byteLength, e ? 0 : epilogue.length * 4, size * 4];
+  const sizes = [g.n * chw * (codesIn ? 2 : 4), w ? 0 : wts.byteLength, e ? 0 : epilogue.length * 4, size * (codesOut ? 2 : 4)];
   // per thread: the quantised sample (i16 codes on the direct path), its unfolded rows (+8 bytes
-  // the 8-byte tap copies may overrun; the direct path keeps its pixel table there), the unpooled output
+  // the 8-byte tap copies may overrun; the direct path keeps its pixel table there), the raw sums
+  // before the pool or the codes' quantisation
   // the pair path: the sample's i16 codes + 8 of padding, its block's pair vectors
   const pairBytes = 16 * g.c * g.kh * ((g.kw + 1) >> 1);
-  for (let t = 0; t < T; t++) sizes.push(direct ? chw * 2 : paired ? (chw + 8) * 2 : chw, Math.max(Pp * p.kp + 8, pairBytes), pool ? O * P * 4 : 0);
+  const staged = !!pool || !!codesOut;
+  for (let t = 0; t < T; t++) sizes.push(codesIn ? 0 : direct ? chw * 2 : paired ? (chw + 8) * 2 : chw, Math.max(Pp * p.kp + 8, pairBytes), staged ? O * P * 4 + 64 : 0); // + 64: the pool's last vector group may read past the last plane
   const r = rt.scratch(sizes);
   if (!r) return null;
   const [px, , , po] = r as [number, number, number, number];
-  rt.f32().set(x.subarray(0, g.n * chw), px >> 2);
+  if (codesIn) new Int16Array(rt.memory.buffer, px, g.n * chw).set(codesIn.subarray(0, g.n * chw));
+  else rt.f32().set(x.subarray(0, g.n * chw), px >> 2);
   const pw = w ? w.ptr : direct ? stage16(rt, p.w16, r[1]!) : paired ? stage32(rt, a.pairs!, r[1]!) : stage8(rt, p.w, r[1]!);
   const pe = e ? e.ptr : stage32(rt, epilogue, r[2]!);
   const inv = Math.fround(1 / a.scale);
-  const flags = (relu ? 1 : 0) | (pool ? (pool.kh << 1) | (pool.kw << 5) | (pool.sh << 9) | (pool.sw << 13) : 0) | (direct ? 1 << 17 : 0) | (paired ? 1 << 18 : 0);
+  const flags = (relu ? 1 : 0) | (pool ? (pool.kh << 1) | (pool.kw << 5) | (pool.sh << 9) | (pool.sw << 13) : 0) | (direct ? 1 << 17 : 0) | (paired ? 1 << 18 : 0) | (codesOut ? 1 << 19 : 0) | (codesIn ? 1 << 20 : 0);
+  const cinvBits = codesOut ? new Int32Array(Float32Array.of(1 / codesOut.scale).buffer)[0]! : 0;
   const jobs: Job[] = [];
   for (let t = 0, lo = 0; t < T; t++) {
     const hi = Math.round(((t + 1) * g.n) / T);
     if (hi > lo) {
       jobs.push({
         kind: JOB_QCONV,
-        args: [px, lo, hi, zp, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, p.kp, r[4 + 3 * t]!, r[5 + 3 * t]!, pw, O, pe, po, flags, r[6 + 3 * t]!],
+        args: [px, lo, hi, zp, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph | (g.pw << 16), g.dh | (g.dw << 16), g.oh, g.ow, p.kp, r[4 + 3 * t]!, r[5 + 3 * t]!, pw, O, pe, po, flags, r[6 + 3 * t]!, cinvBits, codesOut ? codesOut.zeroPoint : 0],
         float: inv,
       });
     }
     lo = hi;
   }
   runParallel(rt, jobs);
+  if (codesOut) return new Int16Array(rt.memory.buffer, po, size).slice();
   return rt.f32().slice(po >> 2, (po >> 2) + size);
 }
 
-/** The js reference of qConvWasm: the same floats. */
-export function qConvJs(a: QConvArgs): Float32Array {
-  const { x, g, weights: p, epilogue, zeroPoint: zp, relu, pool } = a;
+/** The js reference of qConvWasm: the same floats (or codes), pooling the floats after the epilogue. */
+export function qConvJs(a: QConvArgs): Float32Array | Int16Array {
+  const { x, g, weights: p, epilogue, zeroPoint: zp, relu, pool, codesIn, codesOut } = a;
   const O = p.rows, P = g.oh * g.ow, chw = g.c * g.h * g.w, kp = p.kp, np = p.rowsPadded;
   const [PH, PW] = pooledSize(g, pool);
   const pooled = pool ? new Float32Array(g.n * O * PH * PW) : null;
@@ -310,8 +329,13 @@ export function qConvJs(a: QConvArgs): Float32Array {
   const cols = new Uint8Array(P * kp);
   const out = new Float32Array(g.n * O * P);
   const inv = 1 / a.scale;
+  const hw = g.h * g.w;
   for (let n = 0; n < g.n; n++) {
-    quantizeSpanJs(x, n * chw, chw, chw, inv, zp, xq, 0);
+    if (codesIn) {
+      for (let q = 0; q < hw; q++) for (let c = 0; c < g.c; c++) xq[c * hw + q] = codesIn[n * chw + q * g.c + c]!;
+    } else {
+      quantizeSpanJs(x, n * chw, chw, chw, inv, zp, xq, 0);
+    }
     cols.fill(zp);
     for (let oh = 0; oh < g.oh; oh++) {
       for (let ow = 0; ow < g.ow; ow++) {
@@ -352,5 +376,14 @@ export function qConvJs(a: QConvArgs): Float32Array {
       }
     }
   }
-  return pooled ?? out;
+  const y = pooled ?? out;
+  if (!codesOut) return y;
+  // the next layer's codes, as it would quantise y (quantizeSpanJs), laid out channel-last
+  const flat = new Uint8Array(y.length);
+  quantizeSpanJs(y, 0, y.length, y.length, 1 / codesOut.scale, codesOut.zeroPoint, flat, 0);
+  const codes = new Int16Array(y.length), S = PH * PW;
+  for (let n = 0; n < g.n; n++) {
+    for (let o = 0; o < O; o++) for (let q = 0; q < S; q++) codes[(n * S + q) * O + o] = flat[(n * O + o) * S + q]!;
+  }
+  return codes;
 }

@@ -81,7 +81,7 @@ function quantizeHWC16(src: usize, C: i32, HW: i32, inv: f32, zp: i32, dst: usiz
  */
 function directConv(
   xq: usize, C: i32, W: i32, kh: i32, kw: i32, sh: i32, sw: i32, dh: i32, OH: i32, OW: i32,
-  w: usize, O: i32, op: i32, pzs: usize, ps: usize, pb: usize, on: usize, relu: i32, table: usize,
+  w: usize, O: i32, op: i32, pzs: usize, ps: usize, pb: usize, on: usize, relu: i32, table: usize, raw: i32,
 ): void {
   const P = OH * OW;
   const Pp = (P + 3) & ~3;
@@ -135,8 +135,9 @@ function directConv(
         r3 += rowStep;
       }
       const Q = <usize>p << 2;
-      storeLanes(c0 + Q, epilogue(hsum4(a00, a01, a02, a03), zs0, s0, b0, relu), P - p);
-      if (second) storeLanes(c1 + Q, epilogue(hsum4(a10, a11, a12, a13), zs1, s1, b1, relu), P - p);
+      const y0 = hsum4(a00, a01, a02, a03), y1 = hsum4(a10, a11, a12, a13);
+      storeLanes(c0 + Q, raw ? y0 : epilogue(y0, zs0, s0, b0, relu), P - p);
+      if (second) storeLanes(c1 + Q, raw ? y1 : epilogue(y1, zs1, s1, b1, relu), P - p);
     }
   }
 }
@@ -152,7 +153,7 @@ function directConv(
  */
 function pairConv(
   xq: usize, C: i32, H: i32, W: i32, kh: i32, kw: i32, sh: i32, dh: i32, OH: i32, OW: i32,
-  wp: usize, O: i32, pzs: usize, ps: usize, pb: usize, on: usize, relu: i32, pv: usize,
+  wp: usize, O: i32, pzs: usize, ps: usize, pb: usize, on: usize, relu: i32, pv: usize, raw: i32,
 ): void {
   const hk = (kw + 1) >> 1;
   const NP = C * kh * hk;
@@ -173,6 +174,25 @@ function pairConv(
       }
       const count = OW - ow;
       const px = <usize>(oh * OW + ow) << 2;
+      if (NP == 6) {
+        // one channel, 3×3 (or 3×2, 2×3 with C = 1 … any six pairs): the block's six pair vectors
+        // stay in registers across the output channels (the general loop reloads them per channel)
+        const p0 = v128.load(pv), p1 = v128.load(pv, 16), p2 = v128.load(pv, 32);
+        const p3 = v128.load(pv, 48), p4 = v128.load(pv, 64), p5 = v128.load(pv, 80);
+        for (let o = 0; o < O; o++) {
+          const wr = wp + <usize>o * rowBytes;
+          let acc = i32x4.dot_i16x8_s(p0, v128.load32_splat(wr));
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(p1, v128.load32_splat(wr, 4)));
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(p2, v128.load32_splat(wr, 8)));
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(p3, v128.load32_splat(wr, 12)));
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(p4, v128.load32_splat(wr, 16)));
+          acc = i32x4.add(acc, i32x4.dot_i16x8_s(p5, v128.load32_splat(wr, 20)));
+          const O4 = <usize>o << 2;
+          const y = raw ? acc : epilogue(acc, i32x4.splat(load<i32>(pzs + O4)), f32x4.splat(load<f32>(ps + O4)), f32x4.splat(load<f32>(pb + O4)), relu);
+          storeLanes(on + ((<usize>o * <usize>P) << 2) + px, y, count);
+        }
+        continue;
+      }
       for (let o = 0; o < O; o++) {
         const wr = wp + <usize>o * rowBytes;
         let acc = i32x4.splat(0);
@@ -180,7 +200,7 @@ function pairConv(
           acc = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load(pv + (t << 4)), v128.load32_splat(wr + (t << 2))));
         }
         const O4 = <usize>o << 2;
-        const y = epilogue(acc, i32x4.splat(load<i32>(pzs + O4)), f32x4.splat(load<f32>(ps + O4)), f32x4.splat(load<f32>(pb + O4)), relu);
+        const y = raw ? acc : epilogue(acc, i32x4.splat(load<i32>(pzs + O4)), f32x4.splat(load<f32>(ps + O4)), f32x4.splat(load<f32>(pb + O4)), relu);
         storeLanes(on + ((<usize>o * <usize>P) << 2) + px, y, count);
       }
     }
@@ -314,25 +334,122 @@ export function qLinearRows(x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f3
   }
 }
 
+/** The epilogue of one sum (as `epilogue` computes each lane). */
+@inline function epilogue1(acc: i32, zs: i32, s: f32, b: f32, relu: i32): f32 {
+  const y = <f32>(acc - zs) * s + b;
+  return relu ? max<f32>(y, 0) : y;
+}
+
+/** uint8 codes of four floats, as quantizeSpan16 rounds and saturates them, as i32 lanes. */
+@inline function codes4(y: v128, vinv: v128, vz: v128): v128 {
+  const q = i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.nearest(f32x4.mul(y, vinv)), vz));
+  return i32x4.min_s(i32x4.max_s(q, i32x4.splat(0)), i32x4.splat(255));
+}
+
+/**
+ * The output stage of a sample whose conv left its raw sums in `acc` (O planes of OH·OW i32): the
+ * max over each pool window (qh×qw, stride rh×rw; 1×1/1 for none) taken on the sums, then the
+ * epilogue (+ ReLU) on the pooled sums only. Exact: the epilogue is non-decreasing in the sum
+ * (s_x·s_w > 0; f32 rounding, the ReLU and saturation are monotone), so it commutes with max.
+ * Output: float planes at `out` (CHW), or with `cinv` ≠ 0 the next layer's uint8 codes as i16,
+ * channel-last (out[pixel·O + o]), quantised as quantizeHWC16 would quantise the floats.
+ */
+function poolOut(
+  acc: usize, O: i32, OH: i32, OW: i32, qh: i32, qw: i32, rh: i32, rw: i32,
+  pzs: usize, ps: usize, pb: usize, relu: i32, out: usize, cinv: f32, czp: i32,
+): void {
+  const PH = (OH - qh) / rh + 1, PW = (OW - qw) / rw + 1;
+  const P = OH * OW;
+  const codes = cinv != 0;
+  const vinv = f32x4.splat(cinv), vz = f32x4.splat(<f32>czp);
+  const cstep = <usize>O << 1;
+  const two = qh == 2 && qw == 2 && rh == 2 && rw == 2;
+  const one = qh == 1 && qw == 1 && rh == 1 && rw == 1;
+  for (let o = 0; o < O; o++) {
+    const plane = acc + ((<usize>o * <usize>P) << 2);
+    const O4 = <usize>o << 2;
+    const zs = load<i32>(pzs + O4), s = load<f32>(ps + O4), b = load<f32>(pb + O4);
+    const vzs = i32x4.splat(zs), vs = f32x4.splat(s), vb = f32x4.splat(b);
+    let d = codes ? out + (<usize>o << 1) : out + ((<usize>o * <usize>(PH * PW)) << 2);
+    for (let py = 0; py < PH; py++) {
+      let px = 0;
+      if (two || one) {
+        // four outputs at a time: 2×2/2 takes the vertical max of two rows, then of lane pairs
+        const top = plane + (<usize>(py * rh * OW) << 2);
+        const bot = top + (<usize>OW << 2);
+        // the last group of a row reads past it (into the next row, or the 64 spare bytes after
+        // the last plane) and keeps only its `count` lanes
+        for (; px < PW; px += 4) {
+          const count = min(4, PW - px);
+          let m: v128;
+          if (two) {
+            const o8 = <usize>(2 * px) << 2;
+            const a = i32x4.max_s(v128.load(top + o8), v128.load(bot + o8));
+            const c = i32x4.max_s(v128.load(top + o8, 16), v128.load(bot + o8, 16));
+            m = i32x4.max_s(i32x4.shuffle(a, c, 0, 2, 4, 6), i32x4.shuffle(a, c, 1, 3, 5, 7));
+          } else {
+            m = v128.load(top + (<usize>px << 2));
+          }
+          const y = epilogue(m, vzs, vs, vb, relu);
+          if (codes) {
+            const q = codes4(y, vinv, vz);
+            store<u16>(d, <u16>i32x4.extract_lane(q, 0));
+            if (count > 1) store<u16>(d + cstep, <u16>i32x4.extract_lane(q, 1));
+            if (count > 2) store<u16>(d + 2 * cstep, <u16>i32x4.extract_lane(q, 2));
+            if (count > 3) store<u16>(d + 3 * cstep, <u16>i32x4.extract_lane(q, 3));
+            d += <usize>count * cstep;
+          } else {
+            storeLanes(d, y, count);
+            d += <usize>count << 2;
+          }
+        }
+      }
+      for (; px < PW; px++) {
+        const corner = plane + (<usize>(py * rh * OW + px * rw) << 2);
+        let m = load<i32>(corner);
+        for (let i = 0; i < qh; i++) {
+          for (let j = 0; j < qw; j++) m = max<i32>(m, load<i32>(corner + (<usize>(i * OW + j) << 2)));
+        }
+        const y = epilogue1(m, zs, s, b, relu);
+        if (codes) {
+          store<u16>(d, <u16>q1(y, cinv, czp));
+          d += cstep;
+        } else {
+          store<f32>(d, y);
+          d += 4;
+        }
+      }
+    }
+  }
+}
+
 /**
  * A Conv2d (groups 1) on samples [n0, n1) of x (float NCHW): per sample, quantise it into xq
  * (C·H·W bytes), unfold it into cols (one row of kp bytes per output pixel, rows padded to a
  * multiple of 4; padding taps hold zp, the uint8 code of 0), and write out[n][o][pixel] from
- * w (op rows of kp int8, op a multiple of 2) · colsᵀ, two channels × four pixels per block;
- * with a fused max pool, the sample's conv output goes to tmp (O·OH·OW floats) and its pooled
- * planes to out[n]. Flags: bit 0 ReLU, bits 1-16 the pool, bit 17 the direct path (w: rows in
- * (i, j, c) order widened to i16, xq: 2·C·H·W bytes), bit 18 the pair path (w: pairConv's words,
- * xq: 2·(C·H·W + 8) bytes); either replaces the unfold and its GEMM.
+ * w (op rows of kp int8, op a multiple of 2) · colsᵀ, two channels × four pixels per block.
+ * With a fused max pool or a codes output, the sample's raw sums go to tmp (O·OH·OW i32) and
+ * poolOut writes out[n]. pad = ph | pw << 16, dil = dh | dw << 16. Flags: bit 0 ReLU, bits 1-16
+ * the pool, bit 17 the direct path (w: rows in (i, j, c) order widened to i16, xq: 2·C·H·W
+ * bytes), bit 18 the pair path (w: pairConv's words, xq: 2·(C·H·W + 8) bytes); either replaces
+ * the unfold and its GEMM; bit 19: write the next layer's codes (cinvBits: its 1/s as f32 bits,
+ * czp its zero point; out: i16 per value, channel-last per sample); bit 20 (direct path only): x
+ * holds this layer's codes already (i16, channel-last, C·H·W per sample), nothing to quantise.
  */
 export function qConvSamples(
   x: usize, n0: i32, n1: i32, inv: f32, zp: i32,
-  C: i32, H: i32, W: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  C: i32, H: i32, W: i32, kh: i32, kw: i32, sh: i32, sw: i32, pad: i32, dil: i32,
   OH: i32, OW: i32, kp: i32, xq: usize, cols: usize, w: usize, O: i32, params: usize, out: usize, flags: i32, tmp: usize,
+  cinvBits: i32, czp: i32,
 ): void {
+  const ph = pad & 0xffff, pw = pad >>> 16, dh = dil & 0xffff, dw = dil >>> 16;
   const relu = flags & 1;
   // a fused MaxPool2d (no padding, dilation 1): kernel qh×qw, stride rh×rw, 4 bits each; qh 0: none
   const qh = (flags >> 1) & 15, qw = (flags >> 5) & 15, rh = (flags >> 9) & 15, rw = (flags >> 13) & 15;
-  const PH = qh ? (OH - qh) / rh + 1 : 0, PW = qh ? (OW - qw) / rw + 1 : 0;
+  const codesOut = (flags >> 19) & 1, codesIn = (flags >> 20) & 1;
+  const staged = qh != 0 || codesOut != 0;
+  const PH = qh ? (OH - qh) / rh + 1 : OH, PW = qh ? (OW - qw) / rw + 1 : OW;
+  const cinv = codesOut ? reinterpret<f32>(cinvBits) : <f32>0;
   const chw = C * H * W;
   const P = OH * OW;
   const Pp = (P + 3) & ~3;
@@ -343,14 +460,17 @@ export function qConvSamples(
   const z = <u8>zp;
   const direct = (flags >> 17) & 1;
   const pairs = (flags >> 18) & 1;
+  const outSample = <usize>O * <usize>(PH * PW);
   for (let n = n0; n < n1; n++) {
-    const on = qh ? tmp : out + ((<usize>n * <usize>O * <usize>P) << 2);
+    const on = staged ? tmp : out + ((<usize>n * <usize>O * <usize>P) << 2);
     if (pairs) {
       quantizeSpan16(x + ((<usize>n * <usize>chw) << 2), chw, chw + 8, inv, zp, xq);
-      pairConv(xq, C, H, W, kh, kw, sh, dh, OH, OW, w, O, pzs, ps, pb, on, relu, cols);
+      pairConv(xq, C, H, W, kh, kw, sh, dh, OH, OW, w, O, pzs, ps, pb, on, relu, cols, staged ? 1 : 0);
     } else if (direct) {
-      quantizeHWC16(x + ((<usize>n * <usize>chw) << 2), C, H * W, inv, zp, xq);
-      directConv(xq, C, W, kh, kw, sh, sw, dh, OH, OW, w, O, op, pzs, ps, pb, on, relu, cols);
+      let src = xq;
+      if (codesIn) src = x + ((<usize>n * <usize>chw) << 1);
+      else quantizeHWC16(x + ((<usize>n * <usize>chw) << 2), C, H * W, inv, zp, xq);
+      directConv(src, C, W, kh, kw, sh, sw, dh, OH, OW, w, O, op, pzs, ps, pb, on, relu, cols, staged ? 1 : 0);
     } else {
     quantizeSpan(x + ((<usize>n * <usize>chw) << 2), chw, chw, inv, zp, xq);
     // unfold: one output pixel's taps per row, (c, i, j) order as the weights are laid out
@@ -416,43 +536,16 @@ export function qConvSamples(
           a13 = i32x4.add(a13, i32x4.dot_i16x8_s(u1, v3));
         }
         const Q = <usize>p << 2;
-        storeLanes(c0 + Q, epilogue(hsum4(a00, a01, a02, a03), zs0, s0, b0, relu), P - p);
-        if (second) storeLanes(c1 + Q, epilogue(hsum4(a10, a11, a12, a13), zs1, s1, b1, relu), P - p);
+        const y0 = hsum4(a00, a01, a02, a03), y1 = hsum4(a10, a11, a12, a13);
+        storeLanes(c0 + Q, staged ? y0 : epilogue(y0, zs0, s0, b0, relu), P - p);
+        if (second) storeLanes(c1 + Q, staged ? y1 : epilogue(y1, zs1, s1, b1, relu), P - p);
       }
     }
     }
-    if (qh) {
-      // max over each window, NaN kept (as max pooling does); the sample's planes are still in cache
-      let d = out + ((<usize>n * <usize>O * <usize>(PH * PW)) << 2);
-      for (let o = 0; o < O; o++) {
-        const plane = tmp + ((<usize>o * <usize>P) << 2);
-        for (let py = 0; py < PH; py++) {
-          let px = 0;
-          if (qh == 2 && qw == 2 && rh == 2 && rw == 2) {
-            // the common 2×2/2 pool, four outputs at a time: vertical max of two rows, then of lane pairs
-            const top = plane + (<usize>(2 * py * OW) << 2);
-            const bot = top + (<usize>OW << 2);
-            for (; 2 * px + 8 <= OW; px += 4) {
-              const o8 = <usize>(2 * px) << 2;
-              const a = f32x4.max(v128.load(top + o8), v128.load(bot + o8));
-              const b = f32x4.max(v128.load(top + o8, 16), v128.load(bot + o8, 16));
-              v128.store(d, f32x4.max(i32x4.shuffle(a, b, 0, 2, 4, 6), i32x4.shuffle(a, b, 1, 3, 5, 7)));
-              d += 16;
-            }
-          }
-          for (; px < PW; px++) {
-            const corner = plane + (<usize>(py * rh * OW + px * rw) << 2);
-            let m = load<f32>(corner);
-            for (let i = 0; i < qh; i++) {
-              for (let j = 0; j < qw; j++) {
-                m = max<f32>(m, load<f32>(corner + (<usize>(i * OW + j) << 2))); // f32.max: NaN kept, +0 over −0
-              }
-            }
-            store<f32>(d, m);
-            d += 4;
-          }
-        }
-      }
+    if (staged) {
+      const dst = out + (codesOut ? (outSample * <usize>n) << 1 : (outSample * <usize>n) << 2);
+      if (qh) poolOut(tmp, O, OH, OW, qh, qw, rh, rw, pzs, ps, pb, relu, dst, cinv, czp);
+      else poolOut(tmp, O, OH, OW, 1, 1, 1, 1, pzs, ps, pb, relu, dst, cinv, czp);
     }
   }
 }
