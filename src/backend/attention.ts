@@ -90,10 +90,16 @@ function rowsOf(x: View, b0: number, nb: number, r0: number, rows: number): View
   return { data: x.data, shape: [nb, rows, x.shape[2]], strides: [x.strides[0], x.strides[1], x.strides[2]], offset: x.offset + b0 * x.strides[0] + r0 * x.strides[1] };
 }
 
-/** [nb, d, n] view of batches b0.. of a [B, n, d] operand, transposed by strides (no copy). */
-function transposed(x: View, b0: number, nb: number): View {
-  return { data: x.data, shape: [nb, x.shape[2], x.shape[1]], strides: [x.strides[0], x.strides[2], x.strides[1]], offset: x.offset + b0 * x.strides[0] };
+/** [nb, d, n] view of batches b0.., rows 0..n−1 of a [B, ≥n, d] operand, transposed by strides (no copy). */
+function transposed(x: View, b0: number, nb: number, n: number): View {
+  return { data: x.data, shape: [nb, x.shape[2], n], strides: [x.strides[0], x.strides[2], x.strides[1]], offset: x.offset + b0 * x.strides[0] };
 }
+
+/** Queries per block under causal masking: smaller blocks skip more of the keys above the diagonal. */
+export const CAUSAL_QUERY_BLOCK = 32;
+
+/** Keys a query block i0..i0+rows−1 reads: all S, or under causal masking only 0..i0+rows−1 (the rest are masked for every row). */
+const keysFor = (causal: boolean, S: number, i0: number, rows: number) => (causal ? Math.min(S, i0 + rows) : S);
 
 const dense = (data: TypedArray, nb: number, rows: number, cols: number): View => ({ data, shape: [nb, rows, cols], strides: [rows * cols, cols, 1], offset: 0 });
 const denseT = (data: TypedArray, nb: number, rows: number, cols: number): View => ({ data, shape: [nb, cols, rows], strides: [rows * cols, 1, cols], offset: 0 });
@@ -138,17 +144,18 @@ function dropBlock(x: TypedArray, at: number, rows: number, S: number, rowBase: 
 /** The fused attention forward over a backend's matmul kernel. */
 export function attentionKernel(matmul: Matmul, fast?: AttentionRows): AttentionKernel {
   return (q, k, v, { scale, causal, mask, lse, dropout }) => {
-    const [B, L] = q.shape, S = k.shape[1], Ev = v.shape[2];
+    const [B, L] = q.shape, Sall = k.shape[1], Ev = v.shape[2];
     const f32 = q.data instanceof Float32Array;
     const dtype = f32 ? 'float32' : 'float64';
     const out = allocate(dtype, B * L * Ev);
     const inv = new Float64Array(QUERY_BLOCK);
-    const C = chunkOf(S, B);
+    const QB = causal ? CAUSAL_QUERY_BLOCK : QUERY_BLOCK;
+    const C = chunkOf(Sall, B);
     for (let b0 = 0; b0 < B; b0 += C) {
       const nb = Math.min(C, B - b0);
-      const kT = transposed(k, b0, nb), vb = rowsOf(v, b0, nb, 0, S);
-      for (let i0 = 0; i0 < L; i0 += QUERY_BLOCK) {
-        const rows = Math.min(QUERY_BLOCK, L - i0), n = rows * S;
+      for (let i0 = 0; i0 < L; i0 += QB) {
+        const rows = Math.min(QB, L - i0), S = keysFor(causal, Sall, i0, rows), n = rows * S;
+        const kT = transposed(k, b0, nb, S), vb = rowsOf(v, b0, nb, 0, S);
         const p = matmul(rowsOf(q, b0, nb, i0, rows), kT, dtype); // [nb, rows, S] scores, turned into probabilities in place
         for (let bi = 0; bi < nb; bi++) {
           const b = b0 + bi, at = bi * n;
@@ -196,24 +203,31 @@ function rowDot(grad: View, out: View, b: number, row: number, Ev: number): numb
   return d;
 }
 
-/** out += add, elementwise over the first n values. */
-function accumulate(out: TypedArray, at: number, add: TypedArray, n: number): void {
-  for (let i = 0; i < n; i++) out[at + i] += add[i];
+/**
+ * Batches b0..b0+nb−1 of out [B, Sall, d] += add [nb, S, d]: per batch the first n = S·d values
+ * (stride per = Sall·d in out), keys past S getting no gradient from this block.
+ */
+function accumulate(out: TypedArray, b0: number, per: number, add: TypedArray, nb: number, n: number): void {
+  for (let bi = 0; bi < nb; bi++) {
+    const at = (b0 + bi) * per, src = bi * n;
+    for (let i = 0; i < n; i++) out[at + i] += add[src + i];
+  }
 }
 
 /** The fused attention backward (FlashAttention-2's recomputation) over a backend's matmul kernel. */
 export function attentionBackwardKernel(matmul: Matmul, fast?: AttentionRows): AttentionBackwardKernel {
   return (q, k, v, out, lse, grad, { scale, causal, mask, dropout }) => {
-    const [B, L, E] = q.shape, S = k.shape[1], Ev = v.shape[2];
+    const [B, L, E] = q.shape, Sall = k.shape[1], Ev = v.shape[2];
     const f32 = q.data instanceof Float32Array;
     const dtype = f32 ? 'float32' : 'float64';
-    const dq = allocate(dtype, B * L * E), dk = allocate(dtype, B * S * E), dv = allocate(dtype, B * S * Ev);
-    const C = chunkOf(S, B);
+    const dq = allocate(dtype, B * L * E), dk = allocate(dtype, B * Sall * E), dv = allocate(dtype, B * Sall * Ev);
+    const QB = causal ? CAUSAL_QUERY_BLOCK : QUERY_BLOCK;
+    const C = chunkOf(Sall, B);
     for (let b0 = 0; b0 < B; b0 += C) {
       const nb = Math.min(C, B - b0);
-      const kT = transposed(k, b0, nb), vT = transposed(v, b0, nb), kb = rowsOf(k, b0, nb, 0, S);
-      for (let i0 = 0; i0 < L; i0 += QUERY_BLOCK) {
-        const rows = Math.min(QUERY_BLOCK, L - i0), n = rows * S;
+      for (let i0 = 0; i0 < L; i0 += QB) {
+        const rows = Math.min(QB, L - i0), S = keysFor(causal, Sall, i0, rows), n = rows * S;
+        const kT = transposed(k, b0, nb, S), vT = transposed(v, b0, nb, S), kb = rowsOf(k, b0, nb, 0, S);
         const qb = rowsOf(q, b0, nb, i0, rows), gb = rowsOf(grad, b0, nb, i0, rows);
         const p = matmul(qb, kT, dtype); // scores → probabilities P, in place
         const dp = matmul(gb, vT, dtype); // dO·vᵀ → dS·scale, in place
@@ -239,8 +253,8 @@ export function attentionBackwardKernel(matmul: Matmul, fast?: AttentionRows): A
           }
           if (dropout) dropBlock(p, at, rows, S, b * L + i0, dropout, fast); // P → P⊙M for dV
         }
-        accumulate(dv, b0 * S * Ev, matmul(denseT(p, nb, rows, S), gb, dtype), nb * S * Ev);
-        accumulate(dk, b0 * S * E, matmul(denseT(dp, nb, rows, S), qb, dtype), nb * S * E);
+        accumulate(dv, b0, Sall * Ev, matmul(denseT(p, nb, rows, S), gb, dtype), nb, S * Ev);
+        accumulate(dk, b0, Sall * E, matmul(denseT(dp, nb, rows, S), qb, dtype), nb, S * E);
         const dqb = matmul(dense(dp, nb, rows, S), kb, dtype);
         for (let bi = 0; bi < nb; bi++) dq.set(dqb.subarray(bi * rows * E, (bi + 1) * rows * E), ((b0 + bi) * L + i0) * E);
       }

@@ -219,9 +219,11 @@ export class MultiheadAttention extends Module<[Tensor, Tensor, Tensor, Multihea
     }
     const P = k.shape[2] - T;
     // Query t sits at position P + t: it sees keys 0 .. P + t (int32 1 = takes part, sdpa's convention).
-    const causal = tril(ones([T, P + T], { dtype: 'int32' }), P);
+    // Without a cache that is isCausal: the fused kernel then skips the keys above the diagonal
+    // instead of reading (and adding) an [T, T] mask.
+    const causal = P > 0 ? tril(ones([T, P + T], { dtype: 'int32' }), P) : null;
     const o = scaledDotProductAttention(this.project(x, 0), k, v, {
-      attnMask: causal, dropoutP: this.training ? this.dropout : 0, generator: this.generator,
+      attnMask: causal, isCausal: P === 0, dropoutP: this.training ? this.dropout : 0, generator: this.generator,
     });
     return [this.merge(o), { key: k, value: v }];
   }
