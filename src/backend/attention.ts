@@ -61,6 +61,45 @@ export type AttentionBackwardKernel<S extends Storage = TypedArray> = (
 type Matmul = Kernels['matmul'];
 
 /**
+ * A backend's product into memory that already exists: batch i of c (from cOff + i·cBatch, rows
+ * ldc apart) = a[i]·b[i] + beta·c[i]. With it the kernels write each block's scores into one
+ * buffer reused across blocks, the output rows in place, and add the dK/dV blocks by the product
+ * itself (BLAS's beta = 1) instead of allocating every product and adding it in js. Returns false
+ * when it cannot run (the allocating matmul runs instead).
+ */
+export type MatmulInto = (a: View, b: View, c: TypedArray, cOff: number, cBatch: number, ldc: number, beta: 0 | 1) => boolean;
+
+/**
+ * Score-block buffers kept from call to call (slot 0: P, slot 1: dP), each overwritten whole by
+ * its product before it is read: a fresh multi-MiB array per call costs its zeroing and page faults
+ * (several ms per layer at the gpt's size). Up to SCRATCH_KEEP elements each are kept; larger
+ * blocks are allocated per call.
+ */
+const SCRATCH_KEEP = 1 << 21;
+const scratchKept = new Map<string, TypedArray>();
+function scratch(dtype: 'float32' | 'float64', n: number, slot: number): TypedArray {
+  if (n > SCRATCH_KEEP) return allocate(dtype, n);
+  const key = `${dtype}:${slot}`;
+  let buf = scratchKept.get(key);
+  if (!buf || buf.length < n) scratchKept.set(key, (buf = allocate(dtype, n)));
+  return buf;
+}
+
+/** c's batches (as MatmulInto) = a·b + beta·c, through `into` when it runs, else matmul and a copy (or sum). */
+function productInto(matmul: Matmul, into: MatmulInto | undefined, a: View, b: View, dtype: 'float32' | 'float64', c: TypedArray, cOff: number, cBatch: number, ldc: number, beta: 0 | 1): void {
+  if (into?.(a, b, c, cOff, cBatch, ldc, beta)) return;
+  const r = matmul(a, b, dtype);
+  const [nb, M] = a.shape, N = b.shape[2];
+  for (let bi = 0; bi < nb; bi++) {
+    for (let m = 0; m < M; m++) {
+      const src = (bi * M + m) * N, dst = cOff + bi * cBatch + m * ldc;
+      if (beta === 0) c.set(r.subarray(src, src + N), dst);
+      else for (let j = 0; j < N; j++) c[dst + j] += r[src + j];
+    }
+  }
+}
+
+/**
  * A backend's float32 row passes over a dense score block p [rows, S] (the js loops below are the
  * reference; wasm/attention-rows.ts runs them in SIMD). mask: the block's rows of the additive
  * mask, dense [rows, S], or null. Each returns false when it cannot run (the js loops run instead).
@@ -90,10 +129,21 @@ function rowsOf(x: View, b0: number, nb: number, r0: number, rows: number): View
   return { data: x.data, shape: [nb, rows, x.shape[2]], strides: [x.strides[0], x.strides[1], x.strides[2]], offset: x.offset + b0 * x.strides[0] + r0 * x.strides[1] };
 }
 
-/** [nb, d, n] view of batches b0.. of a [B, n, d] operand, transposed by strides (no copy). */
-function transposed(x: View, b0: number, nb: number): View {
-  return { data: x.data, shape: [nb, x.shape[2], x.shape[1]], strides: [x.strides[0], x.strides[2], x.strides[1]], offset: x.offset + b0 * x.strides[0] };
+/** [nb, d, n] view of batches b0.., rows 0..n−1 of a [B, ≥n, d] operand, transposed by strides (no copy). */
+function transposed(x: View, b0: number, nb: number, n: number): View {
+  return { data: x.data, shape: [nb, x.shape[2], n], strides: [x.strides[0], x.strides[2], x.strides[1]], offset: x.offset + b0 * x.strides[0] };
 }
+
+/**
+ * Queries per block under causal masking when the backend writes products in place (blas):
+ * smaller blocks skip more of the keys above the diagonal. With allocating products (wasm) the
+ * 64-query blocks stay: measured on the gpt's attention ([32, 4, 128, 32]), 32-query blocks cost
+ * wasm ~25% more CPU, blas the same or less.
+ */
+export const CAUSAL_QUERY_BLOCK = 32;
+
+/** Keys a query block i0..i0+rows−1 reads: all S, or under causal masking only 0..i0+rows−1 (the rest are masked for every row). */
+const keysFor = (causal: boolean, S: number, i0: number, rows: number) => (causal ? Math.min(S, i0 + rows) : S);
 
 const dense = (data: TypedArray, nb: number, rows: number, cols: number): View => ({ data, shape: [nb, rows, cols], strides: [rows * cols, cols, 1], offset: 0 });
 const denseT = (data: TypedArray, nb: number, rows: number, cols: number): View => ({ data, shape: [nb, cols, rows], strides: [rows * cols, 1, cols], offset: 0 });
@@ -136,20 +186,23 @@ function dropBlock(x: TypedArray, at: number, rows: number, S: number, rowBase: 
 }
 
 /** The fused attention forward over a backend's matmul kernel. */
-export function attentionKernel(matmul: Matmul, fast?: AttentionRows): AttentionKernel {
+export function attentionKernel(matmul: Matmul, fast?: AttentionRows, into?: MatmulInto): AttentionKernel {
   return (q, k, v, { scale, causal, mask, lse, dropout }) => {
-    const [B, L] = q.shape, S = k.shape[1], Ev = v.shape[2];
+    const [B, L] = q.shape, Sall = k.shape[1], Ev = v.shape[2];
     const f32 = q.data instanceof Float32Array;
     const dtype = f32 ? 'float32' : 'float64';
     const out = allocate(dtype, B * L * Ev);
     const inv = new Float64Array(QUERY_BLOCK);
-    const C = chunkOf(S, B);
+    const QB = causal && into ? CAUSAL_QUERY_BLOCK : QUERY_BLOCK;
+    const C = chunkOf(Sall, B);
+    const buf = into ? scratch(dtype, Math.min(C, B) * Math.min(QB, L) * Sall, 0) : null; // one score block, reused
     for (let b0 = 0; b0 < B; b0 += C) {
       const nb = Math.min(C, B - b0);
-      const kT = transposed(k, b0, nb), vb = rowsOf(v, b0, nb, 0, S);
-      for (let i0 = 0; i0 < L; i0 += QUERY_BLOCK) {
-        const rows = Math.min(QUERY_BLOCK, L - i0), n = rows * S;
-        const p = matmul(rowsOf(q, b0, nb, i0, rows), kT, dtype); // [nb, rows, S] scores, turned into probabilities in place
+      for (let i0 = 0; i0 < L; i0 += QB) {
+        const rows = Math.min(QB, L - i0), S = keysFor(causal, Sall, i0, rows), n = rows * S;
+        const kT = transposed(k, b0, nb, S), vb = rowsOf(v, b0, nb, 0, S), qb = rowsOf(q, b0, nb, i0, rows);
+        // [nb, rows, S] scores, turned into probabilities in place
+        const p = buf && into!(qb, kT, buf, 0, n, S, 0) ? buf : matmul(qb, kT, dtype);
         for (let bi = 0; bi < nb; bi++) {
           const b = b0 + bi, at = bi * n;
           const lseB = lse && f32 ? new Float32Array(rows) : null;
@@ -180,8 +233,7 @@ export function attentionKernel(matmul: Matmul, fast?: AttentionRows): Attention
           }
           if (dropout) dropBlock(p, at, rows, S, b * L + i0, dropout, fast);
         }
-        const o = matmul(dense(p, nb, rows, S), vb, dtype); // [nb, rows, Ev]
-        for (let bi = 0; bi < nb; bi++) out.set(o.subarray(bi * rows * Ev, (bi + 1) * rows * Ev), ((b0 + bi) * L + i0) * Ev);
+        productInto(matmul, into, dense(p, nb, rows, S), vb, dtype, out, (b0 * L + i0) * Ev, L * Ev, Ev, 0); // out rows [nb, rows, Ev]
       }
     }
     return out;
@@ -196,34 +248,48 @@ function rowDot(grad: View, out: View, b: number, row: number, Ev: number): numb
   return d;
 }
 
-/** out += add, elementwise over the first n values. */
-function accumulate(out: TypedArray, at: number, add: TypedArray, n: number): void {
-  for (let i = 0; i < n; i++) out[at + i] += add[i];
+/** rowsum(dO ⊙ O) of query rows i0..i0+rows−1 of batch b, float32; one flat loop when both are contiguous rows. */
+function deltaRows(grad: View, out: View, b: number, i0: number, rows: number, Ev: number): Float32Array {
+  const delta = new Float32Array(rows);
+  const g = grad.data as Float32Array, o = out.data as Float32Array;
+  if (grad.strides[2] === 1 && out.strides[2] === 1 && grad.strides[1] === Ev && out.strides[1] === Ev) {
+    let go = grad.offset + b * grad.strides[0] + i0 * Ev, oo = out.offset + b * out.strides[0] + i0 * Ev;
+    for (let r = 0; r < rows; r++, go += Ev, oo += Ev) {
+      let d = 0;
+      for (let c = 0; c < Ev; c++) d += g[go + c] * o[oo + c];
+      delta[r] = d;
+    }
+    return delta;
+  }
+  for (let r = 0; r < rows; r++) delta[r] = rowDot(grad, out, b, i0 + r, Ev);
+  return delta;
 }
 
 /** The fused attention backward (FlashAttention-2's recomputation) over a backend's matmul kernel. */
-export function attentionBackwardKernel(matmul: Matmul, fast?: AttentionRows): AttentionBackwardKernel {
+export function attentionBackwardKernel(matmul: Matmul, fast?: AttentionRows, into?: MatmulInto): AttentionBackwardKernel {
   return (q, k, v, out, lse, grad, { scale, causal, mask, dropout }) => {
-    const [B, L, E] = q.shape, S = k.shape[1], Ev = v.shape[2];
+    const [B, L, E] = q.shape, Sall = k.shape[1], Ev = v.shape[2];
     const f32 = q.data instanceof Float32Array;
     const dtype = f32 ? 'float32' : 'float64';
-    const dq = allocate(dtype, B * L * E), dk = allocate(dtype, B * S * E), dv = allocate(dtype, B * S * Ev);
-    const C = chunkOf(S, B);
+    const dq = allocate(dtype, B * L * E), dk = allocate(dtype, B * Sall * E), dv = allocate(dtype, B * Sall * Ev);
+    const QB = causal && into ? CAUSAL_QUERY_BLOCK : QUERY_BLOCK;
+    const C = chunkOf(Sall, B);
+    const block = Math.min(C, B) * Math.min(QB, L) * Sall;
+    const pBuf = into ? scratch(dtype, block, 0) : null, dpBuf = into ? scratch(dtype, block, 1) : null; // reused by every block
     for (let b0 = 0; b0 < B; b0 += C) {
       const nb = Math.min(C, B - b0);
-      const kT = transposed(k, b0, nb), vT = transposed(v, b0, nb), kb = rowsOf(k, b0, nb, 0, S);
-      for (let i0 = 0; i0 < L; i0 += QUERY_BLOCK) {
-        const rows = Math.min(QUERY_BLOCK, L - i0), n = rows * S;
+      for (let i0 = 0; i0 < L; i0 += QB) {
+        const rows = Math.min(QB, L - i0), S = keysFor(causal, Sall, i0, rows), n = rows * S;
+        const kT = transposed(k, b0, nb, S), vT = transposed(v, b0, nb, S), kb = rowsOf(k, b0, nb, 0, S);
         const qb = rowsOf(q, b0, nb, i0, rows), gb = rowsOf(grad, b0, nb, i0, rows);
-        const p = matmul(qb, kT, dtype); // scores → probabilities P, in place
-        const dp = matmul(gb, vT, dtype); // dO·vᵀ → dS·scale, in place
+        const p = pBuf && into!(qb, kT, pBuf, 0, n, S, 0) ? pBuf : matmul(qb, kT, dtype); // scores → probabilities P, in place
+        const dp = dpBuf && into!(gb, vT, dpBuf, 0, n, S, 0) ? dpBuf : matmul(gb, vT, dtype); // dO·vᵀ → dS·scale, in place
         for (let bi = 0; bi < nb; bi++) {
           const b = b0 + bi, at = bi * n;
           if (dropout) dropBlock(dp, at, rows, S, b * L + i0, dropout, fast); // d(P⊙M) → dP
           let done = false;
           if (f32 && fast) {
-            const delta = new Float32Array(rows);
-            for (let r = 0; r < rows; r++) delta[r] = rowDot(grad, out, b, i0 + r, Ev);
+            const delta = deltaRows(grad, out, b, i0, rows, Ev);
             done = fast.backward((p as Float32Array).subarray(at, at + n), (dp as Float32Array).subarray(at, at + n), rows, S, i0, causal, scale, maskBlock(mask, b, i0, rows, S), lse.subarray(b * L + i0, b * L + i0 + rows) as Float32Array, delta);
           }
           for (let r = 0; r < rows && !done; r++) {
@@ -239,10 +305,10 @@ export function attentionBackwardKernel(matmul: Matmul, fast?: AttentionRows): A
           }
           if (dropout) dropBlock(p, at, rows, S, b * L + i0, dropout, fast); // P → P⊙M for dV
         }
-        accumulate(dv, b0 * S * Ev, matmul(denseT(p, nb, rows, S), gb, dtype), nb * S * Ev);
-        accumulate(dk, b0 * S * E, matmul(denseT(dp, nb, rows, S), qb, dtype), nb * S * E);
-        const dqb = matmul(dense(dp, nb, rows, S), kb, dtype);
-        for (let bi = 0; bi < nb; bi++) dq.set(dqb.subarray(bi * rows * E, (bi + 1) * rows * E), ((b0 + bi) * L + i0) * E);
+        // dV[:S] += (P⊙M)ᵀ·dO, dK[:S] += dSᵀ·q, dQ rows = dS·k, each written where it belongs.
+        productInto(matmul, into, denseT(p, nb, rows, S), gb, dtype, dv, b0 * Sall * Ev, Sall * Ev, Ev, 1);
+        productInto(matmul, into, denseT(dp, nb, rows, S), qb, dtype, dk, b0 * Sall * E, Sall * E, E, 1);
+        productInto(matmul, into, dense(dp, nb, rows, S), kb, dtype, dq, (b0 * L + i0) * E, L * E, E, 0);
       }
     }
     return { dq, dk, dv };

@@ -219,9 +219,11 @@ export class MultiheadAttention extends Module<[Tensor, Tensor, Tensor, Multihea
     }
     const P = k.shape[2] - T;
     // Query t sits at position P + t: it sees keys 0 .. P + t (int32 1 = takes part, sdpa's convention).
-    const causal = tril(ones([T, P + T], { dtype: 'int32' }), P);
+    // Without a cache that is isCausal: the fused kernel then skips the keys above the diagonal
+    // instead of reading (and adding) an [T, T] mask.
+    const causal = P > 0 ? tril(ones([T, P + T], { dtype: 'int32' }), P) : null;
     const o = scaledDotProductAttention(this.project(x, 0), k, v, {
-      attnMask: causal, dropoutP: this.training ? this.dropout : 0, generator: this.generator,
+      attnMask: causal, isCausal: P === 0, dropoutP: this.training ? this.dropout : 0, generator: this.generator,
     });
     return [this.merge(o), { key: k, value: v }];
   }
@@ -253,8 +255,11 @@ export class MultiheadAttention extends Module<[Tensor, Tensor, Tensor, Multihea
     b.length = S;
     // One new query sees every written key (the mask hides the unwritten tail, if any); a block of
     // T > 1 is causal as well: query t sees keys 0 .. P + t.
-    const mask = T > 1 ? tril(ones([T, b.capacity], { dtype: 'int32', device: x.device }), P) : S < b.capacity ? b.mask : null;
-    const o = scaledDotProductAttention(q, b.key, b.value, { attnMask: mask, dropoutP: this.training ? this.dropout : 0, generator: this.generator });
+    // From position 0 that is isCausal (top-left aligned: query t sees keys 0 .. t, the unwritten
+    // tail included in what it skips), which the fused kernel applies by bounds, without a mask.
+    const fromStart = T > 1 && P === 0;
+    const mask = fromStart ? null : T > 1 ? tril(ones([T, b.capacity], { dtype: 'int32', device: x.device }), P) : S < b.capacity ? b.mask : null;
+    const o = scaledDotProductAttention(q, b.key, b.value, { attnMask: mask, isCausal: fromStart, dropoutP: this.training ? this.dropout : 0, generator: this.generator });
     return [this.merge(o), { key: narrow(b.key, 2, 0, S), value: narrow(b.value, 2, 0, S), buffer: b }];
   }
 

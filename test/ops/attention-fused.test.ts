@@ -65,21 +65,26 @@ test('a row with every key masked out is NaN in both paths (PyTorch gives NaN to
 });
 
 test('the fused kernel holds one query block of scores at a time: every product is at most [64, S]', () => {
-  const shapes: number[][] = [];
-  const spy = (a: View, b: View, d: nb.DType) => {
-    shapes.push([a.shape[1], b.shape[2], a.shape[0]]);
-    return jsKernels.matmul(a, b, d);
-  };
   const L = 300, S = 280, E = 8;
   const g = new Generator(3);
   const q = nb.randn([2, L, E], { generator: g, dtype: 'float64' }), k = nb.randn([2, S, E], { generator: g, dtype: 'float64' }), v = nb.randn([2, S, E], { generator: g, dtype: 'float64' });
-  const out = attentionKernel(spy)(q, k, v, { scale: 0.3, causal: true, mask: null });
-  const scores = shapes.filter(([, n]) => n === S);
-  // One product per query block, for a chunk of batch entries together (at most BLOCK_BUDGET scores, whatever L).
-  assert.equal(scores.length, Math.ceil(L / QUERY_BLOCK));
-  assert.ok(scores.every(([m, n, batch]) => m <= QUERY_BLOCK && m * n * batch <= Math.max(BLOCK_BUDGET, QUERY_BLOCK * S)), `score blocks ${JSON.stringify(scores)}`);
-  const ref = nb.scaledDotProductAttention(q.clone().requiresGrad_(true), k, v, { isCausal: true, scale: 0.3 });
-  assertClose(new nb.Tensor(out, [2, L, E]), ref.detach(), { rtol: 1e-12, atol: 1e-12 });
+  for (const causal of [false, true]) {
+    const shapes: number[][] = [];
+    const spy = (a: View, b: View, d: nb.DType) => {
+      shapes.push([a.shape[1], b.shape[2], a.shape[0], a.shape[2]]);
+      return jsKernels.matmul(a, b, d);
+    };
+    const out = attentionKernel(spy)(q, k, v, { scale: 0.3, causal, mask: null });
+    const scores = shapes.filter(([, , , inner]) => inner === E); // the q·kᵀ products (P·v's inner dim is the keys)
+    const QB = QUERY_BLOCK; // CAUSAL_QUERY_BLOCK is for backends with in-place products (blas)
+    // One product per query block, for a chunk of batch entries together (at most BLOCK_BUDGET scores, whatever L).
+    assert.equal(scores.length, Math.ceil(L / QB));
+    assert.ok(scores.every(([m, n, batch]) => m <= QB && m * n * batch <= Math.max(BLOCK_BUDGET, QUERY_BLOCK * S)), `score blocks ${JSON.stringify(scores)}`);
+    // Causal: block i0 reads only keys 0 .. i0 + rows − 1 (the keys above the diagonal are skipped, not masked).
+    scores.forEach(([m, n], i) => assert.equal(n, causal ? Math.min(S, i * QB + m) : S, `block ${i} of ${JSON.stringify(scores)}`));
+    const ref = nb.scaledDotProductAttention(q.clone().requiresGrad_(true), k, v, { isCausal: causal, scale: 0.3 });
+    assertClose(new nb.Tensor(out, [2, L, E]), ref.detach(), { rtol: 1e-12, atol: 1e-12 });
+  }
 });
 
 test('dropout, broadcast batch dims and a required gradient take the composite path', () => {

@@ -8,6 +8,7 @@ import type { FusedTable } from '../fused.js';
 import { wasmBackend, wasmKernels } from '../wasm/index.js';
 import { wasmAttentionRows } from '../wasm/attention-rows.js';
 import { attentionBackwardKernel, attentionKernel } from '../attention.js';
+import { blasMatmulInto } from './attention-gemm.js';
 import { blasConvFused, blasConvPool } from './conv.js';
 import { blasLib, blasLoadError } from './lib.js';
 import { linear } from './linear.js';
@@ -35,7 +36,7 @@ export const blasBackend: Backend = {
   // Attention's block products are sgemm calls; layerNorm is wasm's (no product in it).
   fused: fusedOver({
     ...blasConvFused(blasKernels), ...blasConvPool, linear,
-    attention: attentionKernel(blasKernels.matmul, wasmAttentionRows), attentionBackward: attentionBackwardKernel(blasKernels.matmul, wasmAttentionRows),
+    attention: attentionKernel(blasKernels.matmul, wasmAttentionRows, blasMatmulInto), attentionBackward: attentionBackwardKernel(blasKernels.matmul, wasmAttentionRows, blasMatmulInto),
     ...blasLstm(wasmLstmPasses),
   }, withoutConvPool(wasmBackend.fused)),
   available() {
