@@ -1,6 +1,7 @@
 // Dtypes and their promotion rules. float32 is the compute default; float64 exists so that
 // gradients can be checked by finite differences; int32 holds labels and indices.
 
+import { Buffer } from 'node:buffer';
 import { DTypeError } from './errors.js';
 
 export type DType = 'float32' | 'float64' | 'int32';
@@ -52,6 +53,21 @@ export function allocate(d: DType, n: number): TypedArray {
     case 'int32':
       return new Int32Array(n);
   }
+}
+
+/**
+ * An array of n elements of dtype d whose contents are unspecified: for kernels that write every
+ * element before anyone reads it (a gemm with beta = 0). Over 4 KiB the memory comes from
+ * Buffer.allocUnsafeSlow, which skips the zero fill: a fresh zeroed buffer of a step's size
+ * (weight gradients, 100 KB–1 MB) is calloc'd from new pages and costs a page fault per 4 KiB, which
+ * made allocation a tenth of an mlp training step. Smaller arrays are allocate()'s (already cheap).
+ * Never use it for an output a kernel may leave partly unwritten: the old bytes would show.
+ */
+export function allocateUnfilled(d: DType, n: number): TypedArray {
+  const bytes = n * (d === 'float64' ? 8 : 4);
+  if (bytes <= SLAB_MAX) return allocate(d, n);
+  const buf = Buffer.allocUnsafeSlow(bytes).buffer; // its own ArrayBuffer, offset 0
+  return d === 'float32' ? new Float32Array(buf, 0, n) : d === 'float64' ? new Float64Array(buf, 0, n) : new Int32Array(buf, 0, n);
 }
 
 export function dtypeOf(a: TypedArray): DType {

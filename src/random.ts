@@ -1,7 +1,7 @@
 // Seeded random numbers. A Generator is xoshiro128** (fast, 128-bit state, good statistics);
 // its state can be saved and restored exactly, which exact resume from a checkpoint needs.
 
-import { allocate, type DType, type TypedArray } from './dtype.js';
+import { allocateUnfilled, type DType, type TypedArray } from './dtype.js';
 import { ValueError } from './errors.js';
 import { checkShape, numel } from './shape.js';
 import { Tensor, type TensorOptions } from './tensor.js';
@@ -140,7 +140,8 @@ function fill(op: string, shape: readonly number[], opts: RandomOptions, f: (g: 
   const s = checkShape(op, shape);
   const g = opts.generator ?? defaultGenerator;
   const dtype: DType = opts.dtype ?? 'float32';
-  const data = allocate(dtype, numel(s));
+  // Every filler writes every element.
+  const data = allocateUnfilled(dtype, numel(s));
   f(g, data);
   const t = new Tensor(data, s);
   if (opts.requiresGrad) t.requiresGrad_(true);
