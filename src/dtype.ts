@@ -1,7 +1,6 @@
 // Dtypes and their promotion rules. float32 is the compute default; float64 exists so that
 // gradients can be checked by finite differences; int32 holds labels and indices.
 
-import { Buffer } from 'node:buffer';
 import { DTypeError } from './errors.js';
 
 export type DType = 'float32' | 'float64' | 'int32';
@@ -65,8 +64,10 @@ export function allocate(d: DType, n: number): TypedArray {
  */
 export function allocateUnfilled(d: DType, n: number): TypedArray {
   const bytes = n * (d === 'float64' ? 8 : 4);
-  if (bytes <= SLAB_MAX) return allocate(d, n);
-  const buf = Buffer.allocUnsafeSlow(bytes).buffer; // its own ArrayBuffer, offset 0
+  // Node's Buffer, looked up on globalThis so the browser build imports no Node module (there, zeroed).
+  const B = (globalThis as { Buffer?: { allocUnsafeSlow(size: number): Uint8Array } }).Buffer;
+  if (bytes <= SLAB_MAX || !B) return allocate(d, n);
+  const buf = B.allocUnsafeSlow(bytes).buffer; // its own ArrayBuffer, offset 0
   return d === 'float32' ? new Float32Array(buf, 0, n) : d === 'float64' ? new Float64Array(buf, 0, n) : new Int32Array(buf, 0, n);
 }
 

@@ -65,7 +65,7 @@ export class Generator {
   /**
    * Fills `out` from consecutive random() draws u: out[i] = a + b·u, or with `bernoulli`,
    * out[i] = u < a ? 1 : 0. The same values and final state as calling random() per element,
-   * with the state kept in locals rather than on the object (dropout draws a mask every step).
+   * with the state kept in locals rather than on the object (rand and bernoulli draw many at once).
    */
   fillRandom(out: TypedArray, a: number, b: number, bernoulli: boolean): void {
     const st = this.s;
