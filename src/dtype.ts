@@ -54,6 +54,23 @@ export function allocate(d: DType, n: number): TypedArray {
   }
 }
 
+/**
+ * An array of n elements of dtype d whose contents are unspecified: for kernels that write every
+ * element before anyone reads it (a gemm with beta = 0). Over 4 KiB the memory comes from
+ * Buffer.allocUnsafeSlow, which skips the zero fill: a fresh zeroed buffer of a step's size
+ * (weight gradients, 100 KB–1 MB) is calloc'd from new pages and costs a page fault per 4 KiB, which
+ * made allocation a tenth of an mlp training step. Smaller arrays are allocate()'s (already cheap).
+ * Never use it for an output a kernel may leave partly unwritten: the old bytes would show.
+ */
+export function allocateUnfilled(d: DType, n: number): TypedArray {
+  const bytes = n * (d === 'float64' ? 8 : 4);
+  // Node's Buffer, looked up on globalThis so the browser build imports no Node module (there, zeroed).
+  const B = (globalThis as { Buffer?: { allocUnsafeSlow(size: number): Uint8Array } }).Buffer;
+  if (bytes <= SLAB_MAX || !B) return allocate(d, n);
+  const buf = B.allocUnsafeSlow(bytes).buffer; // its own ArrayBuffer, offset 0
+  return d === 'float32' ? new Float32Array(buf, 0, n) : d === 'float64' ? new Float64Array(buf, 0, n) : new Int32Array(buf, 0, n);
+}
+
 export function dtypeOf(a: TypedArray): DType {
   if (a instanceof Float32Array) return 'float32';
   if (a instanceof Float64Array) return 'float64';

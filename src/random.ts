@@ -1,7 +1,7 @@
 // Seeded random numbers. A Generator is xoshiro128** (fast, 128-bit state, good statistics);
 // its state can be saved and restored exactly, which exact resume from a checkpoint needs.
 
-import { allocate, type DType, type TypedArray } from './dtype.js';
+import { allocateUnfilled, type DType, type TypedArray } from './dtype.js';
 import { ValueError } from './errors.js';
 import { checkShape, numel } from './shape.js';
 import { Tensor, type TensorOptions } from './tensor.js';
@@ -65,7 +65,7 @@ export class Generator {
   /**
    * Fills `out` from consecutive random() draws u: out[i] = a + b·u, or with `bernoulli`,
    * out[i] = u < a ? 1 : 0. The same values and final state as calling random() per element,
-   * with the state kept in locals rather than on the object (dropout draws a mask every step).
+   * with the state kept in locals rather than on the object (rand and bernoulli draw many at once).
    */
   fillRandom(out: TypedArray, a: number, b: number, bernoulli: boolean): void {
     const st = this.s;
@@ -140,7 +140,8 @@ function fill(op: string, shape: readonly number[], opts: RandomOptions, f: (g: 
   const s = checkShape(op, shape);
   const g = opts.generator ?? defaultGenerator;
   const dtype: DType = opts.dtype ?? 'float32';
-  const data = allocate(dtype, numel(s));
+  // Every filler writes every element.
+  const data = allocateUnfilled(dtype, numel(s));
   f(g, data);
   const t = new Tensor(data, s);
   if (opts.requiresGrad) t.requiresGrad_(true);
@@ -173,6 +174,33 @@ export function randint(low: number, high: number, shape: readonly number[], opt
 export function bernoulli(shape: readonly number[], p: number, opts: RandomOptions = {}): Tensor {
   if (!(p >= 0 && p <= 1)) throw new ValueError(`bernoulli: p must be in [0, 1], got ${p}`);
   return fill('bernoulli', shape, opts, (g, d) => g.fillRandom(d, p, 0, true));
+}
+
+/**
+ * Dropout's inverted mask: each element is 0 (dropped, probability p) or 1/(1 − p). Counter-based,
+ * so a mask costs two generator draws whatever its size (a per-element draw was most of an mlp
+ * step's non-GEMM time): the draws give an odd multiplier k and an offset c, element i hashes
+ * fmix32(i·k + c) (MurmurHash3's finaliser, every input bit reaching every output bit) and is kept
+ * when its top 31 bits are at least round(p·2³¹), so the keep rate is 1 − p to within 2⁻³¹. A different
+ * multiplier per mask keeps two masks from being shifted copies of one hash sequence. Same
+ * generator state → same mask, and the generator's state stays exactly resumable.
+ */
+export function dropoutMask(shape: readonly number[], p: number, opts: RandomOptions = {}): Tensor {
+  if (!(p >= 0 && p <= 1)) throw new ValueError(`dropoutMask: p must be in [0, 1], got ${p}`);
+  return fill('dropoutMask', shape, opts, (g, d) => {
+    const k = g.nextUint32() | 1, c = g.nextUint32() | 0;
+    // The top 31 bits against round(p·2³¹): a signed difference of two non-negative int31 values
+    // cannot overflow, so its sign bit is the "dropped" flag, with no branch (a data-dependent
+    // branch mispredicts on half the elements, which cost more than the hashing).
+    const thr = Math.round(p * 2 ** 31), scale = p < 1 ? 1 / (1 - p) : 0;
+    for (let i = 0; i < d.length; i++) {
+      let h = (Math.imul(i, k) + c) | 0;
+      h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b);
+      h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35);
+      h ^= h >>> 16;
+      d[i] = scale * (1 - (((h >>> 1) - thr) >>> 31));
+    }
+  });
 }
 
 /** A random permutation of 0..n-1 (Fisher–Yates), as int32. */

@@ -7,7 +7,7 @@ import { HOST } from '../dispatch.js';
 import { DTypeError, IndexError, ShapeError, ValueError } from '../errors.js';
 import { fmtShape, normAxis } from '../shape.js';
 import { Tensor, arange } from '../tensor.js';
-import { defaultGenerator, bernoulli, type Generator } from '../random.js';
+import { defaultGenerator, dropoutMask, type Generator } from '../random.js';
 import { div, eq, exp, mul, sub, toDType, where } from './elementwise.js';
 import { reshape, unsqueeze } from './movement.js';
 import { logsumexp, max, sum } from './reduce.js';
@@ -58,9 +58,9 @@ export function dropout(x: Tensor, p = 0.5, training = true, generator?: Generat
   if (!training || p === 0) return x;
   requireFloat('dropout', x);
   if (p === 1) return mul(x, 0);
-  // Drawn on the host (the generator is seeded JS), then moved to x's device.
-  const keep = toDevice(bernoulli(x.shape, 1 - p, { dtype: x.dtype, generator: generator ?? defaultGenerator }), x.device);
-  return mul(x, mul(keep, 1 / (1 - p)));
+  // Drawn on the host (the generator is seeded JS), already scaled, then moved to x's device.
+  const mask = toDevice(dropoutMask(x.shape, p, { dtype: x.dtype, generator: generator ?? defaultGenerator }), x.device);
+  return mul(x, mask);
 }
 
 export interface EmbeddingOptions {

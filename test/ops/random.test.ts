@@ -1,6 +1,7 @@
-// The bulk draw (Generator.fillRandom, behind rand, bernoulli and dropout's mask) against the
-// one-at-a-time stream it replaces: the same values and the same final state, so seeds, saved
-// generator states and checkpoints mean what they meant before.
+// The bulk draw (Generator.fillRandom, behind rand and bernoulli; dropout's mask is a counter
+// hash, tested in dropout-mask.test.ts) against the one-at-a-time stream it replaces: the same
+// values and the same final state, so seeds, saved generator states and checkpoints mean what they
+// meant before.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

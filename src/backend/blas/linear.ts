@@ -3,7 +3,7 @@
 // addmm does. Products the blas matmul would not take (int32, mixed dtypes, beyond 32-bit sizes)
 // are declined: the op then composes matmul and add.
 
-import { allocate, type DType, type TypedArray } from '../../dtype.js';
+import { allocate, allocateUnfilled, type DType, type TypedArray } from '../../dtype.js';
 import { DECLINE, type Decline, type View } from '../backend.js';
 import { wasmKernels } from '../wasm/index.js';
 import { blasLib, NO_TRANS, ROW_MAJOR, TRANS } from './lib.js';
@@ -22,7 +22,8 @@ export function linear(x: View, w: View, bias: View | null, outDtype: DType): Ty
   const f32 = outDtype === 'float32' && x.data instanceof Float32Array && w.data instanceof Float32Array;
   const f64 = outDtype === 'float64' && x.data instanceof Float64Array && w.data instanceof Float64Array;
   if (!lib || !(f32 || f64) || Math.max(M, N, K) > INT_MAX || (bias && !(bias.data instanceof (f32 ? Float32Array : Float64Array)))) return DECLINE;
-  const out = allocate(outDtype, M * N);
+  // The gemm path writes every element (over the bias rows, or with beta = 0): no zero fill.
+  const out = M === 1 || K === 0 ? allocate(outDtype, M * N) : allocateUnfilled(outDtype, M * N);
   if (out.length === 0) return out;
   if (bias) {
     const row = bias.strides[0] === 1 ? bias.data.subarray(bias.offset, bias.offset + N) : wasmKernels.copy(bias, outDtype);

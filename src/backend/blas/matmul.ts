@@ -5,7 +5,7 @@
 // without a copy: a subarray points at each batch's first element. int32 products, mixed dtypes
 // sizes past 32-bit BLAS integers and batches of tiny products are declined (to the wasm kernel).
 
-import { allocate, type DType, type TypedArray } from '../../dtype.js';
+import { allocate, allocateUnfilled, type DType, type TypedArray } from '../../dtype.js';
 import { DECLINE, type Decline, type View } from '../backend.js';
 import { wasmKernels } from '../wasm/index.js';
 import { blasLib, NO_TRANS, ROW_MAJOR, TRANS, type Gemm, type Gemv } from './lib.js';
@@ -65,11 +65,14 @@ export function matmul(a: View, b: View, outDtype: DType): TypedArray | Decline 
   const N = b.shape[2];
   // Small batched products are declined: wasm's loop beats a BLAS call per matrix there.
   if (!lib || !(f32 || f64) || Math.max(M, N, K) > INT_MAX || (B > 1 && M * N * K < SMALL_MACS)) return DECLINE;
-  const out = allocate(outDtype, B * M * N);
+  const vector = B === 1 && (M === 1 || N === 1);
+  // gemm with beta = 0 writes every element of out, so it needs no zero fill; gemv's beta = 0
+  // is a scal by 0 that some OpenBLAS kernels apply as a product (garbage·0), and K = 0 is zeros.
+  const out = K === 0 || vector ? allocate(outDtype, B * M * N) : allocateUnfilled(outDtype, B * M * N);
   if (out.length === 0) return out;
   if (K === 0) return out; // a sum over nothing: zeros, which allocate() already gave
   const gemm: Gemm = f32 ? lib.sgemm : lib.dgemm;
-  if (B === 1 && (M === 1 || N === 1)) {
+  if (vector) {
     vectorProduct(f32 ? lib.sgemv : lib.dgemv, a, b, out, outDtype);
     return out;
   }
