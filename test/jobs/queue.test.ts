@@ -135,7 +135,15 @@ test('Redis killed (-9) and restarted with AOF mid-tune: the queued trials survi
   await redis.kill();
   await new Promise((r) => setTimeout(r, 500));
   await redis.start();
-  const code = await new Promise<number | null>((r) => tune.once('exit', r));
+  // A hang guard, not a speed check: a tune that never exits fails here with its stderr instead
+  // of holding the test file open.
+  let guard: NodeJS.Timeout | undefined;
+  const code = await new Promise<number | null | 'hung'>((r) => {
+    tune.once('exit', r);
+    guard = setTimeout(() => { tune.kill('SIGKILL'); r('hung'); }, 300_000);
+  });
+  clearTimeout(guard);
+  assert.notEqual(code, 'hung', `the tune did not exit within 5 minutes after Redis restarted; its stderr:\n${err}`);
   assert.equal(code, 0, err);
   const st = state()!;
   assert.equal(st.trials.length, 4);
