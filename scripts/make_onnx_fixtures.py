@@ -14,6 +14,13 @@ bn1d       Linear, BatchNorm1d, Tanh, Linear, Sigmoid on [N, 6]
 seq3d      Linear on [N, 4, 6] (MatMul + Add), view(-1, 12), Linear   (MatMul, Add, Reshape, Gemm)
 dynreshape x.reshape(x.shape[0], -1) with a dynamic batch: Shape/Gather/Concat ops that Nabla
            does not import (the unsupported-op test)
+
+Recurrent layers (test/io/onnx-rnn-import.test.ts, read by importRnnOnnx), exported with input
+[T, B, F] (or [B, T, F]), outputs output, h_n (and c_n), dynamic sequence and batch; the JSON holds
+"input", "output", "h_n" (and "c_n"). `scripts/make_onnx_fixtures.py rnn` writes only these.
+lstm2      nn.LSTM(5, 6, num_layers=2) on [T=4, B=3, 5]
+gru_bf     nn.GRU(5, 6, batch_first=True) on [B=3, T=4, 5]
+rnn_relu2  nn.RNN(5, 6, num_layers=2, nonlinearity='relu', batch_first=True) on [B=3, T=4, 5]
 """
 import json
 import os
@@ -67,8 +74,46 @@ def randomize_bn(m):
             mod.bias.data.uniform_(-0.2, 0.2)
 
 
+def flat(t):
+    return {'shape': list(t.shape), 'data': t.flatten().tolist()}
+
+
+def recurrent():
+    torch.manual_seed(300)
+    yield 'lstm2', nn.LSTM(5, 6, num_layers=2)
+    yield 'gru_bf', nn.GRU(5, 6, batch_first=True)
+    yield 'rnn_relu2', nn.RNN(5, 6, num_layers=2, nonlinearity='relu', batch_first=True)
+
+
+def main_rnn() -> None:
+    for i, (name, model) in enumerate(recurrent()):
+        torch.manual_seed(200 + i)
+        model.eval()
+        x = torch.randn(3, 4, 5) if model.batch_first else torch.randn(4, 3, 5)
+        with torch.no_grad():
+            y, st = model(x)
+        h, c = st if isinstance(st, tuple) else (st, None)
+        names = ['output', 'h_n'] + (['c_n'] if c is not None else [])
+        seq = {0: 'batch', 1: 'sequence'} if model.batch_first else {0: 'sequence', 1: 'batch'}
+        axes = {'input': seq, 'output': seq, 'h_n': {1: 'batch'}}
+        if c is not None:
+            axes['c_n'] = {1: 'batch'}
+        path = os.path.join(OUT, f'{name}.onnx')
+        torch.onnx.export(model, (x,), path, opset_version=OPSET, input_names=['input'], output_names=names, dynamic_axes=axes)
+        doc = {'torch': torch.__version__, 'opset': OPSET, 'input': flat(x), 'output': flat(y), 'h_n': flat(h)}
+        if c is not None:
+            doc['c_n'] = flat(c)
+        with open(os.path.join(OUT, f'{name}.json'), 'w') as f:
+            json.dump(doc, f, separators=(',', ':'))
+            f.write('\n')
+        print(f'{name}: {os.path.getsize(path)} bytes')
+
+
 def main() -> int:
     os.makedirs(OUT, exist_ok=True)
+    main_rnn()
+    if sys.argv[1:] == ['rnn']:
+        return 0
     for i, (name, model, shape) in enumerate(models()):
         torch.manual_seed(100 + i)
         for p in model.parameters():

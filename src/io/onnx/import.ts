@@ -28,7 +28,7 @@ export interface ImportedModel {
   producer: string;
 }
 
-interface Init {
+export interface Init {
   name: string;
   dims: number[];
   /** float32 values, or integer values (INT32/INT64) as numbers */
@@ -57,7 +57,7 @@ function numelOf(dims: number[], what: string): number {
   return n;
 }
 
-function decodeTensor(t: OnnxTensor, what: string): Init {
+export function decodeTensor(t: OnnxTensor, what: string): Init {
   const name = t.name ?? '';
   if ((t.dataLocation ?? 0) !== 0 || (t.externalData?.length ?? 0) > 0) {
     const loc = t.externalData?.find((e) => e.key === 'location')?.value;

@@ -3,3 +3,4 @@ export { exportOnnx, toOnnxModel, chainOf, DEFAULT_OPSET, type ExportMeta, type 
 export { importOnnx, SUPPORTED_OPS, MIN_IMPORT_OPSET, MAX_IMPORT_OPSET, type ImportedModel } from './import.js';
 export { OnnxError, ONNX_ERROR_CODES, type OnnxErrorCode } from './errors.js';
 export { exportRnnOnnx } from './export-rnn.js';
+export { importRnnOnnx } from './import-rnn.js';
