@@ -28,6 +28,9 @@ export interface ExportOptions {
 const attrInts = (name: string, ints: number[]): OnnxAttribute => ({ name, type: AttrType.INTS, ints });
 const attrInt = (name: string, i: number): OnnxAttribute => ({ name, type: AttrType.INT, i });
 const attrFloat = (name: string, f: number): OnnxAttribute => ({ name, type: AttrType.FLOAT, f });
+const attrString = (name: string, s: string): OnnxAttribute => ({ name, type: AttrType.STRING, s: new TextEncoder().encode(s) });
+/** The first opset with a `Gelu` op; below it GELU would need an Erf/Tanh subgraph, which export does not write. */
+const GELU_OPSET = 20;
 
 function floatInit(name: string, t: Tensor): OnnxTensor {
   if (t.dtype !== 'float32') throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `tensor ${name} is ${t.dtype}; ONNX export writes float32 models only`);
@@ -66,7 +69,7 @@ interface Emitted {
 }
 
 /** Nodes for one layer reading `x` (shape `inShape`, batch first) and writing `y`. */
-function emitLayer(layer: Module, p: string, x: string, y: string, inShape: number[], outShape: number[]): Emitted {
+function emitLayer(layer: Module, p: string, x: string, y: string, inShape: number[], outShape: number[], opset: number): Emitted {
   const cfg = (layer.config() ?? { type: layer.constructor.name }) as Record<string, unknown>;
   const type = String(cfg.type);
   const name = `/${p}/${type}`;
@@ -148,6 +151,26 @@ function emitLayer(layer: Module, p: string, x: string, y: string, inShape: numb
       const attrs = [attrFloat('epsilon', cfg.eps as number), attrFloat('momentum', m)];
       return { nodes: [node('BatchNormalization', [x, ...inits.map((t) => t.name!)], attrs)], inits };
     }
+    case 'LayerNorm': {
+      // LayerNormalization (opset 17) normalises from `axis` to the last dim: the trailing
+      // normalizedShape dims. stash_type 1 = float32 statistics, as Nabla computes them.
+      const ns = cfg.normalizedShape as number[];
+      const w = param('weight');
+      const b = param('bias');
+      const n = ns.reduce((a, d) => a * d, 1);
+      const inits = [
+        w ? floatInit(pname('weight'), w) : constFloat(`${name}/Scale`, ns, new Array(n).fill(1)),
+        b ? floatInit(pname('bias'), b) : constFloat(`${name}/B`, ns, new Array(n).fill(0)),
+      ];
+      const attrs = [attrInt('axis', -ns.length), attrFloat('epsilon', cfg.eps as number), attrInt('stash_type', 1)];
+      return { nodes: [node('LayerNormalization', [x, ...inits.map((t) => t.name!)], attrs)], inits };
+    }
+    case 'GELU': {
+      if (opset < GELU_OPSET) {
+        throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (GELU) needs ONNX Gelu, which exists from opset ${GELU_OPSET}; export with --opset ${GELU_OPSET} (or opts.opset ${GELU_OPSET}), this export asked for ${opset}`);
+      }
+      return { nodes: [node('Gelu', [x], [attrString('approximate', cfg.approximate as string)])], inits: [] };
+    }
     case 'ReLU':
       return { nodes: [node('Relu', [x])], inits: [] };
     case 'Sigmoid':
@@ -166,7 +189,7 @@ function emitLayer(layer: Module, p: string, x: string, y: string, inShape: numb
     case 'GRU':
       throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (${type}) returns a tuple (output, hidden state), so it cannot sit in a model file's layer chain; export it on its own with exportRnnOnnx`);
     default:
-      throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p || '(root)'} has type ${type}, which ONNX export does not map; supported: Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout, BatchNorm1d, BatchNorm2d, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity`);
+      throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p || '(root)'} has type ${type}, which ONNX export does not map; supported: Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout, BatchNorm1d, BatchNorm2d, LayerNorm, ReLU, GELU (opset 20+), LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity`);
   }
 }
 
@@ -201,7 +224,7 @@ export function toOnnxModel(model: Module, meta: ExportMeta, opts: ExportOptions
       }
       const y = yT as Tensor;
       const out = i === chain.length - 1 ? 'output' : `/${prefix}/output_0`;
-      const e = emitLayer(layer, prefix, cur, out, shape, [...y.shape]);
+      const e = emitLayer(layer, prefix, cur, out, shape, [...y.shape], opset);
       nodes.push(...e.nodes);
       inits.push(...e.inits);
       x = y;

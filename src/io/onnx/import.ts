@@ -5,7 +5,7 @@
 // an initializer whose data or shape is wrong, tensor data stored outside the file.
 
 import { noGrad } from '../../autograd.js';
-import { AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sequential, Sigmoid, Softmax, Tanh, type Module } from '../../nn/index.js';
+import { AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, GELU, Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sequential, Sigmoid, Softmax, Tanh, type Module } from '../../nn/index.js';
 import { tensor, zeros, type Tensor } from '../../tensor.js';
 import type { InputSpec } from '../model-dir.js';
 import { OnnxError } from './errors.js';
@@ -14,7 +14,7 @@ import { DataType, decodeModel, type OnnxAttribute, type OnnxGraph, type OnnxMod
 
 export const SUPPORTED_OPS = [
   'Gemm', 'MatMul', 'Add', 'Conv', 'MaxPool', 'AveragePool', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Softmax', 'LogSoftmax',
-  'Flatten', 'Reshape', 'BatchNormalization', 'Dropout', 'Identity', 'Constant', 'Pad',
+  'Flatten', 'Reshape', 'BatchNormalization', 'LayerNormalization', 'Gelu', 'Dropout', 'Identity', 'Constant', 'Pad',
 ] as const;
 export const MIN_IMPORT_OPSET = 13;
 export const MAX_IMPORT_OPSET = 21;
@@ -139,6 +139,15 @@ function attrs(n: OnnxNode): Map<string, OnnxAttribute> {
 }
 const attrInt = (a: Map<string, OnnxAttribute>, k: string, d: number): number => (a.has(k) ? Number(a.get(k)!.i ?? 0) : d);
 const attrFloat = (a: Map<string, OnnxAttribute>, k: string, d: number): number => (a.has(k) ? Number(a.get(k)!.f ?? 0) : d);
+/** A float attribute (float32 on the wire) as its shortest decimal, so eps 1e-5 comes back as 1e-5. */
+const attrFloat32 = (a: Map<string, OnnxAttribute>, k: string, d: number): number => {
+  const v = attrFloat(a, k, d);
+  for (let p = 1; p <= 9; p++) {
+    const s = Number(v.toPrecision(p));
+    if (Math.fround(s) === v) return s;
+  }
+  return v;
+};
 const attrInts = (a: Map<string, OnnxAttribute>, k: string): number[] | undefined => (a.has(k) ? (a.get(k)!.ints ?? []).map(Number) : undefined);
 const attrString = (a: Map<string, OnnxAttribute>, k: string): string | undefined =>
   a.has(k) ? new TextDecoder().decode(a.get(k)!.s ?? new Uint8Array()) : undefined;
@@ -207,6 +216,8 @@ interface Ctx {
   idx: number;
   /** Shape of the chain value entering the node, batch dim included (traced with batch 1). */
   shape: number[];
+  /** The model's default-domain opset. */
+  opset: number;
 }
 
 function initOf(c: Ctx, pos: number, what: string, optional = false): Init | undefined {
@@ -285,6 +296,33 @@ function biasVec(c: Ctx, t: Init, out: number): Tensor {
     fail('E_ONNX_INITIALIZER', `node ${nodeName(c.node, c.idx)} (${c.node.opType}): bias ${q(t.name)} has shape ${fmt(t.dims)}, expected [${out}]`);
   }
   return floatTensor(c, t, 'bias', [out]);
+}
+
+/** LayerNormalization → nn.LayerNorm over the dims from `axis` on (never the batch dim). */
+function layerNormFrom(c: Ctx, a: Map<string, OnnxAttribute>): Module {
+  const n = c.node;
+  const rank = c.shape.length;
+  if (c.opset < 17) fail('E_ONNX_OPSET', `node ${nodeName(n, c.idx)} (LayerNormalization) in a model of opset ${c.opset}; the default domain has LayerNormalization from opset 17`);
+  const stash = attrInt(a, 'stash_type', 1);
+  if (stash !== 1) unsupported(c, `stash_type ${stash}; Nabla computes LayerNorm statistics in the input's float32 (stash_type 1)`);
+  if ((n.output ?? []).slice(1).some((o) => o !== '')) unsupported(c, 'the Mean / InvStdDev outputs; Nabla imports the normalised output only');
+  const axisAttr = attrInt(a, 'axis', -1);
+  const axis = axisAttr < 0 ? axisAttr + rank : axisAttr;
+  if (axis < 1 || axis >= rank) unsupported(c, `axis ${axisAttr} on an input of rank ${rank}; Nabla normalises trailing dims after the batch dimension (axis 1 to ${rank - 1}, or -1 to ${1 - rank})`);
+  const ns = c.shape.slice(axis);
+  const S = initOf(c, 1, 'Scale')!;
+  expectDims(c, S, ns, 'Scale');
+  const B = initOf(c, 2, 'B', true);
+  if (B) expectDims(c, B, ns, 'B');
+  const scale = floatTensor(c, S, 'Scale');
+  const bias = B ? floatTensor(c, B, 'B') : undefined;
+  // As for BatchNormalization: constant ones/zeros not named "<layer>.weight/.bias" are a
+  // non-affine LayerNorm (how Nabla exports elementwiseAffine false); a missing B is a zero bias.
+  const named = [1, 2].some((i) => /\.(weight|bias)$/.test(n.input?.[i] ?? ''));
+  const unit = scale.toTypedArray().every((v) => v === 1) && (!bias || bias.toTypedArray().every((v) => v === 0));
+  const affine = named || !unit;
+  const m = new LayerNorm(ns, { eps: attrFloat32(a, 'epsilon', 1e-5), elementwiseAffine: affine });
+  return affine ? withWeights(c, m, bias ? { weight: scale, bias } : { weight: scale }) : m;
 }
 
 function layerFor(c: Ctx, next: OnnxNode | undefined): { layer: Module | undefined; consumed: number } {
@@ -442,6 +480,14 @@ function layerFor(c: Ctx, next: OnnxNode | undefined): { layer: Module | undefin
       const stats = { running_mean: parts[2]!, running_var: parts[3]! };
       return { layer: withWeights(c, bn, affine ? { weight: parts[0]!, bias: parts[1]!, ...stats } : stats), consumed: 1 };
     }
+    case 'LayerNormalization':
+      return { layer: layerNormFrom(c, a), consumed: 1 };
+    case 'Gelu': {
+      if (c.opset < 20) fail('E_ONNX_OPSET', `node ${nodeName(n, c.idx)} (Gelu) in a model of opset ${c.opset}; the default domain has Gelu from opset 20`);
+      const approx = attrString(a, 'approximate') ?? 'none';
+      if (approx !== 'none' && approx !== 'tanh') unsupported(c, `approximate ${q(approx)}; expected "none" or "tanh"`);
+      return { layer: new GELU(approx as 'none' | 'tanh'), consumed: 1 };
+    }
     default:
       return unsupported(c, `not supported; Nabla imports ${SUPPORTED_OPS.join(', ')}`);
   }
@@ -497,7 +543,7 @@ export function importOnnx(bytes: Uint8Array): ImportedModel {
   nodes.forEach((n, i) => {
     if (n.opType !== 'Constant') return void compute.push(n);
     const v = attrs(n).get('value');
-    if (!v?.t || (n.output?.length ?? 0) !== 1) unsupported({ inits, node: n, idx: i, shape: [] }, 'a Constant other than a tensor "value"');
+    if (!v?.t || (n.output?.length ?? 0) !== 1) unsupported({ inits, node: n, idx: i, shape: [], opset }, 'a Constant other than a tensor "value"');
     inits.set(n.output![0]!, decodeTensor({ ...v!.t!, name: n.output![0] }, `Constant ${nodeName(n, i)}`));
   });
 
@@ -518,7 +564,7 @@ export function importOnnx(bytes: Uint8Array): ImportedModel {
     if (n.input?.[0] !== cur) {
       fail('E_ONNX_GRAPH', `node ${nodeName(n, idx)} (${n.opType}) reads ${q(n.input?.[0])} but the chain's current value is ${q(cur)}; Nabla imports a single chain of layers (no branches or skip connections)`);
     }
-    const ctx: Ctx = { inits, node: n, idx, shape: [...x.shape] };
+    const ctx: Ctx = { inits, node: n, idx, shape: [...x.shape], opset };
     const { layer, consumed } = layerFor(ctx, order[i + 1]);
     if (layer) {
       layer.eval();
