@@ -12,6 +12,8 @@ cnn        Conv+BatchNorm2d+ReLU, MaxPool, Conv(stride 2, pad 1), LeakyReLU, Avg
            the exporter, Relu, MaxPool, LeakyRelu, Pad + AveragePool, Flatten, Gemm, LogSoftmax)
 bn1d       Linear, BatchNorm1d, Tanh, Linear, Sigmoid on [N, 6]
 seq3d      Linear on [N, 4, 6] (MatMul + Add), view(-1, 12), Linear   (MatMul, Add, Reshape, Gemm)
+layernorm  Linear on [N, 4, 6] (MatMul + Add), LayerNorm(8), ReLU, Flatten, Linear
+           (LayerNormalization, axis -1; `scripts/make_onnx_fixtures.py layernorm` writes only it)
 dynreshape x.reshape(x.shape[0], -1) with a dynamic batch: Shape/Gather/Concat ops that Nabla
            does not import (the unsupported-op test)
 
@@ -62,6 +64,8 @@ def models():
     yield 'bn1d', nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Tanh(), nn.Linear(5, 1), nn.Sigmoid()), [6]
     yield 'seq3d', Seq3d(), [4, 6]
     yield 'dynreshape', DynReshape(), [3, 4]
+    # appended last so that its seed (100 + index) leaves the fixtures above unchanged
+    yield 'layernorm', nn.Sequential(nn.Linear(6, 8), nn.LayerNorm(8), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3)), [4, 6]
 
 
 def randomize_bn(m):
@@ -111,10 +115,14 @@ def main_rnn() -> None:
 
 def main() -> int:
     os.makedirs(OUT, exist_ok=True)
-    main_rnn()
+    only = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != 'rnn' else None
+    if only is None:
+        main_rnn()
     if sys.argv[1:] == ['rnn']:
         return 0
     for i, (name, model, shape) in enumerate(models()):
+        if only is not None and name != only:
+            continue
         torch.manual_seed(100 + i)
         for p in model.parameters():
             p.data.uniform_(-0.5, 0.5)

@@ -1,13 +1,17 @@
 // ONNX LayerNormalization (opset 17+) and Gelu (opset 20+): Nabla's export run by onnxruntime-node
 // within 1e-5 of Nabla, the round trip Nabla → ONNX → Nabla with bit-identical weights, and the
-// variants Nabla cannot represent refused with one-line E_ONNX_* errors.
+// variants Nabla cannot represent refused with one-line E_ONNX_* errors; torch.onnx.export's
+// LayerNormalization (fixture from scripts/make_onnx_fixtures.py layernorm) matches PyTorch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { exportOnnx, importOnnx, OnnxError, toOnnxModel, type ExportMeta } from '../../src/io/onnx/index.js';
 import { encodeModel, type OnnxModel } from '../../src/io/onnx/schema.js';
 import { Flatten, GELU, LayerNorm, Linear, ReLU, Sequential, describe, type Module } from '../../src/nn/index.js';
-import { manualSeed, noGrad, randn, type Tensor } from '../../src/index.js';
+import { manualSeed, noGrad, randn, tensor, type Tensor } from '../../src/index.js';
 
 async function ortRun(bytes: Uint8Array, x: Tensor): Promise<Float32Array> {
   const s = await ort.InferenceSession.create(bytes);
@@ -160,4 +164,19 @@ test('a LayerNormalization without B imports as an affine LayerNorm with a zero 
   assert.ok((ln.bias!.toTypedArray() as Float32Array).every((v) => v === 0));
   const x = randn([2, 4]);
   assert.ok(maxDiff(await ortRun(encodeModel(m), x), noGrad(() => back.model.forward(x)).toTypedArray()) <= 1e-5);
+});
+
+test('torch.onnx.export of nn.LayerNorm (fixture layernorm, torch 1.13, opset 17) imports and matches PyTorch within 1e-5', async () => {
+  const FIX = fileURLToPath(new URL('../../../test/fixtures/onnx/', import.meta.url));
+  const fx = JSON.parse(readFileSync(join(FIX, 'layernorm.json'), 'utf8')) as { input: { shape: number[]; data: number[] }; output: { data: number[] } };
+  const imp = importOnnx(new Uint8Array(readFileSync(join(FIX, 'layernorm.onnx'))));
+  assert.match(imp.producer, /pytorch/);
+  const ln = imp.model.at(1) as LayerNorm;
+  assert.ok(ln instanceof LayerNorm);
+  assert.deepEqual(ln.normalizedShape, [8]);
+  assert.equal(ln.eps, 1e-5);
+  assert.ok(ln.elementwiseAffine);
+  const x = tensor(new Float32Array(fx.input.data), { shape: fx.input.shape });
+  const y = noGrad(() => imp.model.forward(x)).toTypedArray();
+  assert.ok(maxDiff(y, fx.output.data) <= 1e-5, `max |nabla − torch| = ${maxDiff(y, fx.output.data)}`);
 });
