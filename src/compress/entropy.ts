@@ -35,14 +35,14 @@ export class HistogramObserver {
       if (a > m) m = a;
     }
     this.count += x.length;
-    if (m === 0) {
-      this.hist[0]! += x.length;
-      return;
-    }
+    if (m === 0) return;
     if (this.top === 0) this.top = m;
     while (m > this.top) this.doubleRange();
     const n = this.bins, w = this.top / n;
-    for (let i = 0; i < x.length; i++) this.hist[Math.min(n - 1, Math.floor(Math.abs(x[i]!) / w))]! += 1;
+    // exact zeros (a ReLU's output is mostly zeros) are left out: every range holds 0 exactly, so
+    // they say nothing about the threshold, and their spike in bin 0 made the KL favour the
+    // smallest candidates (a CNN's pooled ReLU activations clipped to a tenth of their range)
+    for (let i = 0; i < x.length; i++) if (x[i] !== 0) this.hist[Math.min(n - 1, Math.floor(Math.abs(x[i]!) / w))]! += 1;
   }
 
   /** Range [0, 2·top]: bins 2k and 2k+1 become bin k (bin edges coincide, so no count moves across an edge). */

@@ -56,6 +56,11 @@ test('entropy clips rare outliers (min-max keeps them) and keeps the range of ou
   const [rlo, rhi] = r.range();
   assert.equal(rlo, 0);
   assert.ok(rhi > 2.5 && rhi < 10, `relu threshold ${rhi}`);
+  // a sparse ReLU output (95% exact zeros): the zeros do not pull the threshold down
+  const sparse = new HistogramObserver();
+  const gs = new Generator(3);
+  sparse.observe(new Float32Array(100_000).map(() => (gs.random() < 0.95 ? 0 : Math.abs(gs.normal()))));
+  assert.ok(sparse.threshold() > 2.5, `sparse relu threshold ${sparse.threshold()}`);
 });
 
 test('entropy histograms accumulate over batches: a later, larger max rebins exactly', () => {
