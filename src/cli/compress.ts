@@ -31,7 +31,7 @@ export interface CompressArgs {
   pruneScope?: 'global' | 'layer';
   finetuneEpochs?: number;
   quantize?: 'static' | 'dynamic' | 'none';
-  observer?: 'minmax' | 'percentile';
+  observer?: 'minmax' | 'percentile' | 'entropy';
   percentile?: number;
   calibrationSamples?: number;
   dataset?: string;

@@ -13,6 +13,7 @@ import { Conv2d, Linear, MaxPool2d, Module, ReLU, type LayerConfig } from '../nn
 import { tensor, type Tensor } from '../tensor.js';
 import { maxPool2d } from '../ops/index.js';
 import { chainOf } from '../io/onnx/export.js';
+import { HistogramObserver } from './entropy.js';
 
 export type Kernel = 'auto' | 'wasm' | 'js';
 
@@ -270,13 +271,19 @@ export class QuantizedSequential extends Module {
   }
 }
 
+export type Observer = 'minmax' | 'percentile' | 'entropy';
+export const OBSERVERS: readonly Observer[] = ['minmax', 'percentile', 'entropy'];
+
 export interface QuantizeOptions {
   /** 'static': activations calibrated once (Linear and Conv2d); 'dynamic': per batch (Linear only). */
   mode: 'static' | 'dynamic';
   /** Static: calibration inputs (a few hundred samples, as the model takes them: normalised). */
   calibration?: Tensor;
-  /** Static: 'minmax' (default) or 'percentile' (clip each range at the given percentile). */
-  observer?: 'minmax' | 'percentile';
+  /**
+   * Static: 'minmax' (default), 'percentile' (clip each range at the given percentile) or
+   * 'entropy' (clip at the |x| threshold minimising the KL divergence, TensorRT's calibration).
+   */
+  observer?: Observer;
   /** For 'percentile': which one, e.g. 99.99 (default). */
   percentile?: number;
 }
@@ -296,7 +303,12 @@ export interface QuantSpec {
   layers: QuantLayerSpec[];
 }
 
-function rangeOf(x: Float32Array, observer: 'minmax' | 'percentile', p: number): [number, number] {
+function rangeOf(x: Float32Array, observer: Observer, p: number): [number, number] {
+  if (observer === 'entropy') {
+    const h = new HistogramObserver();
+    h.observe(x);
+    return h.range();
+  }
   if (observer === 'minmax') {
     let lo = Infinity, hi = -Infinity;
     for (let i = 0; i < x.length; i++) {
@@ -315,7 +327,7 @@ export function quantizeModel(model: Module, opts: QuantizeOptions): { model: Qu
   if (opts.mode !== 'static' && opts.mode !== 'dynamic') throw new ValueError(`quantisation mode must be 'static' or 'dynamic', got ${String(opts.mode)}`);
   const observer = opts.observer ?? 'minmax';
   const p = opts.percentile ?? 99.99;
-  if (observer !== 'minmax' && observer !== 'percentile') throw new ValueError(`observer must be 'minmax' or 'percentile', got ${String(observer)}`);
+  if (!OBSERVERS.includes(observer)) throw new ValueError(`observer must be one of ${OBSERVERS.join(', ')}, got ${String(observer)}`);
   if (!(p > 50 && p <= 100)) throw new ValueError(`percentile must be in (50, 100], got ${p}`);
   if (opts.mode === 'static' && (!opts.calibration || opts.calibration.shape[0] === 0)) {
     throw new ValueError('static int8 quantisation needs calibration data: pass --calibration-samples N with a --dataset (the model\'s own by default), or use --quantize dynamic');
@@ -351,6 +363,6 @@ export function quantizeModel(model: Module, opts: QuantizeOptions): { model: Qu
   });
   const qm = new QuantizedSequential(layers);
   qm.eval();
-  const activations = opts.mode === 'dynamic' ? 'per-tensor affine uint8, range of each batch' : `per-tensor affine uint8, ${observer === 'minmax' ? 'min-max' : `percentile ${p}`} over ${opts.calibration!.shape[0]} calibration samples`;
+  const activations = opts.mode === 'dynamic' ? 'per-tensor affine uint8, range of each batch' : `per-tensor affine uint8, ${observer === 'minmax' ? 'min-max' : observer === 'entropy' ? 'entropy (KL) threshold' : `percentile ${p}`} over ${opts.calibration!.shape[0]} calibration samples`;
   return { model: qm, spec: { format: 'nabla.int8', mode: opts.mode, weights: 'per-channel symmetric int8', activations, layers: specs } };
 }
