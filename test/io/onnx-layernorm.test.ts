@@ -7,24 +7,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ort from 'onnxruntime-node';
 import { exportOnnx, importOnnx, OnnxError, toOnnxModel, type ExportMeta } from '../../src/io/onnx/index.js';
 import { encodeModel, type OnnxModel } from '../../src/io/onnx/schema.js';
 import { Flatten, GELU, LayerNorm, Linear, ReLU, Sequential, describe, type Module } from '../../src/nn/index.js';
 import { manualSeed, noGrad, randn, tensor, type Tensor } from '../../src/index.js';
-
-async function ortRun(bytes: Uint8Array, x: Tensor): Promise<Float32Array> {
-  const s = await ort.InferenceSession.create(bytes);
-  const out = await s.run({ input: new ort.Tensor('float32', x.toTypedArray() as Float32Array, [...x.shape]) });
-  return out.output!.data as Float32Array;
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
+import { ortRun, maxDiff } from './onnx-helpers.js';
 
 const metaFor = (shape: number[], classes: number): ExportMeta => ({ input: { shape, kind: 'tabular' }, output: 'logits', classes: Array.from({ length: classes }, (_, i) => `c${i}`) });
 

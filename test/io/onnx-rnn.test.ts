@@ -7,13 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { exportOnnx, exportRnnOnnx } from '../../src/io/onnx/index.js';
 import { GRU, LSTM, Linear, RNN, Sequential } from '../../src/nn/index.js';
 import { manualSeed, noGrad, randn, type Tensor } from '../../src/index.js';
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
+import { maxDiff } from './onnx-helpers.js';
 
 const cases: [string, () => RNN | LSTM | GRU][] = [
   ['LSTM 2 layers', () => new LSTM(6, 8, { numLayers: 2 })],

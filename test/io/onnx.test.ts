@@ -19,23 +19,11 @@ import {
   describe, type Module,
 } from '../../src/nn/index.js';
 import { manualSeed, noGrad, randn, tensor, type Tensor } from '../../src/index.js';
+import { ortRun, maxDiff } from './onnx-helpers.js';
 
 const FIX = fileURLToPath(new URL('../../../test/fixtures/onnx/', import.meta.url));
 const BIN = fileURLToPath(new URL('../../../bin/nabla.js', import.meta.url));
 const shape10 = { features: 784, channels: 1, size: 28, classes: 10 };
-
-async function ortRun(bytes: Uint8Array, x: Tensor): Promise<Float32Array> {
-  const s = await ort.InferenceSession.create(bytes);
-  const out = await s.run({ input: new ort.Tensor('float32', x.toTypedArray() as Float32Array, [...x.shape]) });
-  return out.output!.data as Float32Array;
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 /** Random running statistics, as after training, so BatchNorm export is not checked on identities. */
 function randomizeBatchNorm(model: Module): void {

@@ -12,8 +12,8 @@ import { noGrad } from '../../autograd.js';
 import { GRU, LSTM, RNN } from '../../nn/index.js';
 import { tensor, type Tensor } from '../../tensor.js';
 import { OnnxError, type OnnxErrorCode } from './errors.js';
-import { decodeTensor, MAX_IMPORT_OPSET, MIN_IMPORT_OPSET, type Init } from './import.js';
-import { decodeModel, type OnnxAttribute, type OnnxModel, type OnnxNode } from './schema.js';
+import { decodeOrFail, decodeTensor, MAX_IMPORT_OPSET, MIN_IMPORT_OPSET, type Init } from './import.js';
+import type { OnnxAttribute, OnnxNode } from './schema.js';
 
 const q = JSON.stringify;
 const fail = (code: OnnxErrorCode, msg: string): never => {
@@ -39,12 +39,7 @@ const strs = (a: OnnxAttribute) => (a.strings ?? []).map((s) => new TextDecoder(
 
 /** Decodes an ONNX file image holding one (possibly stacked) recurrent layer into a Nabla RNN, LSTM or GRU. */
 export function importRnnOnnx(bytes: Uint8Array): RNN | LSTM | GRU {
-  let m: OnnxModel;
-  try {
-    m = decodeModel(bytes);
-  } catch (e) {
-    return fail('E_ONNX_PARSE', `not a valid ONNX model (protobuf ModelProto): ${(e as Error).message}; the file may be truncated or corrupt`);
-  }
+  const m = decodeOrFail(bytes);
   const g = m.graph;
   if (!g || !g.node?.length) return fail('E_ONNX_PARSE', 'the file decodes but holds no ONNX graph nodes; expected a ModelProto with a graph');
   const opset = Number(m.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? NaN);

@@ -508,14 +508,18 @@ function parseJson(s: string | undefined): unknown {
   }
 }
 
-/** Decodes and validates an ONNX file image and builds the equivalent layer chain. */
-export function importOnnx(bytes: Uint8Array): ImportedModel {
-  let m: OnnxModel;
+/** The file's ModelProto, or E_ONNX_PARSE naming why the protobuf does not decode. */
+export function decodeOrFail(bytes: Uint8Array): OnnxModel {
   try {
-    m = decodeModel(bytes);
+    return decodeModel(bytes);
   } catch (e) {
     return fail('E_ONNX_PARSE', `not a valid ONNX model (protobuf ModelProto): ${(e as Error).message}; the file may be truncated or corrupt`);
   }
+}
+
+/** Decodes and validates an ONNX file image and builds the equivalent layer chain. */
+export function importOnnx(bytes: Uint8Array): ImportedModel {
+  const m = decodeOrFail(bytes);
   const g = m.graph;
   if (!g || (!g.node?.length && !g.output?.length)) fail('E_ONNX_PARSE', 'the file decodes but holds no ONNX graph; expected a ModelProto with a graph (is it an .onnx file?)');
   const defaultOpset = m.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx');
