@@ -20,9 +20,10 @@ import { chainOf } from '../io/onnx/export.js';
 import { applyMask, pruneStructured, pruneUnstructured, type PruneReport } from '../compress/prune.js';
 import { quantizeModel } from '../compress/quantized.js';
 import { saveQuantizedDir } from '../compress/quant-dir.js';
-import { accuracyOf, formatReport, latencyMs, type CompressReport, type Measure } from '../compress/report.js';
+import { accuracyOf, compareMeasures, formatReport, latencyMs, type CompressReport, type Measure } from '../compress/report.js';
 import { prepareDataset, type PreparedData } from './datasets.js';
 import { UsageError } from './errors.js';
+import { isTextModelDir } from '../models/text-load.js';
 
 export interface CompressArgs {
   out: string;
@@ -73,8 +74,13 @@ export async function runCompress(dir: string, a: CompressArgs): Promise<void> {
   if (quantize !== 'none' && a.weightsDtype && a.weightsDtype !== 'f32') throw new UsageError('--weights-dtype applies to float outputs; an int8 model stores int8 weights');
   if (existsSync(join(a.out, 'manifest.json'))) throw new UsageError(`--out ${a.out} already holds a model directory; choose another --out`);
 
-  const { model, meta } = loadModelDir(dir);
+  const loaded = loadModelDir(dir);
+  const { model, meta } = loaded;
   if ((meta as { quantization?: unknown }).quantization !== undefined) throw new UsageError(`${dir} is already quantised; compress its float model`);
+  if (isTextModelDir(loaded)) {
+    const { runCompressText } = await import('./compress-text.js');
+    return runCompressText(dir, loaded, a, a.json ? (s: string) => process.stderr.write(s + '\n') : (s: string) => console.log(s));
+  }
   const trainedOn = typeof meta.training?.dataset === 'string' ? meta.training.dataset : undefined;
   const spec = a.dataset ?? trainedOn;
   const needData = (a.finetuneEpochs ?? 0) > 0 || quantize === 'static';
@@ -147,16 +153,11 @@ export async function runCompress(dir: string, a: CompressArgs): Promise<void> {
     outModel = loadModelDir(a.out).model;
   }
   const after = measure(outModel, a.out, meta.input.shape, data, reps);
-  const report: CompressReport = {
-    before,
-    after,
-    sizeRatio: before.bytes / after.bytes,
-    accuracyDrop: before.accuracy !== null && after.accuracy !== null ? before.accuracy - after.accuracy : null,
-    speedup: { batch1: before.latencyMs.batch1 / after.latencyMs.batch1, batch256: before.latencyMs.batch256 / after.latencyMs.batch256 },
+  const report = compareMeasures(before, after, {
     pruning: pruning && { method: pruning.method, sparsity: pruning.sparsity, layers: pruning.layers },
     quantization: quantSummary,
     finetuneEpochs: a.finetuneEpochs ?? 0,
-  };
+  });
   if (a.json) process.stdout.write(JSON.stringify({ out: a.out, ...report }) + '\n');
   else {
     say(formatReport(report));

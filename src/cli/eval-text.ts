@@ -10,19 +10,28 @@ import { crossEntropy } from '../nn/index.js';
 import { noGrad } from '../autograd.js';
 import { softmax } from '../ops/nn.js';
 import type { Tensor } from '../tensor.js';
-import { evaluate, formatConfusionMatrix, formatReport } from '../train/index.js';
+import { evaluate, formatConfusionMatrix, formatReport, type EvaluateResult } from '../train/index.js';
 import { UsageError } from './errors.js';
 import { LmWindowDataset, encodeTexts, padBatch, readCorpus, EncodedTextDataset } from './train-text-data.js';
 import { lmLoss, lmSplit, textClassificationData } from './train-text.js';
 
 const say = (s: string): void => void process.stdout.write(s + '\n');
 
-export async function runEvalText(dir: string, loaded: LoadedModel, opts: { dataset?: string; labelColumn?: string; textColumn?: string; json?: boolean }): Promise<void> {
+/** What a text model scores on a dataset: a language model's loss over windows, or a classifier's evaluation. */
+export type TextScore =
+  | { task: 'language-model'; dataset: string; split: string; windows: number; tokens: number; loss: number }
+  | { task: 'classification'; dataset: string; split: string; result: EvaluateResult; truncated: number; texts: number };
+
+/**
+ * Scores a text model on the test split of the dataset it was trained on (or on another CSV /
+ * .txt whole): what `nabla eval` prints and `nabla compress` compares before and after.
+ */
+export async function scoreText(dir: string, loaded: LoadedModel, opts: { dataset?: string; labelColumn?: string; textColumn?: string }): Promise<TextScore> {
   const { model, meta } = loaded;
   const training = meta.training ?? {};
   const trainedOn = typeof training.dataset === 'string' ? training.dataset : undefined;
   const spec = opts.dataset ?? trainedOn;
-  if (!spec) throw new UsageError('eval: the model does not record its dataset; pass --dataset');
+  if (!spec) throw new UsageError(`${dir}: the model does not record its dataset; pass --dataset`);
   const same = trainedOn !== undefined && (spec === trainedOn || resolve(spec) === resolve(trainedOn));
   const tok = modelTokenizer(loaded, dir);
   const maxLength = textMaxLength(loaded);
@@ -30,7 +39,7 @@ export async function runEvalText(dir: string, loaded: LoadedModel, opts: { data
   if (meta.input.task === 'language-model') {
     const stream = Int32Array.from(tok.encode(readCorpus(spec)));
     const ds = same ? lmSplit(stream, maxLength).val : new LmWindowDataset(stream, maxLength);
-    if (ds.length === 0) throw new UsageError(`eval: ${spec} holds ${stream.length} tokens, fewer than one window of ${maxLength} + 1`);
+    if (ds.length === 0) throw new UsageError(`${spec} holds ${stream.length} tokens, fewer than one window of ${maxLength} + 1`);
     let sum = 0, n = 0;
     noGrad(() => {
       for (const [x, y] of new DataLoader(ds, { batchSize: 32 })) {
@@ -38,24 +47,32 @@ export async function runEvalText(dir: string, loaded: LoadedModel, opts: { data
         n += y.numel();
       }
     });
-    const loss = sum / n, split = same ? 'validation 10%' : 'whole file';
-    if (opts.json) return say(JSON.stringify({ dataset: spec, split, windows: ds.length, tokens: n, loss, perplexity: Math.exp(loss) }));
-    return say(`${dir} on ${spec} (${split}, ${ds.length} windows of ${maxLength} tokens): loss ${loss.toFixed(4)}, perplexity ${Math.exp(loss).toFixed(2)}`);
+    return { task: 'language-model', dataset: spec, split: same ? 'validation 10%' : 'whole file', windows: ds.length, tokens: n, loss: sum / n };
   }
   const textColumn = opts.textColumn ?? (typeof training.textColumn === 'string' ? training.textColumn : 'text');
   const labelColumn = opts.labelColumn ?? (typeof training.labelColumn === 'string' ? training.labelColumn : 'label');
   const data = await textClassificationData({ dataset: spec, textColumn, labelColumn, seed }, { classes: meta.classes, allRows: !same && spec !== 'spam-assassin' });
   const enc = encodeTexts(tok, data.testTexts, maxLength);
-  if (enc.truncated > 0 && !opts.json) say(`note: ${enc.truncated} of ${data.testTexts.length} texts were longer than ${maxLength} tokens and were truncated`);
-  const r = evaluate(model, new DataLoader(new EncodedTextDataset(enc.ids, data.testLabels, tok.padId), { batchSize: 256 }), {
+  const result = evaluate(model, new DataLoader(new EncodedTextDataset(enc.ids, data.testLabels, tok.padId), { batchSize: 256 }), {
     loss: (o: Tensor, y: Tensor) => crossEntropy(o, y), classNames: meta.classes, numClasses: meta.classes.length,
   });
-  const split = same || spec === 'spam-assassin' ? 'test split' : 'all rows';
-  if (opts.json) return say(JSON.stringify({ dataset: spec, split, samples: r.samples, loss: r.loss, accuracy: r.accuracy, macro: r.macro, perClass: r.perClass, confusion: r.confusion, truncated: enc.truncated }));
-  say(`${dir} on ${spec} (${split}, ${r.samples} samples): accuracy ${(r.accuracy * 100).toFixed(2)}%, loss ${r.loss.toFixed(4)}`);
+  return { task: 'classification', dataset: spec, split: same || spec === 'spam-assassin' ? 'test split' : 'all rows', result, truncated: enc.truncated, texts: data.testTexts.length };
+}
+
+export async function runEvalText(dir: string, loaded: LoadedModel, opts: { dataset?: string; labelColumn?: string; textColumn?: string; json?: boolean }): Promise<void> {
+  const s = await scoreText(dir, loaded, opts);
+  const maxLength = textMaxLength(loaded);
+  if (s.task === 'language-model') {
+    if (opts.json) return say(JSON.stringify({ dataset: s.dataset, split: s.split, windows: s.windows, tokens: s.tokens, loss: s.loss, perplexity: Math.exp(s.loss) }));
+    return say(`${dir} on ${s.dataset} (${s.split}, ${s.windows} windows of ${maxLength} tokens): loss ${s.loss.toFixed(4)}, perplexity ${Math.exp(s.loss).toFixed(2)}`);
+  }
+  const r = s.result;
+  if (opts.json) return say(JSON.stringify({ dataset: s.dataset, split: s.split, samples: r.samples, loss: r.loss, accuracy: r.accuracy, macro: r.macro, perClass: r.perClass, confusion: r.confusion, truncated: s.truncated }));
+  if (s.truncated > 0) say(`note: ${s.truncated} of ${s.texts} texts were longer than ${maxLength} tokens and were truncated`);
+  say(`${dir} on ${s.dataset} (${s.split}, ${r.samples} samples): accuracy ${(r.accuracy * 100).toFixed(2)}%, loss ${r.loss.toFixed(4)}`);
   say(formatReport(r.report));
   say('confusion matrix (rows: true, columns: predicted)');
-  say(formatConfusionMatrix(r.confusion, meta.classes));
+  say(formatConfusionMatrix(r.confusion, loaded.meta.classes));
 }
 
 /** Class probabilities for each text (a classifier; a language model is used with `nabla generate`). */

@@ -3,10 +3,11 @@
 // (the layer's whole input sequence for x·W_ihᵀ, the hidden state at each step for h·W_hhᵀ)
 // quantised to uint8 over its own range; the gates, the cell state and the outputs stay float32.
 // Inference only (no gradients). The products run on the int8 layer kernels (src/backend/wasm/qlayer.ts).
-// Model directories hold layer chains of Tensor → Tensor layers, where an LSTM (which returns a
-// tuple) cannot sit, so this is a library call: quantizeDynamicLSTM(lstm) → QuantLSTM.
+// quantizeDynamicLSTM(lstm) → QuantLSTM is the library call; inside a model (a text-lstm), the
+// tree quantiser (quant-tree.ts) puts it behind an LSTM subclass, which `nabla compress` saves.
 
 import { minMax, packQWeights, qEpilogue, qLinearJs, qLinearWasm, type PackedQWeights } from '../backend/wasm/qlayer.js';
+import { wasmLstmPasses } from '../backend/wasm/rnn.js';
 import { BackendError, ShapeError, ValueError } from '../errors.js';
 import { LSTM } from '../nn/index.js';
 import { fmtShape } from '../shape.js';
@@ -20,16 +21,14 @@ interface QMatrix {
   bias: Float32Array | null;
 }
 
-function qmatrix(w: Tensor, bias: Tensor | null): QMatrix {
+function qmatrix(w: Tensor, bias: Tensor | null, codes?: { q: Int8Array; scales: Float32Array }): QMatrix {
   const rows = w.shape[0]!;
-  const { q, scales } = quantizeWeights(w.contiguous().toTypedArray() as Float32Array, rows);
+  const { q, scales } = codes ?? quantizeWeights(w.contiguous().toTypedArray() as Float32Array, rows);
   const inner = q.length / rows;
   const sums = new Int32Array(rows);
   for (let o = 0; o < rows; o++) for (let j = o * inner; j < (o + 1) * inner; j++) sums[o] += q[j]!;
   return { packed: packQWeights(q, rows, 4), sums, scales, bias: bias ? (bias.contiguous().toTypedArray() as Float32Array) : null };
 }
-
-const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
 export class QuantLSTM {
   kernel: Kernel = 'auto';
@@ -39,14 +38,19 @@ export class QuantLSTM {
   readonly batchFirst: boolean;
   private readonly layers: { ih: QMatrix; hh: QMatrix }[] = [];
 
-  constructor(source: LSTM) {
+  /** `codes`: the int8 weights by name (weight_ih_lK, weight_hh_lK) when they were quantised
+   *  before (a model file); otherwise quantised here from the source's float weights. */
+  constructor(source: LSTM, codes?: ReadonlyMap<string, { q: Int8Array; scales: Float32Array }>) {
     this.inputSize = source.inputSize;
     this.hiddenSize = source.hiddenSize;
     this.numLayers = source.numLayers;
     this.batchFirst = source.batchFirst;
     const p = source as unknown as Record<string, Tensor | undefined>;
     for (let l = 0; l < this.numLayers; l++) {
-      this.layers.push({ ih: qmatrix(p[`weight_ih_l${l}`]!, p[`bias_ih_l${l}`] ?? null), hh: qmatrix(p[`weight_hh_l${l}`]!, p[`bias_hh_l${l}`] ?? null) });
+      this.layers.push({
+        ih: qmatrix(p[`weight_ih_l${l}`]!, p[`bias_ih_l${l}`] ?? null, codes?.get(`weight_ih_l${l}`)),
+        hh: qmatrix(p[`weight_hh_l${l}`]!, p[`bias_hh_l${l}`] ?? null, codes?.get(`weight_hh_l${l}`)),
+      });
     }
   }
 
@@ -86,20 +90,13 @@ export class QuantLSTM {
       const xp = this.product(seq, T * B, ih); // [T·B, 4H], b_ih included
       const out = new Float32Array(T * B * H);
       const hl = h.subarray(l * B * H, (l + 1) * B * H), cl = c.subarray(l * B * H, (l + 1) * B * H);
+      const g = new Float32Array(B * 4 * H), tc = new Float32Array(B * H);
       for (let t = 0; t < T; t++) {
         const hp = this.product(hl, B, hh); // [B, 4H], b_hh included
-        for (let b = 0; b < B; b++) {
-          const g = (t * B + b) * 4 * H, r = b * 4 * H;
-          for (let j = 0; j < H; j++) {
-            const i = sigmoid(xp[g + j]! + hp[r + j]!);
-            const f = sigmoid(xp[g + H + j]! + hp[r + H + j]!);
-            const gg = Math.tanh(xp[g + 2 * H + j]! + hp[r + 2 * H + j]!);
-            const o = sigmoid(xp[g + 3 * H + j]! + hp[r + 3 * H + j]!);
-            const cv = f * cl[b * H + j]! + i * gg;
-            cl[b * H + j] = cv;
-            hl[b * H + j] = o * Math.tanh(cv);
-          }
-        }
+        for (let k = 0, x0 = t * B * 4 * H; k < g.length; k++) g[k] = xp[x0 + k]! + hp[k]!;
+        // the float LSTM's gate pass (SIMD where the wasm module loads, its js loops otherwise),
+        // c and h updated in place; `kernel` chooses the products' kernels only
+        wasmLstmPasses.forward(g, 0, null, 0, B, H, cl, 0, cl, 0, tc, 0, hl, 0);
         out.set(hl, t * B * H);
       }
       seq = out;

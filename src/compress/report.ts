@@ -12,6 +12,9 @@ export interface Measure {
   bytes: number;
   /** Test accuracy in [0, 1], or null without a dataset. */
   accuracy: number | null;
+  /** Mean cross-entropy on the same data (text models: a language model's validation loss, which
+   *  is its measure where accuracy has none). */
+  loss?: number | null;
   /** Median milliseconds per forward pass. */
   latencyMs: { batch1: number; batch256: number };
 }
@@ -26,6 +29,18 @@ export interface CompressReport {
   pruning?: { method: string; sparsity: number; layers: { layer: string; type: string; before: number; after: number }[] };
   quantization?: { mode: string; activations: string; layers: string[] };
   finetuneEpochs: number;
+}
+
+/** The report of a compression: `before` and `after` with the ratios between them. */
+export function compareMeasures(before: Measure, after: Measure, rest: Pick<CompressReport, 'pruning' | 'quantization' | 'finetuneEpochs'>): CompressReport {
+  return {
+    before,
+    after,
+    sizeRatio: before.bytes / after.bytes,
+    accuracyDrop: before.accuracy !== null && after.accuracy !== null ? before.accuracy - after.accuracy : null,
+    speedup: { batch1: before.latencyMs.batch1 / after.latencyMs.batch1, batch256: before.latencyMs.batch256 / after.latencyMs.batch256 },
+    ...rest,
+  };
 }
 
 function median(a: number[]): number {
@@ -75,6 +90,9 @@ export function formatReport(r: CompressReport): string {
     `                 before        after         change`,
     `size             ${kb(r.before.bytes).padEnd(13)} ${kb(r.after.bytes).padEnd(13)} ${r.sizeRatio.toFixed(2)}× smaller`,
     `accuracy         ${pct(r.before.accuracy).padEnd(13)} ${pct(r.after.accuracy).padEnd(13)} ${r.accuracyDrop === null ? 'n/a' : `${(r.accuracyDrop * 100).toFixed(2)} points lower`}`,
+    ...(r.before.loss !== undefined && r.before.loss !== null && r.after.loss !== undefined && r.after.loss !== null
+      ? [`loss             ${r.before.loss.toFixed(4).padEnd(13)} ${r.after.loss.toFixed(4).padEnd(13)} ${(r.after.loss / r.before.loss - 1) * 100 >= 0 ? '+' : ''}${((r.after.loss / r.before.loss - 1) * 100).toFixed(2)}%`]
+      : []),
     `latency batch 1  ${ms(r.before.latencyMs.batch1).padEnd(13)} ${ms(r.after.latencyMs.batch1).padEnd(13)} ${r.speedup.batch1.toFixed(2)}× faster`,
     `latency b. 256   ${ms(r.before.latencyMs.batch256).padEnd(13)} ${ms(r.after.latencyMs.batch256).padEnd(13)} ${r.speedup.batch256.toFixed(2)}× faster`,
   ];

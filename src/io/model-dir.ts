@@ -17,6 +17,7 @@ import { Tensor, tensor } from '../tensor.js';
 import { expectedStateShapes } from './arch-shapes.js';
 import { removeOrphanTemps, sha256, sha256Fd, writeFileAtomic } from './atomic.js';
 import { loadQuantizedDir, type QuantizedMeta } from '../compress/quant-dir.js';
+import { isChainArchitecture, loadQuantizedTreeDir, treeQuantStateShapes, type TreeQuantMeta } from '../compress/quant-tree-dir.js';
 import { assertFinite, readSafetensorsHeader, serializeSafetensors, validateAgainst, type RawTensor, type TensorSpec, type WriteOptions } from './safetensors.js';
 
 export const MODEL_FORMAT = 'nabla.model';
@@ -95,17 +96,25 @@ export function saveModelDir(dir: string, model: Module, meta: Omit<ModelMeta, '
   for (const [name, t] of model.stateDict()) tensors.set(name, rawOf(t));
   assertFinite(tensors);
   const weights = serializeSafetensors(tensors, { format: 'pt', producer: 'nabla' }, opts);
-  const json = JSON.stringify(full, null, 2) + '\n';
+  writeModelFiles(dir, weights, full, opts.files ?? {});
+  return dir;
+}
+
+/**
+ * Writes a model directory's files, each to a temp name and renamed: the weights, model.json, the
+ * extra files, and the manifest of their SHA-256 last (the commit marker). `dir` exists.
+ */
+export function writeModelFiles(dir: string, weights: Uint8Array, meta: object, extra: Readonly<Record<string, string>>): void {
+  const json = JSON.stringify(meta, null, 2) + '\n';
   writeFileAtomic(join(dir, 'model.safetensors'), weights);
   writeFileAtomic(join(dir, 'model.json'), json);
   const hashes: Record<string, string> = { 'model.safetensors': sha256(weights), 'model.json': sha256(json) };
-  for (const [name, text] of extra) {
+  for (const [name, text] of Object.entries(extra)) {
     writeFileAtomic(join(dir, name), text);
     hashes[name] = sha256(Buffer.from(text, 'utf8'));
   }
   const manifest = { format: MODEL_FORMAT, files: hashes };
   writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-  return dir;
 }
 
 function kindOf(st: Stats): string {
@@ -192,6 +201,7 @@ function checkMeta(meta: unknown, path: string): ModelMeta {
 function quantizedStateShapes(architecture: unknown, quantization: unknown): Map<string, TensorSpec> | undefined {
   const float = expectedStateShapes(architecture);
   if (!float || !isObj(quantization) || !Array.isArray(quantization.layers)) return undefined;
+  if (!isChainArchitecture(architecture)) return treeQuantStateShapes(float, quantization);
   const { mode } = quantization;
   if (mode !== 'static' && mode !== 'dynamic') return undefined;
   const out = new Map(float);
@@ -247,7 +257,11 @@ export function loadModelDir(dir: string, opts: LoadModelOptions = {}): LoadedMo
     const implied = quantization === undefined ? expectedStateShapes(meta.architecture) : quantizedStateShapes(meta.architecture, quantization);
     if (implied) validateAgainst(header.tensors, implied, { strict: true });
     // an int8 model (nabla compress): its graph and scales are checked in src/compress/quant-dir.ts
-    if (quantization !== undefined) return loadQuantizedDir(dir, meta as QuantizedMeta, header);
+    if (quantization !== undefined) {
+      const files = readExtraFiles(dir, manifest.files, manifestPath);
+      if (!isChainArchitecture(meta.architecture)) return loadQuantizedTreeDir(dir, meta as TreeQuantMeta, header, files, opts);
+      return { ...loadQuantizedDir(dir, meta as QuantizedMeta, header), files };
+    }
     const model = buildModule(meta.architecture);
     const expected = new Map<string, { shape: number[]; dtype: Tensor['dtype'] }>();
     for (const [name, t] of model.stateDict()) expected.set(name, { shape: [...t.shape], dtype: t.dtype });
