@@ -86,6 +86,8 @@ declare module './tensor.js' {
     cos(): Tensor;
     floor(): Tensor;
     ceil(): Tensor;
+    /** Nearest integer, ties to even (torch.round). */
+    round(): Tensor;
     reciprocal(): Tensor;
     pad(padding: readonly number[], value?: number): Tensor;
     softmax(dim: number): Tensor;
@@ -180,6 +182,7 @@ P.sin = function () { return ops.sin(this); };
 P.cos = function () { return ops.cos(this); };
 P.floor = function () { return ops.floor(this); };
 P.ceil = function () { return ops.ceil(this); };
+P.round = function () { return ops.round(this); };
 P.reciprocal = function () { return ops.reciprocal(this); };
 P.pad = function (p, v) { return ops.pad(this, p, v); };
 P.softmax = function (d) { return ops.softmax(this, d); };

@@ -55,7 +55,7 @@ export const viewDType = (v: View<Storage>): DType => storageDType(v.data);
 /** Int32 storage of the same kind as S (an Int32Array on the host): indices, argmax, pivots. */
 export type Int32Of<S extends Storage> = S extends TypedArray ? Int32Array : S;
 
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'sign' | 'floor' | 'ceil' | 'sin' | 'cos' | 'erf';
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh' | 'sign' | 'floor' | 'ceil' | 'round' | 'sin' | 'cos' | 'erf';
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
   | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'

@@ -19,6 +19,7 @@ import { fit, type Callback } from '../train/index.js';
 import { chainOf } from '../io/onnx/export.js';
 import { applyMask, pruneStructured, pruneUnstructured, type PruneReport } from '../compress/prune.js';
 import { quantizeModel } from '../compress/quantized.js';
+import { convertQat, prepareQat } from '../compress/qat.js';
 import { saveQuantizedDir } from '../compress/quant-dir.js';
 import { accuracyOf, compareMeasures, formatReport, latencyMs, type CompressReport, type Measure } from '../compress/report.js';
 import { prepareDataset, type PreparedData } from './datasets.js';
@@ -31,6 +32,7 @@ export interface CompressArgs {
   sparsity?: number;
   pruneScope?: 'global' | 'layer';
   finetuneEpochs?: number;
+  qatEpochs?: number;
   quantize?: 'static' | 'dynamic' | 'none';
   observer?: 'minmax' | 'percentile' | 'entropy';
   percentile?: number;
@@ -71,6 +73,8 @@ export async function runCompress(dir: string, a: CompressArgs): Promise<void> {
   if (!a.prune && quantize === 'none') throw new UsageError('compress: nothing to do; pass --prune unstructured|structured and/or --quantize static|dynamic');
   if (a.sparsity !== undefined && !a.prune) throw new UsageError('--sparsity applies to --prune; pass --prune unstructured|structured');
   if (a.finetuneEpochs && !a.prune) throw new UsageError('--finetune-epochs applies after --prune');
+  if (a.qatEpochs && quantize !== 'static') throw new UsageError(`--qat-epochs trains for static int8 quantisation; it does not apply with --quantize ${quantize}`);
+  if (a.qatEpochs && (a.observer || a.percentile !== undefined || a.calibrationSamples !== undefined)) throw new UsageError('--qat-epochs observes the ranges while training; --observer, --percentile and --calibration-samples apply to calibration without it');
   if (quantize !== 'none' && a.weightsDtype && a.weightsDtype !== 'f32') throw new UsageError('--weights-dtype applies to float outputs; an int8 model stores int8 weights');
   if (existsSync(join(a.out, 'manifest.json'))) throw new UsageError(`--out ${a.out} already holds a model directory; choose another --out`);
 
@@ -83,7 +87,7 @@ export async function runCompress(dir: string, a: CompressArgs): Promise<void> {
   }
   const trainedOn = typeof meta.training?.dataset === 'string' ? meta.training.dataset : undefined;
   const spec = a.dataset ?? trainedOn;
-  const needData = (a.finetuneEpochs ?? 0) > 0 || quantize === 'static';
+  const needData = (a.finetuneEpochs ?? 0) > 0 || quantize === 'static' || (a.qatEpochs ?? 0) > 0;
   if (needData && !spec) {
     throw new UsageError(`compress: ${quantize === 'static' ? 'static quantisation needs calibration samples' : 'fine-tuning needs training data'} and the model does not record its dataset; pass --dataset (or --quantize dynamic)`);
   }
@@ -104,32 +108,34 @@ export async function runCompress(dir: string, a: CompressArgs): Promise<void> {
   let work: Module = model;
   let pruning: PruneReport | undefined;
   let masks: Map<string, Float32Array> | undefined;
+  // Training after pruning or for quantisation-aware training: the model's data, Adam, and the
+  // pruning masks re-applied after every step so pruned weights stay zero.
+  const fineTune = (epochs: number, what: string): void => {
+    manualSeed(a.seed);
+    const batchSize = a.batchSize ?? (typeof meta.training?.batchSize === 'number' ? meta.training.batchSize : 64);
+    const lr = a.lr ?? 1e-4;
+    const callbacks: Callback[] = [];
+    if (masks) {
+      const byPrefix = new Map(chainOf(work).map((c) => [c.prefix, c.layer]));
+      callbacks.push({ name: 'PruneMask', onBatchEnd: () => { for (const [p, m] of masks!) applyMask(byPrefix.get(p) as Linear | Conv2d, m); } });
+    }
+    say(`${what} ${epochs} epoch(s), Adam lr ${lr}, batch ${batchSize}`);
+    work.train();
+    fit(work, new DataLoader(data!.train, { batchSize, shuffle: true, generator: new Generator(a.seed + 2) }), {
+      epochs,
+      optimizer: new Adam(work.parameters(), { lr }),
+      loss: (o: Tensor, y: Tensor) => crossEntropy(o, y),
+      callbacks,
+      seed: a.seed,
+      log: say,
+    });
+    work.eval();
+  };
   if (a.prune) {
     const sparsity = a.sparsity ?? 0.5;
     if (a.prune === 'unstructured') ({ masks, report: pruning } = pruneUnstructured(work, { sparsity, scope: a.pruneScope ?? 'global' }));
     else ({ model: work, report: pruning } = pruneStructured(work, meta.input.shape, { sparsity }));
-    if (a.finetuneEpochs) {
-      manualSeed(a.seed);
-      const batchSize = a.batchSize ?? (typeof meta.training?.batchSize === 'number' ? meta.training.batchSize : 64);
-      const lr = a.lr ?? 1e-4;
-      const callbacks: Callback[] = [];
-      if (masks) {
-        // keep pruned weights at zero: re-apply the masks after every optimizer step
-        const byPrefix = new Map(chainOf(work).map((c) => [c.prefix, c.layer]));
-        callbacks.push({ name: 'PruneMask', onBatchEnd: () => { for (const [p, m] of masks!) applyMask(byPrefix.get(p) as Linear | Conv2d, m); } });
-      }
-      say(`fine-tuning ${a.finetuneEpochs} epoch(s), Adam lr ${lr}, batch ${batchSize}`);
-      work.train();
-      fit(work, new DataLoader(data!.train, { batchSize, shuffle: true, generator: new Generator(a.seed + 2) }), {
-        epochs: a.finetuneEpochs,
-        optimizer: new Adam(work.parameters(), { lr }),
-        loss: (o: Tensor, y: Tensor) => crossEntropy(o, y),
-        callbacks,
-        seed: a.seed,
-        log: say,
-      });
-      work.eval();
-    }
+    if (a.finetuneEpochs) fineTune(a.finetuneEpochs, 'fine-tuning');
   }
 
   const saveMeta = { input: meta.input, output: meta.output, classes: meta.classes, training: { ...(meta.training ?? {}), compressedFrom: dir } };
@@ -137,14 +143,20 @@ export async function runCompress(dir: string, a: CompressArgs): Promise<void> {
   let outModel: Module;
   if (quantize !== 'none') {
     let calibration: Tensor | undefined;
-    if (quantize === 'static') {
+    if (quantize === 'static' && !a.qatEpochs) {
       const n = Math.min(a.calibrationSamples ?? 256, data!.train.length);
       // a seeded random subset: files are often sorted by class
       const order = randperm(data!.train.length, { generator: new Generator(a.seed + 3) }).toTypedArray() as Int32Array;
       const [x] = data!.train.getBatch(order.slice(0, n)) as [Tensor, Tensor];
       calibration = x;
     }
-    const { model: q, spec: qs } = quantizeModel(work, { mode: quantize, calibration, observer: a.observer, percentile: a.percentile });
+    let qat: ReturnType<typeof convertQat> | undefined;
+    if (a.qatEpochs) {
+      prepareQat(work);
+      fineTune(a.qatEpochs, 'quantisation-aware training (fake int8 weights and inputs)');
+      qat = convertQat(work);
+    }
+    const { model: q, spec: qs } = qat ?? quantizeModel(work, { mode: quantize, calibration, observer: a.observer, percentile: a.percentile });
     saveQuantizedDir(a.out, q, qs, work, saveMeta);
     quantSummary = { mode: qs.mode, activations: qs.activations, layers: qs.layers.map((l) => `${l.prefix} (${l.type})`) };
     outModel = loadModelDir(a.out).model; // measure what was written, as predict/serve will load it
@@ -157,6 +169,7 @@ export async function runCompress(dir: string, a: CompressArgs): Promise<void> {
     pruning: pruning && { method: pruning.method, sparsity: pruning.sparsity, layers: pruning.layers },
     quantization: quantSummary,
     finetuneEpochs: a.finetuneEpochs ?? 0,
+    qatEpochs: a.qatEpochs ?? 0,
   });
   if (a.json) process.stdout.write(JSON.stringify({ out: a.out, ...report }) + '\n');
   else {

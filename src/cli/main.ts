@@ -266,6 +266,7 @@ export function buildProgram(): Command {
     .option('--sparsity <fraction>', 'fraction pruned (default 0.5)', fraction('--sparsity'))
     .addOption(new Option('--prune-scope <scope>', 'unstructured: one threshold over all layers or per layer').choices(['global', 'layer']))
     .option('--finetune-epochs <n>', 'fine-tune after pruning (Adam, lr 1e-4 unless --lr)', nonNegativeInt('--finetune-epochs'))
+    .option('--qat-epochs <n>', 'static int8: quantisation-aware training for N epochs (fake-quantised weights and inputs, observed ranges) instead of calibration', nonNegativeInt('--qat-epochs'))
     .addOption(new Option('--quantize <mode>', 'int8: static (calibrated; Linear+Conv2d), dynamic (Linear; text models: Linear and LSTM), none (default: static without --prune, none with it; dynamic for text models)').choices(['static', 'dynamic', 'none']))
     .addOption(new Option('--observer <kind>', 'static calibration: min-max range, a percentile, or entropy (KL-divergence threshold, as TensorRT)').choices(['minmax', 'percentile', 'entropy']))
     .option('--percentile <p>', 'with --observer percentile (default 99.99)', positiveFloat('--percentile'))

@@ -286,6 +286,10 @@ export interface QuantizeOptions {
   observer?: Observer;
   /** For 'percentile': which one, e.g. 99.99 (default). */
   percentile?: number;
+  /** Static: each layer's input range by prefix, already observed (quantisation-aware training,
+   *  qat.ts), used instead of a calibration pass; `rangesNote` says where they came from. */
+  ranges?: ReadonlyMap<string, readonly [number, number]>;
+  rangesNote?: string;
 }
 
 /** Per quantised layer, by its state-dict prefix. */
@@ -329,7 +333,7 @@ export function quantizeModel(model: Module, opts: QuantizeOptions): { model: Qu
   const p = opts.percentile ?? 99.99;
   if (!OBSERVERS.includes(observer)) throw new ValueError(`observer must be one of ${OBSERVERS.join(', ')}, got ${String(observer)}`);
   if (!(p > 50 && p <= 100)) throw new ValueError(`percentile must be in (50, 100], got ${p}`);
-  if (opts.mode === 'static' && (!opts.calibration || opts.calibration.shape[0] === 0)) {
+  if (opts.mode === 'static' && !opts.ranges && (!opts.calibration || opts.calibration.shape[0] === 0)) {
     throw new ValueError('static int8 quantisation needs calibration data: pass --calibration-samples N with a --dataset (the model\'s own by default), or use --quantize dynamic');
   }
   const chain = chainOf(model);
@@ -349,7 +353,9 @@ export function quantizeModel(model: Module, opts: QuantizeOptions): { model: Qu
         const { q, scales } = quantizeWeights(w, rows);
         let input: ActQuant | null = null;
         if (opts.mode === 'static') {
-          const [lo, hi] = rangeOf(x!.toTypedArray() as Float32Array, observer, p);
+          const r = opts.ranges?.get(prefix);
+          if (opts.ranges && !r) throw new ValueError(`static int8 quantisation: no input range for layer ${prefix}`);
+          const [lo, hi] = r ?? rangeOf(x!.toTypedArray() as Float32Array, observer, p);
           input = actQuantFromRange(lo, hi);
         }
         const qw: QuantWeights = { q, scales, bias: L.bias ? (L.bias.toTypedArray() as Float32Array) : null, input };
@@ -363,6 +369,6 @@ export function quantizeModel(model: Module, opts: QuantizeOptions): { model: Qu
   });
   const qm = new QuantizedSequential(layers);
   qm.eval();
-  const activations = opts.mode === 'dynamic' ? 'per-tensor affine uint8, range of each batch' : `per-tensor affine uint8, ${observer === 'minmax' ? 'min-max' : observer === 'entropy' ? 'entropy (KL) threshold' : `percentile ${p}`} over ${opts.calibration!.shape[0]} calibration samples`;
+  const activations = opts.mode === 'dynamic' ? 'per-tensor affine uint8, range of each batch' : opts.ranges ? `per-tensor affine uint8, ${opts.rangesNote ?? 'given ranges'}` : `per-tensor affine uint8, ${observer === 'minmax' ? 'min-max' : observer === 'entropy' ? 'entropy (KL) threshold' : `percentile ${p}`} over ${opts.calibration!.shape[0]} calibration samples`;
   return { model: qm, spec: { format: 'nabla.int8', mode: opts.mode, weights: 'per-channel symmetric int8', activations, layers: specs } };
 }

@@ -29,10 +29,12 @@ export interface CompressReport {
   pruning?: { method: string; sparsity: number; layers: { layer: string; type: string; before: number; after: number }[] };
   quantization?: { mode: string; activations: string; layers: string[] };
   finetuneEpochs: number;
+  /** Epochs of quantisation-aware training before the int8 conversion (0: calibration only). */
+  qatEpochs?: number;
 }
 
 /** The report of a compression: `before` and `after` with the ratios between them. */
-export function compareMeasures(before: Measure, after: Measure, rest: Pick<CompressReport, 'pruning' | 'quantization' | 'finetuneEpochs'>): CompressReport {
+export function compareMeasures(before: Measure, after: Measure, rest: Pick<CompressReport, 'pruning' | 'quantization' | 'finetuneEpochs' | 'qatEpochs'>): CompressReport {
   return {
     before,
     after,

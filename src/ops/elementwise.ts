@@ -71,6 +71,11 @@ export const ceil = (x: Tensor): Tensor => {
   assertTensor('ceil', x);
   return unaryOp('ceil', x, x.dtype, () => null);
 };
+/** Nearest integer, ties to even (torch.round). */
+export const round = (x: Tensor): Tensor => {
+  assertTensor('round', x);
+  return unaryOp('round', x, x.dtype, () => null);
+};
 
 /** max(0,x) + slope·min(0,x). */
 export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {

@@ -21,4 +21,5 @@ export { clone, split, chunk } from './split.js';
 export { maskedFill, triu, tril } from './mask.js';
 export { conv1d } from './conv1d.js';
 export { lstmLayer } from './rnn.js';
+export { fakeQuantizePerTensorAffine, fakeQuantizePerChannelAffine } from './quant.js';
 export type { Conv1dOptions } from './conv1d.js';

@@ -88,6 +88,11 @@ const IMAGES = { zeroDim: 'images are 4-D [N,C,H,W] (or 3-D); error inputs check
 // No Tensor method exists for these (methods.ts); no PyTorch fixture either.
 const NO_FIXTURE = { torchFixture: undefined };
 
+// Fake quantisation's backward is the straight-through estimator, not the staircase's derivative
+// (0 almost everywhere), so finite differences cannot check it: test/compress/qat.test.ts compares
+// forward and backward with torch.fake_quantize_* fixtures instead.
+const STE = 'straight-through estimator: a defined gradient, not the derivative finite differences see; checked against PyTorch in test/compress/qat.test.ts';
+
 const POS: MakeOptions = { low: 0.5, high: 2 };
 const AWAY: MakeOptions = { away: 0.1 };
 
@@ -109,6 +114,52 @@ const elementwise: OpInfo[] = [
   unary('sign', ops.sign, {}, { torchFixture: undefined, supportsGrad: false, noGradReason: STEP }),
   unary('floor', ops.floor, {}, { ...NO_FIXTURE, supportsGrad: false, noGradReason: STEP }),
   unary('ceil', ops.ceil, {}, { ...NO_FIXTURE, supportsGrad: false, noGradReason: STEP }),
+  op({
+    name: 'fakeQuantizePerTensorAffine', fn: ops.fakeQuantizePerTensorAffine, dtypes: FLOAT,
+    samples: (m) => [
+      { ...S('[3,4] on a uint8 grid', m.t([3, 4]), 0.05, 10, 0, 255), skipGrad: STE },
+      { ...S('[3,4] on an int8 grid, some values clamped', m.t([3, 4]), 0.004, 0, -128, 127), skipGrad: STE },
+      { ...S('0-d', m.t([]), 0.1, 0, -128, 127), skipGrad: STE },
+      { ...S('empty [0,3]', m.t([0, 3]), 0.1, 0, -128, 127), skipGrad: STE },
+      { ...S('transposed [3,4]', m.t([3, 4], T), 0.05, 128, 0, 255), skipGrad: STE },
+      X('ties to even, clamped ends', [-0.5, -0, 0, 1, 1, 1.5], tensor([-9, -0.25, 0.25, 0.75, 1.25, 9], { dtype: m.dtype }), 0.5, 0, -1, 3),
+    ],
+    errors: () => [
+      notTensor('fakeQuantizePerTensorAffine', 0.1, 0, 0, 255),
+      intRejected('fakeQuantizePerTensorAffine', 0.1, 0, 0, 255),
+      E('scale 0', [tensor([1, 2]), 0, 0, 0, 255], ValueError, 'scale must be finite and positive'),
+      E('zero point outside the range', [tensor([1, 2]), 0.1, 300, 0, 255], ValueError, 'zeroPoint must be an integer in [quantMin, quantMax]'),
+      E('quantMin > quantMax', [tensor([1, 2]), 0.1, 0, 5, 1], ValueError, 'quantMin ≤ quantMax'),
+    ],
+  }),
+  op({
+    name: 'fakeQuantizePerChannelAffine', fn: ops.fakeQuantizePerChannelAffine, dtypes: FLOAT,
+    samples: (m) => {
+      const sc = (n: number) => tensor(Array.from({ length: n }, (_, i) => 0.01 * (i + 1)), { dtype: m.dtype });
+      const zp = (n: number, z = 0) => tensor(new Int32Array(n).fill(z), { dtype: 'int32' });
+      return [
+        { ...S('[3,4] per row, int8', m.t([3, 4]), sc(3), zp(3), 0, -128, 127), skipGrad: STE },
+        { ...S('[3,4] per column, uint8', m.t([3, 4]), sc(4), zp(4, 7), 1, 0, 255), skipGrad: STE },
+        { ...S('[2,3,4] axis -1, sliced', m.t([2, 3, 4], SL), sc(4), zp(4), -1, -128, 127), skipGrad: STE },
+        { ...S('empty [0,3] per column', m.t([0, 3]), sc(3), zp(3), 1, -128, 127), skipGrad: STE },
+      ];
+    },
+    sampleGaps: { zeroDim: 'a per-channel op needs an axis, which a 0-d tensor lacks' },
+    errors: () => [
+      notTensor('fakeQuantizePerChannelAffine', tensor([0.1]), tensor(new Int32Array(1), { dtype: 'int32' }), 0, -128, 127),
+      E('scale of the wrong length', [tensor([[1, 2], [3, 4]]), tensor([0.1]), tensor(new Int32Array(1), { dtype: 'int32' }), 0, -128, 127], ShapeError, 'scale must be 1-D with 2 values'),
+      E('float zero points', [tensor([[1, 2], [3, 4]]), tensor([0.1, 0.1]), tensor([0, 0]), 0, -128, 127], ValueError, 'zeroPoint must be int32'),
+      E('axis out of range', [tensor([[1, 2], [3, 4]]), tensor([0.1, 0.1]), tensor(new Int32Array(2), { dtype: 'int32' }), 2, -128, 127], ValueError, 'axis 2 is out of range'),
+    ],
+  }),
+  op({
+    name: 'round', fn: ops.round, methodName: 'round', supportsGrad: false, noGradReason: STEP, errors: () => [notTensor('round')],
+    samples: (m) => [
+      ...unarySamples(m),
+      // ties go to the even neighbour, as torch.round: [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.7]
+      ...(m.ints ? [] : [X('ties to even', [-2, -2, -0, 0, 2, 2, 4, NaN, Infinity], tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.7, NaN, Infinity], { dtype: m.dtype }))]),
+    ],
+  }),
   op({
     name: 'leakyRelu', fn: ops.leakyRelu, methodName: 'leakyRelu', torchFixture: ['leaky_relu'],
     samples: (m) => [...unarySamples(m, AWAY), S('slope 0.2', m.t([3, 4], AWAY), 0.2), S('0-d, slope 0.1', m.t([], AWAY), 0.1)],

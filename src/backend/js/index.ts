@@ -13,6 +13,12 @@ import { erf } from './special.js';
 
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
+/** Nearest integer, ties to even (torch.round, IEEE roundTiesToEven); ±0, ±Inf and NaN unchanged. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x); // ties toward +Inf
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r === 0 ? x * 0 : r;
+}
+
 const UNARY: Record<UnaryOp, (x: number) => number> = {
   neg: (x) => -x,
   exp: Math.exp,
@@ -25,6 +31,7 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : NaN),
   floor: Math.floor,
   ceil: Math.ceil,
+  round: roundHalfEven,
   sin: Math.sin,
   cos: Math.cos,
   erf,

@@ -113,6 +113,7 @@ function unaryF32(op: UnaryOp): string {
     case 'sign': return 'select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0)';
     case 'floor': return 'floor(x)';
     case 'ceil': return 'ceil(x)';
+    case 'round': return 'round(x)'; // WGSL rounds ties to even, as torch.round
     case 'sin': return 'select(sin(reduce2pi(x)), fNaN(), !isFinite(x))';
     case 'cos': return 'select(cos(reduce2pi(x)), fNaN(), !isFinite(x))';
     case 'erf': return 'erfF(x)';
@@ -120,7 +121,7 @@ function unaryF32(op: UnaryOp): string {
 }
 
 const INT_UNARY: Partial<Record<UnaryOp, string>> = {
-  neg: '-x', abs: 'abs(x)', relu: 'max(x, 0)', sign: 'sign(x)', floor: 'x', ceil: 'x',
+  neg: '-x', abs: 'abs(x)', relu: 'max(x, 0)', sign: 'sign(x)', floor: 'x', ceil: 'x', round: 'x',
 };
 
 function binaryF32(op: BinaryOp): string {
