@@ -29,8 +29,8 @@ const attrInts = (name: string, ints: number[]): OnnxAttribute => ({ name, type:
 const attrInt = (name: string, i: number): OnnxAttribute => ({ name, type: AttrType.INT, i });
 const attrFloat = (name: string, f: number): OnnxAttribute => ({ name, type: AttrType.FLOAT, f });
 const attrString = (name: string, s: string): OnnxAttribute => ({ name, type: AttrType.STRING, s: new TextEncoder().encode(s) });
-/** The first opset with a `Gelu` op; below it GELU would need an Erf/Tanh subgraph, which export does not write. */
-const GELU_OPSET = 20;
+/** The first opset with a `Gelu` op; below it GELU is written as torch.onnx.export writes it: an Erf or Tanh subgraph. */
+export const GELU_OPSET = 20;
 
 function floatInit(name: string, t: Tensor): OnnxTensor {
   if (t.dtype !== 'float32') throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `tensor ${name} is ${t.dtype}; ONNX export writes float32 models only`);
@@ -63,7 +63,7 @@ export function chainOf(model: Module, prefix = ''): { layer: Module; prefix: st
   return out;
 }
 
-interface Emitted {
+export interface Emitted {
   nodes: OnnxNode[];
   inits: OnnxTensor[];
 }
@@ -166,10 +166,29 @@ function emitLayer(layer: Module, p: string, x: string, y: string, inShape: numb
       return { nodes: [node('LayerNormalization', [x, ...inits.map((t) => t.name!)], attrs)], inits };
     }
     case 'GELU': {
-      if (opset < GELU_OPSET) {
-        throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (GELU) needs ONNX Gelu, which exists from opset ${GELU_OPSET}; export with --opset ${GELU_OPSET} (or opts.opset ${GELU_OPSET}), this export asked for ${opset}`);
+      const approx = cfg.approximate as 'none' | 'tanh';
+      if (opset >= GELU_OPSET) return { nodes: [node('Gelu', [x], [attrString('approximate', approx)])], inits: [] };
+      return geluSubgraph(name, x, y, approx);
+    }
+    case 'SiLU': {
+      const s = `${name}/Sigmoid_output_0`;
+      return { nodes: [node('Sigmoid', [x], [], [s], '/Sigmoid'), node('Mul', [x, s], [], [y], '/Mul')], inits: [] };
+    }
+    case 'Softplus': {
+      // ONNX Softplus is log(1 + e^x): no β and no threshold. Above PyTorch's threshold Nabla
+      // returns x itself, which differs from log(1 + e^(βx))/β by less than e^(−threshold)/|β|.
+      const beta = cfg.beta as number, threshold = cfg.threshold as number;
+      if (!(Math.exp(-threshold) / Math.abs(beta) <= 1e-6)) {
+        throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (Softplus) has threshold ${threshold} with beta ${beta}: above the threshold it returns x, which ONNX Softplus (no threshold) differs from by up to e^(−threshold)/|beta| = ${(Math.exp(-threshold) / Math.abs(beta)).toPrecision(3)}; expected e^(−threshold)/|beta| ≤ 1e-6 (the default threshold 20 qualifies)`);
       }
-      return { nodes: [node('Gelu', [x], [attrString('approximate', cfg.approximate as string)])], inits: [] };
+      if (beta === 1) return { nodes: [node('Softplus', [x])], inits: [] };
+      // torch.onnx.export's form for beta ≠ 1: Softplus(β·x)/β
+      const b = constFloat(`${name}/beta`, [], [beta]);
+      const m = `${name}/Mul_output_0`, sp = `${name}/Softplus_output_0`;
+      return {
+        nodes: [node('Mul', [x, b.name!], [], [m], '/Mul'), node('Softplus', [m], [], [sp], '/Softplus'), node('Div', [sp, b.name!], [], [y], '/Div')],
+        inits: [b],
+      };
     }
     case 'ReLU':
       return { nodes: [node('Relu', [x])], inits: [] };
@@ -189,8 +208,37 @@ function emitLayer(layer: Module, p: string, x: string, y: string, inShape: numb
     case 'GRU':
       throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (${type}) returns a tuple (output, hidden state), so it cannot sit in a model file's layer chain; export it on its own with exportRnnOnnx`);
     default:
-      throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p || '(root)'} has type ${type}, which ONNX export does not map; supported: Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout, BatchNorm1d, BatchNorm2d, LayerNorm, ReLU, GELU (opset 20+), LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity`);
+      throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p || '(root)'} has type ${type}, which ONNX export does not map; supported: Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout, BatchNorm1d, BatchNorm2d, LayerNorm, ReLU, GELU, SiLU, Softplus, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity`);
   }
+}
+
+/**
+ * GELU below opset 20, node for node what torch.onnx.export (1.13) writes at opsets 17–19:
+ * exact  x·(1 + Erf(x/√2))·0.5;  tanh  0.5·(x·(1 + Tanh(√(2/π)·(x + 0.044715·(x·(x·x)))))).
+ */
+export function geluSubgraph(name: string, x: string, y: string, approximate: 'none' | 'tanh'): Emitted {
+  const nodes: OnnxNode[] = [];
+  const inits: OnnxTensor[] = [];
+  let k = 0;
+  const c = (label: string, v: number): string => {
+    const t = constFloat(`${name}/${label}`, [], [v]);
+    inits.push(t);
+    return t.name!;
+  };
+  const op = (opType: string, inputs: string[], last = false): string => {
+    const out = last ? y : `${name}/${opType}_${k}_output_0`;
+    nodes.push({ name: `${name}/${opType}_${k++}`, opType, input: inputs, output: [out], attribute: [] });
+    return out;
+  };
+  if (approximate === 'none') {
+    const e = op('Erf', [op('Div', [x, c('sqrt2', Math.SQRT2)])]);
+    op('Mul', [op('Mul', [x, op('Add', [e, c('one', 1)])]), c('half', 0.5)], true);
+  } else {
+    const cube = op('Mul', [x, op('Mul', [x, x])]);
+    const inner = op('Mul', [c('sqrt_2_over_pi', Math.sqrt(2 / Math.PI)), op('Add', [x, op('Mul', [c('kappa', 0.044715), cube])])]);
+    op('Mul', [c('half', 0.5), op('Mul', [x, op('Add', [c('one', 1), op('Tanh', [inner])])])], true);
+  }
+  return { nodes, inits };
 }
 
 function valueInfo(name: string, shape: (number | string)[]): OnnxValueInfo {

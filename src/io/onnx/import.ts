@@ -5,16 +5,18 @@
 // an initializer whose data or shape is wrong, tensor data stored outside the file.
 
 import { noGrad } from '../../autograd.js';
-import { AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, GELU, Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sequential, Sigmoid, Softmax, Tanh, type Module } from '../../nn/index.js';
+import { AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, GELU, Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sequential, Sigmoid, Softmax, Softplus, Tanh, type Module } from '../../nn/index.js';
 import { tensor, zeros, type Tensor } from '../../tensor.js';
 import type { InputSpec } from '../model-dir.js';
 import { OnnxError } from './errors.js';
 import { f16ToF32, bf16ToF32 } from '../half.js';
+import { matchActivation, type ActGraph } from './import-act.js';
 import { DataType, decodeModel, type OnnxAttribute, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from './schema.js';
 
 export const SUPPORTED_OPS = [
   'Gemm', 'MatMul', 'Add', 'Conv', 'MaxPool', 'AveragePool', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Softmax', 'LogSoftmax',
   'Flatten', 'Reshape', 'BatchNormalization', 'LayerNormalization', 'Gelu', 'Dropout', 'Identity', 'Constant', 'Pad',
+  'Softplus', 'Div', 'Mul', 'Erf',
 ] as const;
 export const MIN_IMPORT_OPSET = 13;
 export const MAX_IMPORT_OPSET = 21;
@@ -421,6 +423,12 @@ function layerFor(c: Ctx, next: OnnxNode | undefined): { layer: Module | undefin
       return { layer: new ReLU(), consumed: 1 };
     case 'Sigmoid':
       return { layer: new Sigmoid(), consumed: 1 };
+    case 'Softplus':
+      return { layer: new Softplus(), consumed: 1 };
+    case 'Mul':
+    case 'Div':
+    case 'Erf':
+      return unsupported(c, 'Nabla imports Mul, Div and Erf only inside the subgraphs of GELU (Erf or tanh form), SiLU (x·Sigmoid(x)) and Softplus(β·x)/β');
     case 'Tanh':
       return { layer: new Tanh(), consumed: 1 };
     case 'LeakyRelu':
@@ -562,9 +570,29 @@ export function importOnnx(bytes: Uint8Array): ImportedModel {
   const layers: Module[] = [];
   let cur = inputName;
   let x: Tensor = zeros([1, ...sample]);
+  const users = new Map<string, OnnxNode[]>();
+  for (const n of compute) for (const v of new Set(n.input ?? [])) users.set(v, [...(users.get(v) ?? []), n]);
+  const actGraph: ActGraph = { inits, users, indexOf: (n) => nodes.indexOf(n) };
+  const inSubgraph = new Set<OnnxNode>();
   for (let i = 0; i < order.length; ) {
     const n = order[i]!;
+    if (inSubgraph.has(n)) {
+      i++;
+      continue;
+    }
     const idx = nodes.indexOf(n);
+    // Activations spelled as subgraphs (GELU below opset 20, SiLU, Softplus with β) read the
+    // chain value in more than one node, the first not necessarily as input 0.
+    const act = n.input?.includes(cur) ? matchActivation(actGraph, n, cur) : undefined;
+    if (act) {
+      act.layer.eval();
+      x = noGrad(() => act.layer.forward(x));
+      layers.push(act.layer);
+      for (const m of act.nodes) inSubgraph.add(m);
+      cur = act.nodes[act.nodes.length - 1]!.output![0]!;
+      i++;
+      continue;
+    }
     if (n.input?.[0] !== cur) {
       fail('E_ONNX_GRAPH', `node ${nodeName(n, idx)} (${n.opType}) reads ${q(n.input?.[0])} but the chain's current value is ${q(cur)}; Nabla imports a single chain of layers (no branches or skip connections)`);
     }
