@@ -9,10 +9,13 @@ import { noGrad } from '../../autograd.js';
 import { zeros, type Tensor } from '../../tensor.js';
 import type { InputSpec } from '../model-dir.js';
 import { OnnxError } from './errors.js';
+import { isTextGraphModel, toTextOnnxModel } from './export-text.js';
+import { TextRNNClassifier } from '../../models/text.js';
 import { AttrType, DataType, encodeModel, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from './schema.js';
 
 export const DEFAULT_OPSET = 17;
-const MIN_EXPORT_OPSET = 17; // LayerNorm-era semantics: Softmax/LogSoftmax on one axis (13+), Dropout's ratio input (12+)
+export const MAX_EXPORT_OPSET = 21;
+export const MIN_EXPORT_OPSET = 17; // LayerNorm-era semantics: Softmax/LogSoftmax on one axis (13+), Dropout's ratio input (12+)
 
 export interface ExportMeta {
   input: InputSpec;
@@ -23,6 +26,10 @@ export interface ExportMeta {
 export interface ExportOptions {
   opset?: number;
   producerVersion?: string;
+  /** Text models: element type of the token-id input. Default 'int64'. */
+  idsDType?: 'int64' | 'int32';
+  /** Text models: a tokenizer.json carried in metadata_props, so import gives a whole model directory. */
+  tokenizer?: string;
 }
 
 const attrInts = (name: string, ints: number[]): OnnxAttribute => ({ name, type: AttrType.INTS, ints });
@@ -32,7 +39,7 @@ const attrString = (name: string, s: string): OnnxAttribute => ({ name, type: At
 /** The first opset with a `Gelu` op; below it GELU is written as torch.onnx.export writes it: an Erf or Tanh subgraph. */
 export const GELU_OPSET = 20;
 
-function floatInit(name: string, t: Tensor): OnnxTensor {
+export function floatInit(name: string, t: Tensor): OnnxTensor {
   if (t.dtype !== 'float32') throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `tensor ${name} is ${t.dtype}; ONNX export writes float32 models only`);
   const a = t.toTypedArray() as Float32Array;
   // raw_data is little-endian; so is every host Node runs on in practice, but check rather than assume
@@ -41,11 +48,11 @@ function floatInit(name: string, t: Tensor): OnnxTensor {
   return { name, dims: [...t.shape], dataType: DataType.FLOAT, rawData: raw.slice() };
 }
 
-function constFloat(name: string, dims: number[], values: number[]): OnnxTensor {
+export function constFloat(name: string, dims: number[], values: number[]): OnnxTensor {
   return { name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(new Float32Array(values).buffer) };
 }
 
-function constInt64(name: string, values: number[]): OnnxTensor {
+export function constInt64(name: string, values: number[]): OnnxTensor {
   const a = new BigInt64Array(values.map((v) => BigInt(v)));
   return { name, dims: [values.length], dataType: DataType.INT64, rawData: new Uint8Array(a.buffer) };
 }
@@ -250,9 +257,11 @@ function valueInfo(name: string, shape: (number | string)[]): OnnxValueInfo {
 
 /** The ONNX model object (before encoding) for a Nabla model; the layer chain is traced on one zero sample. */
 export function toOnnxModel(model: Module, meta: ExportMeta, opts: ExportOptions = {}): OnnxModel {
+  // the text models are graphs, not layer chains: token ids in, written by export-text.ts
+  if (isTextGraphModel(model) || model instanceof TextRNNClassifier) return toTextOnnxModel(model, meta, opts);
   const opset = opts.opset ?? DEFAULT_OPSET;
-  if (!Number.isInteger(opset) || opset < MIN_EXPORT_OPSET || opset > 21) {
-    throw new OnnxError('E_ONNX_OPSET', `opset ${opset} is not supported for export; expected an integer from ${MIN_EXPORT_OPSET} to 21`);
+  if (!Number.isInteger(opset) || opset < MIN_EXPORT_OPSET || opset > MAX_EXPORT_OPSET) {
+    throw new OnnxError('E_ONNX_OPSET', `opset ${opset} is not supported for export; expected an integer from ${MIN_EXPORT_OPSET} to ${MAX_EXPORT_OPSET}`);
   }
   const chain = chainOf(model);
   const wasTraining = model.training;
