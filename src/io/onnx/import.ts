@@ -11,6 +11,7 @@ import type { InputSpec } from '../model-dir.js';
 import { OnnxError } from './errors.js';
 import { f16ToF32, bf16ToF32 } from '../half.js';
 import { matchActivation, type ActGraph } from './import-act.js';
+import { textArchitectureOf } from './import-text.js';
 import { DataType, decodeModel, type OnnxAttribute, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from './schema.js';
 
 export const SUPPORTED_OPS = [
@@ -530,6 +531,8 @@ export function importOnnx(bytes: Uint8Array): ImportedModel {
   const m = decodeOrFail(bytes);
   const g = m.graph;
   if (!g || (!g.node?.length && !g.output?.length)) fail('E_ONNX_PARSE', 'the file decodes but holds no ONNX graph; expected a ModelProto with a graph (is it an .onnx file?)');
+  const text = textArchitectureOf(m);
+  if (text) fail('E_ONNX_GRAPH', `the file is a Nabla ${String(text.type)} graph (token ids in), not a layer chain; import it with importTextOnnx (\`nabla import\` does so)`);
   const defaultOpset = m.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx');
   const opset = Number(defaultOpset?.version ?? NaN);
   if (!Number.isInteger(opset) || opset < MIN_IMPORT_OPSET || opset > MAX_IMPORT_OPSET) {
