@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { exportOnnx, importOnnx, importTextOnnx, toOnnxModel, type ExportMeta } from '../../src/io/onnx/index.js';
 import { encodeModel, type OnnxModel } from '../../src/io/onnx/schema.js';
 import { GPT, TextRNNClassifier, TextTransformerClassifier } from '../../src/models/text.js';
-import { describe, type Module } from '../../src/nn/index.js';
+import { Embedding, Flatten, Linear, Sequential, TransformerEncoderLayer, describe, type Module } from '../../src/nn/index.js';
 import { manualSeed, noGrad, randn, tensor, type Tensor } from '../../src/index.js';
 import { saveModelDir } from '../../src/io/model-dir.js';
 import { loadModel } from '../../src/io/model-api.js';
@@ -133,6 +133,15 @@ test('graphs other than what Nabla writes are refused with one line naming the n
 
   // the layer-chain importer points to importTextOnnx
   assert.match(refusal(() => importOnnx(encodeModel(gptModel()))), /^E_ONNX_GRAPH: the file is a Nabla GPT graph \(token ids in\).*importTextOnnx/);
+});
+
+test('transformer layers in a layer chain are refused naming the layer', () => {
+  manualSeed(36);
+  const chain = new Sequential(new Linear(4, 8), new TransformerEncoderLayer(8, 2, { dimFeedforward: 16, batchFirst: true }), new Flatten(), new Linear(24, 2));
+  const meta: ExportMeta = { input: { shape: [3, 4], kind: 'tabular' }, output: 'logits', classes: ['a', 'b'] };
+  assert.match(refusal(() => exportOnnx(chain, meta)), /^E_ONNX_UNSUPPORTED_LAYER: layer 1 \(TransformerEncoderLayer\) is exported only inside the text models/);
+  const emb = new Sequential(new Embedding(10, 4), new Flatten(), new Linear(20, 2));
+  assert.match(refusal(() => exportOnnx(emb, { ...meta, input: { shape: [5], kind: 'tabular' } })), /^E_ONNX_UNSUPPORTED_LAYER: layer 0 \(Embedding\) is exported only inside/);
 });
 
 test('text-lstm is refused on export with one line saying what is exported instead', () => {

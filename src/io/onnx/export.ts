@@ -57,6 +57,9 @@ export function constInt64(name: string, values: number[]): OnnxTensor {
   return { name, dims: [values.length], dataType: DataType.INT64, rawData: new Uint8Array(a.buffer) };
 }
 
+/** Layers written only as parts of the text-model graphs (export-text.ts), never in a layer chain. */
+const TEXT_ONLY = ['Embedding', 'LearnedPositionalEmbedding', 'SinusoidalPositionalEncoding', 'MultiheadAttention', 'TransformerEncoderLayer', 'TransformerEncoder', 'GPTBlock'];
+
 /** The layers of a model in forward order, with their state-dict prefixes (nested Sequentials flattened). */
 export function chainOf(model: Module, prefix = ''): { layer: Module; prefix: string }[] {
   if (!(model instanceof Sequential)) return [{ layer: model, prefix }];
@@ -273,6 +276,10 @@ export function toOnnxModel(model: Module, meta: ExportMeta, opts: ExportOptions
     let x: Tensor = zeros(shape);
     let cur = 'input';
     chain.forEach(({ layer, prefix }, i) => {
+      const t = String(layer.config()?.type ?? layer.constructor.name);
+      if (TEXT_ONLY.includes(t)) {
+        throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${prefix || '(root)'} (${t}) is exported only inside the text models (TextTransformerClassifier, GPT), whose graphs take token ids and build the attention masks; a layer chain of ${t} is not exported`);
+      }
       const yT = noGrad(() => layer.forward(x)) as unknown;
       if (!(yT && typeof yT === 'object' && 'shape' in (yT as object))) {
         const type = String(layer.config()?.type ?? layer.constructor.name);
