@@ -4,7 +4,7 @@
 // (as torch.onnx.export names them), so importing the file gives back bit-identical weights. The
 // model directory's input spec and classes travel in metadata_props ("nabla.*").
 
-import { Sequential, type AnyModule, type Module } from '../../nn/index.js';
+import { Sequential, type Module } from '../../nn/index.js';
 import { noGrad } from '../../autograd.js';
 import { zeros, type Tensor } from '../../tensor.js';
 import type { InputSpec } from '../model-dir.js';

@@ -4,7 +4,7 @@
 // (x·Sigmoid(x)) and Softplus with β ≠ 1 (Softplus(β·x)/β). A subgraph with the right shape and a
 // wrong constant (a near miss) is refused naming the node, never imported as something else.
 
-import { GELU, SiLU, Sigmoid, Softplus, type Module } from '../../nn/index.js';
+import { GELU, SiLU, Softplus, type Module } from '../../nn/index.js';
 import { OnnxError } from './errors.js';
 import type { OnnxNode } from './schema.js';
 import type { Init } from './import.js';
