@@ -14,6 +14,10 @@ bn1d       Linear, BatchNorm1d, Tanh, Linear, Sigmoid on [N, 6]
 seq3d      Linear on [N, 4, 6] (MatMul + Add), view(-1, 12), Linear   (MatMul, Add, Reshape, Gemm)
 layernorm  Linear on [N, 4, 6] (MatMul + Add), LayerNorm(8), ReLU, Flatten, Linear
            (LayerNormalization, axis -1; `scripts/make_onnx_fixtures.py layernorm` writes only it)
+gelu       Linear, GELU, Linear on [N, 6] (exact GELU: Div, Erf, Add, Mul, Mul at opset 17)
+gelu_tanh  the same with GELU(approximate='tanh') (Mul, Mul, Mul, Add, Mul, Tanh, Add, Mul, Mul)
+silu_softplus Linear, SiLU, Linear, Softplus, Linear, Softplus(beta=2) on [N, 6]
+           (Sigmoid + Mul; Softplus; Mul + Softplus + Div)
 dynreshape x.reshape(x.shape[0], -1) with a dynamic batch: Shape/Gather/Concat ops that Nabla
            does not import (the unsupported-op test)
 
@@ -66,6 +70,10 @@ def models():
     yield 'dynreshape', DynReshape(), [3, 4]
     # appended last so that its seed (100 + index) leaves the fixtures above unchanged
     yield 'layernorm', nn.Sequential(nn.Linear(6, 8), nn.LayerNorm(8), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3)), [4, 6]
+    # GELU below opset 20 (an Erf or Tanh subgraph), SiLU (Sigmoid + Mul), Softplus(beta=2) (Mul, Softplus, Div)
+    yield 'gelu', nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Linear(8, 3)), [6]
+    yield 'gelu_tanh', nn.Sequential(nn.Linear(6, 8), nn.GELU(approximate='tanh'), nn.Linear(8, 3)), [6]
+    yield 'silu_softplus', nn.Sequential(nn.Linear(6, 8), nn.SiLU(), nn.Linear(8, 5), nn.Softplus(), nn.Linear(5, 3), nn.Softplus(beta=2.0)), [6]
 
 
 def randomize_bn(m):

@@ -234,11 +234,18 @@ export function buildProgram(): Command {
 
   program
     .command('export')
-    .description('Write a model directory as an ONNX file (opset 17, dynamic batch) that onnxruntime and other tools run.')
+    .description(
+      'Write a model directory as an ONNX file that onnxruntime and other tools run (opsets 17 to 21, default 17; dynamic batch). ' +
+        'Layer-chain models (mlp, cnn): Linear, Conv2d, MaxPool2d, AvgPool2d, BatchNorm1d/2d, LayerNorm, Flatten, Dropout, ReLU, LeakyReLU, Sigmoid, Tanh, ' +
+        'GELU (the Gelu op at opset 20+, an Erf or Tanh subgraph below), SiLU, Softplus, Softmax, LogSoftmax, Identity; float input [batch, ...]. ' +
+        'Text models (text-transformer, gpt): whole graphs (embeddings, attention with its padding or causal mask, encoder layers / GPT blocks) on token ids ' +
+        '[batch, sequence], the tokenizer carried in the metadata. Not exported: text-lstm.',
+    )
     .argument('<model-dir>', 'a model directory written by `nabla train`')
     .addOption(new Option('--format <format>', 'interchange format').choices(['onnx']).makeOptionMandatory())
     .requiredOption('--out <file>', 'the file to write, e.g. model.onnx')
     .option('--opset <n>', 'ONNX opset of the default domain (17 to 21)', positiveInt('--opset'))
+    .addOption(new Option('--ids-dtype <type>', 'text models: element type of the token-id input (default int64)').choices(['int64', 'int32']))
     .option('--json', 'print a JSON summary')
     .action(async (dir, opts) => {
       const { runExport } = await import('./export.js');
@@ -247,7 +254,7 @@ export function buildProgram(): Command {
 
   program
     .command('import')
-    .description('Turn an ONNX model (Nabla\'s or torch.onnx.export\'s, supported ops only) into a model directory.')
+    .description('Turn an ONNX model into a model directory: a layer chain (Nabla\'s or torch.onnx.export\'s, supported ops only, opsets 13 to 21) or a text-transformer / gpt graph written by `nabla export`.')
     .argument('<model.onnx>', 'the ONNX file')
     .requiredOption('--out <dir>', 'the model directory to write')
     .option('--classes <names>', 'comma-separated class names (default: from a Nabla export, else 0..k-1)')

@@ -4,15 +4,18 @@
 // (as torch.onnx.export names them), so importing the file gives back bit-identical weights. The
 // model directory's input spec and classes travel in metadata_props ("nabla.*").
 
-import { Sequential, type AnyModule, type Module } from '../../nn/index.js';
+import { Sequential, type Module } from '../../nn/index.js';
 import { noGrad } from '../../autograd.js';
 import { zeros, type Tensor } from '../../tensor.js';
 import type { InputSpec } from '../model-dir.js';
 import { OnnxError } from './errors.js';
+import { isTextGraphModel, toTextOnnxModel } from './export-text.js';
+import { TextRNNClassifier } from '../../models/text.js';
 import { AttrType, DataType, encodeModel, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from './schema.js';
 
 export const DEFAULT_OPSET = 17;
-const MIN_EXPORT_OPSET = 17; // LayerNorm-era semantics: Softmax/LogSoftmax on one axis (13+), Dropout's ratio input (12+)
+export const MAX_EXPORT_OPSET = 21;
+export const MIN_EXPORT_OPSET = 17; // LayerNorm-era semantics: Softmax/LogSoftmax on one axis (13+), Dropout's ratio input (12+)
 
 export interface ExportMeta {
   input: InputSpec;
@@ -23,16 +26,20 @@ export interface ExportMeta {
 export interface ExportOptions {
   opset?: number;
   producerVersion?: string;
+  /** Text models: element type of the token-id input. Default 'int64'. */
+  idsDType?: 'int64' | 'int32';
+  /** Text models: a tokenizer.json carried in metadata_props, so import gives a whole model directory. */
+  tokenizer?: string;
 }
 
 const attrInts = (name: string, ints: number[]): OnnxAttribute => ({ name, type: AttrType.INTS, ints });
 const attrInt = (name: string, i: number): OnnxAttribute => ({ name, type: AttrType.INT, i });
 const attrFloat = (name: string, f: number): OnnxAttribute => ({ name, type: AttrType.FLOAT, f });
 const attrString = (name: string, s: string): OnnxAttribute => ({ name, type: AttrType.STRING, s: new TextEncoder().encode(s) });
-/** The first opset with a `Gelu` op; below it GELU would need an Erf/Tanh subgraph, which export does not write. */
-const GELU_OPSET = 20;
+/** The first opset with a `Gelu` op; below it GELU is written as torch.onnx.export writes it: an Erf or Tanh subgraph. */
+export const GELU_OPSET = 20;
 
-function floatInit(name: string, t: Tensor): OnnxTensor {
+export function floatInit(name: string, t: Tensor): OnnxTensor {
   if (t.dtype !== 'float32') throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `tensor ${name} is ${t.dtype}; ONNX export writes float32 models only`);
   const a = t.toTypedArray() as Float32Array;
   // raw_data is little-endian; so is every host Node runs on in practice, but check rather than assume
@@ -41,14 +48,17 @@ function floatInit(name: string, t: Tensor): OnnxTensor {
   return { name, dims: [...t.shape], dataType: DataType.FLOAT, rawData: raw.slice() };
 }
 
-function constFloat(name: string, dims: number[], values: number[]): OnnxTensor {
+export function constFloat(name: string, dims: number[], values: number[]): OnnxTensor {
   return { name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(new Float32Array(values).buffer) };
 }
 
-function constInt64(name: string, values: number[]): OnnxTensor {
+export function constInt64(name: string, values: number[]): OnnxTensor {
   const a = new BigInt64Array(values.map((v) => BigInt(v)));
   return { name, dims: [values.length], dataType: DataType.INT64, rawData: new Uint8Array(a.buffer) };
 }
+
+/** Layers written only as parts of the text-model graphs (export-text.ts), never in a layer chain. */
+const TEXT_ONLY = ['Embedding', 'LearnedPositionalEmbedding', 'SinusoidalPositionalEncoding', 'MultiheadAttention', 'TransformerEncoderLayer', 'TransformerEncoder', 'GPTBlock'];
 
 /** The layers of a model in forward order, with their state-dict prefixes (nested Sequentials flattened). */
 export function chainOf(model: Module, prefix = ''): { layer: Module; prefix: string }[] {
@@ -63,7 +73,7 @@ export function chainOf(model: Module, prefix = ''): { layer: Module; prefix: st
   return out;
 }
 
-interface Emitted {
+export interface Emitted {
   nodes: OnnxNode[];
   inits: OnnxTensor[];
 }
@@ -166,10 +176,29 @@ function emitLayer(layer: Module, p: string, x: string, y: string, inShape: numb
       return { nodes: [node('LayerNormalization', [x, ...inits.map((t) => t.name!)], attrs)], inits };
     }
     case 'GELU': {
-      if (opset < GELU_OPSET) {
-        throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (GELU) needs ONNX Gelu, which exists from opset ${GELU_OPSET}; export with --opset ${GELU_OPSET} (or opts.opset ${GELU_OPSET}), this export asked for ${opset}`);
+      const approx = cfg.approximate as 'none' | 'tanh';
+      if (opset >= GELU_OPSET) return { nodes: [node('Gelu', [x], [attrString('approximate', approx)])], inits: [] };
+      return geluSubgraph(name, x, y, approx);
+    }
+    case 'SiLU': {
+      const s = `${name}/Sigmoid_output_0`;
+      return { nodes: [node('Sigmoid', [x], [], [s], '/Sigmoid'), node('Mul', [x, s], [], [y], '/Mul')], inits: [] };
+    }
+    case 'Softplus': {
+      // ONNX Softplus is log(1 + e^x): no β and no threshold. Above PyTorch's threshold Nabla
+      // returns x itself, which differs from log(1 + e^(βx))/β by less than e^(−threshold)/|β|.
+      const beta = cfg.beta as number, threshold = cfg.threshold as number;
+      if (!(Math.exp(-threshold) / Math.abs(beta) <= 1e-6)) {
+        throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (Softplus) has threshold ${threshold} with beta ${beta}: above the threshold it returns x, which ONNX Softplus (no threshold) differs from by up to e^(−threshold)/|beta| = ${(Math.exp(-threshold) / Math.abs(beta)).toPrecision(3)}; expected e^(−threshold)/|beta| ≤ 1e-6 (the default threshold 20 qualifies)`);
       }
-      return { nodes: [node('Gelu', [x], [attrString('approximate', cfg.approximate as string)])], inits: [] };
+      if (beta === 1) return { nodes: [node('Softplus', [x])], inits: [] };
+      // torch.onnx.export's form for beta ≠ 1: Softplus(β·x)/β
+      const b = constFloat(`${name}/beta`, [], [beta]);
+      const m = `${name}/Mul_output_0`, sp = `${name}/Softplus_output_0`;
+      return {
+        nodes: [node('Mul', [x, b.name!], [], [m], '/Mul'), node('Softplus', [m], [], [sp], '/Softplus'), node('Div', [sp, b.name!], [], [y], '/Div')],
+        inits: [b],
+      };
     }
     case 'ReLU':
       return { nodes: [node('Relu', [x])], inits: [] };
@@ -189,8 +218,37 @@ function emitLayer(layer: Module, p: string, x: string, y: string, inShape: numb
     case 'GRU':
       throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p} (${type}) returns a tuple (output, hidden state), so it cannot sit in a model file's layer chain; export it on its own with exportRnnOnnx`);
     default:
-      throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p || '(root)'} has type ${type}, which ONNX export does not map; supported: Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout, BatchNorm1d, BatchNorm2d, LayerNorm, ReLU, GELU (opset 20+), LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity`);
+      throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${p || '(root)'} has type ${type}, which ONNX export does not map; supported: Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout, BatchNorm1d, BatchNorm2d, LayerNorm, ReLU, GELU, SiLU, Softplus, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Identity`);
   }
+}
+
+/**
+ * GELU below opset 20, node for node what torch.onnx.export (1.13) writes at opsets 17–19:
+ * exact  x·(1 + Erf(x/√2))·0.5;  tanh  0.5·(x·(1 + Tanh(√(2/π)·(x + 0.044715·(x·(x·x)))))).
+ */
+export function geluSubgraph(name: string, x: string, y: string, approximate: 'none' | 'tanh'): Emitted {
+  const nodes: OnnxNode[] = [];
+  const inits: OnnxTensor[] = [];
+  let k = 0;
+  const c = (label: string, v: number): string => {
+    const t = constFloat(`${name}/${label}`, [], [v]);
+    inits.push(t);
+    return t.name!;
+  };
+  const op = (opType: string, inputs: string[], last = false): string => {
+    const out = last ? y : `${name}/${opType}_${k}_output_0`;
+    nodes.push({ name: `${name}/${opType}_${k++}`, opType, input: inputs, output: [out], attribute: [] });
+    return out;
+  };
+  if (approximate === 'none') {
+    const e = op('Erf', [op('Div', [x, c('sqrt2', Math.SQRT2)])]);
+    op('Mul', [op('Mul', [x, op('Add', [e, c('one', 1)])]), c('half', 0.5)], true);
+  } else {
+    const cube = op('Mul', [x, op('Mul', [x, x])]);
+    const inner = op('Mul', [c('sqrt_2_over_pi', Math.sqrt(2 / Math.PI)), op('Add', [x, op('Mul', [c('kappa', 0.044715), cube])])]);
+    op('Mul', [c('half', 0.5), op('Mul', [x, op('Add', [c('one', 1), op('Tanh', [inner])])])], true);
+  }
+  return { nodes, inits };
 }
 
 function valueInfo(name: string, shape: (number | string)[]): OnnxValueInfo {
@@ -202,9 +260,11 @@ function valueInfo(name: string, shape: (number | string)[]): OnnxValueInfo {
 
 /** The ONNX model object (before encoding) for a Nabla model; the layer chain is traced on one zero sample. */
 export function toOnnxModel(model: Module, meta: ExportMeta, opts: ExportOptions = {}): OnnxModel {
+  // the text models are graphs, not layer chains: token ids in, written by export-text.ts
+  if (isTextGraphModel(model) || model instanceof TextRNNClassifier) return toTextOnnxModel(model, meta, opts);
   const opset = opts.opset ?? DEFAULT_OPSET;
-  if (!Number.isInteger(opset) || opset < MIN_EXPORT_OPSET || opset > 21) {
-    throw new OnnxError('E_ONNX_OPSET', `opset ${opset} is not supported for export; expected an integer from ${MIN_EXPORT_OPSET} to 21`);
+  if (!Number.isInteger(opset) || opset < MIN_EXPORT_OPSET || opset > MAX_EXPORT_OPSET) {
+    throw new OnnxError('E_ONNX_OPSET', `opset ${opset} is not supported for export; expected an integer from ${MIN_EXPORT_OPSET} to ${MAX_EXPORT_OPSET}`);
   }
   const chain = chainOf(model);
   const wasTraining = model.training;
@@ -216,6 +276,10 @@ export function toOnnxModel(model: Module, meta: ExportMeta, opts: ExportOptions
     let x: Tensor = zeros(shape);
     let cur = 'input';
     chain.forEach(({ layer, prefix }, i) => {
+      const t = String(layer.config()?.type ?? layer.constructor.name);
+      if (TEXT_ONLY.includes(t)) {
+        throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `layer ${prefix || '(root)'} (${t}) is exported only inside the text models (TextTransformerClassifier, GPT), whose graphs take token ids and build the attention masks; a layer chain of ${t} is not exported`);
+      }
       const yT = noGrad(() => layer.forward(x)) as unknown;
       if (!(yT && typeof yT === 'object' && 'shape' in (yT as object))) {
         const type = String(layer.config()?.type ?? layer.constructor.name);

@@ -5,16 +5,20 @@
 // an initializer whose data or shape is wrong, tensor data stored outside the file.
 
 import { noGrad } from '../../autograd.js';
-import { AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, GELU, Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sequential, Sigmoid, Softmax, Tanh, type Module } from '../../nn/index.js';
+import { AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, GELU, Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sequential, Sigmoid, Softmax, Softplus, Tanh, type Module } from '../../nn/index.js';
 import { tensor, zeros, type Tensor } from '../../tensor.js';
 import type { InputSpec } from '../model-dir.js';
 import { OnnxError } from './errors.js';
-import { f16ToF32, bf16ToF32 } from '../half.js';
-import { DataType, decodeModel, type OnnxAttribute, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from './schema.js';
+import { decodeTensor, type Init } from './tensor-data.js';
+export { decodeTensor, type Init };
+import { matchActivation, type ActGraph } from './import-act.js';
+import { textArchitectureOf } from './import-text.js';
+import { DataType, decodeModel, type OnnxAttribute, type OnnxGraph, type OnnxModel, type OnnxNode } from './schema.js';
 
 export const SUPPORTED_OPS = [
   'Gemm', 'MatMul', 'Add', 'Conv', 'MaxPool', 'AveragePool', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Softmax', 'LogSoftmax',
   'Flatten', 'Reshape', 'BatchNormalization', 'LayerNormalization', 'Gelu', 'Dropout', 'Identity', 'Constant', 'Pad',
+  'Softplus', 'Div', 'Mul', 'Erf',
 ] as const;
 export const MIN_IMPORT_OPSET = 13;
 export const MAX_IMPORT_OPSET = 21;
@@ -28,108 +32,13 @@ export interface ImportedModel {
   producer: string;
 }
 
-export interface Init {
-  name: string;
-  dims: number[];
-  /** float32 values, or integer values (INT32/INT64) as numbers */
-  data: Float32Array | number[];
-  isFloat: boolean;
-}
 
 const fail = (code: ConstructorParameters<typeof OnnxError>[0], msg: string): never => {
   throw new OnnxError(code, msg);
 };
 const q = JSON.stringify;
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const fmt = (s: readonly number[]) => `[${s.join(',')}]`;
 const nodeName = (n: OnnxNode, i: number) => (n.name ? q(n.name) : `#${i}`);
-
-// ---------------------------------------------------------------------------------------------
-// Tensors
-
-function numelOf(dims: number[], what: string): number {
-  let n = 1;
-  for (const d of dims) {
-    if (!Number.isSafeInteger(d) || d < 0) fail('E_ONNX_INITIALIZER', `${what} has dims ${fmt(dims)}; expected non-negative integers`);
-    n *= d;
-  }
-  if (!Number.isSafeInteger(n) || n > 2 ** 31) fail('E_ONNX_INITIALIZER', `${what} has dims ${fmt(dims)}: too many elements`);
-  return n;
-}
-
-export function decodeTensor(t: OnnxTensor, what: string): Init {
-  const name = t.name ?? '';
-  if ((t.dataLocation ?? 0) !== 0 || (t.externalData?.length ?? 0) > 0) {
-    const loc = t.externalData?.find((e) => e.key === 'location')?.value;
-    fail('E_ONNX_EXTERNAL_DATA', `${what} keeps its data outside the model file${loc ? ` (location ${q(loc)})` : ''}; Nabla imports self-contained .onnx files only`);
-  }
-  const dims = (t.dims ?? []).map(Number);
-  const n = numelOf(dims, what);
-  const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
-  const dv = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : undefined;
-  const needBytes = (w: number) => {
-    if (raw && raw.length !== n * w) fail('E_ONNX_INITIALIZER', `${what} has dims ${fmt(dims)} (${n} elements, ${n * w} bytes) but raw_data holds ${raw.length} bytes`);
-  };
-  const needCount = (len: number, field: string) => {
-    if (len !== n) fail('E_ONNX_INITIALIZER', `${what} has dims ${fmt(dims)} (${n} elements) but ${field} holds ${len}`);
-  };
-  switch (t.dataType) {
-    case DataType.FLOAT: {
-      const out = new Float32Array(n);
-      if (dv) {
-        needBytes(4);
-        // bytes copied, not values read: the weights come back bit for bit (NaN payloads too)
-        if (HOST_LE) new Uint8Array(out.buffer).set(raw!);
-        else for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
-      } else {
-        needCount(t.floatData?.length ?? 0, 'float_data');
-        out.set(t.floatData ?? []);
-      }
-      return { name, dims, data: out, isFloat: true };
-    }
-    case DataType.DOUBLE: {
-      const out = new Float32Array(n);
-      if (dv) {
-        needBytes(8);
-        for (let i = 0; i < n; i++) out[i] = dv.getFloat64(8 * i, true);
-      } else {
-        needCount(t.doubleData?.length ?? 0, 'double_data');
-        out.set(t.doubleData ?? []);
-      }
-      return { name, dims, data: out, isFloat: true };
-    }
-    case DataType.FLOAT16:
-    case DataType.BFLOAT16: {
-      // stored in int32_data (one value per element, low 16 bits) or raw_data
-      const widen = t.dataType === DataType.FLOAT16 ? f16ToF32 : bf16ToF32;
-      const out = new Float32Array(n);
-      if (dv) {
-        needBytes(2);
-        for (let i = 0; i < n; i++) out[i] = widen(dv.getUint16(2 * i, true));
-      } else {
-        needCount(t.int32Data?.length ?? 0, 'int32_data');
-        for (let i = 0; i < n; i++) out[i] = widen(t.int32Data![i]! & 0xffff);
-      }
-      return { name, dims, data: out, isFloat: true };
-    }
-    case DataType.INT64:
-    case DataType.INT32: {
-      const w = t.dataType === DataType.INT64 ? 8 : 4;
-      const out: number[] = new Array(n);
-      if (dv) {
-        needBytes(w);
-        for (let i = 0; i < n; i++) out[i] = w === 8 ? Number(dv.getBigInt64(8 * i, true)) : dv.getInt32(4 * i, true);
-      } else {
-        const src = (w === 8 ? t.int64Data : t.int32Data) ?? [];
-        needCount(src.length, w === 8 ? 'int64_data' : 'int32_data');
-        for (let i = 0; i < n; i++) out[i] = Number(src[i]);
-      }
-      return { name, dims, data: out, isFloat: false };
-    }
-    default:
-      return fail('E_ONNX_INITIALIZER', `${what} has data_type ${t.dataType ?? 'unset'}; expected FLOAT (1), DOUBLE (11), FLOAT16 (10), BFLOAT16 (16), INT32 (6) or INT64 (7)`);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Attributes
@@ -421,6 +330,12 @@ function layerFor(c: Ctx, next: OnnxNode | undefined): { layer: Module | undefin
       return { layer: new ReLU(), consumed: 1 };
     case 'Sigmoid':
       return { layer: new Sigmoid(), consumed: 1 };
+    case 'Softplus':
+      return { layer: new Softplus(), consumed: 1 };
+    case 'Mul':
+    case 'Div':
+    case 'Erf':
+      return unsupported(c, 'Nabla imports Mul, Div and Erf only inside the subgraphs of GELU (Erf or tanh form), SiLU (x·Sigmoid(x)) and Softplus(β·x)/β');
     case 'Tanh':
       return { layer: new Tanh(), consumed: 1 };
     case 'LeakyRelu':
@@ -522,6 +437,8 @@ export function importOnnx(bytes: Uint8Array): ImportedModel {
   const m = decodeOrFail(bytes);
   const g = m.graph;
   if (!g || (!g.node?.length && !g.output?.length)) fail('E_ONNX_PARSE', 'the file decodes but holds no ONNX graph; expected a ModelProto with a graph (is it an .onnx file?)');
+  const text = textArchitectureOf(m);
+  if (text) fail('E_ONNX_GRAPH', `the file is a Nabla ${String(text.type)} graph (token ids in), not a layer chain; import it with importTextOnnx (\`nabla import\` does so)`);
   const defaultOpset = m.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx');
   const opset = Number(defaultOpset?.version ?? NaN);
   if (!Number.isInteger(opset) || opset < MIN_IMPORT_OPSET || opset > MAX_IMPORT_OPSET) {
@@ -562,9 +479,29 @@ export function importOnnx(bytes: Uint8Array): ImportedModel {
   const layers: Module[] = [];
   let cur = inputName;
   let x: Tensor = zeros([1, ...sample]);
+  const users = new Map<string, OnnxNode[]>();
+  for (const n of compute) for (const v of new Set(n.input ?? [])) users.set(v, [...(users.get(v) ?? []), n]);
+  const actGraph: ActGraph = { inits, users, indexOf: (n) => nodes.indexOf(n) };
+  const inSubgraph = new Set<OnnxNode>();
   for (let i = 0; i < order.length; ) {
     const n = order[i]!;
+    if (inSubgraph.has(n)) {
+      i++;
+      continue;
+    }
     const idx = nodes.indexOf(n);
+    // Activations spelled as subgraphs (GELU below opset 20, SiLU, Softplus with β) read the
+    // chain value in more than one node, the first not necessarily as input 0.
+    const act = n.input?.includes(cur) ? matchActivation(actGraph, n, cur) : undefined;
+    if (act) {
+      act.layer.eval();
+      x = noGrad(() => act.layer.forward(x));
+      layers.push(act.layer);
+      for (const m of act.nodes) inSubgraph.add(m);
+      cur = act.nodes[act.nodes.length - 1]!.output![0]!;
+      i++;
+      continue;
+    }
     if (n.input?.[0] !== cur) {
       fail('E_ONNX_GRAPH', `node ${nodeName(n, idx)} (${n.opType}) reads ${q(n.input?.[0])} but the chain's current value is ${q(cur)}; Nabla imports a single chain of layers (no branches or skip connections)`);
     }
