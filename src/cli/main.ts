@@ -238,8 +238,8 @@ export function buildProgram(): Command {
       'Write a model directory as an ONNX file that onnxruntime and other tools run (opsets 17 to 21, default 17; dynamic batch). ' +
         'Layer-chain models (mlp, cnn): Linear, Conv2d, MaxPool2d, AvgPool2d, BatchNorm1d/2d, LayerNorm, Flatten, Dropout, ReLU, LeakyReLU, Sigmoid, Tanh, ' +
         'GELU (the Gelu op at opset 20+, an Erf or Tanh subgraph below), SiLU, Softplus, Softmax, LogSoftmax, Identity; float input [batch, ...]. ' +
-        'Text models (text-transformer, gpt): whole graphs (embeddings, attention with its padding or causal mask, encoder layers / GPT blocks) on token ids ' +
-        '[batch, sequence], the tokenizer carried in the metadata. Not exported: text-lstm.',
+        'Text models (text-transformer, text-lstm, gpt): whole graphs (embeddings, attention with its padding or causal mask, encoder layers / GPT blocks, ' +
+        'LSTM/GRU nodes read at each text\'s last token) on token ids [batch, sequence], the tokenizer carried in the metadata.',
     )
     .argument('<model-dir>', 'a model directory written by `nabla train`')
     .addOption(new Option('--format <format>', 'interchange format').choices(['onnx']).makeOptionMandatory())

@@ -13,6 +13,7 @@ import { describe } from '../../nn/module.js';
 import type { GPTBlock } from '../../nn/gpt.js';
 import type { Linear } from '../../nn/linear.js';
 import type { Module } from '../../nn/module.js';
+import type { Tensor } from '../../tensor.js';
 import type { LayerNorm } from '../../nn/norm.js';
 import type { TransformerEncoderLayer } from '../../nn/transformer.js';
 import { SinusoidalPositionalEncoding } from '../../nn/positional.js';
@@ -163,6 +164,54 @@ function classifierGraph(b: Builder, m: TextTransformerClassifier, ids: string, 
   return b.op('/head', 'Identity', [y], [], 'output');
 }
 
+/** The key-padding mask as paddingMask() computes it: ids == padId, except position 0; [N, T] float, 1 = padding. */
+function paddingFloat(b: Builder, ids: string, padId: number, maxLen: number, idsType: number, T: string): string {
+  const padConst = idsType === DataType.INT64 ? b.i64('/pad/pad_id', [padId], true) : b.add({ name: '/pad/pad_id', dims: [], dataType: DataType.INT32, rawData: new Uint8Array(new Int32Array([padId]).buffer) });
+  const isPad = b.op('/pad', 'Cast', [b.op('/pad', 'Equal', [ids, padConst])], [int('to', DataType.FLOAT)]);
+  const notFirst = firstRows(b, '/pad/not_first', b.f32('/pad/not_first_table', [maxLen], Array.from({ length: maxLen }, (_, i) => (i === 0 ? 0 : 1))), T);
+  return b.op('/pad', 'Mul', [isPad, notFirst]);
+}
+
+/**
+ * TextRNNClassifier (text-lstm): Gather embedding, one ONNX LSTM/GRU node per layer over the padded
+ * sequence (as the model runs it: no packing), then the output at each text's last real token
+ * (a one-hot of length − 1 over the positions, as the model's forward picks it) through the head.
+ * The recurrent weights stay initializers under their state-dict names in PyTorch's gate order;
+ * Slice/Concat nodes put the gate blocks in ONNX's order (LSTM i,f,g,o → i,o,f,c; GRU r,z,n → z,r,h).
+ */
+function rnnClassifierGraph(b: Builder, m: TextRNNClassifier, ids: string, idsType: number): string {
+  const T = b.op('/seq_len', 'Shape', [ids], [int('start', 1), int('end', 2)]);
+  const emb = b.op('/embedding', 'Gather', [b.add(floatInit('embedding.weight', m.embedding.weight)), ids], [int('axis', 0)]);
+  let x = b.op('/rnn', 'Transpose', [emb], [ints('perm', [1, 0, 2])]); // [T, N, E]
+  const kind = m.cell, H = m.hiddenSize;
+  const order = kind === 'LSTM' ? [0, 3, 1, 2] : [1, 0, 2];
+  const p = m.rnn as unknown as Record<string, Tensor>;
+  const blocks = (scope: string, t: string, ax: number): string[] => order.map((g) => b.op(scope, 'Slice', [t, b.i64(`${scope}/s${g}`, [g * H]), b.i64(`${scope}/e${g}`, [(g + 1) * H]), b.i64(`${scope}/a${g}`, [ax])]));
+  const axis0 = b.i64('/rnn/axes0', [0]), axis1 = b.i64('/rnn/axes1', [1]);
+  for (let l = 0; l < m.numLayers; l++) {
+    const s = `/rnn/l${l}`;
+    const gates = (name: string) => b.op(s, 'Unsqueeze', [b.op(s, 'Concat', blocks(`${s}/${name}`, b.add(floatInit(`rnn.${name}_l${l}`, p[`${name}_l${l}`]!)), 0), [int('axis', 0)]), axis0]);
+    const inputs = [x, gates('weight_ih'), gates('weight_hh')];
+    if (p[`bias_ih_l${l}`]) {
+      const bi = blocks(`${s}/bias_ih`, b.add(floatInit(`rnn.bias_ih_l${l}`, p[`bias_ih_l${l}`]!)), 0);
+      const bh = blocks(`${s}/bias_hh`, b.add(floatInit(`rnn.bias_hh_l${l}`, p[`bias_hh_l${l}`]!)), 0);
+      inputs.push(b.op(s, 'Unsqueeze', [b.op(s, 'Concat', [...bi, ...bh], [int('axis', 0)]), axis0]));
+    }
+    const attrs = [int('hidden_size', H), ...(kind === 'GRU' ? [int('linear_before_reset', 1)] : [])];
+    // Y is [T, 1, N, H]: drop the direction axis
+    x = b.op(s, 'Squeeze', [b.op(s, kind, inputs, attrs), axis1]);
+  }
+  const out = b.op('/rnn', 'Transpose', [x], [ints('perm', [1, 0, 2])]); // [N, T, H]
+  const pad = paddingFloat(b, ids, m.padId, m.maxLen, idsType, T);
+  const one = b.f32('/pick/one', [], [1]);
+  const last = b.op('/pick', 'Sub', [b.op('/pick', 'ReduceSum', [b.op('/pick', 'Sub', [one, pad]), b.i64('/pick/axes1', [1])], [int('keepdims', 1)]), one]); // [N, 1]
+  const pos = firstRows(b, '/pick/pos', b.f32('/pick/positions', [m.maxLen], Array.from({ length: m.maxLen }, (_, i) => i)), T); // [T]
+  const pick = b.op('/pick', 'Unsqueeze', [b.op('/pick', 'Cast', [b.op('/pick', 'Equal', [pos, last])], [int('to', DataType.FLOAT)]), b.i64('/pick/axes2', [2])]); // [N, T, 1]
+  const h = b.op('/pick', 'ReduceSum', [b.op('/pick', 'Mul', [out, pick]), b.i64('/pick/axes1b', [1])], [int('keepdims', 0)]);
+  const y = linear(b, '/head', h, m.head, 'head');
+  return b.op('/head', 'Identity', [y], [], 'output');
+}
+
 function gptGraph(b: Builder, m: GPT, ids: string): string {
   const T = b.op('/seq_len', 'Shape', [ids], [int('start', 1), int('end', 2)]);
   const tok = b.op('/wte', 'Gather', [b.add(floatInit('wte.weight', m.wte.weight)), ids], [int('axis', 0)]);
@@ -180,7 +229,7 @@ function gptGraph(b: Builder, m: GPT, ids: string): string {
 
 /** Whether `model` is one of the text models written by toTextOnnxModel. */
 export function isTextGraphModel(model: Module): boolean {
-  return model instanceof TextTransformerClassifier || model instanceof GPT;
+  return model instanceof TextTransformerClassifier || model instanceof GPT || model instanceof TextRNNClassifier;
 }
 
 const vi = (name: string, elemType: number, dims: (number | string)[]): OnnxValueInfo => ({
@@ -194,9 +243,6 @@ export function toTextOnnxModel(model: Module, meta: ExportMeta, opts: TextExpor
   if (!Number.isInteger(opset) || opset < MIN_EXPORT_OPSET || opset > MAX_EXPORT_OPSET) {
     throw new OnnxError('E_ONNX_OPSET', `opset ${opset} is not supported for export; expected an integer from ${MIN_EXPORT_OPSET} to ${MAX_EXPORT_OPSET}`);
   }
-  if (model instanceof TextRNNClassifier) {
-    throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', 'TextRNNClassifier (text-lstm) is not exported as a whole graph (its packed-sequence pooling has no ONNX mapping here); export its recurrent layer alone with exportRnnOnnx');
-  }
   if (!isTextGraphModel(model)) throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `${model.constructor.name} is not a text model; toTextOnnxModel writes TextTransformerClassifier and GPT`);
   const f32 = [...model.stateDict().values()].every((t) => t.dtype === 'float32');
   if (!f32) throw new OnnxError('E_ONNX_UNSUPPORTED_LAYER', `${model.constructor.name} has non-float32 weights; ONNX export writes float32 models only`);
@@ -209,6 +255,9 @@ export function toTextOnnxModel(model: Module, meta: ExportMeta, opts: TextExpor
     if (model instanceof GPT) {
       gptGraph(b, model, 'input');
       outDims = ['batch', 'sequence', model.vocabSize];
+    } else if (model instanceof TextRNNClassifier) {
+      rnnClassifierGraph(b, model, 'input', idsType);
+      outDims = ['batch', model.numClasses];
     } else {
       const m = model as TextTransformerClassifier;
       classifierGraph(b, m, 'input', idsType);

@@ -6,7 +6,7 @@
 // edited or foreign graph (torch.onnx.export's TransformerEncoderLayer, say) is never imported as
 // something it does not compute.
 
-import { GPT, TextTransformerClassifier } from '../../models/text.js';
+import { GPT, TextRNNClassifier, TextTransformerClassifier } from '../../models/text.js';
 import { buildModule } from '../../nn/describe.js';
 import type { Module } from '../../nn/module.js';
 import { tensor, type Tensor } from '../../tensor.js';
@@ -33,7 +33,7 @@ const q = JSON.stringify;
 const fail = (code: ConstructorParameters<typeof OnnxError>[0], msg: string): never => {
   throw new OnnxError(code, msg);
 };
-const TEXT_TYPES = ['TextTransformerClassifier', 'GPT'];
+const TEXT_TYPES = ['TextTransformerClassifier', 'TextRNNClassifier', 'GPT'];
 
 function meta(m: OnnxModel, key: string): string | undefined {
   return m.metadataProps?.find((p) => p.key === key)?.value;
@@ -102,7 +102,7 @@ export function importTextOnnx(bytes: Uint8Array): ImportedTextModel {
   } catch (e) {
     return fail('E_ONNX_GRAPH', `the nabla.architecture metadata does not build a model: ${(e as Error).message}`);
   }
-  if (!(model instanceof TextTransformerClassifier || model instanceof GPT)) return fail('E_ONNX_GRAPH', `nabla.architecture builds a ${model.constructor.name}; expected ${TEXT_TYPES.join(' or ')}`);
+  if (!(model instanceof TextTransformerClassifier || model instanceof TextRNNClassifier || model instanceof GPT)) return fail('E_ONNX_GRAPH', `nabla.architecture builds a ${model.constructor.name}; expected ${TEXT_TYPES.join(' or ')}`);
   const inType = g.input?.[0]?.type?.tensorType?.elemType;
   if ((g.input?.length ?? 0) !== 1 || (inType !== DataType.INT64 && inType !== DataType.INT32)) {
     fail('E_ONNX_GRAPH', `the graph has ${g.input?.length ?? 0} input(s)${inType !== undefined ? ` of element type ${inType}` : ''}; a text graph takes one token-id input of INT64 (7) or INT32 (6)`);
@@ -154,7 +154,7 @@ export function importTextOnnx(bytes: Uint8Array): ImportedTextModel {
   return { model, input, output, classes, opset, producer: `${m.producerName ?? ''} ${m.producerVersion ?? ''}`.trim(), idsDType, tokenizer: meta(m, 'nabla.tokenizer') };
 }
 
-function maxLenOf(m: TextTransformerClassifier | GPT): number {
+function maxLenOf(m: TextTransformerClassifier | TextRNNClassifier | GPT): number {
   return m instanceof GPT ? m.contextLength : m.maxLen;
 }
 
