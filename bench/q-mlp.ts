@@ -6,7 +6,7 @@
 // per-pair ratio float32 / int8 with its spread, each side's median wall and process CPU time
 // (all threads: ≈ 2× wall when both pool threads are busy), then each part's share: per int8
 // Linear the input staging, the kernel (quantise + GEMM + epilogue over the pool) and the output
-// copy; per float layer its forward. Writes bench/results/q-mlp-<time>.json. Load moves the
+// copy; per float layer its forward; the int8 kernel's own parts on one thread. Writes bench/results/q-mlp-<time>.json. Load moves the
 // absolute figures; the ratio of interleaved pairs moves far less (give the load average with it).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 import * as nb from '../src/index.js';
 import { setBackend } from '../src/backend/backend.js';
 import { wasmPoolReady } from '../src/backend/wasm/pool.js';
-import { qLinearProfile } from '../src/backend/wasm/qlayer.js';
+import { packQPanels, packQWeights, packedCodesLength, qLinearProfile } from '../src/backend/wasm/qlayer.js';
+import { localRuntime } from '../src/backend/wasm/module.js';
+import type { QLayerExports } from '../src/backend/wasm/jobs.js';
 import { quantizeModel } from '../src/compress/quantized.js';
 import { mlp } from '../src/models/reference.js';
 import type { Module } from '../src/nn/index.js';
@@ -39,6 +41,49 @@ function timed(f: () => unknown): { wall: number; cpu: number } {
   const wall = performance.now() - t;
   const d = process.cpuUsage(c);
   return { wall, cpu: (d.user + d.system) / 1000 };
+}
+
+/**
+ * The int8 Linear kernel's own parts on one thread (the local runtime, no pool), at the mlp's
+ * first layer (batch × 784 → 256; synthetic codes): the whole kernel from floats, the GEMM +
+ * epilogue from codes (so quantising is the difference), the epilogue ≈ a k = 8 product of the
+ * same rows and columns, and each half of the batch alone (the pool's two shares).
+ */
+function kernelParts(): Record<string, number> {
+  const rt = localRuntime()!;
+  const ex = rt.exports as unknown as QLayerExports;
+  const M = BATCH, n = 256;
+  const out: Record<string, number> = {};
+  for (const k of [784, 8]) {
+    const q = Int8Array.from({ length: n * k }, (_, i) => ((i * 7919) % 255) - 127);
+    const p = packQWeights(q, n, 8);
+    const panels = packQPanels(p.w, p.rowsPadded, p.kp);
+    const r = rt.scratch([M * k * 4, packedCodesLength(M, p.kp) * 2, panels.length * 2, p.rowsPadded * 12, M * n * 4])!;
+    const f = rt.f32();
+    for (let i = 0; i < M * k; i++) f[(r[0]! >> 2) + i] = Math.sin(i);
+    new Int16Array(rt.memory.buffer, r[2]!, panels.length).set(panels);
+    new Int32Array(rt.memory.buffer, r[3]!, p.rowsPadded * 3).fill(0);
+    const call = (i0: number, i1: number, flags: number) => () => ex.qLinearRows(flags & 4 ? r[1]! : r[0]!, k, p.kp, i0, i1, 60, 128, r[1]!, r[2]!, n, p.rowsPadded, r[3]!, r[4]!, flags, 0, 0);
+    const time = (g: () => void) => {
+      for (let i = 0; i < 5; i++) g();
+      const t: number[] = [];
+      for (let i = 0; i < 31; i++) t.push(timed(g).wall);
+      return quantile(t, 0.5);
+    };
+    if (k === 8) {
+      out['epilogue (~ k 8 from codes)'] = time(call(0, M, 5));
+      continue;
+    }
+    const whole = time(call(0, M, 1));
+    const gemm = time(call(0, M, 5));
+    out['784x256 whole (1 thread)'] = whole;
+    out['784x256 GEMM + epilogue'] = gemm;
+    out['784x256 quantise (difference)'] = whole - gemm;
+    const half = Math.round(M / 8) * 4;
+    out['784x256 first share (rows 0..m/2)'] = time(call(0, half, 1));
+    out['784x256 second share'] = time(call(half, M, 1));
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -103,6 +148,7 @@ async function main(): Promise<void> {
     });
     layers.forEach((m, j) => { parts[`float32 ${j} ${m.constructor.name}`] = per[j]! / R; });
     result.partsMs = parts;
+    result.kernelPartsMs = kernelParts();
   }
 
   const dir = join(ROOT, 'bench/results');
@@ -118,6 +164,8 @@ async function main(): Promise<void> {
   if (result.partsMs) {
     console.log('\nparts (mean ms per forward)');
     for (const [k, v] of Object.entries(result.partsMs as Record<string, number>)) console.log(`  ${k.padEnd(34)} ${f(v)}`);
+    console.log('\nint8 kernel parts, one thread (median ms)');
+    for (const [k, v] of Object.entries(result.kernelPartsMs as Record<string, number>)) console.log(`  ${k.padEnd(34)} ${f(v)}`);
   }
 }
 
