@@ -17,8 +17,9 @@ import * as nb from '../src/index.js';
 import { setBackend } from '../src/backend/backend.js';
 import { wasmPoolReady } from '../src/backend/wasm/pool.js';
 import { packQPanels, packQWeights, packedCodesLength, qLinearProfile } from '../src/backend/wasm/qlayer.js';
-import { localRuntime } from '../src/backend/wasm/module.js';
-import type { QLayerExports } from '../src/backend/wasm/jobs.js';
+import { localRuntime, wasmRuntime } from '../src/backend/wasm/module.js';
+import { JOB_QLINEAR, type QLayerExports } from '../src/backend/wasm/jobs.js';
+import { runParallel } from '../src/backend/wasm/pool.js';
 import { quantizeModel } from '../src/compress/quantized.js';
 import { mlp } from '../src/models/reference.js';
 import type { Module } from '../src/nn/index.js';
@@ -83,6 +84,12 @@ function kernelParts(): Record<string, number> {
     out['784x256 first share (rows 0..m/2)'] = time(call(0, half, 1));
     out['784x256 second share'] = time(call(half, M, 1));
   }
+  // the pool's own cost: a call of two empty jobs (no rows), one of them posted to the worker
+  const srt = wasmRuntime()!;
+  const empty = { kind: JOB_QLINEAR, args: [0, 8, 8, 0, 0, 0, 0, 0, 8, 8, 0, 0, 0, 0, 0], float: 1 };
+  const d: number[] = [];
+  for (let i = 0; i < 200; i++) d.push(timed(() => runParallel(srt, [empty, empty])).wall);
+  out['pool dispatch (2 empty jobs)'] = quantile(d, 0.5);
   return out;
 }
 
