@@ -13,9 +13,9 @@ import { poolThreads, readyThreads, runParallel } from './pool.js';
 /** int8 weights padded for the kernels: `rowsPadded` rows of `kp` bytes (kp a multiple of 8; padding 0). */
 export interface PackedQWeights {
   w: Int8Array;
-  /** The same values widened to i16, for the kernels that read them with plain loads (Linear, the direct conv). */
+  /** The same values widened to i16, for the direct conv, which reads them with plain loads (empty where `panels` is made). */
   w16: Int16Array;
-  /** The Linear kernel's layout (packQPanels), when rowsPadded is a multiple of 8; else null. */
+  /** The Linear kernel's layout (packQPanels), made for a row multiple of 8 (Linear); else null. */
   panels: Int16Array | null;
   rows: number;
   rowsPadded: number;
@@ -30,8 +30,8 @@ export function packQWeights(q: Int8Array, rows: number, rowMultiple: number): P
   const rowsPadded = Math.ceil(rows / rowMultiple) * rowMultiple;
   const w = new Int8Array(rowsPadded * kp);
   for (let r = 0; r < rows; r++) w.set(q.subarray(r * k, (r + 1) * k), r * kp);
-  const panels = rowsPadded % 8 === 0 ? packQPanels(w, rowsPadded, kp) : null;
-  return { w, w16: Int16Array.from(w), panels, rows, rowsPadded, k, kp };
+  const panels = rowMultiple === 8 ? packQPanels(w, rowsPadded, kp) : null; // a Linear's
+  return { w, w16: panels ? new Int16Array(0) : Int16Array.from(w), panels, rows, rowsPadded, k, kp };
 }
 
 /**
