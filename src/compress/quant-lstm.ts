@@ -27,7 +27,7 @@ function qmatrix(w: Tensor, bias: Tensor | null, codes?: { q: Int8Array; scales:
   const inner = q.length / rows;
   const sums = new Int32Array(rows);
   for (let o = 0; o < rows; o++) for (let j = o * inner; j < (o + 1) * inner; j++) sums[o] += q[j]!;
-  return { packed: packQWeights(q, rows, 4), sums, scales, bias: bias ? (bias.contiguous().toTypedArray() as Float32Array) : null };
+  return { packed: packQWeights(q, rows, 8), sums, scales, bias: bias ? (bias.contiguous().toTypedArray() as Float32Array) : null };
 }
 
 export class QuantLSTM {
@@ -59,11 +59,11 @@ export class QuantLSTM {
     const q = actQuantFromRange(...minMax(x, this.kernel === 'js' ? 'js' : 'wasm'));
     const args = { x, m, weights: w.packed, epilogue: qEpilogue(w.packed, w.sums, w.scales, w.bias, q.scale, q.zeroPoint), scale: q.scale, zeroPoint: q.zeroPoint, relu: false };
     if (this.kernel !== 'js') {
-      const r = qLinearWasm(args);
+      const r = qLinearWasm(args) as Float32Array | null;
       if (r) return r;
       if (this.kernel === 'wasm') throw new BackendError('E_BACKEND_UNAVAILABLE', 'the wasm int8 kernels are not available (build the .wasm with `npm run build`)');
     }
-    return qLinearJs(args);
+    return qLinearJs(args) as Float32Array;
   }
 
   /** As LSTM.forward in eval mode: [output, [h_n, c_n]], with the same layouts. */

@@ -7,9 +7,9 @@
 // pool, or its js reference, equal bit for bit); other layers stay float32.
 
 import { noGrad } from '../autograd.js';
-import { directConvApplies, minMax, packQWeightPairs, packQWeights, packQWeightsHWC, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type FusedPool, type PackedQWeights } from '../backend/wasm/qlayer.js';
+import { directConvApplies, minMax, packedCodeIndex, packedCodesLength, packQWeightPairs, packQWeights, packQWeightsHWC, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type FusedPool, type PackedQWeights } from '../backend/wasm/qlayer.js';
 import { BackendError, ValueError } from '../errors.js';
-import { Conv2d, Linear, MaxPool2d, Module, ReLU, type LayerConfig } from '../nn/index.js';
+import { Conv2d, Dropout, Linear, MaxPool2d, Module, ReLU, type LayerConfig } from '../nn/index.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { maxPool2d } from '../ops/index.js';
 import { chainOf } from '../io/onnx/export.js';
@@ -126,17 +126,53 @@ abstract class QuantLayer<L extends Linear | Conv2d> extends Module {
 
 export class QuantLinear extends QuantLayer<Linear> {
   constructor(source: Linear, w: QuantWeights) {
-    super(source, w, source.outFeatures, 4);
+    super(source, w, source.outFeatures, 8);
   }
 
-  forwardRelu(x: Tensor, relu: boolean): Tensor {
+  forwardRelu(x: Tensor, relu: boolean): Tensor;
+  forwardRelu(x: Tensor | QRows, relu: boolean, next: ActQuant | null): Tensor | QRows;
+  /**
+   * With `next`, the output is the next Linear's uint8 codes of it (QRows) rather than floats; an
+   * input given as QRows must be this layer's codes (a previous Linear's output with `next` = this
+   * layer's input quantisation). Either way the values are those of the float chain, bit for bit.
+   */
+  forwardRelu(x: Tensor | QRows, relu: boolean, next: ActQuant | null = null): Tensor | QRows {
     const K = this.source.inFeatures;
     const N = this.outUnits;
-    if (x.shape[x.shape.length - 1] !== K) return this.source.forward(x); // let the float layer raise its shape error
-    const xs = valuesOf(x);
+    const codesIn = x instanceof QRows ? x : null;
+    if (codesIn && (this.w.input === null || codesIn.features !== K || codesIn.kp !== this.packed.kp || codesIn.quant.scale !== this.w.input.scale || codesIn.quant.zeroPoint !== this.w.input.zeroPoint)) {
+      throw new ValueError('int8 Linear: codes given for another quantisation or size');
+    }
+    if (!codesIn && (x as Tensor).shape[(x as Tensor).shape.length - 1] !== K) return this.source.forward(x as Tensor); // let the float layer raise its shape error
+    const xs = codesIn ? new Float32Array(0) : valuesOf(x as Tensor);
+    const m = codesIn ? codesIn.rows : xs.length / K;
+    const lead = codesIn ? codesIn.lead : (x as Tensor).shape.slice(0, -1);
     const { q, words } = this.inputQuant(xs);
-    const args = { x: xs, m: xs.length / K, weights: this.packed, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu };
-    return tensor(this.run(args, qLinearWasm, qLinearJs), { shape: [...x.shape.slice(0, -1), N] });
+    const args = { x: xs, m, weights: this.packed, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu, codesIn: codesIn?.codes ?? null, codesOut: next };
+    const y = this.run<typeof args, Float32Array | Int16Array>(args, qLinearWasm, qLinearJs);
+    if (next) return new QRows(y as Int16Array, m, lead, N, this.packed.rowsPadded, next);
+    return tensor(y as Float32Array, { shape: [...lead, N] });
+  }
+}
+
+/**
+ * Activations kept as uint8 codes between two quantised Linears: `rows` rows of `kp` i16 codes
+ * (the first `features` real, the rest the code of 0) in the int8 kernel's packed layout
+ * (qlayer.ts packedCodeIndex), with the quantisation that made them; `lead` is the tensor's
+ * shape before its last dimension.
+ */
+export class QRows {
+  constructor(readonly codes: Int16Array, readonly rows: number, readonly lead: number[], readonly features: number, readonly kp: number, readonly quant: ActQuant) {
+    if (codes.length !== packedCodesLength(rows, kp)) throw new ValueError(`int8 codes: ${codes.length} codes for ${rows} rows of ${kp}`);
+  }
+
+  /** The float values the codes stand for (s·(q − z)), [...lead, features]. */
+  dequantize(): Tensor {
+    const out = new Float32Array(this.rows * this.features);
+    for (let i = 0; i < this.rows; i++) {
+      for (let j = 0; j < this.features; j++) out[i * this.features + j] = this.quant.scale * (this.codes[packedCodeIndex(i, j, this.kp)]! - this.quant.zeroPoint);
+    }
+    return tensor(out, { shape: [...this.lead, this.features] });
   }
 }
 
@@ -231,8 +267,9 @@ export class QuantizedSequential extends Module {
   }
 
   override forward(x: Tensor): Tensor {
+    const floats = (y: Tensor | QCodes | QRows) => (y instanceof QCodes || y instanceof QRows ? y.dequantize() : y);
     return noGrad(() => {
-      let y: Tensor | QCodes = x;
+      let y: Tensor | QCodes | QRows = x;
       for (let i = 0; i < this.layers.length; i++) {
         const m = this.layers[i]!;
         // Linear/Conv2d [+ ReLU] [+ MaxPool2d after a Conv2d] run as one pass (PyTorch fuses Conv+ReLU before quantising)
@@ -244,15 +281,21 @@ export class QuantizedSequential extends Module {
             // straight into another int8 conv: hand it its input codes, not floats (no float pass between)
             const after = this.layers[i + 1];
             const next = after instanceof QuantConv2d && after.takesCodes() ? after.w.input : null;
-            y = m.forwardRelu(y, relu, pool, next);
+            y = m.forwardRelu(y instanceof QRows ? y.dequantize() : y, relu, pool, next);
           } else {
-            y = m.forwardRelu(y instanceof QCodes ? y.dequantize() : y, relu);
+            // into another static int8 Linear (past eval-mode dropouts, the identity): its input codes
+            let j = i + 1;
+            while (this.layers[j] instanceof Dropout && !this.layers[j]!.training) j++;
+            const after = this.layers[j];
+            const next = after instanceof QuantLinear ? after.w.input : null;
+            y = m.forwardRelu(y instanceof QCodes ? y.dequantize() : y, relu, next);
+            if (next) i = j - 1;
           }
         } else {
-          y = m.forward(y instanceof QCodes ? y.dequantize() : y) as Tensor;
+          y = m.forward(floats(y)) as Tensor;
         }
       }
-      return y instanceof QCodes ? y.dequantize() : y;
+      return floats(y);
     });
   }
 

@@ -24,7 +24,7 @@ export const JOB_QCONV = 141;
 
 /** The int8 layer kernels' signatures (assembly/qlayer.as). */
 export interface QLayerExports {
-  qLinearRows(x: number, k: number, kp: number, i0: number, i1: number, inv: number, zp: number, xq: number, w: number, n: number, np: number, params: number, out: number, relu: number): void;
+  qLinearRows(x: number, k: number, kp: number, i0: number, i1: number, inv: number, zp: number, xq: number, w: number, n: number, np: number, params: number, out: number, flags: number, cinvBits: number, czp: number): void;
   qConvSamples(
     x: number, n0: number, n1: number, inv: number, zp: number,
     C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, pad: number, dil: number,
@@ -88,7 +88,7 @@ export function runJob(ex: WasmExports, kind: number, a: ArrayLike<number>, f: n
       (ex as unknown as ConvJobExports).cl_col2imNCHW(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18]);
       return;
     case JOB_QLINEAR:
-      (ex as unknown as QLayerExports).qLinearRows(a[0], a[1], a[2], a[3], a[4], f, a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]);
+      (ex as unknown as QLayerExports).qLinearRows(a[0], a[1], a[2], a[3], a[4], f, a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]);
       return;
     case JOB_QCONV:
       (ex as unknown as QLayerExports).qConvSamples(a[0], a[1], a[2], f, a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24], a[25]);

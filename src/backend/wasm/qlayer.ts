@@ -13,22 +13,39 @@ import { poolThreads, readyThreads, runParallel } from './pool.js';
 /** int8 weights padded for the kernels: `rowsPadded` rows of `kp` bytes (kp a multiple of 8; padding 0). */
 export interface PackedQWeights {
   w: Int8Array;
-  /** The same values widened to i16, for the kernels that read them with plain loads (Linear, the direct conv). */
+  /** The same values widened to i16, for the direct conv, which reads them with plain loads (empty where `panels` is made). */
   w16: Int16Array;
+  /** The Linear kernel's layout (packQPanels), made for a row multiple of 8 (Linear); else null. */
+  panels: Int16Array | null;
   rows: number;
   rowsPadded: number;
   k: number;
   kp: number;
 }
 
-/** Pads q (rows × k) to a multiple of `rowMultiple` rows (4 for Linear, 2 for Conv2d) and of 8 columns. */
+/** Pads q (rows × k) to a multiple of `rowMultiple` rows (8 for Linear, 2 for Conv2d) and of 8 columns. */
 export function packQWeights(q: Int8Array, rows: number, rowMultiple: number): PackedQWeights {
   const k = q.length / rows;
   const kp = Math.ceil(k / 8) * 8;
   const rowsPadded = Math.ceil(rows / rowMultiple) * rowMultiple;
   const w = new Int8Array(rowsPadded * kp);
   for (let r = 0; r < rows; r++) w.set(q.subarray(r * k, (r + 1) * k), r * kp);
-  return { w, w16: Int16Array.from(w), rows, rowsPadded, k, kp };
+  const panels = rowMultiple === 8 ? packQPanels(w, rowsPadded, kp) : null; // a Linear's
+  return { w, w16: panels ? new Int16Array(0) : Int16Array.from(w), panels, rows, rowsPadded, k, kp };
+}
+
+/**
+ * Padded int8 rows (np × kp, np a multiple of 8) as qLinearRows reads them: panels of 8 output
+ * rows, each kp/2 steps of 16 i16: for inputs (2t, 2t+1), rows c..c+3's two weights, then rows
+ * c+4..c+7's (index panel·8kp + 16t + 8h + 2c + e for row 8·panel + 4h + c, input 2t + e).
+ */
+export function packQPanels(w: Int8Array, np: number, kp: number): Int16Array {
+  const out = new Int16Array(np * kp);
+  for (let j = 0; j < np; j++) {
+    const base = (j >> 3) * kp * 8 + ((j & 7) >> 2) * 8 + (j & 3) * 2;
+    for (let t = 0; t < kp; t++) out[base + (t >> 1) * 16 + (t & 1)] = w[j * kp + t]!;
+  }
+  return out;
 }
 
 /**
@@ -142,43 +159,95 @@ export interface QLinearArgs {
   scale: number;
   zeroPoint: number;
   relu: boolean;
+  /**
+   * The input as this layer's uint8 codes already (i16 each, M rows of kp in the kernel's
+   * packed layout, packedCodeIndex), in place of x: what a previous Linear wrote with `codesOut`.
+   */
+  codesIn?: Int16Array | null;
+  /**
+   * Write the next Linear's input codes (its uint8 quantisation of this layer's float output, i16
+   * each, M rows of kp' = rowsPadded in the packed layout; padding columns and the rows that pad
+   * the last block of 4 hold the code of 0) instead of the floats.
+   */
+  codesOut?: { scale: number; zeroPoint: number } | null;
 }
 
-/** y (M × rows) of a quantised Linear; null when the wasm kernels are unavailable. */
-export function qLinearWasm(a: QLinearArgs): Float32Array | null {
-  const { x, m, weights: p, epilogue, zeroPoint: zp, relu } = a;
-  const n = p.rows;
+/**
+ * Where row i's code t lies in the int8 Linear's packed codes (qlayer.as quantizeRowPacked):
+ * blocks of 4 rows, each kp/2 steps of the 4 rows' code pairs.
+ */
+export function packedCodeIndex(i: number, t: number, kp: number): number {
+  return (i >> 2) * kp * 4 + (t >> 1) * 8 + (i & 3) * 2 + (t & 1);
+}
+
+/** The length (i16) of m rows of kp codes, packed: whole blocks of 4 rows. */
+export function packedCodesLength(m: number, kp: number): number {
+  return Math.ceil(m / 4) * 4 * kp;
+}
+
+/**
+ * Per-part wall times (ms, summed over calls) of qLinearWasm, keyed by the layer's `k×n`, for
+ * bench/q-mlp.ts: set `on` to collect them (off: two property reads per call).
+ */
+export const qLinearProfile: { on: boolean; parts: Record<string, { calls: number; stage: number; kernel: number; out: number }> } = { on: false, parts: {} };
+
+/**
+ * y (M × rows) of a quantised Linear, or with `codesOut` the next Linear's codes (M × rowsPadded);
+ * null when the wasm kernels are unavailable.
+ */
+export function qLinearWasm(a: QLinearArgs): Float32Array | Int16Array | null {
+  const { x, m, weights: p, epilogue, zeroPoint: zp, relu, codesIn, codesOut } = a;
+  const n = p.rows, np = p.rowsPadded;
+  if (!p.panels) return null;
+  const prof = qLinearProfile.on;
+  const t0 = prof ? performance.now() : 0;
   const env = runtimeFor(2 * m * n * p.k);
   if (!env) return null;
   const { rt, threads } = env;
-  const { w, e } = residentOperands(rt, p.w16, epilogue);
-  const r = rt.scratch([m * p.k * 4, m * p.kp * 2, w ? 0 : p.w16.length * 2, e ? 0 : epilogue.length * 4, m * n * 4]);
+  const { w, e } = residentOperands(rt, p.panels, epilogue);
+  const inLen = packedCodesLength(m, p.kp), outLen = packedCodesLength(m, np);
+  const r = rt.scratch([codesIn ? inLen * 2 : m * p.k * 4, codesIn ? 0 : inLen * 2, w ? 0 : p.panels.length * 2, e ? 0 : epilogue.length * 4, codesOut ? outLen * 2 : m * n * 4]);
   if (!r) return null;
   const [px, pq] = r as [number, number];
-  const heap = rt.f32();
-  heap.set(x.subarray(0, m * p.k), px >> 2);
-  const pw = w ? w.ptr : stage16(rt, p.w16, r[2]!);
+  if (codesIn) new Int16Array(rt.memory.buffer, px, inLen).set(codesIn.subarray(0, inLen));
+  else rt.f32().set(x.subarray(0, m * p.k), px >> 2);
+  const pw = w ? w.ptr : stage16(rt, p.panels, r[2]!);
   const pe = e ? e.ptr : stage32(rt, epilogue, r[3]!);
   const po = r[4]!;
+  if (codesOut && m % 4) new Int16Array(rt.memory.buffer, po + (outLen - 4 * np) * 2, 4 * np).fill(codesOut.zeroPoint); // the last block's padding rows
+  const t1 = prof ? performance.now() : 0;
   const inv = Math.fround(1 / a.scale);
+  const flags = (relu ? 1 : 0) | (codesOut ? 2 : 0) | (codesIn ? 4 : 0);
+  const cinvBits = codesOut ? new Int32Array(Float32Array.of(1 / codesOut.scale).buffer)[0]! : 0;
   const jobs: Job[] = [];
-  const T = Math.max(1, Math.min(threads, m >> 1));
+  // shares of whole 4-row blocks (the kernel's block and the packed codes'), the last one takes the rest
+  const T = Math.max(1, Math.min(threads, Math.ceil(m / 4)));
   for (let t = 0, lo = 0; t < T; t++) {
-    const hi = t === T - 1 ? m : Math.min(m, Math.round(((t + 1) * m) / T / 2) * 2); // even shares keep 2-row blocks
-    if (hi > lo) jobs.push({ kind: JOB_QLINEAR, args: [px, p.k, p.kp, lo, hi, zp, pq, pw, n, p.rowsPadded, pe, po, relu ? 1 : 0], float: inv });
+    const hi = t === T - 1 ? m : Math.min(m, Math.round(((t + 1) * m) / T / 4) * 4);
+    if (hi > lo) jobs.push({ kind: JOB_QLINEAR, args: [px, p.k, p.kp, lo, hi, zp, pq, pw, n, np, pe, po, flags, cinvBits, codesOut ? codesOut.zeroPoint : 0], float: inv });
     lo = Math.max(lo, hi);
   }
   runParallel(rt, jobs);
-  return rt.f32().slice(po >> 2, (po >> 2) + m * n);
+  const t2 = prof ? performance.now() : 0;
+  const y = codesOut ? new Int16Array(rt.memory.buffer, po, outLen).slice() : rt.f32().slice(po >> 2, (po >> 2) + m * n);
+  if (prof) {
+    const rec = (qLinearProfile.parts[`${p.k}x${n}`] ??= { calls: 0, stage: 0, kernel: 0, out: 0 });
+    rec.calls++;
+    rec.stage += t1 - t0;
+    rec.kernel += t2 - t1;
+    rec.out += performance.now() - t2;
+  }
+  return y;
 }
 
-/** The js reference of qLinearWasm: the same floats. */
-export function qLinearJs(a: QLinearArgs): Float32Array {
-  const { x, m, weights: p, epilogue, zeroPoint: zp, relu } = a;
+/** The js reference of qLinearWasm: the same floats (or codes). */
+export function qLinearJs(a: QLinearArgs): Float32Array | Int16Array {
+  const { x, m, weights: p, epilogue, zeroPoint: zp, relu, codesIn, codesOut } = a;
   const n = p.rows, kp = p.kp, np = p.rowsPadded;
   const xq = new Uint8Array(m * kp);
   const inv = 1 / a.scale;
-  for (let i = 0; i < m; i++) quantizeSpanJs(x, i * p.k, p.k, kp, inv, zp, xq, i * kp);
+  if (codesIn) for (let i = 0; i < m; i++) for (let t = 0; t < kp; t++) xq[i * kp + t] = codesIn[packedCodeIndex(i, t, kp)]!;
+  else for (let i = 0; i < m; i++) quantizeSpanJs(x, i * p.k, p.k, kp, inv, zp, xq, i * kp);
   const epf = new Float32Array(epilogue.buffer, epilogue.byteOffset, epilogue.length);
   const out = new Float32Array(m * n);
   for (let i = 0; i < m; i++) {
@@ -188,7 +257,15 @@ export function qLinearJs(a: QLinearArgs): Float32Array {
       out[i * n + j] = epilogueJs(s, j, np, epilogue, epf, relu);
     }
   }
-  return out;
+  if (!codesOut) return out;
+  // the next layer's codes of each row, as its quantizeSpanJs would make them; padding: the code of 0
+  const row = new Uint8Array(np);
+  const codes = new Int16Array(packedCodesLength(m, np)).fill(codesOut.zeroPoint);
+  for (let i = 0; i < m; i++) {
+    quantizeSpanJs(out, i * n, n, np, 1 / codesOut.scale, codesOut.zeroPoint, row, 0);
+    for (let t = 0; t < np; t++) codes[packedCodeIndex(i, t, np)] = row[t]!;
+  }
+  return codes;
 }
 
 export interface ConvGeometry {

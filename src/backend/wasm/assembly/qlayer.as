@@ -248,89 +248,142 @@ export function qMinMax(x: usize, n: i32, out: usize): void {
   if (count > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
 }
 
+/** Stores y0 (columns j..j+3) and y1 (j+4..j+7) of a float row at c, the first `count` of them. */
+@inline function storeRow8(c: usize, y0: v128, y1: v128, count: i32): void {
+  storeLanes(c, y0, count);
+  if (count > 4) storeLanes(c + 16, y1, count - 4);
+}
+
 /**
- * A Linear's rows [i0, i1): quantise them (x: float rows of k → xq: rows of kp codes, i16 each),
- * then out[i][j] (float rows of n) from xq · wᵀ (w: np rows of kp int8 values widened to i16, np
- * a multiple of 4).
+ * Row r's len floats → uint8 codes (as quantizeSpan16, up to lenp with zp) in the packed layout
+ * qLinearRows reads: rows in blocks of 4, each block kp/2 steps of 16 bytes, step t holding the
+ * code pair (2t, 2t+1) of its four rows as i16 pairs (row r at 4·(r mod 4)). `dst`: the row's
+ * first pair.
  */
-export function qLinearRows(x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f32, zp: i32, xq: usize, w: usize, n: i32, np: i32, params: usize, out: usize, relu: i32): void {
-  for (let r = i0; r < i1; r++) quantizeSpan16(x + ((<usize>r * <usize>k) << 2), k, kp, inv, zp, xq + ((<usize>r * <usize>kp) << 1));
-  const K = <usize>kp << 1;
-  const pzs = params, ps = params + (<usize>np << 2), pb = params + (<usize>np << 3);
-  let i = i0;
-  for (; i + 2 <= i1; i += 2) {
-    const a0 = xq + <usize>i * K;
-    const a1 = a0 + K;
-    const c0 = out + ((<usize>i * <usize>n) << 2);
-    const c1 = c0 + (<usize>n << 2);
-    for (let j = 0; j < np; j += 4) {
-      const w0 = w + <usize>j * K;
-      const w1 = w0 + K;
-      const w2 = w1 + K;
-      const w3 = w2 + K;
-      let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s02 = i32x4.splat(0), s03 = i32x4.splat(0);
-      let s10 = i32x4.splat(0), s11 = i32x4.splat(0), s12 = i32x4.splat(0), s13 = i32x4.splat(0);
-      for (let p: usize = 0; p < K; p += 16) {
-        const x0 = v128.load(a0 + p);
-        const x1 = v128.load(a1 + p);
-        const y0 = v128.load(w0 + p);
-        const y1 = v128.load(w1 + p);
-        const y2 = v128.load(w2 + p);
-        const y3 = v128.load(w3 + p);
-        s00 = i32x4.add(s00, i32x4.dot_i16x8_s(x0, y0));
-        s01 = i32x4.add(s01, i32x4.dot_i16x8_s(x0, y1));
-        s02 = i32x4.add(s02, i32x4.dot_i16x8_s(x0, y2));
-        s03 = i32x4.add(s03, i32x4.dot_i16x8_s(x0, y3));
-        s10 = i32x4.add(s10, i32x4.dot_i16x8_s(x1, y0));
-        s11 = i32x4.add(s11, i32x4.dot_i16x8_s(x1, y1));
-        s12 = i32x4.add(s12, i32x4.dot_i16x8_s(x1, y2));
-        s13 = i32x4.add(s13, i32x4.dot_i16x8_s(x1, y3));
-      }
-      const J = <usize>j << 2;
-      const zs = v128.load(pzs + J), s = v128.load(ps + J), b = v128.load(pb + J);
-      storeLanes(c0 + J, epilogue(hsum4(s00, s01, s02, s03), zs, s, b, relu), n - j);
-      storeLanes(c1 + J, epilogue(hsum4(s10, s11, s12, s13), zs, s, b, relu), n - j);
+function quantizeRowPacked(src: usize, len: i32, lenp: i32, inv: f32, zp: i32, dst: usize): void {
+  const vinv = f32x4.splat(inv);
+  const vz = f32x4.splat(<f32>zp);
+  const lo = i16x8.splat(0), hi = i16x8.splat(255);
+  let p = 0;
+  let d = dst;
+  for (; p + 8 <= len; p += 8) {
+    const s = src + (<usize>p << 2);
+    const a = i16x8.min_s(i16x8.max_s(i16x8.narrow_i32x4_s(q4(s, vinv, vz), q4(s + 16, vinv, vz)), lo), hi);
+    v128.store32_lane(d, a, 0);
+    v128.store32_lane(d, a, 1, 16);
+    v128.store32_lane(d, a, 2, 32);
+    v128.store32_lane(d, a, 3, 48);
+    d += 64;
+  }
+  for (; p < lenp; p++) {
+    const c = p < len ? <u16>q1(load<f32>(src + (<usize>p << 2)), inv, zp) : <u16>zp;
+    store<u16>(dst + ((<usize>p >> 1) << 4) + ((<usize>p & 1) << 1), c);
+  }
+}
+
+/**
+ * A Linear's rows [i0, i1) (i0 a multiple of 4): out[i][j] from the rows' codes · wᵀ, the codes
+ * made here from x (float rows of k) into xq, or given (flag bit 2), in quantizeRowPacked's
+ * layout (ceil(rows/4) blocks of kp·8 bytes; xq and x are the whole batch's, block i0/4 first).
+ * w: the weights in panels of 8 output columns (np a multiple of 8), each kp/2 steps of 32 bytes:
+ * for inputs (2t, 2t+1), columns c..c+3's two weights as i16 pairs, then columns c+4..c+7's
+ * (qlayer.ts packQPanels). The broadcast form: one row's code pair (one i32) splat against four
+ * columns' weight pairs gives four columns' partial sums, so a 4-row × 8-column block takes 4
+ * splat loads and 2 vector loads per 8 dot products, every address a constant offset from two
+ * pointers, no horizontal sums. A panel (kp·16 bytes: 12.5 KB for 784 inputs) stays in L1 while
+ * the share's rows run through it.
+ * flags: bit 0 ReLU; bit 1 write the next Linear's codes instead of floats (as its
+ * quantizeRowPacked would make them from these floats: 1/s = cinvBits as f32 bits, zero point
+ * czp; out: its packed layout, kp' = np, the padding columns hold czp, the code of 0); bit 2 x
+ * holds this layer's codes already (a previous layer's codes output), nothing to quantise.
+ */
+export function qLinearRows(
+  x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f32, zp: i32, xq: usize, w: usize, n: i32, np: i32,
+  params: usize, out: usize, flags: i32, cinvBits: i32, czp: i32,
+): void {
+  const relu = flags & 1, codesOut = (flags >> 1) & 1, codesIn = (flags >> 2) & 1;
+  const B = <usize>kp << 3; // bytes per block of 4 rows
+  let a = xq;
+  if (codesIn) {
+    a = x;
+  } else {
+    for (let r = i0; r < i1; r++) {
+      quantizeRowPacked(x + ((<usize>r * <usize>k) << 2), k, kp, inv, zp, xq + <usize>(r >> 2) * B + (<usize>(r & 3) << 2));
+    }
+    // rows past i1 in its last block: codes of 0 (their sums are never stored)
+    for (let r = i1; r & 3; r++) {
+      const d = xq + <usize>(r >> 2) * B + (<usize>(r & 3) << 2);
+      for (let t: usize = 0; t < B; t += 16) store<u32>(d + t, <u32>zp * 0x10001);
     }
   }
-  if (i < i1) {
-    // one row left (batch 1, or an odd share): a 1×8 block, then 1×4
-    const a0 = xq + <usize>i * K;
-    const c0 = out + ((<usize>i * <usize>n) << 2);
-    let j = 0;
-    for (; j + 8 <= np; j += 8) {
-      const w0 = w + <usize>j * K;
-      let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
-      let s4 = i32x4.splat(0), s5 = i32x4.splat(0), s6 = i32x4.splat(0), s7 = i32x4.splat(0);
-      for (let p: usize = 0; p < K; p += 16) {
-        const x0 = v128.load(a0 + p);
-        const q = w0 + p;
-        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(x0, v128.load(q)));
-        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(x0, v128.load(q + K)));
-        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(x0, v128.load(q + 2 * K)));
-        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(x0, v128.load(q + 3 * K)));
-        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(x0, v128.load(q + 4 * K)));
-        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(x0, v128.load(q + 5 * K)));
-        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(x0, v128.load(q + 6 * K)));
-        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(x0, v128.load(q + 7 * K)));
+  const pzs = params, ps = params + (<usize>np << 2), pb = params + (<usize>np << 3);
+  const vinv = f32x4.splat(reinterpret<f32>(cinvBits)), vz = f32x4.splat(<f32>czp);
+  const P = <usize>kp << 4;
+  const Bout = <usize>np << 3; // the codes output's block bytes
+  for (let j = 0; j < np; j += 8) {
+    const panel = w + <usize>(j >> 3) * P;
+    const J = <usize>j << 2;
+    for (let i = i0; i < i1; i += 4) {
+      const rows = min(4, i1 - i);
+      let u = a + <usize>(i >> 2) * B;
+      let q = panel;
+      const end = q + P;
+      if (rows == 1) {
+        // one row (batch 1): two accumulators per half so that consecutive steps do not wait on each other
+        let s0 = i32x4.splat(0), s1 = i32x4.splat(0), t0 = i32x4.splat(0), t1 = i32x4.splat(0);
+        for (; q < end; q += 64) {
+          const v = v128.load32_splat(u), z = v128.load32_splat(u, 16);
+          s0 = i32x4.add(s0, i32x4.dot_i16x8_s(v, v128.load(q)));
+          s1 = i32x4.add(s1, i32x4.dot_i16x8_s(v, v128.load(q, 16)));
+          t0 = i32x4.add(t0, i32x4.dot_i16x8_s(z, v128.load(q, 32)));
+          t1 = i32x4.add(t1, i32x4.dot_i16x8_s(z, v128.load(q, 48)));
+          u += 32;
+        }
+        rowOut8(out, i, j, np, n, i32x4.add(s0, t0), i32x4.add(s1, t1), J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
+        continue;
       }
-      const J = <usize>j << 2;
-      storeLanes(c0 + J, epilogue(hsum4(s0, s1, s2, s3), v128.load(pzs + J), v128.load(ps + J), v128.load(pb + J), relu), n - j);
-      storeLanes(c0 + J + 16, epilogue(hsum4(s4, s5, s6, s7), v128.load(pzs + J + 16), v128.load(ps + J + 16), v128.load(pb + J + 16), relu), n - j - 4);
-    }
-    for (; j < np; j += 4) {
-      const w0 = w + <usize>j * K;
-      let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
-      for (let p: usize = 0; p < K; p += 16) {
-        const x0 = v128.load(a0 + p);
-        const q = w0 + p;
-        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(x0, v128.load(q)));
-        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(x0, v128.load(q + K)));
-        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(x0, v128.load(q + 2 * K)));
-        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(x0, v128.load(q + 3 * K)));
+      let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s10 = i32x4.splat(0), s11 = i32x4.splat(0);
+      let s20 = i32x4.splat(0), s21 = i32x4.splat(0), s30 = i32x4.splat(0), s31 = i32x4.splat(0);
+      for (; q < end; q += 32) {
+        const w0 = v128.load(q), w1 = v128.load(q, 16);
+        let v = v128.load32_splat(u);
+        s00 = i32x4.add(s00, i32x4.dot_i16x8_s(v, w0));
+        s01 = i32x4.add(s01, i32x4.dot_i16x8_s(v, w1));
+        v = v128.load32_splat(u, 4);
+        s10 = i32x4.add(s10, i32x4.dot_i16x8_s(v, w0));
+        s11 = i32x4.add(s11, i32x4.dot_i16x8_s(v, w1));
+        v = v128.load32_splat(u, 8);
+        s20 = i32x4.add(s20, i32x4.dot_i16x8_s(v, w0));
+        s21 = i32x4.add(s21, i32x4.dot_i16x8_s(v, w1));
+        v = v128.load32_splat(u, 12);
+        s30 = i32x4.add(s30, i32x4.dot_i16x8_s(v, w0));
+        s31 = i32x4.add(s31, i32x4.dot_i16x8_s(v, w1));
+        u += 16;
       }
-      const J = <usize>j << 2;
-      storeLanes(c0 + J, epilogue(hsum4(s0, s1, s2, s3), v128.load(pzs + J), v128.load(ps + J), v128.load(pb + J), relu), n - j);
+      rowOut8(out, i, j, np, n, s00, s01, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
+      if (rows > 1) rowOut8(out, i + 1, j, np, n, s10, s11, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
+      if (rows > 2) rowOut8(out, i + 2, j, np, n, s20, s21, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
+      if (rows > 3) rowOut8(out, i + 3, j, np, n, s30, s31, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
     }
+  }
+}
+
+/**
+ * Row i's 8 sums of the panel at column j (J = 4j) through the epilogue, stored as floats (row
+ * of n, the first n − j of them) or as the next layer's 8 codes (its packed layout).
+ */
+@inline function rowOut8(out: usize, i: i32, j: i32, np: i32, n: i32, s0: v128, s1: v128, J: usize, pzs: usize, ps: usize, pb: usize, relu: i32, codesOut: i32, vinv: v128, vz: v128, Bout: usize): void {
+  const y0 = epilogue(s0, v128.load(pzs + J), v128.load(ps + J), v128.load(pb + J), relu);
+  const y1 = epilogue(s1, v128.load(pzs + J, 16), v128.load(ps + J, 16), v128.load(pb + J, 16), relu);
+  if (codesOut) {
+    const c = i16x8.narrow_i32x4_s(codes4(y0, vinv, vz), codes4(y1, vinv, vz));
+    const d = out + <usize>(i >> 2) * Bout + (<usize>(i & 3) << 2) + (<usize>j << 3);
+    v128.store32_lane(d, c, 0);
+    v128.store32_lane(d, c, 1, 16);
+    v128.store32_lane(d, c, 2, 32);
+    v128.store32_lane(d, c, 3, 48);
+  } else {
+    storeRow8(out + ((<usize>i * <usize>n) << 2) + J, y0, y1, n - j);
   }
 }
 
