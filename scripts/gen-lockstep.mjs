@@ -41,6 +41,16 @@ const cdf = (V, CDF) => [
   `const ${CDF}# = v128.bitselect(h#, f32x4.sub(${S('1')}, h#), f32x4.lt(${V}#, ${S('0')}));`,
 ];
 
+/** e^X of two doubles as assembly/elementwise.as's exp64v, into Y. */
+const exp64 = (X, Y, k) => [
+  `const ${k}xc# = f64x2.min(f64x2.max(${X}#, f64x2.splat(-200.0)), f64x2.splat(200.0));`,
+  `const ${k}n# = f64x2.nearest(f64x2.mul(${k}xc#, f64x2.splat(EX_LOG2E)));`,
+  `const ${k}r# = f64x2.sub(f64x2.sub(${k}xc#, f64x2.mul(${k}n#, f64x2.splat(EX_LN2_HI))), f64x2.mul(${k}n#, f64x2.splat(EX_LN2_LO)));`,
+  `let ${k}p# = f64x2.splat(EX_C12);`,
+  ...['EX_C11', 'EX_C10', 'EX_C9', 'EX_C8', 'EX_C7', 'EX_C6', 'EX_C5', 'EX_C4', 'EX_C3', 'EX_C2', '1.0', '1.0'].map((c) => `${k}p# = f64x2.add(f64x2.mul(${k}p#, ${k}r#), f64x2.splat(${c}));`),
+  `const ${Y}# = f64x2.mul(${k}p#, i64x2.shl(i64x2.add(i64x2.extend_low_i32x4_s(i32x4.trunc_sat_f64x2_s_zero(${k}n#)), i64x2.splat(1023)), 52));`,
+];
+
 // Each kernel: lanes U, and its body lines, `#` standing for the lane and `@` for its byte offset.
 const kernels = {
   gelu_forward: [8, [
@@ -55,6 +65,14 @@ const kernels = {
     'const pdf# = f32x4.mul(eb#, K);',
     ...cdf('v', 'cd'),
     'v128.store(out + o + @, f32x4.mul(v128.load(g + o + @), f32x4.add(cd#, f32x4.mul(v#, pdf#))));',
+  ]],
+  // Each f32x4 as two double pairs (expf4 in elementwise.as): eight chains for four vectors.
+  ew_exp: [4, [
+    'const v# = v128.load(x + o + @);',
+    'const a# = f64x2.promote_low_f32x4(v#);',
+    'const b# = f64x2.promote_low_f32x4(v128.shuffle<i32>(v#, v#, 2, 3, 2, 3));',
+    ...exp64('a', 'ea', 'a').map((l, i) => [l, exp64('b', 'eb', 'b')[i]]).flat(),
+    'v128.store(out + o + @, v128.shuffle<i32>(f32x4.demote_f64x2_zero(ea#), f32x4.demote_f64x2_zero(eb#), 0, 1, 4, 5));',
   ]],
   // at_forward's exp pass: the sum adds the lanes' vectors in their order, as the one-vector loop.
   at_forward: [4, [
@@ -80,7 +98,7 @@ function body(name, indent) {
   return out;
 }
 
-for (const file of ['gelu.as', 'attention.as']) {
+for (const file of ['gelu.as', 'attention.as', 'elementwise.as']) {
   const path = join(dir, file);
   const src = readFileSync(path, 'utf8').split('\n');
   const res = [];

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { BinaryOp, UnaryOp, View } from '../../src/backend/backend.js';
 import { jsKernels } from '../../src/backend/js/index.js';
 import { wasmKernels } from '../../src/backend/wasm/index.js';
-import { MIN_ELEMENTS } from '../../src/backend/wasm/elementwise.js';
+import { MIN_ELEMENTS, unary as wasmUnary } from '../../src/backend/wasm/elementwise.js';
 import { wasmSkip } from '../helpers/backends.js';
 
 const skip = wasmSkip;
@@ -152,6 +152,24 @@ test('wasm unary matches js bitwise on every op and layout', { skip }, () => {
       const x = makeView(shape, layout, r);
       for (const op of ops) assertSame(wasmKernels.unary(op, x, 'float32'), jsKernels.unary(op, x, 'float32'), `${op} [${shape}] ${layout}`);
     }
+  }
+});
+
+test('wasm exp (in double, rounded once) matches Math.exp bitwise over the float32 range, across chunks and tails', { skip }, () => {
+  const r = rng(7);
+  // 40003 elements: several 16384-element chunks and a tail of 3; any bit pattern (NaN, ±Inf,
+  // subnormals, overflow and underflow) for a quarter, the rest over e^x's finite range.
+  const n = 40003, u = new Uint32Array(n), a = new Float32Array(u.buffer);
+  for (let i = 0; i < n; i++) {
+    if (i % 4 === 0) u[i] = Math.floor(r() * 2 ** 32);
+    else a[i] = r() * 194 - 105;
+  }
+  for (const [len, off] of [[n, 0], [n - 6, 5], [1025, 2], [1027, 1]]) {
+    const x: View = { data: a, shape: [len], strides: [1], offset: off };
+    // The wasm kernel itself (not the table, which would fall back to js on a decline).
+    const got = wasmUnary('exp', x, 'float32');
+    assert.ok(got instanceof Float32Array, `exp of ${len}: declined`);
+    assertSame(got, jsKernels.unary('exp', x, 'float32'), `exp of ${len} at ${off}`);
   }
 });
 

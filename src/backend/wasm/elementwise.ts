@@ -1,12 +1,12 @@
 // float32 elementwise kernels on wasm SIMD (assembly/elementwise.as): binary ops (pow aside),
-// neg/abs/sqrt/relu/sign/floor/ceil, where, strided copy and strided assign. Each call stages its
+// neg/abs/sqrt/relu/sign/floor/ceil, exp (in double, as Math.exp), where, strided copy and strided assign. Each call stages its
 // operands' spans into wasm memory (stage.ts), passes the collapsed shape and strides through a
 // small i32 area, runs one export and slices the result out. Everything else is declined (the
-// backend's table falls back to the js reference, index.ts): other dtypes, pow and the transcendental unaries (they need Math.*'s accuracy),
+// backend's table falls back to the js reference, index.ts): other dtypes, pow and the transcendental unaries but exp (they need Math.*'s accuracy),
 // more than MAX_RANK dims after collapsing, sparse int32 views, and calls under MIN_ELEMENTS,
 // where staging costs more than the loop it replaces.
 
-import type { DType, TypedArray } from '../../dtype.js';
+import { allocateUnfilled, type DType, type TypedArray } from '../../dtype.js';
 import { DECLINE, type BinaryOp, type Decline, type UnaryOp, type View } from '../backend.js';
 import { collapse } from '../js/loops.js';
 import { isContiguous, sizeOf } from '../js/strided.js';
@@ -17,6 +17,7 @@ import { spanOf, type Span } from './stage.js';
 interface EwExports {
   ew_binary(op: number, int: number, nd: number, meta: number, a: number, b: number, out: number): void;
   ew_unary(op: number, x: number, out: number, n: number): void;
+  ew_exp(x: number, out: number, n: number): void;
   ew_where(nd: number, meta: number, c: number, cint: number, a: number, b: number, out: number): void;
   ew_copy(nd: number, meta: number, src: number, out: number): void;
   ew_assign(nd: number, meta: number, dst: number, src: number): void;
@@ -127,6 +128,7 @@ export function binary(op: BinaryOp, a: View, b: View, shape: readonly number[],
 }
 
 export function unary(op: UnaryOp, x: View, outDtype: DType): TypedArray | Decline {
+  if (op === 'exp') return exp(x, outDtype);
   const code = UNARY_CODE[op];
   const n = sizeOf(x.shape);
   const rt = code !== undefined && outDtype === 'float32' && isF32(x) ? runtimeFor(n) : null;
@@ -135,6 +137,36 @@ export function unary(op: UnaryOp, x: View, outDtype: DType): TypedArray | Decli
   if (out === null) return DECLINE;
   ex(rt).ew_unary(code!, out, out, n);
   return rt.f32().slice(out >> 2, (out >> 2) + n);
+}
+
+/** Elements per chunk of a contiguous exp: the copy in, the pass and the copy out stay in cache. */
+const EXP_CHUNK = 16384;
+
+/**
+ * e^x of float32 (ew_exp: in double, rounded once, as Math.exp stored to float32 is). A
+ * contiguous x goes through scratch a chunk at a time into a result allocated unfilled.
+ */
+function exp(x: View, outDtype: DType): TypedArray | Decline {
+  const n = sizeOf(x.shape);
+  const rt = outDtype === 'float32' && isF32(x) ? runtimeFor(n) : null;
+  if (!rt) return DECLINE;
+  if (!isContiguous(x)) {
+    const p = copyInto(rt, x, n);
+    if (p === null) return DECLINE;
+    ex(rt).ew_exp(p, p, n);
+    return rt.f32().slice(p >> 2, (p >> 2) + n);
+  }
+  const c = Math.min(n, EXP_CHUNK);
+  const r = rt.scratch([c * 4]);
+  if (!r) return DECLINE;
+  const heap = rt.f32(), p = r[0] >> 2, src = x.data as Float32Array, out = allocateUnfilled('float32', n) as Float32Array;
+  for (let i = 0; i < n; i += c) {
+    const m = Math.min(c, n - i);
+    heap.set(src.subarray(x.offset + i, x.offset + i + m), p);
+    ex(rt).ew_exp(r[0], r[0], m);
+    out.set(heap.subarray(p, p + m), i);
+  }
+  return out;
 }
 
 /**
