@@ -6,7 +6,8 @@
 // expf as Cephes computes it: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-6 polynomial, then
 // 2^n through the exponent bits; within 2 ulp of the true value over the range. Below −87 it gives
 // 0 (the scores are shifted by their max, so such terms are below float32's precision of the sum);
-// NaN stays NaN (a row with every key masked out).
+// NaN stays NaN (a row with every key masked out). Exported for gelu.as's lockstep loops
+// (scripts/gen-lockstep.mjs writes expv's steps out there and in the exp loops below).
 export const LOG2E: f32 = 1.44269504088896341, LN2_HI: f32 = 0.693359375, LN2_LO: f32 = -2.12194440e-4;
 export const P0: f32 = 1.9875691500e-4, P1: f32 = 1.3981999507e-3, P2: f32 = 8.3334519073e-3;
 export const P3: f32 = 4.1665795894e-2, P4: f32 = 1.6666665459e-1, P5: f32 = 5.0000001201e-1;

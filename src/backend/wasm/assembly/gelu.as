@@ -1,5 +1,8 @@
 // AssemblyScript: exact GELU x·Φ(x) and its gradient g·(Φ(x) + x·φ(x)) over contiguous float32
-// arrays, four lanes at a time (src/backend/gelu.ts is the js reference, to ~1e-12). Φ comes from
+// arrays, four lanes at a time, several vectors in lockstep (the main loops' bodies are written by
+// scripts/gen-lockstep.mjs from cdfv's steps: rerun it after changing them; the tails keep the
+// one-vector code, so every element takes the same operations) (src/backend/gelu.ts is the js
+// reference, to ~1e-12). Φ comes from
 // erfc: Φ(x) = erfc(|x|/√2)/2 for x < 0 and 1 − erfc(|x|/√2)/2 otherwise, with
 // erfc(z) = t·exp(−z² + P(t)), t = 1/(1 + z/2), P of degree 10 fitted by scripts/fit-erfc.py
 // (ln erfc within 2.4e-8 over z ∈ [0, 10]; beyond, erfc < 2e-45). Measured against float64 over
