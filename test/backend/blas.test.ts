@@ -72,7 +72,7 @@ test('blas overrides matmul, the fused convolutions, linear, attention and the L
 test('fused linear equals matmul + bias to float32 rounding, on every layout and size', { skip }, () => {
   const r = rng(11);
   const mk = (shape: number[], dtype: DType) => nb.tensor(Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, r), { shape, dtype });
-  const cases: [string, number, number, number][] = [['one row (gemv)', 1, 300, 70], ['batch', 64, 784, 256], ['K in one block', 7, 9, 5], ['empty batch', 0, 4, 3], ['K = 0', 3, 0, 4]];
+  const cases: [string, number, number, number][] = [['one row (gemv)', 1, 300, 70], ['batch', 64, 784, 256], ['K in one block', 7, 9, 5], ['bias rows copied in blocks, a partial last', 300, 5, 30], ['empty batch', 0, 4, 3], ['K = 0', 3, 0, 4]];
   for (const dtype of ['float32', 'float64'] as DType[]) {
     for (const [name, M, K, N] of cases) {
       for (const bias of [true, false]) {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { BinaryOp, UnaryOp, View } from '../../src/backend/backend.js';
 import { jsKernels } from '../../src/backend/js/index.js';
 import { wasmKernels } from '../../src/backend/wasm/index.js';
-import { MIN_ELEMENTS } from '../../src/backend/wasm/elementwise.js';
+import { MIN_ELEMENTS, copy as wasmCopy, unary as wasmUnary } from '../../src/backend/wasm/elementwise.js';
 import { wasmSkip } from '../helpers/backends.js';
 
 const skip = wasmSkip;
@@ -155,6 +155,24 @@ test('wasm unary matches js bitwise on every op and layout', { skip }, () => {
   }
 });
 
+test('wasm exp (in double, rounded once) matches Math.exp bitwise over the float32 range, across chunks and tails', { skip }, () => {
+  const r = rng(7);
+  // 40003 elements: several 16384-element chunks and a tail of 3; any bit pattern (NaN, ±Inf,
+  // subnormals, overflow and underflow) for a quarter, the rest over e^x's finite range.
+  const n = 40003, u = new Uint32Array(n), a = new Float32Array(u.buffer);
+  for (let i = 0; i < n; i++) {
+    if (i % 4 === 0) u[i] = Math.floor(r() * 2 ** 32);
+    else a[i] = r() * 194 - 105;
+  }
+  for (const [len, off] of [[n, 0], [n - 6, 5], [1025, 2], [1027, 1]]) {
+    const x: View = { data: a, shape: [len], strides: [1], offset: off };
+    // The wasm kernel itself (not the table, which would fall back to js on a decline).
+    const got = wasmUnary('exp', x, 'float32');
+    assert.ok(got instanceof Float32Array, `exp of ${len}: declined`);
+    assertSame(got, jsKernels.unary('exp', x, 'float32'), `exp of ${len} at ${off}`);
+  }
+});
+
 test('wasm where matches js bitwise with float32 and int32 conditions', { skip }, () => {
   const r = rng(4);
   const intCond = (n: number) => Int32Array.from({ length: n }, () => Math.floor(r() * 3) - 1) as unknown as Float32Array;
@@ -186,6 +204,15 @@ test('wasm copy matches js bitwise on strided views, and casts int32 to float32'
   // A 4-d permutation (NCHW → NHWC) goes through the tiled path with a non-unit row stride.
   const x: View = { data: values(2 * 3 * 40 * 50, r), shape: [2, 40, 50, 3], strides: [6000, 50, 1, 2000], offset: 0 };
   assertSame(wasmKernels.copy(x, 'float32'), jsKernels.copy(x, 'float32'), 'copy NHWC permutation');
+  // One head of a fused q/k/v projection ([N, T, 3, H, hd] → q, k or v as [N, H, T, hd]) touches a
+  // third of its span: gathered once, that array is the copy (offsets 0 and past the first third).
+  const qkv = values(4 * 16 * 3 * 4 * 32, r);
+  for (const which of [0, 1, 2]) {
+    const head: View = { data: qkv, shape: [4, 4, 16, 32], strides: [16 * 384, 32, 384, 1], offset: which * 128 };
+    const got = wasmCopy(head, 'float32');
+    assert.ok(got instanceof Float32Array, `copy of head view ${which}: declined`);
+    assertSame(got, jsKernels.copy(head, 'float32'), `copy of head view ${which}`);
+  }
 });
 
 test('wasm assign writes strided float32 destinations exactly as js does', { skip }, () => {

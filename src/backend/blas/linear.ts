@@ -27,7 +27,12 @@ export function linear(x: View, w: View, bias: View | null, outDtype: DType): Ty
   if (out.length === 0) return out;
   if (bias) {
     const row = bias.strides[0] === 1 ? bias.data.subarray(bias.offset, bias.offset + N) : wasmKernels.copy(bias, outDtype);
-    for (let i = 0; i < M; i++) out.set(row, i * N);
+    // A block of rows (~32 KiB) set one by one, then copied along by copyWithin (memmove): 4096
+    // rows of 512 took 0.19 ms as 4096 sets, 0.10 ms so; the bits are the same.
+    const R = Math.max(1, Math.min(M, Math.ceil(8192 / N)));
+    for (let i = 0; i < R; i++) out.set(row, i * N);
+    const blk = R * N, total = M * N;
+    for (let o = blk; o < total; o += blk) out.copyWithin(o, 0, Math.min(blk, total - o));
   }
   if (K === 0) return out;
   const beta = bias ? 1 : 0;

@@ -6,10 +6,11 @@
 // expf as Cephes computes it: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-6 polynomial, then
 // 2^n through the exponent bits; within 2 ulp of the true value over the range. Below −87 it gives
 // 0 (the scores are shifted by their max, so such terms are below float32's precision of the sum);
-// NaN stays NaN (a row with every key masked out).
-const LOG2E: f32 = 1.44269504088896341, LN2_HI: f32 = 0.693359375, LN2_LO: f32 = -2.12194440e-4;
-const P0: f32 = 1.9875691500e-4, P1: f32 = 1.3981999507e-3, P2: f32 = 8.3334519073e-3;
-const P3: f32 = 4.1665795894e-2, P4: f32 = 1.6666665459e-1, P5: f32 = 5.0000001201e-1;
+// NaN stays NaN (a row with every key masked out). Exported for gelu.as's lockstep loops
+// (scripts/gen-lockstep.mjs writes expv's steps out there and in the exp loops below).
+export const LOG2E: f32 = 1.44269504088896341, LN2_HI: f32 = 0.693359375, LN2_LO: f32 = -2.12194440e-4;
+export const P0: f32 = 1.9875691500e-4, P1: f32 = 1.3981999507e-3, P2: f32 = 8.3334519073e-3;
+export const P3: f32 = 4.1665795894e-2, P4: f32 = 1.6666665459e-1, P5: f32 = 5.0000001201e-1;
 
 @inline export function expv(x: v128): v128 {
   const lo = f32x4.lt(x, f32x4.splat(-87.0));
@@ -91,6 +92,76 @@ export function at_forward(p: usize, rows: i32, S: i32, i0: i32, causal: i32, sc
     const M = f32x4.splat(m);
     let acc = f32x4.splat(0);
     let j = 0;
+    // Four vectors in lockstep (scripts/gen-lockstep.mjs): exp's chain is latency-bound.
+    for (; j + 16 <= keys; j += 16) {
+      const o = <usize>j << 2;
+      // <lockstep at_forward>
+      const s0 = f32x4.sub(v128.load(row + o), M);
+      const s1 = f32x4.sub(v128.load(row + o + 16), M);
+      const s2 = f32x4.sub(v128.load(row + o + 32), M);
+      const s3 = f32x4.sub(v128.load(row + o + 48), M);
+      const lo0 = f32x4.lt(s0, f32x4.splat(-87.0));
+      const lo1 = f32x4.lt(s1, f32x4.splat(-87.0));
+      const lo2 = f32x4.lt(s2, f32x4.splat(-87.0));
+      const lo3 = f32x4.lt(s3, f32x4.splat(-87.0));
+      const xc0 = f32x4.min(s0, f32x4.splat(88.0));
+      const xc1 = f32x4.min(s1, f32x4.splat(88.0));
+      const xc2 = f32x4.min(s2, f32x4.splat(88.0));
+      const xc3 = f32x4.min(s3, f32x4.splat(88.0));
+      const n0 = f32x4.nearest(f32x4.mul(xc0, f32x4.splat(LOG2E)));
+      const n1 = f32x4.nearest(f32x4.mul(xc1, f32x4.splat(LOG2E)));
+      const n2 = f32x4.nearest(f32x4.mul(xc2, f32x4.splat(LOG2E)));
+      const n3 = f32x4.nearest(f32x4.mul(xc3, f32x4.splat(LOG2E)));
+      const r0 = f32x4.sub(f32x4.sub(xc0, f32x4.mul(n0, f32x4.splat(LN2_HI))), f32x4.mul(n0, f32x4.splat(LN2_LO)));
+      const r1 = f32x4.sub(f32x4.sub(xc1, f32x4.mul(n1, f32x4.splat(LN2_HI))), f32x4.mul(n1, f32x4.splat(LN2_LO)));
+      const r2 = f32x4.sub(f32x4.sub(xc2, f32x4.mul(n2, f32x4.splat(LN2_HI))), f32x4.mul(n2, f32x4.splat(LN2_LO)));
+      const r3 = f32x4.sub(f32x4.sub(xc3, f32x4.mul(n3, f32x4.splat(LN2_HI))), f32x4.mul(n3, f32x4.splat(LN2_LO)));
+      let q0 = f32x4.splat(P0);
+      let q1 = f32x4.splat(P0);
+      let q2 = f32x4.splat(P0);
+      let q3 = f32x4.splat(P0);
+      q0 = f32x4.add(f32x4.mul(q0, r0), f32x4.splat(P1));
+      q1 = f32x4.add(f32x4.mul(q1, r1), f32x4.splat(P1));
+      q2 = f32x4.add(f32x4.mul(q2, r2), f32x4.splat(P1));
+      q3 = f32x4.add(f32x4.mul(q3, r3), f32x4.splat(P1));
+      q0 = f32x4.add(f32x4.mul(q0, r0), f32x4.splat(P2));
+      q1 = f32x4.add(f32x4.mul(q1, r1), f32x4.splat(P2));
+      q2 = f32x4.add(f32x4.mul(q2, r2), f32x4.splat(P2));
+      q3 = f32x4.add(f32x4.mul(q3, r3), f32x4.splat(P2));
+      q0 = f32x4.add(f32x4.mul(q0, r0), f32x4.splat(P3));
+      q1 = f32x4.add(f32x4.mul(q1, r1), f32x4.splat(P3));
+      q2 = f32x4.add(f32x4.mul(q2, r2), f32x4.splat(P3));
+      q3 = f32x4.add(f32x4.mul(q3, r3), f32x4.splat(P3));
+      q0 = f32x4.add(f32x4.mul(q0, r0), f32x4.splat(P4));
+      q1 = f32x4.add(f32x4.mul(q1, r1), f32x4.splat(P4));
+      q2 = f32x4.add(f32x4.mul(q2, r2), f32x4.splat(P4));
+      q3 = f32x4.add(f32x4.mul(q3, r3), f32x4.splat(P4));
+      q0 = f32x4.add(f32x4.mul(q0, r0), f32x4.splat(P5));
+      q1 = f32x4.add(f32x4.mul(q1, r1), f32x4.splat(P5));
+      q2 = f32x4.add(f32x4.mul(q2, r2), f32x4.splat(P5));
+      q3 = f32x4.add(f32x4.mul(q3, r3), f32x4.splat(P5));
+      q0 = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(q0, r0), r0), r0), f32x4.splat(1.0));
+      q1 = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(q1, r1), r1), r1), f32x4.splat(1.0));
+      q2 = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(q2, r2), r2), r2), f32x4.splat(1.0));
+      q3 = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(q3, r3), r3), r3), f32x4.splat(1.0));
+      const ni0 = i32x4.max_s(i32x4.trunc_sat_f32x4_s(n0), i32x4.splat(-126));
+      const ni1 = i32x4.max_s(i32x4.trunc_sat_f32x4_s(n1), i32x4.splat(-126));
+      const ni2 = i32x4.max_s(i32x4.trunc_sat_f32x4_s(n2), i32x4.splat(-126));
+      const ni3 = i32x4.max_s(i32x4.trunc_sat_f32x4_s(n3), i32x4.splat(-126));
+      const e0 = v128.andnot(f32x4.mul(q0, i32x4.shl(i32x4.add(ni0, i32x4.splat(127)), 23)), lo0);
+      const e1 = v128.andnot(f32x4.mul(q1, i32x4.shl(i32x4.add(ni1, i32x4.splat(127)), 23)), lo1);
+      const e2 = v128.andnot(f32x4.mul(q2, i32x4.shl(i32x4.add(ni2, i32x4.splat(127)), 23)), lo2);
+      const e3 = v128.andnot(f32x4.mul(q3, i32x4.shl(i32x4.add(ni3, i32x4.splat(127)), 23)), lo3);
+      v128.store(row + o, e0);
+      v128.store(row + o + 16, e1);
+      v128.store(row + o + 32, e2);
+      v128.store(row + o + 48, e3);
+      acc = f32x4.add(acc, e0);
+      acc = f32x4.add(acc, e1);
+      acc = f32x4.add(acc, e2);
+      acc = f32x4.add(acc, e3);
+      // </lockstep>
+    }
     for (; j + 4 <= keys; j += 4) {
       const o = <usize>j << 2;
       const e = expv(f32x4.sub(v128.load(row + o), M));
@@ -128,6 +199,75 @@ export function at_backward(p: usize, dp: usize, rows: i32, S: i32, i0: i32, cau
     const m = load<f32>(lse + (<usize>r << 2)), d = load<f32>(delta + (<usize>r << 2));
     const M = f32x4.splat(m), D = f32x4.splat(d);
     let j = 0;
+    for (; j + 16 <= keys; j += 16) {
+      const o = <usize>j << 2;
+      // <lockstep at_backward>
+      const s0 = f32x4.sub(v128.load(row + o), M);
+      const s1 = f32x4.sub(v128.load(row + o + 16), M);
+      const s2 = f32x4.sub(v128.load(row + o + 32), M);
+      const s3 = f32x4.sub(v128.load(row + o + 48), M);
+      const lo0 = f32x4.lt(s0, f32x4.splat(-87.0));
+      const lo1 = f32x4.lt(s1, f32x4.splat(-87.0));
+      const lo2 = f32x4.lt(s2, f32x4.splat(-87.0));
+      const lo3 = f32x4.lt(s3, f32x4.splat(-87.0));
+      const xc0 = f32x4.min(s0, f32x4.splat(88.0));
+      const xc1 = f32x4.min(s1, f32x4.splat(88.0));
+      const xc2 = f32x4.min(s2, f32x4.splat(88.0));
+      const xc3 = f32x4.min(s3, f32x4.splat(88.0));
+      const n0 = f32x4.nearest(f32x4.mul(xc0, f32x4.splat(LOG2E)));
+      const n1 = f32x4.nearest(f32x4.mul(xc1, f32x4.splat(LOG2E)));
+      const n2 = f32x4.nearest(f32x4.mul(xc2, f32x4.splat(LOG2E)));
+      const n3 = f32x4.nearest(f32x4.mul(xc3, f32x4.splat(LOG2E)));
+      const r0 = f32x4.sub(f32x4.sub(xc0, f32x4.mul(n0, f32x4.splat(LN2_HI))), f32x4.mul(n0, f32x4.splat(LN2_LO)));
+      const r1 = f32x4.sub(f32x4.sub(xc1, f32x4.mul(n1, f32x4.splat(LN2_HI))), f32x4.mul(n1, f32x4.splat(LN2_LO)));
+      const r2 = f32x4.sub(f32x4.sub(xc2, f32x4.mul(n2, f32x4.splat(LN2_HI))), f32x4.mul(n2, f32x4.splat(LN2_LO)));
+      const r3 = f32x4.sub(f32x4.sub(xc3, f32x4.mul(n3, f32x4.splat(LN2_HI))), f32x4.mul(n3, f32x4.splat(LN2_LO)));
+      let q0 = f32x4.splat(P0);
+      let q1 = f32x4.splat(P0);
+      let q2 = f32x4.splat(P0);
+      let q3 = f32x4.splat(P0);
+      q0 = f32x4.add(f32x4.mul(q0, r0), f32x4.splat(P1));
+      q1 = f32x4.add(f32x4.mul(q1, r1), f32x4.splat(P1));
+      q2 = f32x4.add(f32x4.mul(q2, r2), f32x4.splat(P1));
+      q3 = f32x4.add(f32x4.mul(q3, r3), f32x4.splat(P1));
+      q0 = f32x4.add(f32x4.mul(q0, r0), f32x4.splat(P2));
+      q1 = f32x4.add(f32x4.mul(q1, r1), f32x4.splat(P2));
+      q2 = f32x4.add(f32x4.mul(q2, r2), f32x4.splat(P2));
+      q3 = f32x4.add(f32x4.mul(q3, r3), f32x4.splat(P2));
+      q0 = f32x4.add(f32x4.mul(q0, r0), f32x4.splat(P3));
+      q1 = f32x4.add(f32x4.mul(q1, r1), f32x4.splat(P3));
+      q2 = f32x4.add(f32x4.mul(q2, r2), f32x4.splat(P3));
+      q3 = f32x4.add(f32x4.mul(q3, r3), f32x4.splat(P3));
+      q0 = f32x4.add(f32x4.mul(q0, r0), f32x4.splat(P4));
+      q1 = f32x4.add(f32x4.mul(q1, r1), f32x4.splat(P4));
+      q2 = f32x4.add(f32x4.mul(q2, r2), f32x4.splat(P4));
+      q3 = f32x4.add(f32x4.mul(q3, r3), f32x4.splat(P4));
+      q0 = f32x4.add(f32x4.mul(q0, r0), f32x4.splat(P5));
+      q1 = f32x4.add(f32x4.mul(q1, r1), f32x4.splat(P5));
+      q2 = f32x4.add(f32x4.mul(q2, r2), f32x4.splat(P5));
+      q3 = f32x4.add(f32x4.mul(q3, r3), f32x4.splat(P5));
+      q0 = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(q0, r0), r0), r0), f32x4.splat(1.0));
+      q1 = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(q1, r1), r1), r1), f32x4.splat(1.0));
+      q2 = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(q2, r2), r2), r2), f32x4.splat(1.0));
+      q3 = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(q3, r3), r3), r3), f32x4.splat(1.0));
+      const ni0 = i32x4.max_s(i32x4.trunc_sat_f32x4_s(n0), i32x4.splat(-126));
+      const ni1 = i32x4.max_s(i32x4.trunc_sat_f32x4_s(n1), i32x4.splat(-126));
+      const ni2 = i32x4.max_s(i32x4.trunc_sat_f32x4_s(n2), i32x4.splat(-126));
+      const ni3 = i32x4.max_s(i32x4.trunc_sat_f32x4_s(n3), i32x4.splat(-126));
+      const e0 = v128.andnot(f32x4.mul(q0, i32x4.shl(i32x4.add(ni0, i32x4.splat(127)), 23)), lo0);
+      const e1 = v128.andnot(f32x4.mul(q1, i32x4.shl(i32x4.add(ni1, i32x4.splat(127)), 23)), lo1);
+      const e2 = v128.andnot(f32x4.mul(q2, i32x4.shl(i32x4.add(ni2, i32x4.splat(127)), 23)), lo2);
+      const e3 = v128.andnot(f32x4.mul(q3, i32x4.shl(i32x4.add(ni3, i32x4.splat(127)), 23)), lo3);
+      v128.store(row + o, e0);
+      v128.store(row + o + 16, e1);
+      v128.store(row + o + 32, e2);
+      v128.store(row + o + 48, e3);
+      v128.store(drow + o, f32x4.mul(f32x4.mul(e0, f32x4.sub(v128.load(drow + o), D)), SC));
+      v128.store(drow + o + 16, f32x4.mul(f32x4.mul(e1, f32x4.sub(v128.load(drow + o + 16), D)), SC));
+      v128.store(drow + o + 32, f32x4.mul(f32x4.mul(e2, f32x4.sub(v128.load(drow + o + 32), D)), SC));
+      v128.store(drow + o + 48, f32x4.mul(f32x4.mul(e3, f32x4.sub(v128.load(drow + o + 48), D)), SC));
+      // </lockstep>
+    }
     for (; j + 4 <= keys; j += 4) {
       const o = <usize>j << 2;
       const e = expv(f32x4.sub(v128.load(row + o), M));
