@@ -8,7 +8,7 @@
 import { apply, noGrad } from '../autograd.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { Tensor } from '../tensor.js';
-import { add, clamp, ge, le, mul, round, sub } from './elementwise.js';
+import { add, clamp, ge, le, mul, reciprocal, round, sub, toDType } from './elementwise.js';
 import { reshape } from './movement.js';
 import { assertTensor, requireFloat } from './util.js';
 
@@ -62,15 +62,15 @@ export function fakeQuantizePerChannelAffine(x: Tensor, scale: Tensor, zeroPoint
   if (scale.ndim !== 1 || scale.shape[0] !== C) throw new ShapeError(`${op}: scale must be 1-D with ${C} values (x.shape[${ax}]), got shape [${scale.shape.join(', ')}]`);
   if (zeroPoint.ndim !== 1 || zeroPoint.shape[0] !== C) throw new ShapeError(`${op}: zeroPoint must be 1-D with ${C} values, got shape [${zeroPoint.shape.join(', ')}]`);
   if (zeroPoint.dtype !== 'int32') throw new ValueError(`${op}: zeroPoint must be int32, got ${zeroPoint.dtype}`);
-  const s = scale.toTypedArray(), z = zeroPoint.toTypedArray();
-  for (let i = 0; i < C; i++) {
-    if (!(Number.isFinite(s[i]!) && s[i]! > 0)) throw new ValueError(`${op}: scale[${i}] must be finite and positive, got ${s[i]}`);
-    if (z[i]! < quantMin || z[i]! > quantMax) throw new ValueError(`${op}: zeroPoint[${i}] = ${z[i]} lies outside [${quantMin}, ${quantMax}]`);
+  if (scale.device === 'cpu' && zeroPoint.device === 'cpu') {
+    // the values are checked where reading them costs nothing (on a device that would be a readback)
+    const s = scale.toTypedArray(), z = zeroPoint.toTypedArray();
+    for (let i = 0; i < C; i++) {
+      if (!(Number.isFinite(s[i]!) && s[i]! > 0)) throw new ValueError(`${op}: scale[${i}] must be finite and positive, got ${s[i]}`);
+      if (z[i]! < quantMin || z[i]! > quantMax) throw new ValueError(`${op}: zeroPoint[${i}] = ${z[i]} lies outside [${quantMin}, ${quantMax}]`);
+    }
   }
-  const f32 = x.dtype === 'float32';
   const view = Array.from({ length: x.ndim }, (_, i) => (i === ax ? C : 1));
-  const sc = new Tensor(f32 ? Float32Array.from(s) : Float64Array.from(s), view);
-  const inv = new Tensor(f32 ? Float32Array.from(s, (v) => 1 / v) : Float64Array.from(s, (v) => 1 / v), view);
-  const zp = new Tensor((f32 ? Float32Array : Float64Array).from(z), view);
-  return fakeQuant(op, x, inv, sc, reshape(zp, view), quantMin, quantMax);
+  const sc = reshape(toDType(scale.detach(), x.dtype), view);
+  return fakeQuant(op, x, reciprocal(sc), sc, reshape(toDType(zeroPoint, x.dtype), view), quantMin, quantMax);
 }
