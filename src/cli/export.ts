@@ -5,6 +5,7 @@
 // their tokenizer.json carried in the file's metadata. Written to a temp name and renamed, so an
 // error leaves nothing.
 
+import { libraryVersion } from '../train/checkpoint.js';
 import { existsSync, statSync } from 'node:fs';
 import '../index.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -27,7 +28,7 @@ export function runExport(dir: string, a: ExportArgs): void {
   const text = meta.input.kind === 'text';
   if (a.idsDtype !== undefined && !text) throw new UsageError(`--ids-dtype applies to text models; ${dir} holds a ${meta.input.kind} model`);
   const tokenizer = text ? files?.get(TOKENIZER_FILE)?.toString('utf8') : undefined;
-  const bytes = exportOnnx(model, { input: meta.input, output: meta.output, classes: meta.classes }, { opset: a.opset, producerVersion: 'nabla', idsDType: a.idsDtype, tokenizer });
+  const bytes = exportOnnx(model, { input: meta.input, output: meta.output, classes: meta.classes }, { opset: a.opset, producerVersion: libraryVersion(), idsDType: a.idsDtype, tokenizer });
   writeFileAtomic(a.out, bytes);
   const opset = a.opset ?? DEFAULT_OPSET;
   const input = text ? `token ids ${a.idsDtype ?? 'int64'} [batch, sequence]` : `float32 [batch, ${meta.input.shape.join(', ')}]`;

@@ -8,6 +8,7 @@ import { GELU, SiLU, Softplus, type Module } from '../../nn/index.js';
 import { OnnxError } from './errors.js';
 import type { OnnxNode } from './schema.js';
 import type { Init } from './import.js';
+import { shortestFloat32 } from './tensor-data.js';
 
 export interface ActGraph {
   inits: Map<string, Init>;
@@ -49,15 +50,6 @@ function scalar(g: ActGraph, name: string | undefined): number | undefined {
   const t = name === undefined ? undefined : g.inits.get(name);
   if (!t || !t.isFloat || t.data.length !== 1) return undefined;
   return Number(t.data[0]);
-}
-
-/** A float32 value as its shortest decimal (β = 1.7 written as float32 comes back as 1.7). */
-function short32(v: number): number {
-  for (let p = 1; p <= 9; p++) {
-    const s = Number(v.toPrecision(p));
-    if (Math.fround(s) === v) return s;
-  }
-  return v;
 }
 
 /** Checks a constant against what the pattern needs (to float32 precision), else a near-miss refusal. */
@@ -141,7 +133,7 @@ export function matchActivation(g: ActGraph, start: OnnxNode, x: string): ActMat
       if (sp) {
         // Softplus(β·x)/β: how torch.onnx.export and Nabla write Softplus(beta ≠ 1)
         const b = scalar(g, c);
-        const beta = b === undefined ? undefined : short32(b);
+        const beta = b === undefined ? undefined : shortestFloat32(b);
         if (beta === undefined || beta === 0) refuse(`${label(g, start)}: Softplus(β·x)/β needs a non-zero scalar float β, found ${q(c)}`);
         const div = step(g, sp, out0(sp), 'Div', 'Softplus(β·x)/β');
         if (div.input?.[0] !== out0(sp)) refuse(`${label(g, div)}: Softplus(β·x)/β divides the Softplus output by β here`);

@@ -9,7 +9,7 @@ import { AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, GELU, Id
 import { tensor, zeros, type Tensor } from '../../tensor.js';
 import type { InputSpec } from '../model-dir.js';
 import { OnnxError } from './errors.js';
-import { decodeTensor, type Init } from './tensor-data.js';
+import { decodeTensor, shortestFloat32, type Init } from './tensor-data.js';
 export { decodeTensor, type Init };
 import { matchActivation, type ActGraph } from './import-act.js';
 import { textArchitectureOf } from './import-text.js';
@@ -49,14 +49,7 @@ function attrs(n: OnnxNode): Map<string, OnnxAttribute> {
 const attrInt = (a: Map<string, OnnxAttribute>, k: string, d: number): number => (a.has(k) ? Number(a.get(k)!.i ?? 0) : d);
 const attrFloat = (a: Map<string, OnnxAttribute>, k: string, d: number): number => (a.has(k) ? Number(a.get(k)!.f ?? 0) : d);
 /** A float attribute (float32 on the wire) as its shortest decimal, so eps 1e-5 comes back as 1e-5. */
-const attrFloat32 = (a: Map<string, OnnxAttribute>, k: string, d: number): number => {
-  const v = attrFloat(a, k, d);
-  for (let p = 1; p <= 9; p++) {
-    const s = Number(v.toPrecision(p));
-    if (Math.fround(s) === v) return s;
-  }
-  return v;
-};
+const attrFloat32 = (a: Map<string, OnnxAttribute>, k: string, d: number): number => shortestFloat32(attrFloat(a, k, d));
 const attrInts = (a: Map<string, OnnxAttribute>, k: string): number[] | undefined => (a.has(k) ? (a.get(k)!.ints ?? []).map(Number) : undefined);
 const attrString = (a: Map<string, OnnxAttribute>, k: string): string | undefined =>
   a.has(k) ? new TextDecoder().decode(a.get(k)!.s ?? new Uint8Array()) : undefined;
@@ -339,7 +332,7 @@ function layerFor(c: Ctx, next: OnnxNode | undefined): { layer: Module | undefin
     case 'Tanh':
       return { layer: new Tanh(), consumed: 1 };
     case 'LeakyRelu':
-      return { layer: new LeakyReLU(attrFloat(a, 'alpha', 0.01)), consumed: 1 };
+      return { layer: new LeakyReLU(attrFloat32(a, 'alpha', 0.01)), consumed: 1 };
     case 'Softmax':
       return { layer: new Softmax(attrInt(a, 'axis', -1)), consumed: 1 };
     case 'LogSoftmax':
@@ -348,7 +341,7 @@ function layerFor(c: Ctx, next: OnnxNode | undefined): { layer: Module | undefin
       return { layer: new Identity(), consumed: 1 };
     case 'Dropout': {
       const r = initOf(c, 1, 'ratio', true);
-      const p = r ? Number(r.data[0] ?? 0.5) : 0.5;
+      const p = r ? shortestFloat32(Number(r.data[0] ?? 0.5)) : 0.5;
       if ((n.output?.length ?? 1) > 1 && n.output![1] !== '') unsupported(c, 'the mask output (training mode)');
       return { layer: new Dropout(p >= 0 && p < 1 ? p : 0.5), consumed: 1 };
     }
@@ -390,7 +383,7 @@ function layerFor(c: Ctx, next: OnnxNode | undefined): { layer: Module | undefin
       const named = [1, 2].some((i) => /\.(weight|bias)$/.test(n.input![i]!));
       const unit = parts[0]!.toTypedArray().every((v) => v === 1) && parts[1]!.toTypedArray().every((v) => v === 0);
       const affine = named || !unit;
-      const opts = { eps: attrFloat(a, 'epsilon', 1e-5), momentum: Number((1 - m).toPrecision(6)), affine };
+      const opts = { eps: attrFloat32(a, 'epsilon', 1e-5), momentum: Number((1 - m).toPrecision(6)), affine };
       const bn = rank === 2 ? new BatchNorm1d(C, opts) : new BatchNorm2d(C, opts);
       const stats = { running_mean: parts[2]!, running_var: parts[3]! };
       return { layer: withWeights(c, bn, affine ? { weight: parts[0]!, bias: parts[1]!, ...stats } : stats), consumed: 1 };

@@ -103,3 +103,13 @@ export function decodeTensor(t: OnnxTensor, what: string): Init {
       return fail('E_ONNX_INITIALIZER', `${what} has data_type ${t.dataType ?? 'unset'}; expected FLOAT (1), DOUBLE (11), FLOAT16 (10), BFLOAT16 (16), INT32 (6) or INT64 (7)`);
   }
 }
+
+/** A float32 value as its shortest decimal, so a setting written as float32 (eps 1e-3, a slope or
+ *  a dropout rate of 0.2) comes back as the number that was written, not its float32 neighbour. */
+export function shortestFloat32(v: number): number {
+  for (let p = 1; p <= 9; p++) {
+    const s = Number(v.toPrecision(p));
+    if (Math.fround(s) === v) return s;
+  }
+  return v;
+}
