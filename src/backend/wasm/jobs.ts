@@ -18,6 +18,9 @@ export const JOB_CONV_GRAD_ROWS = 8;
 // Channels-last columns (assembly/convcl.as), split over images.
 export const JOB_CL_IM2COL = 9;
 export const JOB_CL_COL2IM = 10;
+// Exact GELU forward and backward (assembly/gelu.as) over a range of staged elements (wasm/gelu.ts).
+export const JOB_GELU_FORWARD = 11;
+export const JOB_GELU_BACKWARD = 12;
 // int8 layers (assembly/qlayer.as, driven by qlayer.ts); numbered apart from the float kernels'
 export const JOB_QLINEAR = 140;
 export const JOB_QCONV = 141;
@@ -34,7 +37,7 @@ export interface QLayerExports {
   qMinMax(x: number, n: number, out: number): void;
 }
 
-/** The fused convolution passes that run as jobs (signatures in wasm/conv-fused.ts's ConvFusedExports). */
+/** The fused convolution passes (signatures in wasm/conv-fused.ts's ConvFusedExports) and gelu.as's passes that run as jobs. */
 interface ConvJobExports {
   cvp_outputReluPool(...a: number[]): void;
   cvp_gradRowsPool(...a: number[]): void;
@@ -42,6 +45,8 @@ interface ConvJobExports {
   cvr_gradRows(...a: number[]): void;
   cl_im2colNCHW(...a: number[]): void;
   cl_col2imNCHW(...a: number[]): void;
+  gelu_forward(x: number, out: number, n: number): void;
+  gelu_backward(x: number, g: number, out: number, n: number): void;
 }
 
 /** Control slot layout (Int32 words): one slot of SLOT_WORDS per worker. */
@@ -86,6 +91,12 @@ export function runJob(ex: WasmExports, kind: number, a: ArrayLike<number>, f: n
       return;
     case JOB_CL_COL2IM:
       (ex as unknown as ConvJobExports).cl_col2imNCHW(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18]);
+      return;
+    case JOB_GELU_FORWARD:
+      (ex as unknown as ConvJobExports).gelu_forward(a[0], a[1], a[2]);
+      return;
+    case JOB_GELU_BACKWARD:
+      (ex as unknown as ConvJobExports).gelu_backward(a[0], a[1], a[2], a[3]);
       return;
     case JOB_QLINEAR:
       (ex as unknown as QLayerExports).qLinearRows(a[0], a[1], a[2], a[3], a[4], f, a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]);

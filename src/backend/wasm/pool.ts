@@ -79,8 +79,10 @@ export function readyThreads(rt: WasmRuntime): number {
 /**
  * Runs the jobs to completion: jobs[0] and any job without a ready worker on the main thread,
  * the others on workers. Throws if a job failed (a wasm trap: a bug, never an expected outcome).
+ * `alongside`, if given, runs on the main thread once the workers' jobs are posted and before its
+ * own (staging the next operands while the workers compute); it must not touch their memory.
  */
-export function runParallel(rt: WasmRuntime, jobs: readonly Job[]): void {
+export function runParallel(rt: WasmRuntime, jobs: readonly Job[], alongside?: () => void): void {
   const s = jobs.length > 1 ? start(rt) : [];
   const posted: Slot[] = [];
   const local: Job[] = [jobs[0]];
@@ -101,6 +103,7 @@ export function runParallel(rt: WasmRuntime, jobs: readonly Job[]): void {
   }
   let failed = false;
   try {
+    alongside?.();
     for (const job of local) runJob(rt.exports, job.kind, job.args, job.float ?? 0);
   } finally {
     // Even when this thread's share threw, the workers' shares must finish before the scratch
