@@ -6,7 +6,6 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { noGrad } from '../autograd.js';
 import { loadModelDir, type LoadedModel } from '../io/model-dir.js';
 import { modelTokenizer, textMaxLength } from '../models/text-load.js';
 import type { Module } from '../nn/index.js';
@@ -14,7 +13,7 @@ import { Generator } from '../random.js';
 import { tensor } from '../tensor.js';
 import { quantizeDynamicTree } from '../compress/quant-tree.js';
 import { saveQuantizedTreeDir } from '../compress/quant-tree-dir.js';
-import { compareMeasures, formatReport, type Measure } from '../compress/report.js';
+import { compareMeasures, formatReport, latencyOf, type Measure } from '../compress/report.js';
 import type { CompressArgs } from './compress.js';
 import { scoreText, type TextScore } from './eval-text.js';
 import { UsageError } from './errors.js';
@@ -24,18 +23,7 @@ export function textLatencyMs(model: Module, vocab: number, len: number, batch: 
   const g = new Generator(batch); // own stream: the global one is left alone
   const ids = new Int32Array(batch * len);
   for (let i = 0; i < ids.length; i++) ids[i] = Math.min(vocab - 1, Math.floor(g.random() * vocab));
-  const x = tensor(ids, { shape: [batch, len], dtype: 'int32' });
-  const times: number[] = [];
-  noGrad(() => {
-    model.forward(x);
-    for (let i = 0; i < reps; i++) {
-      const t = performance.now();
-      model.forward(x);
-      times.push(performance.now() - t);
-    }
-  });
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  return latencyOf(model, tensor(ids, { shape: [batch, len], dtype: 'int32' }), reps);
 }
 
 function measure(dir: string, loaded: LoadedModel, score: TextScore, reps: number): Measure {

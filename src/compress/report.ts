@@ -56,7 +56,11 @@ function median(a: number[]): number {
  * optimising tier: a batch-1 pass takes tens of µs, and two of them do not get there).
  */
 export function latencyMs(model: Module, sampleShape: readonly number[], batch: number, reps: number, warm = 2): number {
-  const x = rand([batch, ...sampleShape], { generator: new Generator(batch) }); // own stream: the global one is left alone
+  return latencyOf(model, rand([batch, ...sampleShape], { generator: new Generator(batch) }), reps, warm); // own stream: the global one is left alone
+}
+
+/** Median milliseconds of `model.forward(x)` over `reps` timed calls, after `warm` calls (and at least 20 ms) untimed. */
+export function latencyOf(model: Module, x: Tensor, reps: number, warm = 2): number {
   const times: number[] = [];
   noGrad(() => {
     for (let i = 0, t0 = performance.now(); i < warm || performance.now() - t0 < 20; i++) model.forward(x);

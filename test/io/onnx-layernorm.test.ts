@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportOnnx, importOnnx, OnnxError, toOnnxModel, type ExportMeta } from '../../src/io/onnx/index.js';
+import { exportOnnx, importOnnx, toOnnxModel, type ExportMeta } from '../../src/io/onnx/index.js';
 import { encodeModel, type OnnxModel } from '../../src/io/onnx/schema.js';
 import { Flatten, GELU, LayerNorm, Linear, ReLU, Sequential, describe, type Module } from '../../src/nn/index.js';
 import { manualSeed, noGrad, randn, tensor, type Tensor } from '../../src/index.js';
-import { ortRun, maxDiff } from './onnx-helpers.js';
+import { ortRun, maxDiff, errorOf } from './onnx-helpers.js';
 
 const metaFor = (shape: number[], classes: number): ExportMeta => ({ input: { shape, kind: 'tabular' }, output: 'logits', classes: Array.from({ length: classes }, (_, i) => `c${i}`) });
 
@@ -72,15 +72,7 @@ test('LayerNorm is written as one LayerNormalization node with state-dict-named 
   assert.equal(a.get('epsilon')!.f, 1e-4); // written as float32 on encoding
 });
 
-const code = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    if (!(e instanceof OnnxError)) throw e;
-    return `${e.code}: ${e.message}`;
-  }
-  return 'no error';
-};
+const code = errorOf; // the error's `code: message`, or 'no error'
 
 test('GELU below opset 20 is written as an Erf subgraph (no Gelu op), which onnxruntime runs', async () => {
   manualSeed(8);

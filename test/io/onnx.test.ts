@@ -19,7 +19,7 @@ import {
   describe, type Module,
 } from '../../src/nn/index.js';
 import { manualSeed, noGrad, randn, tensor, type Tensor } from '../../src/index.js';
-import { ortRun, maxDiff } from './onnx-helpers.js';
+import { ortRun, maxDiff, errorOf } from './onnx-helpers.js';
 
 const FIX = fileURLToPath(new URL('../../../test/fixtures/onnx/', import.meta.url));
 const BIN = fileURLToPath(new URL('../../../bin/nabla.js', import.meta.url));
@@ -149,15 +149,7 @@ function smallModel(): { model: OnnxModel; bytes: Uint8Array } {
   return { model, bytes: encodeModel(model) };
 }
 
-const code = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    if (!(e instanceof OnnxError)) throw e;
-    return `${e.code}: ${e.message}`;
-  }
-  return 'no error';
-};
+const code = errorOf; // the error's `code: message`, or 'no error'
 
 test('truncated and corrupt files: E_ONNX_PARSE', () => {
   const { bytes } = smallModel();
