@@ -36,6 +36,8 @@ export interface CompressArgs {
   quantize?: 'static' | 'dynamic' | 'none';
   observer?: 'minmax' | 'percentile' | 'entropy';
   percentile?: number;
+  /** Linear inputs to 7 bits (commander's --no-reduce-range sets false). */
+  reduceRange?: boolean;
   calibrationSamples?: number;
   dataset?: string;
   labelColumn: string;
@@ -152,11 +154,11 @@ export async function runCompress(dir: string, a: CompressArgs): Promise<void> {
     }
     let qat: ReturnType<typeof convertQat> | undefined;
     if (a.qatEpochs) {
-      prepareQat(work);
+      prepareQat(work, { reduceRange: a.reduceRange !== false });
       fineTune(a.qatEpochs, 'quantisation-aware training (fake int8 weights and inputs)');
       qat = convertQat(work);
     }
-    const { model: q, spec: qs } = qat ?? quantizeModel(work, { mode: quantize, calibration, observer: a.observer, percentile: a.percentile });
+    const { model: q, spec: qs } = qat ?? quantizeModel(work, { mode: quantize, calibration, observer: a.observer, percentile: a.percentile, reduceRange: a.reduceRange !== false });
     saveQuantizedDir(a.out, q, qs, work, saveMeta);
     quantSummary = { mode: qs.mode, activations: qs.activations, layers: qs.layers.map((l) => `${l.prefix} (${l.type})`) };
     outModel = loadModelDir(a.out).model; // measure what was written, as predict/serve will load it

@@ -277,6 +277,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--quantize <mode>', 'int8: static (calibrated; Linear+Conv2d), dynamic (Linear; text models: Linear and LSTM), none (default: static without --prune, none with it; dynamic for text models)').choices(['static', 'dynamic', 'none']))
     .addOption(new Option('--observer <kind>', 'static calibration: min-max range, a percentile, or entropy (KL-divergence threshold, as TensorRT)').choices(['minmax', 'percentile', 'entropy']))
     .option('--percentile <p>', 'with --observer percentile (default 99.99)', positiveFloat('--percentile'))
+    .option('--no-reduce-range', "quantise Linear inputs to 8 bits (default: 7, as PyTorch's fbgemm reduce_range, for the byte dot-product kernels)")
     .option('--calibration-samples <n>', 'training samples used to calibrate (default 256)', positiveInt('--calibration-samples'))
     .option('--dataset <name|dir|file.csv>', 'data for fine-tuning, calibration and the accuracy report (default: the model\'s)')
     .option('--label-column <name>', 'label column of a CSV dataset', 'label')

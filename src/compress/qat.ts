@@ -3,7 +3,8 @@
 // int8 form will compute: per-channel symmetric int8 weights (scale max|w|/127 per output row,
 // from the current weights: the same rule the conversion applies) and a uint8 affine input whose
 // range a moving-average min/max observer follows (PyTorch's MovingAverageMinMaxObserver, averaging
-// constant 0.01; the first batch sets it). Gradients pass straight through the rounding. After
+// constant 0.01; the first batch sets it), 7 bits for a Linear's input by default (reduce range,
+// as the conversion quantises it, quantized.ts). Gradients pass straight through the rounding. After
 // training, convertQat puts the float layers back and quantises the chain statically with the
 // observed ranges instead of a calibration pass.
 
@@ -33,7 +34,8 @@ class RangeObserver {
   }
 }
 
-const observers = new WeakMap<AnyModule, { source: Linear | Conv2d; input: RangeObserver }>();
+/** Per prepared layer: the float layer, its input's observer, and its input's largest code (255, or 127 reduced). */
+const observers = new WeakMap<AnyModule, { source: Linear | Conv2d; input: RangeObserver; qmax: number }>();
 
 /** Per-channel symmetric int8 fake quantisation of a weight [O, ...] (quantizeWeights' rule: max|w|/127 per row, ±127). */
 function fakeQuantWeight(w: Tensor): Tensor {
@@ -45,20 +47,20 @@ function fakeQuantWeight(w: Tensor): Tensor {
 
 /** uint8 affine fake quantisation of a layer's input with its observer's range (updated while training). */
 function fakeQuantInput(layer: AnyModule, x: Tensor): Tensor {
-  const o = observers.get(layer)!.input;
+  const { input: o, qmax } = observers.get(layer)!;
   if (layer.training) o.observe(x);
   if (o.lo === Infinity) return x; // nothing observed yet (evaluation before any training step)
-  const q = actQuantFromRange(o.lo, o.hi);
-  return fakeQuantizePerTensorAffine(x, q.scale, q.zeroPoint, 0, 255);
+  const q = actQuantFromRange(o.lo, o.hi, qmax);
+  return fakeQuantizePerTensorAffine(x, q.scale, q.zeroPoint, 0, qmax);
 }
 
 /** A Linear that trains through int8 fake quantisation; it shares the source's parameters. */
 export class QatLinear extends Linear {
-  constructor(source: Linear) {
+  constructor(source: Linear, opts: { reduceRange?: boolean } = {}) {
     super(source.inFeatures, source.outFeatures, { bias: source.bias !== null, dtype: source.weight.dtype, generator: new Generator(0) });
     this.weight = source.weight;
     this.bias = source.bias;
-    observers.set(this, { source, input: new RangeObserver() });
+    observers.set(this, { source, input: new RangeObserver(), qmax: opts.reduceRange ?? true ? 127 : 255 });
   }
 
   override forward(x: Tensor): Tensor {
@@ -74,7 +76,7 @@ export class QatConv2d extends Conv2d {
     });
     this.weight = source.weight;
     this.bias = source.bias;
-    observers.set(this, { source, input: new RangeObserver() });
+    observers.set(this, { source, input: new RangeObserver(), qmax: 255 });
   }
 
   override forward(x: Tensor): Tensor {
@@ -97,15 +99,16 @@ function chainSlots(model: Module, prefix = ''): { seq: Sequential; i: number; p
 /**
  * torch.ao.quantization.prepare_qat for a layer chain: replaces each Linear and Conv2d by its
  * fake-quantised form in place (same parameters, so an optimiser over model.parameters() trains
- * them). Returns the prefixes prepared.
+ * them). `reduceRange` (default true): Linear inputs fake-quantised to 7 bits, as quantizeModel
+ * quantises them; give convertQat the same. Returns the prefixes prepared.
  */
-export function prepareQat(model: Module): string[] {
+export function prepareQat(model: Module, opts: { reduceRange?: boolean } = {}): string[] {
   const slots = chainSlots(model);
   if (!(model instanceof Sequential) || slots.length === 0) throw new ValueError('quantisation-aware training applies to a layer chain (Sequential) with Linear or Conv2d layers');
   for (const s of slots) {
     const m = s.seq[s.i] as AnyModule;
     if (observers.has(m)) continue;
-    s.seq[s.i] = m instanceof Linear ? new QatLinear(m) : new QatConv2d(m as Conv2d);
+    s.seq[s.i] = m instanceof Linear ? new QatLinear(m, opts) : new QatConv2d(m as Conv2d);
   }
   return slots.map((s) => s.prefix);
 }
@@ -127,12 +130,14 @@ export function qatRanges(model: Module): Map<string, [number, number]> {
 export function convertQat(model: Module): { model: QuantizedSequential; spec: QuantSpec } {
   const ranges = qatRanges(model);
   const slots = chainSlots(model);
+  let reduceRange: boolean | undefined;
   for (const s of slots) {
     const o = observers.get(s.seq[s.i] as AnyModule);
     if (!o) throw new ValueError(`convertQat: layer ${s.prefix} was not prepared with prepareQat`);
+    if (o.source instanceof Linear) reduceRange = o.qmax === 127;
     if (!ranges.has(s.prefix)) throw new ValueError(`convertQat: layer ${s.prefix} saw no training batch; train at least one step before converting`);
     s.seq[s.i] = o.source;
   }
   const n = [...ranges.values()].length;
-  return quantizeModel(model, { mode: 'static', ranges, rangesNote: `moving-average min-max observed over quantisation-aware training (${n} layers)` });
+  return quantizeModel(model, { mode: 'static', ranges, reduceRange, rangesNote: `moving-average min-max observed over quantisation-aware training (${n} layers)` });
 }

@@ -6,6 +6,8 @@
 //   p.bias              F32 [out]       (when the layer has one)
 //   p.input_scale       F32 [1]         (static only) uint8 affine parameters of the layer's input
 //   p.input_zero_point  I32 [1]
+// A layer whose input codes are 7-bit (reduce range: codes 0..127) says so in model.json's
+// quantization.layers entry ("inputMax": 127); without it the codes are 8-bit (0..255).
 // Other layers keep their float tensors under their usual names. Loading rebuilds the float
 // architecture and checks every tensor against what that graph with this quantisation needs
 // (strict: missing, unexpected, wrong shape or dtype all refuse), so a file loads only into a
@@ -75,6 +77,7 @@ function checkSpec(spec: unknown, chain: { layer: Module; prefix: string }[], pa
     const layer = byPrefix.get(l?.prefix);
     const type = layer instanceof Linear ? 'Linear' : layer instanceof Conv2d ? 'Conv2d' : undefined;
     if (!type || l.type !== type) bad(`${path}: quantization names layer ${JSON.stringify(l?.prefix)} as ${JSON.stringify(l?.type)} but the architecture has ${type ?? 'no Linear/Conv2d'} there`);
+    if (l.inputMax !== undefined && !(l.inputMax === 127 && type === 'Linear')) bad(`${path}: quantization layer ${JSON.stringify(l.prefix)} has inputMax ${JSON.stringify(l.inputMax)}; expected 127 (a Linear's 7-bit input codes) or no inputMax (8-bit)`);
   }
   return s as QuantSpec;
 }
@@ -121,15 +124,17 @@ export function loadQuantizedDir(dir: string, meta: QuantizedMeta, header?: Safe
     for (let i = 0; i < wq.length; i++) if (wq[i]! < -128 || wq[i]! > 127) bad(`${prefix}.weight holds ${wq[i]} at index ${i}; int8 weights lie in [-128, 127]`);
     const scales = get(`${prefix}.weight_scale`).data as Float32Array;
     if (!scales.every((s) => Number.isFinite(s) && s > 0)) bad(`${prefix}.weight_scale must be finite and positive`);
+    const reduced = quantised.get(prefix)!.inputMax === 127;
+    const qmax = reduced ? 127 : 255;
     let input: QuantWeights['input'] = null;
     if (spec.mode === 'static') {
       const scale = get(`${prefix}.input_scale`).data[0]!;
       const zeroPoint = get(`${prefix}.input_zero_point`).data[0]!;
-      if (!(Number.isFinite(scale) && scale > 0) || !(zeroPoint >= 0 && zeroPoint <= 255)) bad(`${prefix}: input_scale ${scale} / input_zero_point ${zeroPoint}; expected a positive scale and a zero point in [0, 255]`);
-      input = { scale, zeroPoint };
+      if (!(Number.isFinite(scale) && scale > 0) || !(zeroPoint >= 0 && zeroPoint <= qmax)) bad(`${prefix}: input_scale ${scale} / input_zero_point ${zeroPoint}; expected a positive scale and a zero point in [0, ${qmax}]`);
+      input = reduced ? { scale, zeroPoint, qmax } : { scale, zeroPoint };
     }
     const L = layer as Linear | Conv2d;
-    const w: QuantWeights = { q: Int8Array.from(wq), scales, bias: L.bias ? (get(`${prefix}.bias`).data as Float32Array) : null, input };
+    const w: QuantWeights = { q: Int8Array.from(wq), scales, bias: L.bias ? (get(`${prefix}.bias`).data as Float32Array) : null, input, ...(reduced ? { reduceRange: true } : {}) };
     return L instanceof Linear ? new QuantLinear(L, w) : new QuantConv2d(L, w);
   });
   const model = new QuantizedSequential(layers);

@@ -2,12 +2,16 @@
 // does it on fbgemm: weights per output channel, symmetric int8 (scale = max|w| / 127, zero point
 // 0); activations entering each Linear/Conv2d per tensor, affine uint8 (a range that contains 0,
 // scale = (max − min) / 255), from calibration (static) or from each batch (dynamic, Linear only).
+// Linear inputs take a reduced range by default, 7 bits (scale = (max − min) / 127), as fbgemm's
+// reduce_range does on x86 and for the same reason: int8 × 7-bit dot products are what the CPU's
+// byte multiply-add instructions (relaxed SIMD's i32x4.relaxed_dot_i8x16_i7x16_add_s) compute
+// exactly, twice the products per instruction of the 16-bit form.
 // A quantised layer computes  y[o] = (Σ q_x q_w − z_x Σ q_w) · (s_x · s_w[o]) + b[o]  (a following
 // ReLU fused in) with the int8 layer kernels (src/backend/wasm/qlayer.ts: wasm SIMD over the worker
 // pool, or its js reference, equal bit for bit); other layers stay float32.
 
 import { noGrad } from '../autograd.js';
-import { directConvApplies, minMax, packedCodeIndex, packedCodesLength, packQWeightPairs, packQWeights, packQWeightsHWC, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type FusedPool, type PackedQWeights } from '../backend/wasm/qlayer.js';
+import { directConvApplies, minMax, packedCodeIndex, packedCodeIndex7, packedCodesLength, packQWeightPairs, packQWeights, packQWeightsHWC, qConvJs, qConvWasm, qEpilogue, qLinearJs, qLinearWasm, quantizeSpanJs, type ConvGeometry, type FusedPool, type PackedQWeights } from '../backend/wasm/qlayer.js';
 import { BackendError, ValueError } from '../errors.js';
 import { Conv2d, Dropout, Linear, MaxPool2d, Module, ReLU, type LayerConfig } from '../nn/index.js';
 import { tensor, type Tensor } from '../tensor.js';
@@ -21,20 +25,23 @@ export type Kernel = 'auto' | 'wasm' | 'js';
 export interface ActQuant {
   scale: number;
   zeroPoint: number;
+  /** The largest code: 255, or 127 for a reduced (7-bit) range. Absent: 255. */
+  qmax?: number;
 }
 
-/** PyTorch's choice for quint8 from an observed range: widen to contain 0, 256 levels. */
-export function actQuantFromRange(min: number, max: number): ActQuant {
+/** PyTorch's choice for quint8 from an observed range: widen to contain 0, qmax + 1 levels (256, or 128 reduced). */
+export function actQuantFromRange(min: number, max: number, qmax = 255): ActQuant {
+  if (qmax !== 255 && qmax !== 127) throw new ValueError(`activation codes: qmax must be 255 or 127 (reduced range), got ${qmax}`);
   const lo = Math.min(min, 0);
   const hi = Math.max(max, 0);
-  const scale = hi > lo ? (hi - lo) / 255 : 1;
-  const zeroPoint = Math.min(255, Math.max(0, Math.round(-lo / scale)));
-  return { scale: Math.fround(scale), zeroPoint };
+  const scale = hi > lo ? (hi - lo) / qmax : 1;
+  const zeroPoint = Math.min(qmax, Math.max(0, Math.round(-lo / scale)));
+  return qmax === 255 ? { scale: Math.fround(scale), zeroPoint } : { scale: Math.fround(scale), zeroPoint, qmax };
 }
 
 /** uint8 codes of x: x·(1/scale) rounded half to even (float32), + zero point, saturated (as the kernels and fbgemm). */
 export function quantizeActivations(x: Float32Array, q: ActQuant, out = new Uint8Array(x.length)): Uint8Array {
-  quantizeSpanJs(x, 0, x.length, x.length, 1 / q.scale, q.zeroPoint, out, 0);
+  quantizeSpanJs(x, 0, x.length, x.length, 1 / q.scale, q.zeroPoint, out, 0, q.qmax ?? 255);
   return out;
 }
 
@@ -72,6 +79,8 @@ export interface QuantWeights {
   bias: Float32Array | null;
   /** Static activation parameters, or null for dynamic quantisation. */
   input: ActQuant | null;
+  /** Dynamic quantisation: each batch's range to 7 bits (codes 0..127) rather than 8 (Linear only). */
+  reduceRange?: boolean;
 }
 
 /**
@@ -97,7 +106,7 @@ abstract class QuantLayer<L extends Linear | Conv2d> extends Module {
 
   /** The input's quantisation (static, or from this batch's range) and the epilogue constants for it. */
   protected inputQuant(xs: Float32Array): { q: ActQuant; words: Int32Array } {
-    const q = this.w.input ?? actQuantFromRange(...minMax(xs, this.kernel === 'js' ? 'js' : 'wasm'));
+    const q = this.w.input ?? actQuantFromRange(...minMax(xs, this.kernel === 'js' ? 'js' : 'wasm'), this.w.reduceRange ? 127 : 255);
     if (this.epi && this.epi.q.scale === q.scale && this.epi.q.zeroPoint === q.zeroPoint) return this.epi;
     this.epi = { q, words: qEpilogue(this.packed, this.sums, this.w.scales, this.w.bias, q.scale, q.zeroPoint) };
     return this.epi;
@@ -110,7 +119,7 @@ abstract class QuantLayer<L extends Linear | Conv2d> extends Module {
     return this.forwardRelu(x, false);
   }
 
-  protected run<A, R extends Float32Array | Int16Array = Float32Array>(args: A, wasm: (a: A) => R | null, js: (a: A) => R): R {
+  protected run<A, R extends Float32Array | Int16Array | Uint8Array = Float32Array>(args: A, wasm: (a: A) => R | null, js: (a: A) => R): R {
     if (this.kernel !== 'js') {
       const r = wasm(args);
       if (r) return r;
@@ -129,6 +138,11 @@ export class QuantLinear extends QuantLayer<Linear> {
     super(source, w, source.outFeatures, 8);
   }
 
+  /** Whether the input is quantised to 7 bits (reduce range): codes between Linears only pass between layers that agree. */
+  get reduceRange(): boolean {
+    return this.w.input ? this.w.input.qmax === 127 : this.w.reduceRange === true;
+  }
+
   forwardRelu(x: Tensor, relu: boolean): Tensor;
   forwardRelu(x: Tensor | QRows, relu: boolean, next: ActQuant | null): Tensor | QRows;
   /**
@@ -140,7 +154,7 @@ export class QuantLinear extends QuantLayer<Linear> {
     const K = this.source.inFeatures;
     const N = this.outUnits;
     const codesIn = x instanceof QRows ? x : null;
-    if (codesIn && (this.w.input === null || codesIn.features !== K || codesIn.kp !== this.packed.kp || codesIn.quant.scale !== this.w.input.scale || codesIn.quant.zeroPoint !== this.w.input.zeroPoint)) {
+    if (codesIn && (this.w.input === null || codesIn.features !== K || codesIn.kp !== this.packed.kp || codesIn.quant.scale !== this.w.input.scale || codesIn.quant.zeroPoint !== this.w.input.zeroPoint || (codesIn.quant.qmax ?? 255) !== (this.w.input.qmax ?? 255))) {
       throw new ValueError('int8 Linear: codes given for another quantisation or size');
     }
     if (!codesIn && (x as Tensor).shape[(x as Tensor).shape.length - 1] !== K) return this.source.forward(x as Tensor); // let the float layer raise its shape error
@@ -148,9 +162,10 @@ export class QuantLinear extends QuantLayer<Linear> {
     const m = codesIn ? codesIn.rows : xs.length / K;
     const lead = codesIn ? codesIn.lead : (x as Tensor).shape.slice(0, -1);
     const { q, words } = this.inputQuant(xs);
-    const args = { x: xs, m, weights: this.packed, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu, codesIn: codesIn?.codes ?? null, codesOut: next };
-    const y = this.run<typeof args, Float32Array | Int16Array>(args, qLinearWasm, qLinearJs);
-    if (next) return new QRows(y as Int16Array, m, lead, N, this.packed.rowsPadded, next);
+    if (next && (next.qmax ?? 255) !== (q.qmax ?? 255)) throw new ValueError('int8 Linear: codes out are only made for a layer of the same activation range (7 or 8 bits)');
+    const args = { x: xs, m, weights: this.packed, epilogue: words, scale: q.scale, zeroPoint: q.zeroPoint, relu, codesIn: codesIn?.codes ?? null, codesOut: next, reduceRange: q.qmax === 127 };
+    const y = this.run<typeof args, Float32Array | Int16Array | Uint8Array>(args, qLinearWasm, qLinearJs);
+    if (next) return new QRows(y as Int16Array | Uint8Array, m, lead, N, this.packed.rowsPadded, next);
     return tensor(y as Float32Array, { shape: [...lead, N] });
   }
 }
@@ -162,15 +177,16 @@ export class QuantLinear extends QuantLayer<Linear> {
  * shape before its last dimension.
  */
 export class QRows {
-  constructor(readonly codes: Int16Array, readonly rows: number, readonly lead: number[], readonly features: number, readonly kp: number, readonly quant: ActQuant) {
+  constructor(readonly codes: Int16Array | Uint8Array, readonly rows: number, readonly lead: number[], readonly features: number, readonly kp: number, readonly quant: ActQuant) {
     if (codes.length !== packedCodesLength(rows, kp)) throw new ValueError(`int8 codes: ${codes.length} codes for ${rows} rows of ${kp}`);
   }
 
   /** The float values the codes stand for (s·(q − z)), [...lead, features]. */
   dequantize(): Tensor {
     const out = new Float32Array(this.rows * this.features);
+    const index = this.codes instanceof Uint8Array ? packedCodeIndex7 : packedCodeIndex; // qlayer.ts byteCodes
     for (let i = 0; i < this.rows; i++) {
-      for (let j = 0; j < this.features; j++) out[i * this.features + j] = this.quant.scale * (this.codes[packedCodeIndex(i, j, this.kp)]! - this.quant.zeroPoint);
+      for (let j = 0; j < this.features; j++) out[i * this.features + j] = this.quant.scale * (this.codes[index(i, j, this.kp)]! - this.quant.zeroPoint);
     }
     return tensor(out, { shape: [...this.lead, this.features] });
   }
@@ -287,7 +303,7 @@ export class QuantizedSequential extends Module {
             let j = i + 1;
             while (this.layers[j] instanceof Dropout && !this.layers[j]!.training) j++;
             const after = this.layers[j];
-            const next = after instanceof QuantLinear ? after.w.input : null;
+            const next = after instanceof QuantLinear && after.reduceRange === m.reduceRange ? after.w.input : null;
             y = m.forwardRelu(y instanceof QCodes ? y.dequantize() : y, relu, next);
             if (next) i = j - 1;
           }
@@ -333,6 +349,12 @@ export interface QuantizeOptions {
    *  qat.ts), used instead of a calibration pass; `rangesNote` says where they came from. */
   ranges?: ReadonlyMap<string, readonly [number, number]>;
   rangesNote?: string;
+  /**
+   * Linear inputs to 7 bits (codes 0..127), as fbgemm's reduce_range (default true): their int8
+   * dot products then run on the byte multiply-add kernels (relaxed SIMD where the engine has it).
+   * Conv2d inputs keep 8 bits.
+   */
+  reduceRange?: boolean;
 }
 
 /** Per quantised layer, by its state-dict prefix. */
@@ -340,6 +362,8 @@ export interface QuantLayerSpec {
   prefix: string;
   type: 'Linear' | 'Conv2d';
   input: ActQuant | null;
+  /** The largest input code: 127 for a reduced (7-bit) range; absent: 255. */
+  inputMax?: 127;
 }
 
 export interface QuantSpec {
@@ -394,16 +418,17 @@ export function quantizeModel(model: Module, opts: QuantizeOptions): { model: Qu
         const w = L.weight.toTypedArray() as Float32Array;
         const rows = L.weight.shape[0]!;
         const { q, scales } = quantizeWeights(w, rows);
+        const reduce = isLinear && (opts.reduceRange ?? true);
         let input: ActQuant | null = null;
         if (opts.mode === 'static') {
           const r = opts.ranges?.get(prefix);
           if (opts.ranges && !r) throw new ValueError(`static int8 quantisation: no input range for layer ${prefix}`);
           const [lo, hi] = r ?? rangeOf(x!.toTypedArray() as Float32Array, observer, p);
-          input = actQuantFromRange(lo, hi);
+          input = actQuantFromRange(lo, hi, reduce ? 127 : 255);
         }
-        const qw: QuantWeights = { q, scales, bias: L.bias ? (L.bias.toTypedArray() as Float32Array) : null, input };
+        const qw: QuantWeights = { q, scales, bias: L.bias ? (L.bias.toTypedArray() as Float32Array) : null, input, ...(reduce ? { reduceRange: true } : {}) };
         layers.push(isLinear ? new QuantLinear(L as Linear, qw) : new QuantConv2d(L as Conv2d, qw));
-        specs.push({ prefix, type: isLinear ? 'Linear' : 'Conv2d', input });
+        specs.push({ prefix, type: isLinear ? 'Linear' : 'Conv2d', input, ...(reduce ? { inputMax: 127 as const } : {}) });
       } else {
         layers.push(layer);
       }
@@ -412,6 +437,7 @@ export function quantizeModel(model: Module, opts: QuantizeOptions): { model: Qu
   });
   const qm = new QuantizedSequential(layers);
   qm.eval();
-  const activations = opts.mode === 'dynamic' ? 'per-tensor affine uint8, range of each batch' : opts.ranges ? `per-tensor affine uint8, ${opts.rangesNote ?? 'given ranges'}` : `per-tensor affine uint8, ${observer === 'minmax' ? 'min-max' : observer === 'entropy' ? 'entropy (KL) threshold' : `percentile ${p}`} over ${opts.calibration!.shape[0]} calibration samples`;
+  const bits = (opts.reduceRange ?? true) && specs.some((l) => l.type === 'Linear') ? ' (Linear inputs reduced to 7 bits)' : '';
+  const activations = (opts.mode === 'dynamic' ? 'per-tensor affine uint8, range of each batch' : opts.ranges ? `per-tensor affine uint8, ${opts.rangesNote ?? 'given ranges'}` : `per-tensor affine uint8, ${observer === 'minmax' ? 'min-max' : observer === 'entropy' ? 'entropy (KL) threshold' : `percentile ${p}`} over ${opts.calibration!.shape[0]} calibration samples`) + bits;
   return { model: qm, spec: { format: 'nabla.int8', mode: opts.mode, weights: 'per-channel symmetric int8', activations, layers: specs } };
 }

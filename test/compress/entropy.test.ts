@@ -37,7 +37,7 @@ test('entropy clips rare outliers (min-max keeps them) and keeps the range of ou
   const cal = tensor(x.subarray(0, 40_000), { shape: [10_000, 4] });
   const mm = quantizeModel(m, { mode: 'static', calibration: cal }).spec;
   const en = quantizeModel(m, { mode: 'static', calibration: cal, observer: 'entropy' }).spec;
-  const width = (q: { scale: number }) => q.scale * 255;
+  const width = (q: { scale: number; qmax?: number }) => q.scale * (q.qmax ?? 255);
   assert.ok(Math.abs(width(mm.layers[0]!.input!) - (50 - Math.min(...cal.toTypedArray()))) < 0.01, `min-max width ${width(mm.layers[0]!.input!)}`);
   assert.ok(width(en.layers[0]!.input!) < 20, `entropy width ${width(en.layers[0]!.input!)}`);
   assert.match(en.activations, /entropy/);

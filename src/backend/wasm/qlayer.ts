@@ -17,6 +17,8 @@ export interface PackedQWeights {
   w16: Int16Array;
   /** The Linear kernel's layout (packQPanels), made for a row multiple of 8 (Linear); else null. */
   panels: Int16Array | null;
+  /** The 7-bit-input Linear kernel's layout (packQPanels7), made on first use by such a layer. */
+  panels7?: Int8Array;
   rows: number;
   rowsPadded: number;
   k: number;
@@ -44,6 +46,20 @@ export function packQPanels(w: Int8Array, np: number, kp: number): Int16Array {
   for (let j = 0; j < np; j++) {
     const base = (j >> 3) * kp * 8 + ((j & 7) >> 2) * 8 + (j & 3) * 2;
     for (let t = 0; t < kp; t++) out[base + (t >> 1) * 16 + (t & 1)] = w[j * kp + t]!;
+  }
+  return out;
+}
+
+/**
+ * Padded int8 rows (np × kp, np a multiple of 8, kp of 4) as qLinearRows7 reads them: panels of 8
+ * output rows, each kp/4 steps of 32 bytes: for inputs 4t..4t+3, rows c..c+3's four weights, then
+ * rows c+4..c+7's (index panel·8kp + 32t + 16h + 4c + e for row 8·panel + 4h + c, input 4t + e).
+ */
+export function packQPanels7(w: Int8Array, np: number, kp: number): Int8Array {
+  const out = new Int8Array(np * kp);
+  for (let j = 0; j < np; j++) {
+    const base = (j >> 3) * kp * 8 + ((j & 7) >> 2) * 16 + (j & 3) * 4;
+    for (let t = 0; t < kp; t++) out[base + (t >> 2) * 32 + (t & 3)] = w[j * kp + t]!;
   }
   return out;
 }
@@ -86,12 +102,15 @@ function rne(v: number): number {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** len floats → uint8 codes (x·inv rounded half to even, + zp, saturated; NaN → 0), then zp up to lenp. */
-export function quantizeSpanJs(x: Float32Array, xo: number, len: number, lenp: number, inv: number, zp: number, out: Uint8Array, oo: number): void {
+/**
+ * len floats → uint8 codes (x·inv rounded half to even, + zp, saturated at 0 and qmax: 255, or 127
+ * for a reduced range; NaN → 0), then zp up to lenp.
+ */
+export function quantizeSpanJs(x: Float32Array, xo: number, len: number, lenp: number, inv: number, zp: number, out: Uint8Array, oo: number, qmax = 255): void {
   const fi = Math.fround(inv);
   for (let p = 0; p < len; p++) {
     const v = rne(Math.fround(x[xo + p]! * fi)) + zp;
-    out[oo + p] = !(v > 0) ? 0 : v >= 255 ? 255 : v;
+    out[oo + p] = !(v > 0) ? 0 : v >= qmax ? qmax : v;
   }
   for (let p = len; p < lenp; p++) out[oo + p] = zp;
 }
@@ -142,11 +161,31 @@ const stage32 = (rt: WasmRuntime, a: Int32Array, ptr: number) => (new Int32Array
 const stage8 = (rt: WasmRuntime, a: Int8Array, ptr: number) => (new Int8Array(rt.memory.buffer, ptr, a.length).set(a), ptr);
 
 /** The runtime and thread count for a product of this size, or null when the kernels are absent. */
-function runtimeFor(flops: number): { rt: WasmRuntime; threads: number } | null {
+function runtimeFor(flops: number, relaxedWanted = false): { rt: WasmRuntime; threads: number } | null {
   const big = flops >= PARALLEL_FLOPS && poolThreads() > 1;
-  const rt = big ? wasmRuntime() : localRuntime();
+  // a 7-bit-input Linear runs its dot products as relaxed SIMD where the shared build has it, even
+  // on one thread: the unshared build is plain SIMD, where the same sums take four more instructions
+  const shared = wasmRuntime();
+  const rt = big || (relaxedWanted && shared && isRelaxed(shared)) ? shared : localRuntime();
   if (!rt || typeof (rt.exports as unknown as Partial<QLayerExports>).qLinearRows !== 'function') return null;
   return { rt, threads: big ? readyThreads(rt) : 1 };
+}
+
+/** Whether the runtime's build has relaxed SIMD (kernels-relaxed.wasm). */
+export function isRelaxed(rt: WasmRuntime): boolean {
+  return /kernels-relaxed\.wasm$/.test(rt.file);
+}
+
+/**
+ * Whether a Linear with 7-bit input codes keeps them as bytes (the byte kernel, qLinearRows7, on
+ * the relaxed build) rather than i16 (the i16 kernel saturating at 127, elsewhere: without relaxed
+ * SIMD the byte kernel's dot products take four more instructions). Both give the same floats; the
+ * layout of codes passed between Linears follows this, in the wasm kernels and the js reference alike.
+ */
+export function byteCodes(reduceRange: boolean): boolean {
+  if (!reduceRange) return false;
+  const rt = wasmRuntime();
+  return rt !== null && isRelaxed(rt);
 }
 
 export interface QLinearArgs {
@@ -161,9 +200,15 @@ export interface QLinearArgs {
   relu: boolean;
   /**
    * The input as this layer's uint8 codes already (i16 each, M rows of kp in the kernel's
-   * packed layout, packedCodeIndex), in place of x: what a previous Linear wrote with `codesOut`.
+   * packed layout, packedCodeIndex; with `reduceRange`, bytes in packedCodeIndex7's layout), in
+   * place of x: what a previous Linear wrote with `codesOut`.
    */
-  codesIn?: Int16Array | null;
+  codesIn?: Int16Array | Uint8Array | null;
+  /**
+   * The input is quantised to 7 bits (codes 0..127, as fbgemm's reduce_range): the kernel whose
+   * int8 dot products take one 7-bit operand (relaxed SIMD where the engine has it), codes as bytes.
+   */
+  reduceRange?: boolean;
   /**
    * Write the next Linear's input codes (its uint8 quantisation of this layer's float output, i16
    * each, M rows of kp' = rowsPadded in the packed layout; padding columns and the rows that pad
@@ -180,7 +225,12 @@ export function packedCodeIndex(i: number, t: number, kp: number): number {
   return (i >> 2) * kp * 4 + (t >> 1) * 8 + (i & 3) * 2 + (t & 1);
 }
 
-/** The length (i16) of m rows of kp codes, packed: whole blocks of 4 rows. */
+/** packedCodeIndex for 7-bit codes (qlayer.as quantizeRowPacked7): blocks of 4 rows, each kp/4 steps of the 4 rows' 4 codes. */
+export function packedCodeIndex7(i: number, t: number, kp: number): number {
+  return (i >> 2) * kp * 4 + (t >> 2) * 16 + (i & 3) * 4 + (t & 3);
+}
+
+/** The length (i16, or bytes for 7-bit codes) of m rows of kp codes, packed: whole blocks of 4 rows. */
 export function packedCodesLength(m: number, kp: number): number {
   return Math.ceil(m / 4) * 4 * kp;
 }
@@ -195,29 +245,36 @@ export const qLinearProfile: { on: boolean; parts: Record<string, { calls: numbe
  * y (M × rows) of a quantised Linear, or with `codesOut` the next Linear's codes (M × rowsPadded);
  * null when the wasm kernels are unavailable.
  */
-export function qLinearWasm(a: QLinearArgs): Float32Array | Int16Array | null {
+export function qLinearWasm(a: QLinearArgs): Float32Array | Int16Array | Uint8Array | null {
   const { x, m, weights: p, epilogue, zeroPoint: zp, relu, codesIn, codesOut } = a;
   const n = p.rows, np = p.rowsPadded;
   if (!p.panels) return null;
+  const r7 = a.reduceRange === true;
   const prof = qLinearProfile.on;
   const t0 = prof ? performance.now() : 0;
-  const env = runtimeFor(2 * m * n * p.k);
+  const env = runtimeFor(2 * m * n * p.k, r7);
   if (!env) return null;
   const { rt, threads } = env;
-  const { w, e } = residentOperands(rt, p.panels, epilogue);
+  const bytes = r7 && isRelaxed(rt); // = byteCodes(r7): runtimeFor takes the relaxed build for these
+  const panels = bytes ? (p.panels7 ??= packQPanels7(p.w, np, p.kp)) : p.panels;
+  const { w, e } = residentOperands(rt, panels, epilogue);
+  const cb = bytes ? 1 : 2; // bytes per code
   const inLen = packedCodesLength(m, p.kp), outLen = packedCodesLength(m, np);
-  const r = rt.scratch([codesIn ? inLen * 2 : m * p.k * 4, codesIn ? 0 : inLen * 2, w ? 0 : p.panels.length * 2, e ? 0 : epilogue.length * 4, codesOut ? outLen * 2 : m * n * 4]);
+  const r = rt.scratch([codesIn ? inLen * cb : m * p.k * 4, codesIn ? 0 : inLen * cb, w ? 0 : panels.byteLength, e ? 0 : epilogue.length * 4, codesOut ? outLen * cb : m * n * 4]);
   if (!r) return null;
   const [px, pq] = r as [number, number];
-  if (codesIn) new Int16Array(rt.memory.buffer, px, inLen).set(codesIn.subarray(0, inLen));
+  if (codesIn) (bytes ? new Uint8Array(rt.memory.buffer, px, inLen) : new Int16Array(rt.memory.buffer, px, inLen)).set(codesIn.subarray(0, inLen));
   else rt.f32().set(x.subarray(0, m * p.k), px >> 2);
-  const pw = w ? w.ptr : stage16(rt, p.panels, r[2]!);
+  const pw = w ? w.ptr : panels instanceof Int8Array ? stage8(rt, panels, r[2]!) : stage16(rt, panels, r[2]!);
   const pe = e ? e.ptr : stage32(rt, epilogue, r[3]!);
   const po = r[4]!;
-  if (codesOut && m % 4) new Int16Array(rt.memory.buffer, po + (outLen - 4 * np) * 2, 4 * np).fill(codesOut.zeroPoint); // the last block's padding rows
+  if (codesOut && m % 4) {
+    // the last block's padding rows
+    (bytes ? new Uint8Array(rt.memory.buffer, po + outLen - 4 * np, 4 * np) : new Int16Array(rt.memory.buffer, po + (outLen - 4 * np) * 2, 4 * np)).fill(codesOut.zeroPoint);
+  }
   const t1 = prof ? performance.now() : 0;
   const inv = Math.fround(1 / a.scale);
-  const flags = (relu ? 1 : 0) | (codesOut ? 2 : 0) | (codesIn ? 4 : 0);
+  const flags = (relu ? 1 : 0) | (codesOut ? 2 : 0) | (codesIn ? 4 : 0) | (bytes ? 8 : r7 ? 16 : 0);
   const cinvBits = codesOut ? new Int32Array(Float32Array.of(1 / codesOut.scale).buffer)[0]! : 0;
   const jobs: Job[] = [];
   // shares of whole 4-row blocks (the kernel's block and the packed codes'), the last one takes the rest
@@ -229,7 +286,7 @@ export function qLinearWasm(a: QLinearArgs): Float32Array | Int16Array | null {
   }
   runParallel(rt, jobs);
   const t2 = prof ? performance.now() : 0;
-  const y = codesOut ? new Int16Array(rt.memory.buffer, po, outLen).slice() : rt.f32().slice(po >> 2, (po >> 2) + m * n);
+  const y = !codesOut ? rt.f32().slice(po >> 2, (po >> 2) + m * n) : bytes ? new Uint8Array(rt.memory.buffer, po, outLen).slice() : new Int16Array(rt.memory.buffer, po, outLen).slice();
   if (prof) {
     const rec = (qLinearProfile.parts[`${p.k}x${n}`] ??= { calls: 0, stage: 0, kernel: 0, out: 0 });
     rec.calls++;
@@ -241,13 +298,17 @@ export function qLinearWasm(a: QLinearArgs): Float32Array | Int16Array | null {
 }
 
 /** The js reference of qLinearWasm: the same floats (or codes). */
-export function qLinearJs(a: QLinearArgs): Float32Array | Int16Array {
+export function qLinearJs(a: QLinearArgs): Float32Array | Int16Array | Uint8Array {
   const { x, m, weights: p, epilogue, zeroPoint: zp, relu, codesIn, codesOut } = a;
   const n = p.rows, kp = p.kp, np = p.rowsPadded;
+  const r7 = a.reduceRange === true;
+  const qmax = r7 ? 127 : 255;
+  const bytes = byteCodes(r7);
+  const index = bytes ? packedCodeIndex7 : packedCodeIndex;
   const xq = new Uint8Array(m * kp);
   const inv = 1 / a.scale;
-  if (codesIn) for (let i = 0; i < m; i++) for (let t = 0; t < kp; t++) xq[i * kp + t] = codesIn[packedCodeIndex(i, t, kp)]!;
-  else for (let i = 0; i < m; i++) quantizeSpanJs(x, i * p.k, p.k, kp, inv, zp, xq, i * kp);
+  if (codesIn) for (let i = 0; i < m; i++) for (let t = 0; t < kp; t++) xq[i * kp + t] = codesIn[index(i, t, kp)]!;
+  else for (let i = 0; i < m; i++) quantizeSpanJs(x, i * p.k, p.k, kp, inv, zp, xq, i * kp, qmax);
   const epf = new Float32Array(epilogue.buffer, epilogue.byteOffset, epilogue.length);
   const out = new Float32Array(m * n);
   for (let i = 0; i < m; i++) {
@@ -260,10 +321,10 @@ export function qLinearJs(a: QLinearArgs): Float32Array | Int16Array {
   if (!codesOut) return out;
   // the next layer's codes of each row, as its quantizeSpanJs would make them; padding: the code of 0
   const row = new Uint8Array(np);
-  const codes = new Int16Array(packedCodesLength(m, np)).fill(codesOut.zeroPoint);
+  const codes = (bytes ? new Uint8Array(packedCodesLength(m, np)) : new Int16Array(packedCodesLength(m, np))).fill(codesOut.zeroPoint);
   for (let i = 0; i < m; i++) {
-    quantizeSpanJs(out, i * n, n, np, 1 / codesOut.scale, codesOut.zeroPoint, row, 0);
-    for (let t = 0; t < np; t++) codes[packedCodeIndex(i, t, np)] = row[t]!;
+    quantizeSpanJs(out, i * n, n, np, 1 / codesOut.scale, codesOut.zeroPoint, row, 0, qmax);
+    for (let t = 0; t < np; t++) codes[index(i, t, np)] = row[t]!;
   }
   return codes;
 }

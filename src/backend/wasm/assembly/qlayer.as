@@ -260,10 +260,10 @@ export function qMinMax(x: usize, n: i32, out: usize): void {
  * code pair (2t, 2t+1) of its four rows as i16 pairs (row r at 4·(r mod 4)). `dst`: the row's
  * first pair.
  */
-function quantizeRowPacked(src: usize, len: i32, lenp: i32, inv: f32, zp: i32, dst: usize): void {
+function quantizeRowPacked(src: usize, len: i32, lenp: i32, inv: f32, zp: i32, dst: usize, qmax: i32): void {
   const vinv = f32x4.splat(inv);
   const vz = f32x4.splat(<f32>zp);
-  const lo = i16x8.splat(0), hi = i16x8.splat(255);
+  const lo = i16x8.splat(0), hi = i16x8.splat(<i16>qmax);
   let p = 0;
   let d = dst;
   for (; p + 8 <= len; p += 8) {
@@ -276,7 +276,7 @@ function quantizeRowPacked(src: usize, len: i32, lenp: i32, inv: f32, zp: i32, d
     d += 64;
   }
   for (; p < lenp; p++) {
-    const c = p < len ? <u16>q1(load<f32>(src + (<usize>p << 2)), inv, zp) : <u16>zp;
+    const c = p < len ? <u16>min<i32>(q1(load<f32>(src + (<usize>p << 2)), inv, zp), qmax) : <u16>zp;
     store<u16>(dst + ((<usize>p >> 1) << 4) + ((<usize>p & 1) << 1), c);
   }
 }
@@ -295,20 +295,28 @@ function quantizeRowPacked(src: usize, len: i32, lenp: i32, inv: f32, zp: i32, d
  * flags: bit 0 ReLU; bit 1 write the next Linear's codes instead of floats (as its
  * quantizeRowPacked would make them from these floats: 1/s = cinvBits as f32 bits, zero point
  * czp; out: its packed layout, kp' = np, the padding columns hold czp, the code of 0); bit 2 x
- * holds this layer's codes already (a previous layer's codes output), nothing to quantise.
+ * holds this layer's codes already (a previous layer's codes output), nothing to quantise; bit 3
+ * the byte kernel for 7-bit codes (qLinearRows7); bit 4 (this kernel) codes saturate at 127, not
+ * 255 (7-bit codes where the build has no relaxed SIMD: the same sums as the byte kernel's).
  */
 export function qLinearRows(
   x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f32, zp: i32, xq: usize, w: usize, n: i32, np: i32,
   params: usize, out: usize, flags: i32, cinvBits: i32, czp: i32,
 ): void {
+  if (flags & 8) {
+    qLinearRows7(x, k, kp, i0, i1, inv, zp, xq, w, n, np, params, out, flags, cinvBits, czp);
+    return;
+  }
   const relu = flags & 1, codesOut = (flags >> 1) & 1, codesIn = (flags >> 2) & 1;
+  const qmax = flags & 16 ? 127 : 255;
+  const vmax = i32x4.splat(qmax);
   const B = <usize>kp << 3; // bytes per block of 4 rows
   let a = xq;
   if (codesIn) {
     a = x;
   } else {
     for (let r = i0; r < i1; r++) {
-      quantizeRowPacked(x + ((<usize>r * <usize>k) << 2), k, kp, inv, zp, xq + <usize>(r >> 2) * B + (<usize>(r & 3) << 2));
+      quantizeRowPacked(x + ((<usize>r * <usize>k) << 2), k, kp, inv, zp, xq + <usize>(r >> 2) * B + (<usize>(r & 3) << 2), qmax);
     }
     // rows past i1 in its last block: codes of 0 (their sums are never stored)
     for (let r = i1; r & 3; r++) {
@@ -339,7 +347,7 @@ export function qLinearRows(
           t1 = i32x4.add(t1, i32x4.dot_i16x8_s(z, v128.load(q, 48)));
           u += 32;
         }
-        rowOut8(out, i, j, np, n, i32x4.add(s0, t0), i32x4.add(s1, t1), J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
+        rowOut8(out, i, j, np, n, i32x4.add(s0, t0), i32x4.add(s1, t1), J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout, vmax);
         continue;
       }
       let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s10 = i32x4.splat(0), s11 = i32x4.splat(0);
@@ -360,11 +368,157 @@ export function qLinearRows(
         s31 = i32x4.add(s31, i32x4.dot_i16x8_s(v, w1));
         u += 16;
       }
-      rowOut8(out, i, j, np, n, s00, s01, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
-      if (rows > 1) rowOut8(out, i + 1, j, np, n, s10, s11, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
-      if (rows > 2) rowOut8(out, i + 2, j, np, n, s20, s21, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
-      if (rows > 3) rowOut8(out, i + 3, j, np, n, s30, s31, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
+      rowOut8(out, i, j, np, n, s00, s01, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout, vmax);
+      if (rows > 1) rowOut8(out, i + 1, j, np, n, s10, s11, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout, vmax);
+      if (rows > 2) rowOut8(out, i + 2, j, np, n, s20, s21, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout, vmax);
+      if (rows > 3) rowOut8(out, i + 3, j, np, n, s30, s31, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout, vmax);
     }
+  }
+}
+
+/**
+ * Σ over each lane's 4 bytes of a·b (a int8 weights, b 7-bit codes, 0..127) added to c. With
+ * relaxed SIMD: i16x8.relaxed_dot_i8x16_i7x16_s (x86: pmaddubsw) and a pairwise widening add, exact
+ * because the codes are below 128, so the pairwise i16 sums the instruction may saturate stay under
+ * 2·128·127 < 2^15. Not i32x4.relaxed_dot_i8x16_i7x16_add_s, its one-instruction form: Node 20's
+ * V8 (11.3) returns twice the sum for it (checked: [-1,2,-3,4]·[1,2,3,4] gives 20). The plain
+ * build computes the same sums from widened products (codes below 128 read the same as signed
+ * bytes).
+ */
+@inline function dot4(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.add(c, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(a, b)));
+  const lo = i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_low_i8x16_s(a, b));
+  const hi = i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_high_i8x16_s(a, b));
+  return i32x4.add(c, i32x4.add(i32x4.shuffle(lo, hi, 0, 2, 4, 6), i32x4.shuffle(lo, hi, 1, 3, 5, 7)));
+}
+
+/** 7-bit codes (0..127) of four floats, as quantizeRowPacked7 rounds and saturates them, as i32 lanes. */
+@inline function codes4r(y: v128, vinv: v128, vz: v128): v128 {
+  const q = i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.nearest(f32x4.mul(y, vinv)), vz));
+  return i32x4.min_s(i32x4.max_s(q, i32x4.splat(0)), i32x4.splat(127));
+}
+
+/**
+ * Row r's len floats → 7-bit codes (reduce range: 0..127, as quantizeSpan rounds them, saturated
+ * at 127; zp up to lenp) in qLinearRows7's layout: rows in blocks of 4, each block kp/4 steps of
+ * 16 bytes, step t holding codes 4t..4t+3 of its four rows (row r at byte 4·(r mod 4)). `dst`: the
+ * row's first code.
+ */
+function quantizeRowPacked7(src: usize, len: i32, lenp: i32, inv: f32, zp: i32, dst: usize): void {
+  const vinv = f32x4.splat(inv);
+  const vz = f32x4.splat(<f32>zp);
+  let p = 0;
+  let d = dst;
+  for (; p + 8 <= len; p += 8) {
+    const s = src + (<usize>p << 2);
+    const c = i16x8.narrow_i32x4_s(codes4r(v128.load(s), vinv, vz), codes4r(v128.load(s, 16), vinv, vz));
+    const b = i8x16.narrow_i16x8_u(c, c);
+    v128.store32_lane(d, b, 0);
+    v128.store32_lane(d, b, 1, 16);
+    d += 32;
+  }
+  for (; p < lenp; p++) {
+    let c = <u8>zp;
+    if (p < len) {
+      const f = nearest<f32>(load<f32>(src + (<usize>p << 2)) * inv) + <f32>zp;
+      c = !(f > 0) ? 0 : f >= 127 ? 127 : <u8><i32>f;
+    }
+    store<u8>(dst + ((<usize>p >> 2) << 4) + (<usize>p & 3), c);
+  }
+}
+
+/**
+ * qLinearRows for a Linear whose input is quantised to 7 bits (reduce range, as fbgemm does on
+ * x86 for the same reason): codes are bytes (quantizeRowPacked7's layout; kp a multiple of 8) and
+ * the weights int8 in panels of 8 output columns, each kp/4 steps of 32 bytes: for inputs 4t..4t+3,
+ * columns c..c+3's four weights, then columns c+4..c+7's (qlayer.ts packQPanels7). One row's 4
+ * codes (one i32) splat against a step's 16 weight bytes give four columns' partial sums in one
+ * dot4: twice the products per instruction of the i16 form, half the bytes read. Flags and
+ * arguments as qLinearRows (bit 3 set); codes out are the next layer's 7-bit codes in this layout.
+ */
+function qLinearRows7(
+  x: usize, k: i32, kp: i32, i0: i32, i1: i32, inv: f32, zp: i32, xq: usize, w: usize, n: i32, np: i32,
+  params: usize, out: usize, flags: i32, cinvBits: i32, czp: i32,
+): void {
+  const relu = flags & 1, codesOut = (flags >> 1) & 1, codesIn = (flags >> 2) & 1;
+  const B = <usize>kp << 2; // bytes per block of 4 rows
+  let a = xq;
+  if (codesIn) {
+    a = x;
+  } else {
+    for (let r = i0; r < i1; r++) {
+      quantizeRowPacked7(x + ((<usize>r * <usize>k) << 2), k, kp, inv, zp, xq + <usize>(r >> 2) * B + (<usize>(r & 3) << 2));
+    }
+    // rows past i1 in its last block: codes of 0 (their sums are never stored)
+    for (let r = i1; r & 3; r++) {
+      const d = xq + <usize>(r >> 2) * B + (<usize>(r & 3) << 2);
+      for (let t: usize = 0; t < B; t += 16) store<u32>(d + t, <u32>zp * 0x01010101);
+    }
+  }
+  const pzs = params, ps = params + (<usize>np << 2), pb = params + (<usize>np << 3);
+  const vinv = f32x4.splat(reinterpret<f32>(cinvBits)), vz = f32x4.splat(<f32>czp);
+  const P = <usize>kp << 3; // bytes per panel of 8 columns
+  const Bout = <usize>np << 2; // the codes output's block bytes
+  for (let j = 0; j < np; j += 8) {
+    const panel = w + <usize>(j >> 3) * P;
+    const J = <usize>j << 2;
+    for (let i = i0; i < i1; i += 4) {
+      const rows = min(4, i1 - i);
+      let u = a + <usize>(i >> 2) * B;
+      let q = panel;
+      const end = q + P;
+      if (rows == 1) {
+        // batch 1: two accumulators per half so that consecutive steps do not wait on each other
+        let s0 = i32x4.splat(0), s1 = i32x4.splat(0), t0 = i32x4.splat(0), t1 = i32x4.splat(0);
+        for (; q < end; q += 64) {
+          const v = v128.load32_splat(u), z = v128.load32_splat(u, 16);
+          s0 = dot4(v128.load(q), v, s0);
+          s1 = dot4(v128.load(q, 16), v, s1);
+          t0 = dot4(v128.load(q, 32), z, t0);
+          t1 = dot4(v128.load(q, 48), z, t1);
+          u += 32;
+        }
+        rowOut8r(out, i, j, n, i32x4.add(s0, t0), i32x4.add(s1, t1), J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
+        continue;
+      }
+      let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s10 = i32x4.splat(0), s11 = i32x4.splat(0);
+      let s20 = i32x4.splat(0), s21 = i32x4.splat(0), s30 = i32x4.splat(0), s31 = i32x4.splat(0);
+      for (; q < end; q += 32) {
+        const w0 = v128.load(q), w1 = v128.load(q, 16);
+        let v = v128.load32_splat(u);
+        s00 = dot4(w0, v, s00);
+        s01 = dot4(w1, v, s01);
+        v = v128.load32_splat(u, 4);
+        s10 = dot4(w0, v, s10);
+        s11 = dot4(w1, v, s11);
+        v = v128.load32_splat(u, 8);
+        s20 = dot4(w0, v, s20);
+        s21 = dot4(w1, v, s21);
+        v = v128.load32_splat(u, 12);
+        s30 = dot4(w0, v, s30);
+        s31 = dot4(w1, v, s31);
+        u += 16;
+      }
+      rowOut8r(out, i, j, n, s00, s01, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
+      if (rows > 1) rowOut8r(out, i + 1, j, n, s10, s11, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
+      if (rows > 2) rowOut8r(out, i + 2, j, n, s20, s21, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
+      if (rows > 3) rowOut8r(out, i + 3, j, n, s30, s31, J, pzs, ps, pb, relu, codesOut, vinv, vz, Bout);
+    }
+  }
+}
+
+/** rowOut8 for qLinearRows7: floats, or the next layer's 8 codes (7-bit) in its byte layout. */
+@inline function rowOut8r(out: usize, i: i32, j: i32, n: i32, s0: v128, s1: v128, J: usize, pzs: usize, ps: usize, pb: usize, relu: i32, codesOut: i32, vinv: v128, vz: v128, Bout: usize): void {
+  const y0 = epilogue(s0, v128.load(pzs + J), v128.load(ps + J), v128.load(pb + J), relu);
+  const y1 = epilogue(s1, v128.load(pzs + J, 16), v128.load(ps + J, 16), v128.load(pb + J, 16), relu);
+  if (codesOut) {
+    const c = i16x8.narrow_i32x4_s(codes4r(y0, vinv, vz), codes4r(y1, vinv, vz));
+    const b = i8x16.narrow_i16x8_u(c, c);
+    const d = out + <usize>(i >> 2) * Bout + (<usize>(i & 3) << 2) + (<usize>j << 2);
+    v128.store32_lane(d, b, 0);
+    v128.store32_lane(d, b, 1, 16);
+  } else {
+    storeRow8(out + ((<usize>i * <usize>n) << 2) + J, y0, y1, n - j);
   }
 }
 
@@ -372,11 +526,11 @@ export function qLinearRows(
  * Row i's 8 sums of the panel at column j (J = 4j) through the epilogue, stored as floats (row
  * of n, the first n − j of them) or as the next layer's 8 codes (its packed layout).
  */
-@inline function rowOut8(out: usize, i: i32, j: i32, np: i32, n: i32, s0: v128, s1: v128, J: usize, pzs: usize, ps: usize, pb: usize, relu: i32, codesOut: i32, vinv: v128, vz: v128, Bout: usize): void {
+@inline function rowOut8(out: usize, i: i32, j: i32, np: i32, n: i32, s0: v128, s1: v128, J: usize, pzs: usize, ps: usize, pb: usize, relu: i32, codesOut: i32, vinv: v128, vz: v128, Bout: usize, vmax: v128): void {
   const y0 = epilogue(s0, v128.load(pzs + J), v128.load(ps + J), v128.load(pb + J), relu);
   const y1 = epilogue(s1, v128.load(pzs + J, 16), v128.load(ps + J, 16), v128.load(pb + J, 16), relu);
   if (codesOut) {
-    const c = i16x8.narrow_i32x4_s(codes4(y0, vinv, vz), codes4(y1, vinv, vz));
+    const c = i16x8.narrow_i32x4_s(i32x4.min_s(codes4(y0, vinv, vz), vmax), i32x4.min_s(codes4(y1, vinv, vz), vmax));
     const d = out + <usize>(i >> 2) * Bout + (<usize>(i & 3) << 2) + (<usize>j << 3);
     v128.store32_lane(d, c, 0);
     v128.store32_lane(d, c, 1, 16);
