@@ -170,8 +170,26 @@ test('a quantised model directory reloads to identical outputs and loads only in
   wrongLayer.quantization.layers[0].prefix = '1';
   rewrite(wrongLayer);
   assert.throws(() => loadModelDir(dir), (e: unknown) => (e as { code?: string }).code === 'E_QUANT_BAD_META');
+  // Linear inputs are 7-bit by default (reduce range), Conv2d inputs 8-bit; model.json says which
+  const lin = meta.quantization.layers.findIndex((l: { type: string }) => l.type === 'Linear');
+  const conv = meta.quantization.layers.findIndex((l: { type: string }) => l.type === 'Conv2d');
+  assert.equal(meta.quantization.layers[lin].inputMax, 127);
+  assert.equal(meta.quantization.layers[conv].inputMax, undefined);
+  assert.ok(meta.quantization.layers[lin].input.zeroPoint <= 127);
+  for (const [i, v] of [[lin, 99], [conv, 127]] as const) {
+    const bad = structuredClone(meta);
+    bad.quantization.layers[i].inputMax = v;
+    rewrite(bad);
+    assert.throws(() => loadModelDir(dir), (e: unknown) => (e as { code?: string; message?: string }).code === 'E_QUANT_BAD_META' && /inputMax/.test((e as Error).message), `inputMax ${v} on layer ${i}`);
+  }
   rewrite(meta);
   assert.ok(loadModelDir(dir));
+  // and with --no-reduce-range's 8 bits the directory says nothing and reloads the same
+  const { model: q8, spec: spec8 } = quantizeModel(model, { mode: 'static', calibration: rand([64, 1, 10, 10]), reduceRange: false });
+  const dir8 = mkdtempSync(join(tmpdir(), 'nabla-q8-'));
+  saveQuantizedDir(dir8, q8, spec8, model, { input: { shape: [1, 10, 10], kind: 'image' }, output: 'logits', classes: ['a', 'b', 'c', 'd', 'e'] });
+  assert.ok(JSON.parse(readFileSync(join(dir8, 'model.json'), 'utf8')).quantization.layers.every((l: { inputMax?: number }) => l.inputMax === undefined));
+  assert.deepEqual(loadModelDir(dir8).model.forward(x).toTypedArray(), q8.forward(x).toTypedArray());
 });
 
 // ---------------------------------------------------------------------------------------------
